@@ -1,0 +1,126 @@
+"""Names and payloads of the activities, shared by the workflow and the worker.
+
+This module is deliberately free of I/O imports: the workflow sandbox imports it,
+while the implementations (sqlmodel, httpx, files) live beside it and only the
+worker imports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from domain.case import Borrower, CaseInput
+from domain.policy import Policy
+
+PREPARE_CASE = "prepare_case"
+SEND_NOTICE = "send_notice"
+QUEUE_CALL = "queue_call"
+BOOK_FIELD_VISIT = "book_field_visit"
+HAND_OFF_TO_LEGAL = "hand_off_to_legal"
+STORE_PAYMENT = "store_payment"
+STORE_CASE_EVENT = "store_case_event"
+STORE_CASE_SNAPSHOT = "store_case_snapshot"
+
+# Business errors raised by activities; the workflow's retry policies never retry them.
+INVALID_CASE = "InvalidCase"
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    case_id: str
+    workflow_id: str
+    case: CaseInput
+    opened_at: str
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    policy: Policy
+    timezone: str
+    planned_ladder: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ContactRequest:
+    """One contact action of the ladder; `attempt_id` is its idempotency key."""
+
+    case_id: str
+    attempt_id: str
+    loan_id: str
+    channel: str
+    template: str
+    days_past_due: int
+    borrower: Borrower
+    currency: str
+    outstanding_minor: int
+    scheduled_at: str
+
+
+@dataclass(frozen=True)
+class ContactResult:
+    attempt_id: str
+    result: str
+    provider_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class LegalHandOffRequest:
+    case_id: str
+    referral_id: str
+    case: CaseInput
+    days_past_due: int
+    outstanding_minor: int
+    paid_minor: int
+    at: str
+
+
+@dataclass(frozen=True)
+class LegalHandOffResult:
+    referral_id: str
+    evidence_dir: str
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """A payment as received; rejected ones are kept too, with the reason."""
+
+    case_id: str
+    record_id: str
+    loan_id: str
+    payment_id: str | None
+    amount_minor: int | None
+    currency: str | None
+    status: str
+    received_at: str
+    paid_at: str | None = None
+    source: str | None = None
+    reason: str | None = None
+    applied_minor: int = 0
+    overpaid_minor: int = 0
+    outstanding_after_minor: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    """One line of the case's append-only audit log; `event_key` is its idempotency key."""
+
+    case_id: str
+    event_key: str
+    loan_id: str
+    kind: str
+    at: str
+    ref_id: str | None = None
+    detail: dict[str, str | int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    case_id: str
+    loan_id: str
+    stage: str
+    status: str
+    days_past_due: int
+    outstanding_minor: int
+    paid_minor: int
+    at: str

@@ -1,0 +1,112 @@
+"""The start input of a collection case and its validation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from domain import fields
+from domain.errors import InvalidInput
+
+LOAN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+CURRENCY = re.compile(r"[A-Z]{3}")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+LOCALES = ("zh-CN", "en")
+DEFAULT_POLICY = "default"
+DEFAULT_PORTFOLIO = "default"
+
+
+@dataclass(frozen=True)
+class Borrower:
+    borrower_id: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    # None means "the policy's default timezone", resolved when the case is prepared.
+    timezone: str | None = None
+    locale: str = "zh-CN"
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    loan_id: str
+    borrower: Borrower
+    currency: str
+    overdue_amount_minor: int
+    due_date: str
+    policy: str = DEFAULT_POLICY
+    portfolio: str = DEFAULT_PORTFOLIO
+
+    @property
+    def due(self) -> date:
+        return date.fromisoformat(self.due_date)
+
+
+def parse_borrower(raw: Any) -> Borrower:
+    data = fields.as_object(raw, "borrower")
+    prefix = "borrower."
+    borrower_id = fields.required_str(data, "borrower_id", prefix=prefix)
+    if len(borrower_id) > fields.MESSAGE_ID_MAX:
+        raise InvalidInput("borrower.borrower_id", "must be at most 128 characters")
+    phone = fields.optional_str(data, "phone", prefix=prefix)
+    if phone is not None:
+        fields.matching(phone, E164, "borrower.phone", "an E.164 number such as +8613800138000")
+    email = fields.optional_str(data, "email", prefix=prefix)
+    if email is not None:
+        fields.matching(email, EMAIL, "borrower.email", "an email address")
+    timezone = fields.optional_str(data, "timezone", prefix=prefix)
+    if timezone is not None:
+        fields.timezone_name(timezone, "borrower.timezone")
+    locale = fields.optional_str(data, "locale", prefix=prefix) or "zh-CN"
+    if locale not in LOCALES:
+        raise InvalidInput("borrower.locale", f"must be one of {', '.join(LOCALES)}")
+    return Borrower(
+        borrower_id=borrower_id,
+        name=fields.optional_str(data, "name", prefix=prefix),
+        phone=phone,
+        email=email,
+        address=fields.optional_str(data, "address", prefix=prefix),
+        timezone=timezone,
+        locale=locale,
+    )
+
+
+def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
+    """Validate a start input (a plain JSON object) against the contract.
+
+    `now` is an aware timestamp; the due date may not lie after today in the
+    borrower's timezone (UTC when the borrower names none).
+    """
+    data = fields.as_object(raw, "case")
+    loan_id = fields.matching(
+        fields.required_str(data, "loan_id"), LOAN_ID, "loan_id", "1-64 of A-Za-z0-9._-"
+    )
+    borrower = parse_borrower(data.get("borrower"))
+    currency = fields.matching(
+        fields.required_str(data, "currency"), CURRENCY, "currency", "3 capital letters (ISO 4217)"
+    )
+    amount = fields.positive_int(data, "overdue_amount_minor")
+    due = fields.iso_date(data, "due_date")
+    today = now.astimezone(ZoneInfo(borrower.timezone or "UTC")).date()
+    if due > today:
+        raise InvalidInput("due_date", f"{due.isoformat()} is after today ({today.isoformat()})")
+    policy = fields.optional_str(data, "policy") or DEFAULT_POLICY
+    fields.matching(policy, POLICY_NAME, "policy", "a policy name such as 'default'")
+    portfolio = fields.optional_str(data, "portfolio") or DEFAULT_PORTFOLIO
+    if len(portfolio) > 64:
+        raise InvalidInput("portfolio", "must be at most 64 characters")
+    return CaseInput(
+        loan_id=loan_id,
+        borrower=borrower,
+        currency=currency,
+        overdue_amount_minor=amount,
+        due_date=due.isoformat(),
+        policy=policy,
+        portfolio=portfolio,
+    )

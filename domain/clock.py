@@ -1,0 +1,55 @@
+"""Days past due (DPD), buckets and the case clock.
+
+A policy's "day" is 86400 s in production and a few seconds under the `demo`
+policy. The clock maps DPD to instants and back with one anchor: the start
+(local midnight) of the due date for real days, or — for a fast clock — the
+instant that makes the DPD at opening equal the calendar DPD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+SECONDS_PER_DAY = 86400
+
+
+@dataclass(frozen=True)
+class CaseClock:
+    anchor: datetime
+    day_seconds: int
+
+    def days_past_due(self, now: datetime) -> int:
+        elapsed = (now - self.anchor).total_seconds()
+        return max(0, int(elapsed // self.day_seconds))
+
+    def start_of(self, days_past_due: int) -> datetime:
+        return self.anchor + timedelta(seconds=days_past_due * self.day_seconds)
+
+
+def calendar_days_past_due(due_date: date, now: datetime, timezone: str) -> int:
+    """DPD as the borrower's calendar counts it: local today minus the due date."""
+    return max(0, (now.astimezone(ZoneInfo(timezone)).date() - due_date).days)
+
+
+def case_clock(due_date: date, timezone: str, opened_at: datetime, day_seconds: int) -> CaseClock:
+    if day_seconds == SECONDS_PER_DAY:
+        anchor = datetime.combine(due_date, time(0), tzinfo=ZoneInfo(timezone))
+        return CaseClock(anchor=anchor, day_seconds=day_seconds)
+    dpd_at_open = calendar_days_past_due(due_date, opened_at, timezone)
+    anchor = opened_at - timedelta(seconds=dpd_at_open * day_seconds)
+    return CaseClock(anchor=anchor, day_seconds=day_seconds)
+
+
+def bucket(days_past_due: int) -> str:
+    """Delinquency bucket: M0 = 0, M1 = 1-30, M2 = 31-60, M3 = 61-90, M4+ > 90."""
+    if days_past_due <= 0:
+        return "M0"
+    if days_past_due <= 30:
+        return "M1"
+    if days_past_due <= 60:
+        return "M2"
+    if days_past_due <= 90:
+        return "M3"
+    return "M4+"

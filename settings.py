@@ -1,0 +1,29 @@
+"""Configuration from the environment; every default suits `make run` on one machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent
+TASK_QUEUE_DEFAULT = "collections"
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("COLLECTIONS_VAR_DIR", PROJECT_DIR / "var"))
+
+
+def task_queue() -> str:
+    return os.environ.get("COLLECTIONS_TASK_QUEUE", TASK_QUEUE_DEFAULT)
+
+
+def database_url() -> str:
+    """SQLAlchemy URL; SQLite under `var/` unless `DATABASE_URL` says otherwise."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{var_dir() / 'collections.db'}"
+
+
+def evidence_dir() -> Path:
+    return Path(os.environ.get("COLLECTIONS_EVIDENCE_DIR", var_dir() / "evidence"))
