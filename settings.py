@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.envconfig import ClientConfig
+
 PROJECT_DIR = Path(__file__).resolve().parent
 TASK_QUEUE_DEFAULT = "collections"
 
@@ -27,3 +30,10 @@ def database_url() -> str:
 
 def evidence_dir() -> Path:
     return Path(os.environ.get("COLLECTIONS_EVIDENCE_DIR", var_dir() / "evidence"))
+
+
+async def connect_client() -> Client:
+    """Connect as the envconfig profile / TEMPORAL_* variables say (default localhost:7233)."""
+    config = ClientConfig.load_client_connect_config()
+    config.setdefault("target_host", "localhost:7233")
+    return await Client.connect(**config)

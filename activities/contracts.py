@@ -3,9 +3,11 @@
 This module is deliberately free of I/O imports: the workflow sandbox imports it,
 while the implementations (sqlmodel, httpx, files) live beside it and only the
 worker imports them.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here nor in the domain dataclasses that travel
+in payloads: the payload converter resolves their type hints inside the workflow
+sandbox, where string annotations failed with NameError and stalled every case.
+"""
 
 from dataclasses import dataclass, field
 

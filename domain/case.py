@@ -1,6 +1,5 @@
 """The start input of a collection case and its validation."""
 
-from __future__ import annotations
 
 import re
 from dataclasses import dataclass

@@ -233,8 +233,12 @@ class CaseState:
                 for c in self.contacts
             ],
             "payments": [
-                {"payment_id": p.payment_id, "amount_minor": p.amount_minor, "at": p.at,
-                 "source": p.source}
+                {
+                    "payment_id": p.payment_id,
+                    "amount_minor": p.amount_minor,
+                    "at": p.at,
+                    "source": p.source,
+                }
                 for p in self.payments
             ],
             "rejected_payments": list(self.rejected_payments),

@@ -20,11 +20,7 @@ def choose_step(ladder: list[LadderStep], next_index: int, days_past_due: int) -
     a hold just lifted) only the latest one runs and the earlier ones are skipped:
     a borrower at DPD 40 gets today's action, not a burst of stale reminders.
     """
-    due = [
-        index
-        for index in range(next_index, len(ladder))
-        if ladder[index].dpd <= days_past_due
-    ]
+    due = [index for index in range(next_index, len(ladder)) if ladder[index].dpd <= days_past_due]
     if not due:
         return StepChoice(run=None, skipped=[])
     return StepChoice(run=due[-1], skipped=due[:-1])

@@ -4,11 +4,11 @@ A case keeps the policy it was prepared with (the preparation activity returns i
 into the workflow's history), so editing a policy file never changes a running case.
 """
 
-from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from domain import fields
@@ -30,7 +30,7 @@ class LadderStep:
 
 @dataclass(frozen=True)
 class ContactWindow:
-    """Local hours in which the borrower may be contacted: [start, end) in minutes after midnight."""
+    """Local hours when the borrower may be contacted: [start, end) in minutes after midnight."""
 
     start_minute: int
     end_minute: int
@@ -94,9 +94,11 @@ def _ladder(raw: Any) -> list[LadderStep]:
             LadderStep(dpd=dpd, stage=stage, channel=channel, template=template)
             for dpd in range(first, last + 1, every)
         )
-    for earlier, later in zip(steps, steps[1:], strict=False):
+    for earlier, later in pairwise(steps):
         if later.dpd <= earlier.dpd:
-            raise InvalidInput("ladder", f"steps must have increasing dpd (step at dpd {later.dpd})")
+            raise InvalidInput(
+                "ladder", f"steps must have increasing dpd (step at dpd {later.dpd})"
+            )
         if STAGES.index(later.stage) < STAGES.index(earlier.stage):
             raise InvalidInput("ladder", f"stage {later.stage!r} at dpd {later.dpd} goes backwards")
     legal = [step for step in steps if step.channel == "legal"]

@@ -1,0 +1,43 @@
+# Two commands on a fresh machine with python3 and make: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run worker test lint typecheck pytest histories clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+## The whole system: Temporal dev server (UI on :8233), worker and the demo portfolio.
+run: install
+	scripts/run.sh
+
+## Only the worker, against TEMPORAL_ADDRESS (default localhost:7233).
+worker: install
+	$(BIN)/python worker.py
+
+## Lint, type checks and the whole test suite.
+test: lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+pytest: install
+	scripts/pytest.sh
+
+## Re-record the histories that the replay test replays (after a deliberate workflow change).
+histories: install
+	RECORD_HISTORIES=1 scripts/pytest.sh tests/test_workflow.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

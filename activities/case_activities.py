@@ -1,0 +1,558 @@
+"""The activities of a collection case: every piece of I/O the workflow needs.
+
+Each activity is idempotent by the key the workflow chose (case id, attempt id, record id,
+event key, referral id): it records its intent in the database before acting, and a retry or
+re-run that finds the record returns the stored result instead of acting again. The methods
+are synchronous (sqlmodel is), so the worker runs them in a thread pool.
+
+Logs carry loan and case ids only, never the borrower's name or contact details.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+import settings
+from activities import contracts
+from activities.contracts import (
+    CaseEvent,
+    CaseSnapshot,
+    ContactRequest,
+    ContactResult,
+    LegalHandOffRequest,
+    LegalHandOffResult,
+    PaymentRecord,
+    PreparedCase,
+    PrepareRequest,
+)
+from activities.evidence import write_package
+from activities.notify import (
+    DeliveryRejected,
+    DeliveryUnavailable,
+    Notifier,
+    OutboundMessage,
+    WebhookNotifier,
+)
+from activities.store import Store, utc_iso
+from activities.tables import (
+    CaseEventRow,
+    CaseRow,
+    ContactAttemptRow,
+    FieldVisitRow,
+    LegalReferralRow,
+    PaymentRow,
+    WorkItemRow,
+)
+from domain.case_state import FINAL_STATUSES
+from domain.errors import InvalidInput
+from domain.notices import NoticeFacts, render_notice
+from domain.policy import Policy
+from policies import load_policy
+
+NOTIFICATION_REJECTED = "NotificationRejected"
+NOTIFICATION_UNAVAILABLE = "NotificationUnavailable"
+INVALID_CONTACT = "InvalidContact"
+CASE_NOT_FOUND = "CaseNotFound"
+
+CONTACT_OUTCOME = "contact_outcome"
+VISIT_OUTCOME = "visit_outcome"
+NOTICE_CHANNELS = ("sms", "email", "letter")
+CALL_QUEUE = "phone-agents"
+VISIT_STAFF = 2
+
+# The answer an activity gives for the status of its outbox row; a later outcome overwrites the
+# row's `result`, but a repeated call must still answer what the first one did.
+RESULT_BY_STATUS = {
+    "sent": "sent",
+    "skipped": "skipped_no_contact",
+    "queued": "queued",
+    "booked": "booked",
+    "referred": "referred",
+}
+
+log = activity.logger
+
+
+class CollectionActivities:
+    def __init__(self, store: Store, evidence_dir: Path, notifier: Notifier) -> None:
+        self.store = store
+        self.evidence_dir = evidence_dir
+        self.notifier = notifier
+
+    @classmethod
+    def from_env(cls) -> CollectionActivities:
+        """Database, evidence folder and providers as configured in the environment."""
+        store = Store.from_env()
+        store.create_schema()
+        return cls(store, settings.evidence_dir(), WebhookNotifier.from_env())
+
+    def all(self) -> Sequence[Callable[..., Any]]:
+        """Every activity, bound to this instance, for `Worker(activities=...)`."""
+        return [
+            self.prepare_case,
+            self.send_notice,
+            self.queue_call,
+            self.book_field_visit,
+            self.hand_off_to_legal,
+            self.store_payment,
+            self.store_case_event,
+            self.store_case_snapshot,
+        ]
+
+    @activity.defn(name=contracts.PREPARE_CASE)
+    def prepare_case(self, request: PrepareRequest) -> PreparedCase:
+        case = request.case
+        policy = _policy(case.policy)
+        timezone = case.borrower.timezone or policy.default_timezone
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _invalid_case("borrower.timezone", f"unknown timezone {timezone!r}") from None
+        ladder = planned_ladder(policy)
+        opened_at = utc_iso(request.opened_at)
+        self.store.upsert_case(
+            CaseRow(
+                case_id=request.case_id,
+                workflow_id=request.workflow_id,
+                loan_id=case.loan_id,
+                borrower_id=case.borrower.borrower_id,
+                currency=case.currency,
+                overdue_amount_minor=case.overdue_amount_minor,
+                due_date=case.due_date,
+                policy=policy.name,
+                portfolio=case.portfolio,
+                timezone=timezone,
+                stage="preparation",
+                status="active",
+                outstanding_minor=case.overdue_amount_minor,
+                planned_ladder=json.dumps(ladder, ensure_ascii=False),
+                opened_at=opened_at,
+                # Workflow time, like every snapshot's, so the first snapshot is never "older".
+                updated_at=opened_at,
+            )
+        )
+        log.info("case prepared: loan_id=%s case_id=%s", case.loan_id, request.case_id)
+        return PreparedCase(policy=policy, timezone=timezone, planned_ladder=ladder)
+
+    @activity.defn(name=contracts.SEND_NOTICE)
+    def send_notice(self, request: ContactRequest) -> ContactResult:
+        if request.channel not in NOTICE_CHANNELS:
+            raise ApplicationError(
+                f"channel: send_notice cannot use {request.channel!r}",
+                type=INVALID_CONTACT,
+                non_retryable=True,
+            )
+        row = self.store.get(ContactAttemptRow, request.attempt_id)
+        if row is None:
+            recipient = _recipient(request)
+            self.store.insert_if_absent(
+                _attempt_row(
+                    request,
+                    recipient=recipient,
+                    status="pending" if recipient else "skipped",
+                    body=_body(request),
+                )
+            )
+            row = self.store.get(ContactAttemptRow, request.attempt_id)
+            assert row is not None
+        if row.status == "pending":
+            row = self._deliver(row)
+        return _result_of(row)
+
+    def _deliver(self, row: ContactAttemptRow) -> ContactAttemptRow:
+        """Send a pending outbox row; the attempt id doubles as the provider's idempotency key,
+        so a crash between sending and marking it sent cannot make the borrower get it twice."""
+        assert row.recipient is not None and row.body is not None
+        message = OutboundMessage(
+            idempotency_key=row.attempt_id, channel=row.channel, to=row.recipient, body=row.body
+        )
+        try:
+            delivery = self.notifier.deliver(message)
+        except DeliveryRejected as error:
+            self.store.update(
+                ContactAttemptRow,
+                row.attempt_id,
+                status="failed",
+                result="failed",
+                note=str(error),
+            )
+            log.warning(
+                "notice rejected by provider (HTTP %s): loan_id=%s case_id=%s attempt_id=%s",
+                error.status_code,
+                row.loan_id,
+                row.case_id,
+                row.attempt_id,
+            )
+            raise _rejected(row.channel, error.status_code) from None
+        except DeliveryUnavailable as error:
+            raise ApplicationError(
+                f"{row.channel} provider unavailable: {error}", type=NOTIFICATION_UNAVAILABLE
+            ) from error
+        updated = self.store.update(
+            ContactAttemptRow,
+            row.attempt_id,
+            status="sent",
+            result="sent",
+            provider_ref=delivery.provider_ref,
+            sent_at=utc_iso(),
+        )
+        assert updated is not None
+        log.info(
+            "%s %s sent via %s: loan_id=%s case_id=%s attempt_id=%s",
+            row.channel,
+            row.template,
+            delivery.via,
+            row.loan_id,
+            row.case_id,
+            row.attempt_id,
+        )
+        return updated
+
+    @activity.defn(name=contracts.QUEUE_CALL)
+    def queue_call(self, request: ContactRequest) -> ContactResult:
+        row = self.store.get(ContactAttemptRow, request.attempt_id)
+        if row is None:
+            phone = request.borrower.phone
+            attempt = _attempt_row(
+                request,
+                recipient=phone,
+                status="queued" if phone else "skipped",
+                body=_body(request),
+            )
+            if phone:
+                work_item = WorkItemRow(
+                    work_item_id=request.attempt_id,
+                    case_id=request.case_id,
+                    loan_id=request.loan_id,
+                    queue=CALL_QUEUE,
+                    kind="call",
+                    status="open",
+                    created_at=attempt.created_at,
+                    due_at=utc_iso(request.scheduled_at),
+                )
+                self.store.insert_if_absent(attempt, work_item)
+            else:
+                self.store.insert_if_absent(attempt)
+            row = self.store.get(ContactAttemptRow, request.attempt_id)
+            assert row is not None
+            log.info(
+                "call %s: loan_id=%s case_id=%s attempt_id=%s",
+                row.status,
+                request.loan_id,
+                request.case_id,
+                request.attempt_id,
+            )
+        return _result_of(row)
+
+    @activity.defn(name=contracts.BOOK_FIELD_VISIT)
+    def book_field_visit(self, request: ContactRequest) -> ContactResult:
+        row = self.store.get(ContactAttemptRow, request.attempt_id)
+        if row is None:
+            address = request.borrower.address
+            attempt = _attempt_row(
+                request,
+                recipient=address,
+                status="booked" if address else "skipped",
+                body=_body(request),
+            )
+            if address:
+                visit = FieldVisitRow(
+                    visit_id=request.attempt_id,
+                    case_id=request.case_id,
+                    loan_id=request.loan_id,
+                    staff_count=VISIT_STAFF,
+                    scheduled_for=utc_iso(request.scheduled_at),
+                    status="booked",
+                )
+                self.store.insert_if_absent(attempt, visit)
+            else:
+                self.store.insert_if_absent(attempt)
+            row = self.store.get(ContactAttemptRow, request.attempt_id)
+            assert row is not None
+            log.info(
+                "field visit %s: loan_id=%s case_id=%s attempt_id=%s",
+                row.status,
+                request.loan_id,
+                request.case_id,
+                request.attempt_id,
+            )
+        return _result_of(row)
+
+    @activity.defn(name=contracts.HAND_OFF_TO_LEGAL)
+    def hand_off_to_legal(self, request: LegalHandOffRequest) -> LegalHandOffResult:
+        existing = self.store.get(LegalReferralRow, request.referral_id)
+        if existing is None:
+            directory = self._evidence_dir_of(request.case.loan_id)
+            created_at = utc_iso(request.at)
+            package = write_package(
+                directory,
+                request,
+                case_row=self.store.get(CaseRow, request.case_id),
+                contacts=self.store.contacts_of_case(request.case_id),
+                payments=self.store.payments_of_case(request.case_id),
+                events=self.store.events_of_case(request.case_id),
+                created_at=created_at,
+            )
+            referral = LegalReferralRow(
+                referral_id=request.referral_id,
+                case_id=request.case_id,
+                loan_id=request.case.loan_id,
+                evidence_dir=str(package.directory),
+                manifest_sha256=package.manifest_sha256,
+                files=json.dumps(package.files),
+                created_at=created_at,
+            )
+            attempt = ContactAttemptRow(
+                attempt_id=request.referral_id,
+                case_id=request.case_id,
+                loan_id=request.case.loan_id,
+                channel="legal",
+                template="legal_referral",
+                status="referred",
+                result="referred",
+                days_past_due=request.days_past_due,
+                created_at=created_at,
+                sent_at=created_at,
+            )
+            self.store.insert_if_absent(referral, attempt)
+            existing = self.store.get(LegalReferralRow, request.referral_id)
+            assert existing is not None
+            log.info(
+                "handed off to legal: loan_id=%s case_id=%s referral_id=%s",
+                request.case.loan_id,
+                request.case_id,
+                request.referral_id,
+            )
+        return LegalHandOffResult(
+            referral_id=existing.referral_id,
+            evidence_dir=existing.evidence_dir,
+            files=json.loads(existing.files),
+        )
+
+    def _evidence_dir_of(self, loan_id: str) -> Path:
+        # The loan id pattern admits "." and "..", which must not escape the evidence folder.
+        directory = (self.evidence_dir / loan_id).resolve()
+        if directory.parent != self.evidence_dir.resolve():
+            raise _invalid_case("loan_id", "cannot name an evidence folder")
+        return directory
+
+    @activity.defn(name=contracts.STORE_PAYMENT)
+    def store_payment(self, record: PaymentRecord) -> None:
+        row = PaymentRow(
+            record_id=record.record_id,
+            case_id=record.case_id,
+            loan_id=record.loan_id,
+            payment_id=record.payment_id,
+            amount_minor=record.amount_minor,
+            currency=record.currency,
+            status=record.status,
+            reason=record.reason,
+            paid_at=record.paid_at,
+            source=record.source,
+            applied_minor=record.applied_minor,
+            overpaid_minor=record.overpaid_minor,
+            outstanding_after_minor=record.outstanding_after_minor,
+            received_at=utc_iso(record.received_at),
+        )
+        try:
+            inserted = self.store.insert_if_absent(row)
+        except IntegrityError:
+            if not self._applied_payment_exists(record):
+                raise
+            # The same payment applied under another record id: the money counts once.
+            inserted = False
+        if inserted:
+            log.info(
+                "payment %s stored: loan_id=%s case_id=%s record_id=%s",
+                record.status,
+                record.loan_id,
+                record.case_id,
+                record.record_id,
+            )
+
+    def _applied_payment_exists(self, record: PaymentRecord) -> bool:
+        with self.store.session() as session:
+            found = session.exec(
+                select(PaymentRow.record_id).where(
+                    col(PaymentRow.case_id) == record.case_id,
+                    col(PaymentRow.payment_id) == record.payment_id,
+                    col(PaymentRow.status) == "applied",
+                )
+            ).first()
+        return found is not None
+
+    @activity.defn(name=contracts.STORE_CASE_EVENT)
+    def store_case_event(self, case_event: CaseEvent) -> None:
+        at = utc_iso(case_event.at)
+        row = CaseEventRow(
+            event_key=case_event.event_key,
+            case_id=case_event.case_id,
+            loan_id=case_event.loan_id,
+            kind=case_event.kind,
+            ref_id=case_event.ref_id,
+            detail=json.dumps(case_event.detail, ensure_ascii=False, sort_keys=True),
+            at=at,
+        )
+        effect: Callable[[Session], None] | None = None
+        if case_event.kind in (CONTACT_OUTCOME, VISIT_OUTCOME) and case_event.ref_id:
+            effect = _outcome_effect(case_event, at)
+        if self.store.insert_if_absent(row, then=effect):
+            log.info(
+                "case event %s: loan_id=%s case_id=%s",
+                case_event.kind,
+                case_event.loan_id,
+                case_event.case_id,
+            )
+
+    @activity.defn(name=contracts.STORE_CASE_SNAPSHOT)
+    def store_case_snapshot(self, snapshot: CaseSnapshot) -> None:
+        at = utc_iso(snapshot.at)
+        with self.store.session() as session:
+            row = session.get(CaseRow, snapshot.case_id)
+            if row is None:
+                raise ApplicationError(
+                    f"case_id: no prepared case {snapshot.case_id!r}",
+                    type=CASE_NOT_FOUND,
+                    non_retryable=True,
+                )
+            # Snapshot activities may finish out of order; an older one must not win.
+            if at < row.updated_at:
+                return
+            row.stage = snapshot.stage
+            row.status = snapshot.status
+            row.days_past_due = snapshot.days_past_due
+            row.outstanding_minor = snapshot.outstanding_minor
+            row.paid_minor = snapshot.paid_minor
+            row.updated_at = at
+            if snapshot.status in FINAL_STATUSES:
+                row.closed_at = row.closed_at or at
+            else:
+                row.closed_at = None
+            session.add(row)
+
+
+def planned_ladder(policy: Policy) -> list[str]:
+    return [
+        f"DPD {step.dpd} · {step.stage} · {step.channel} · {step.template}"
+        for step in policy.ladder
+    ]
+
+
+def _policy(name: str) -> Policy:
+    try:
+        return load_policy(name)
+    except InvalidInput as error:
+        if error.field == "policy":
+            raise _invalid_case("policy", error.problem) from None
+        # A broken policy file is the operator's to fix; retrying picks up the fixed file.
+        raise ApplicationError(str(error), type="InvalidPolicyFile") from None
+
+
+def _invalid_case(field: str, problem: str) -> ApplicationError:
+    return ApplicationError(f"{field}: {problem}", type=contracts.INVALID_CASE, non_retryable=True)
+
+
+def _rejected(channel: str, status_code: int) -> ApplicationError:
+    return ApplicationError(
+        f"{channel} provider rejected the message (HTTP {status_code})",
+        type=NOTIFICATION_REJECTED,
+        non_retryable=True,
+    )
+
+
+def _recipient(request: ContactRequest) -> str | None:
+    borrower = request.borrower
+    by_channel = {"sms": borrower.phone, "email": borrower.email, "letter": borrower.address}
+    return by_channel.get(request.channel)
+
+
+def _body(request: ContactRequest) -> str:
+    facts = NoticeFacts(
+        loan_id=request.loan_id,
+        borrower_name=request.borrower.name,
+        locale=request.borrower.locale,
+        days_past_due=request.days_past_due,
+        outstanding_minor=request.outstanding_minor,
+        currency=request.currency,
+    )
+    return render_notice(request.template, request.channel, facts)
+
+
+def _attempt_row(
+    request: ContactRequest, *, recipient: str | None, status: str, body: str
+) -> ContactAttemptRow:
+    return ContactAttemptRow(
+        attempt_id=request.attempt_id,
+        case_id=request.case_id,
+        loan_id=request.loan_id,
+        channel=request.channel,
+        template=request.template,
+        recipient=recipient,
+        body=body,
+        status=status,
+        result=RESULT_BY_STATUS.get(status),
+        days_past_due=request.days_past_due,
+        created_at=utc_iso(),
+    )
+
+
+def _result_of(row: ContactAttemptRow) -> ContactResult:
+    if row.status == "failed":
+        # A re-run after a permanent refusal gets the same refusal, not a second try.
+        raise ApplicationError(
+            f"{row.channel} provider rejected the message earlier",
+            type=NOTIFICATION_REJECTED,
+            non_retryable=True,
+        )
+    return ContactResult(
+        attempt_id=row.attempt_id,
+        result=RESULT_BY_STATUS[row.status],
+        provider_ref=row.provider_ref,
+    )
+
+
+def _outcome_effect(case_event: CaseEvent, at: str) -> Callable[[Session], None]:
+    """Apply an agent's or visitor's outcome to the attempt it answers, with the event itself."""
+    ref_id = case_event.ref_id
+    outcome = _text(case_event.detail.get("outcome"))
+    note = _text(case_event.detail.get("note"))
+
+    def apply(session: Session) -> None:
+        attempt = session.get(ContactAttemptRow, ref_id)
+        if attempt is None:
+            log.warning(
+                "%s for an unknown attempt: loan_id=%s case_id=%s",
+                case_event.kind,
+                case_event.loan_id,
+                case_event.case_id,
+            )
+            return
+        attempt.result = outcome
+        attempt.note = note
+        session.add(attempt)
+        closed: WorkItemRow | FieldVisitRow | None
+        if case_event.kind == CONTACT_OUTCOME:
+            closed = session.get(WorkItemRow, ref_id)
+        else:
+            closed = session.get(FieldVisitRow, ref_id)
+        if closed is not None:
+            closed.status = "done"
+            closed.outcome = outcome
+            closed.note = note
+            closed.completed_at = at
+            session.add(closed)
+
+    return apply
+
+
+def _text(value: str | int | None) -> str | None:
+    return None if value is None else str(value)

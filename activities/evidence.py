@@ -1,0 +1,201 @@
+"""The evidence package handed to lawyers: loan facts, ledger, contacts, payments, audit log.
+
+Each file is written atomically and listed with its SHA-256 in `manifest.json`, so a court can
+check that nothing was changed after the hand-off. The content is a pure function of the
+database rows and the request, which makes re-writing it on a retry harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from activities.contracts import LegalHandOffRequest
+from activities.tables import CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
+
+CASE_FILE = "case.json"
+LEDGER_FILE = "ledger.json"
+CONTACTS_FILE = "contacts.json"
+PAYMENTS_FILE = "payments.json"
+EVENTS_FILE = "events.json"
+MANIFEST_FILE = "manifest.json"
+PACKAGE_FILES = (CASE_FILE, LEDGER_FILE, CONTACTS_FILE, PAYMENTS_FILE, EVENTS_FILE)
+
+
+@dataclass(frozen=True)
+class EvidencePackage:
+    directory: Path
+    files: list[str]
+    manifest_sha256: str
+
+
+def write_package(
+    directory: Path,
+    request: LegalHandOffRequest,
+    *,
+    case_row: CaseRow | None,
+    contacts: Sequence[ContactAttemptRow],
+    payments: Sequence[PaymentRow],
+    events: Sequence[CaseEventRow],
+    created_at: str,
+) -> EvidencePackage:
+    documents: dict[str, Any] = {
+        CASE_FILE: case_facts(request, case_row),
+        LEDGER_FILE: ledger(request, payments),
+        CONTACTS_FILE: [contact_entry(row) for row in contacts],
+        PAYMENTS_FILE: [payment_entry(row) for row in payments],
+        EVENTS_FILE: [event_entry(row) for row in events],
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    listed = []
+    for name in PACKAGE_FILES:
+        data = to_json_bytes(documents[name])
+        atomic_write(directory / name, data)
+        listed.append({"name": name, "sha256": sha256(data), "bytes": len(data)})
+    manifest = {
+        "referral_id": request.referral_id,
+        "case_id": request.case_id,
+        "loan_id": request.case.loan_id,
+        "created_at": created_at,
+        "files": listed,
+    }
+    manifest_data = to_json_bytes(manifest)
+    atomic_write(directory / MANIFEST_FILE, manifest_data)
+    return EvidencePackage(
+        directory=directory,
+        files=[*PACKAGE_FILES, MANIFEST_FILE],
+        manifest_sha256=sha256(manifest_data),
+    )
+
+
+def case_facts(request: LegalHandOffRequest, case_row: CaseRow | None) -> dict[str, Any]:
+    case = request.case
+    return {
+        "case_id": request.case_id,
+        "workflow_id": case_row.workflow_id if case_row else None,
+        "opened_at": case_row.opened_at if case_row else None,
+        "loan_id": case.loan_id,
+        # The lawyers need to know whom the claim is against; this file is not a log.
+        "borrower": asdict(case.borrower),
+        "currency": case.currency,
+        "overdue_amount_minor": case.overdue_amount_minor,
+        "due_date": case.due_date,
+        "policy": case.policy,
+        "portfolio": case.portfolio,
+        "at_hand_off": {
+            "at": request.at,
+            "days_past_due": request.days_past_due,
+            "outstanding_minor": request.outstanding_minor,
+            "paid_minor": request.paid_minor,
+        },
+    }
+
+
+def ledger(request: LegalHandOffRequest, payments: Sequence[PaymentRow]) -> dict[str, Any]:
+    balance = request.case.overdue_amount_minor
+    entries: list[dict[str, Any]] = [
+        {
+            "kind": "overdue",
+            "at": request.case.due_date,
+            "amount_minor": balance,
+            "balance_minor": balance,
+        }
+    ]
+    for row in payments:
+        if row.status != "applied":
+            continue
+        balance -= row.applied_minor
+        entries.append(
+            {
+                "kind": "payment",
+                "payment_id": row.payment_id,
+                "at": row.paid_at or row.received_at,
+                "received_at": row.received_at,
+                "source": row.source,
+                "amount_minor": row.amount_minor,
+                "applied_minor": row.applied_minor,
+                "overpaid_minor": row.overpaid_minor,
+                "balance_minor": balance,
+            }
+        )
+    return {
+        "currency": request.case.currency,
+        "overdue_amount_minor": request.case.overdue_amount_minor,
+        "entries": entries,
+        "balance_minor": balance,
+        # The case's own figure, which may differ from the balance (a settlement, say).
+        "outstanding_at_hand_off_minor": request.outstanding_minor,
+    }
+
+
+def contact_entry(row: ContactAttemptRow) -> dict[str, Any]:
+    return {
+        "attempt_id": row.attempt_id,
+        "channel": row.channel,
+        "template": row.template,
+        "recipient": row.recipient,
+        "body": row.body,
+        "status": row.status,
+        "result": row.result,
+        "note": row.note,
+        "provider_ref": row.provider_ref,
+        "days_past_due": row.days_past_due,
+        "created_at": row.created_at,
+        "sent_at": row.sent_at,
+    }
+
+
+def payment_entry(row: PaymentRow) -> dict[str, Any]:
+    return {
+        "record_id": row.record_id,
+        "payment_id": row.payment_id,
+        "status": row.status,
+        "reason": row.reason,
+        "amount_minor": row.amount_minor,
+        "currency": row.currency,
+        "applied_minor": row.applied_minor,
+        "overpaid_minor": row.overpaid_minor,
+        "outstanding_after_minor": row.outstanding_after_minor,
+        "paid_at": row.paid_at,
+        "source": row.source,
+        "received_at": row.received_at,
+    }
+
+
+def event_entry(row: CaseEventRow) -> dict[str, Any]:
+    return {
+        "event_key": row.event_key,
+        "kind": row.kind,
+        "ref_id": row.ref_id,
+        "detail": json.loads(row.detail),
+        "at": row.at,
+    }
+
+
+def to_json_bytes(document: Any) -> bytes:
+    # Sorted keys and fixed formatting: the same facts always hash the same.
+    return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Readers see the old file or the new one, never a half-written one."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

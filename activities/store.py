@@ -1,0 +1,216 @@
+"""The case database behind the activities: SQLite by default, PostgreSQL through `DATABASE_URL`.
+
+Every write is "insert if absent" keyed by an id the workflow chose, which is what makes the
+activities idempotent: a retried activity finds its own earlier row and does nothing new.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+import settings
+from activities.tables import (
+    CaseEventRow,
+    CaseRow,
+    ContactAttemptRow,
+    PaymentRow,
+)
+
+Row = TypeVar("Row", bound=SQLModel)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_SECONDS = 10
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def utc_iso(value: str | datetime | None = None) -> str:
+    """Normalise a timestamp (default: now) to UTC ISO-8601 with microseconds.
+
+    A fixed width keeps text comparison equal to time comparison; a naive value is taken as UTC
+    because the workflow only ever passes UTC (`workflow.now()`).
+    """
+    moment = datetime.now(UTC) if value is None else value
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def normalize_url(url: str) -> str:
+    """Route PostgreSQL URLs to psycopg 3, the only PostgreSQL driver this project ships."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Store:
+    def __init__(self, engine: Engine, *, schema: str | None = None) -> None:
+        self.engine = engine
+        self.schema = schema
+
+    @classmethod
+    def from_url(cls, url: str, *, schema: str | None = None) -> Store:
+        """An engine for `url`; `schema` (PostgreSQL only) isolates this store's tables."""
+        url = normalize_url(url)
+        backend = make_url(url).get_backend_name()
+        if backend == "sqlite":
+            if schema is not None:
+                raise ValueError("schema is supported on PostgreSQL only")
+            return cls(_sqlite_engine(url))
+        # Fail an activity attempt (to be retried) rather than hang on an unreachable server.
+        connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
+        if schema is not None:
+            if not SCHEMA_NAME.fullmatch(schema):
+                raise ValueError(f"schema must match {SCHEMA_NAME.pattern}")
+            connect_args["options"] = f"-csearch_path={schema}"
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        return cls(engine, schema=schema)
+
+    @classmethod
+    def from_env(cls) -> Store:
+        url = settings.database_url()
+        parsed = make_url(normalize_url(url))
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return cls.from_url(url)
+
+    def create_schema(self) -> None:
+        if self.schema is not None:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        SQLModel.metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose work is committed when the block ends without an exception."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+            session.commit()
+
+    def get(self, model: type[Row], key: str) -> Row | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(model, key)
+
+    def insert_if_absent(
+        self, *rows: SQLModel, then: Callable[[Session], None] | None = None
+    ) -> bool:
+        """Insert `rows` in one transaction unless the first one's key exists; True if inserted.
+
+        `then` runs in the same transaction, only when inserting, so side effects of a new
+        record (closing a work item on an outcome) happen exactly once with it.
+        """
+        first = rows[0]
+        key = inspect(first).mapper.primary_key_from_instance(first)
+        with Session(self.engine, expire_on_commit=False) as session:
+            if session.get(type(first), key) is not None:
+                return False
+            session.add_all(rows)
+            if then is not None:
+                then(session)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                # A concurrent retry of the same activity won the race: same outcome as above.
+                if session.get(type(first), key) is not None:
+                    return False
+                raise
+        return True
+
+    def update(self, model: type[Row], key: str, **values: Any) -> Row | None:
+        with self.session() as session:
+            row = session.get(model, key)
+            if row is None:
+                return None
+            for name, value in values.items():
+                setattr(row, name, value)
+            session.add(row)
+        return row
+
+    def upsert_case(self, row: CaseRow) -> CaseRow:
+        """Insert the case, or refresh its facts while keeping when it opened and where it is."""
+        if self.insert_if_absent(row):
+            return row
+        with self.session() as session:
+            stored = session.get(CaseRow, row.case_id)
+            assert stored is not None
+            for name in (
+                "workflow_id",
+                "loan_id",
+                "borrower_id",
+                "currency",
+                "overdue_amount_minor",
+                "due_date",
+                "policy",
+                "portfolio",
+                "timezone",
+                "planned_ladder",
+            ):
+                setattr(stored, name, getattr(row, name))
+            session.add(stored)
+        return stored
+
+    def contacts_of_case(self, case_id: str) -> Sequence[ContactAttemptRow]:
+        return self._of_case(
+            select(ContactAttemptRow)
+            .where(col(ContactAttemptRow.case_id) == case_id)
+            .order_by(col(ContactAttemptRow.created_at), col(ContactAttemptRow.attempt_id))
+        )
+
+    def payments_of_case(self, case_id: str) -> Sequence[PaymentRow]:
+        return self._of_case(
+            select(PaymentRow)
+            .where(col(PaymentRow.case_id) == case_id)
+            .order_by(col(PaymentRow.received_at), col(PaymentRow.record_id))
+        )
+
+    def events_of_case(self, case_id: str) -> Sequence[CaseEventRow]:
+        return self._of_case(
+            select(CaseEventRow)
+            .where(col(CaseEventRow.case_id) == case_id)
+            .order_by(col(CaseEventRow.at), col(CaseEventRow.event_key))
+        )
+
+    def _of_case(self, statement: SelectOfScalar[Row]) -> Sequence[Row]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.exec(statement).all()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    # Activities run in a thread pool, so connections cross threads; the pool hands each one
+    # to one thread at a time.
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin (see `_begin`).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        # WAL lets readers proceed while one activity writes.
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # Take the write lock up front: a deferred transaction that later upgrades to a writer
+        # fails with "database is locked" at once, ignoring the busy timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,147 @@
+"""The case database: one sqlmodel class per table.
+
+Timestamps are ISO-8601 strings in UTC with microseconds (`activities.store.utc_iso`), so
+they compare correctly as text on SQLite and PostgreSQL alike. JSON values are stored as text
+because both backends then behave the same and the rows stay readable in any SQL shell.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Index, text
+from sqlmodel import Field, SQLModel
+
+
+class CaseRow(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    # The workflow's first run id: stable across continue-as-new, unique across re-opened loans.
+    case_id: str = Field(primary_key=True, max_length=64)
+    workflow_id: str = Field(index=True, max_length=128)
+    loan_id: str = Field(index=True, max_length=64)
+    borrower_id: str = Field(max_length=128)
+    currency: str = Field(max_length=3)
+    overdue_amount_minor: int
+    due_date: str = Field(max_length=10)
+    policy: str = Field(max_length=64)
+    portfolio: str = Field(max_length=64)
+    timezone: str = Field(max_length=64)
+    stage: str = Field(max_length=32)
+    status: str = Field(max_length=32)
+    days_past_due: int = 0
+    outstanding_minor: int
+    paid_minor: int = 0
+    planned_ladder: str = "[]"
+    opened_at: str
+    updated_at: str
+    closed_at: str | None = None
+
+
+class ContactAttemptRow(SQLModel, table=True):
+    """The outbox: written before anything leaves the system, so a retry can see what was sent."""
+
+    __tablename__ = "contact_attempts"
+
+    attempt_id: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=16)
+    template: str = Field(max_length=64)
+    recipient: str | None = None
+    body: str | None = None
+    # pending, sent, skipped, queued, booked, failed, referred
+    status: str = Field(max_length=16)
+    provider_ref: str | None = None
+    days_past_due: int = 0
+    created_at: str
+    sent_at: str | None = None
+    result: str | None = Field(default=None, max_length=32)
+    note: str | None = None
+
+
+class PaymentRow(SQLModel, table=True):
+    __tablename__ = "payments"
+    __table_args__ = (
+        # Rejected payments may lack or repeat a payment id; an applied one exists once per case.
+        Index(
+            "uq_payments_applied_payment_id",
+            "case_id",
+            "payment_id",
+            unique=True,
+            sqlite_where=text("status = 'applied'"),
+            postgresql_where=text("status = 'applied'"),
+        ),
+    )
+
+    record_id: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
+    payment_id: str | None = Field(default=None, max_length=128)
+    amount_minor: int | None = None
+    currency: str | None = Field(default=None, max_length=16)
+    status: str = Field(max_length=16)  # applied, rejected
+    reason: str | None = None
+    paid_at: str | None = None
+    source: str | None = Field(default=None, max_length=64)
+    applied_minor: int = 0
+    overpaid_minor: int = 0
+    outstanding_after_minor: int | None = None
+    received_at: str
+
+
+class WorkItemRow(SQLModel, table=True):
+    """A call task for the phone agents; its id is the contact attempt's id."""
+
+    __tablename__ = "work_items"
+
+    work_item_id: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
+    queue: str = Field(default="phone-agents", index=True, max_length=64)
+    kind: str = Field(default="call", max_length=16)
+    status: str = Field(default="open", index=True, max_length=16)  # open, done
+    outcome: str | None = Field(default=None, max_length=32)
+    note: str | None = None
+    created_at: str
+    due_at: str
+    completed_at: str | None = None
+
+
+class FieldVisitRow(SQLModel, table=True):
+    __tablename__ = "field_visits"
+
+    visit_id: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
+    # Visits are made by at least two staff (NIFA guideline); the column keeps that auditable.
+    staff_count: int = 2
+    scheduled_for: str
+    status: str = Field(default="booked", max_length=16)  # booked, done
+    outcome: str | None = Field(default=None, max_length=32)
+    note: str | None = None
+    completed_at: str | None = None
+
+
+class LegalReferralRow(SQLModel, table=True):
+    __tablename__ = "legal_referrals"
+
+    referral_id: str = Field(primary_key=True, max_length=200)
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
+    evidence_dir: str
+    manifest_sha256: str = Field(max_length=64)
+    files: str = "[]"
+    created_at: str
+
+
+class CaseEventRow(SQLModel, table=True):
+    """The append-only audit log of a case."""
+
+    __tablename__ = "case_events"
+
+    event_key: str = Field(primary_key=True, max_length=300)
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=64)
+    ref_id: str | None = Field(default=None, max_length=200)
+    detail: str = "{}"
+    at: str

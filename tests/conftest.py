@@ -1,0 +1,64 @@
+"""Shared fixtures.
+
+Database: `store` is parametrized over SQLite (a file under tmp_path) and PostgreSQL. The
+PostgreSQL variant needs `TEST_POSTGRES_URL`; each test gets its own schema, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from activities.store import Store
+
+POSTGRES_ENV = "TEST_POSTGRES_URL"
+POSTGRES_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def sqlite_store(directory: Path) -> Store:
+    store = Store.from_url(f"sqlite:///{directory / 'collections.db'}")
+    store.create_schema()
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        store = sqlite_store(tmp_path)
+        yield store
+        store.dispose()
+        return
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}, for example {POSTGRES_EXAMPLE}")
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    store = Store.from_url(url, schema=schema)
+    try:
+        store.create_schema()
+    except OperationalError as error:
+        # The variable says PostgreSQL is meant to be tested: an unreachable server is a failure.
+        pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL is unreachable: {error}")
+    try:
+        yield store
+    finally:
+        store.dispose()
+        admin = Store.from_url(url)
+        with admin.engine.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+# The Temporal servers (time-skipping test server, dev server) and per-test case worlds.
+pytest_plugins = ["tests.temporal_fixtures"]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Leave pytest's own verdict where scripts/pytest.sh reads it (see there why)."""
+    status_file = os.environ.get("PYTEST_STATUS_FILE")
+    if status_file:
+        Path(status_file).write_text(str(int(exitstatus)))

@@ -1,0 +1,332 @@
+"""The `CollectionCase` workflow on the time-skipping test server, with the real activities
+on a real SQLite database."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import create_engine, text
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.temporal_fixtures import CaseWorld, make_worker
+from workflows.collection_case import CollectionCase
+
+HISTORY_DIR = Path(__file__).parent / "histories"
+CONTACT_ACTIVITIES = {"send_notice", "queue_call", "book_field_visit", "hand_off_to_legal"}
+
+
+def case_input(due_date: date, **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "loan_id": f"L-{uuid.uuid4().hex[:8]}",
+        "borrower": {
+            "borrower_id": "B-77",
+            "name": "王小明",
+            "phone": "+8613800138000",
+            "email": "wxm@example.cn",
+            "address": "上海市浦东新区示例路 1 号",
+            "timezone": "Asia/Shanghai",
+            "locale": "zh-CN",
+        },
+        "currency": "CNY",
+        "overdue_amount_minor": 500000,
+        "due_date": due_date.isoformat(),
+        "policy": "default",
+        "portfolio": "consumer",
+    }
+    data.update(changes)
+    return data
+
+
+async def start_case(
+    env: WorkflowEnvironment, world: CaseWorld, *, days_overdue: int = 1, **changes: Any
+) -> WorkflowHandle[CollectionCase, dict[str, Any]]:
+    # The test server's clock moves on with every test; due dates follow it.
+    now = await env.get_current_time()
+    due = now.astimezone(ZoneInfo("UTC")).date() - timedelta(days=days_overdue)
+    data = case_input(due, **changes)
+    return await env.client.start_workflow(
+        CollectionCase.run,
+        data,
+        id=f"collection-{data['loan_id']}",
+        task_queue=world.task_queue,
+    )
+
+
+async def scheduled_activities(handle: WorkflowHandle[Any, Any]) -> list[tuple[str, Any]]:
+    """(activity type, decoded input) of every activity the case scheduled, in order."""
+    scheduled = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            attributes = event.activity_task_scheduled_event_attributes
+            payload = json.loads(attributes.input.payloads[0].data)
+            scheduled.append((attributes.activity_type.name, payload))
+    return scheduled
+
+
+async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With RECORD_HISTORIES=1, keep this run's history for the replay test."""
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        history = await handle.fetch_history()
+        (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
+
+
+def rows(world: CaseWorld, sql: str) -> list[Any]:
+    engine = create_engine(world.database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql)))
+    finally:
+        engine.dispose()
+
+
+async def test_unpaid_case_climbs_every_stage_and_is_written_off(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, days_overdue=0)
+        result = await handle.result()
+        await save_history(handle, "unpaid_written_off")
+
+    assert result["status"] == "written_off"
+    assert result["stage"] == "closed"
+    assert result["days_past_due"] == 180
+    assert result["outstanding_minor"] == 500000
+    channels = [contact["channel"] for contact in result["contacts"]]
+    assert channels == [
+        "sms",
+        "email",
+        "sms",
+        "email",
+        "call",
+        "call",
+        "call",
+        "letter",
+        "field_visit",
+        "field_visit",
+        "legal",
+    ]
+
+    scheduled = await scheduled_activities(handle)
+    assert scheduled[0][0] == "prepare_case"
+    contact_steps = [name for name, _ in scheduled if name in CONTACT_ACTIVITIES]
+    assert contact_steps == [
+        "send_notice",
+        "send_notice",
+        "send_notice",
+        "send_notice",
+        "queue_call",
+        "queue_call",
+        "queue_call",
+        "send_notice",
+        "book_field_visit",
+        "book_field_visit",
+        "hand_off_to_legal",
+    ]
+    stages = [payload["stage"] for name, payload in scheduled if name == "store_case_snapshot"]
+    assert stages == ["grace", "reminder", "phone", "field_visit", "legal", "closed"]
+
+    # Legal by day 61 in the borrower's calendar, and every contact inside 08:00-21:00 there.
+    due = date.fromisoformat(scheduled[0][1]["case"]["due_date"])
+    shanghai = ZoneInfo("Asia/Shanghai")
+    legal_at = datetime.fromisoformat(result["contacts"][-1]["at"]).astimezone(shanghai)
+    assert (legal_at.date() - due).days == 61
+    for contact in result["contacts"][:-1]:
+        local = datetime.fromisoformat(contact["at"]).astimezone(shanghai)
+        assert 8 <= local.hour < 21, contact
+
+    # Every step left its row: the outbox, the agents' queue, the visits and the evidence.
+    assert len(rows(case_world, "select attempt_id from contact_attempts")) == 11
+    assert len(rows(case_world, "select work_item_id from work_items")) == 3
+    visits = rows(case_world, "select staff_count from field_visits")
+    assert [visit[0] for visit in visits] == [2, 2]
+    manifest = json.loads(
+        (case_world.evidence_dir / result["loan_id"] / "manifest.json").read_text()
+    )
+    assert manifest
+    case_row = rows(case_world, "select status, stage, closed_at from cases")
+    assert case_row[0][0] == "written_off" and case_row[0][1] == "closed" and case_row[0][2]
+
+    description = await handle.describe()
+    attributes = description.typed_search_attributes
+    assert {pair.key.name: pair.value for pair in attributes}["CollectionStatus"] == "written_off"
+
+
+async def test_paid_after_first_sms(time_env: WorkflowEnvironment, case_world: CaseWorld) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, days_overdue=1)
+        await time_env.sleep(timedelta(days=3))
+        status = await handle.query(CollectionCase.status)
+        assert [c["channel"] for c in status["contacts"]] == ["sms"]
+        assert status["stage"] == "reminder"
+        answer = await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY", "source": "bank"},
+        )
+        result = await handle.result()
+        await save_history(handle, "paid_after_first_sms")
+
+    assert answer == {
+        "payment_id": "pay-1",
+        "applied": True,
+        "duplicate": False,
+        "outstanding_minor": 0,
+        "overpaid_minor": 0,
+        "status": "paid",
+    }
+    assert result["status"] == "paid" and result["stage"] == "closed"
+    assert [c["channel"] for c in result["contacts"]] == ["sms"]
+    assert rows(case_world, "select payment_id, amount_minor, status from payments") == [
+        ("pay-1", 500000, "applied")
+    ]
+
+
+async def test_partial_then_full_payment_with_duplicates(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, days_overdue=20)
+        part = {"payment_id": "p-1", "amount_minor": 200000, "currency": "CNY"}
+        first = await handle.execute_update(CollectionCase.record_payment, part)
+        again = await handle.execute_update(CollectionCase.record_payment, part)
+        await handle.signal(CollectionCase.payment_received, part)
+        status = await handle.query(CollectionCase.status)
+        assert first["outstanding_minor"] == 300000 and first["duplicate"] is False
+        assert again == {**first, "duplicate": True}
+        assert status["outstanding_minor"] == 300000 and status["paid_minor"] == 200000
+        assert status["status"] == "active"
+        # The rest and 100.00 more arrive by signal, twice: applied once, excess reported.
+        rest = {"payment_id": "p-2", "amount_minor": 310000, "currency": "CNY"}
+        await handle.signal(CollectionCase.payment_received, rest)
+        await handle.signal(CollectionCase.payment_received, rest)
+        result = await handle.result()
+
+    assert result["status"] == "paid"
+    assert result["paid_minor"] == 500000
+    assert result["overpaid_minor"] == 10000
+    assert [p["payment_id"] for p in result["payments"]] == ["p-1", "p-2"]
+    stored = rows(
+        case_world,
+        "select payment_id, applied_minor, overpaid_minor from payments order by payment_id",
+    )
+    assert stored == [("p-1", 200000, 0), ("p-2", 300000, 10000)]
+
+
+async def test_invalid_payment_is_rejected_and_nothing_recorded(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(own_time_env.client, case_world):
+        handle = await start_case(own_time_env, case_world)
+        for bad, field in [
+            ({"payment_id": "x-1", "amount_minor": 100, "currency": "USD"}, "currency"),
+            ({"payment_id": "x-2", "amount_minor": -1, "currency": "CNY"}, "amount_minor"),
+            ({"amount_minor": 100, "currency": "CNY"}, "payment_id"),
+        ]:
+            with pytest.raises(WorkflowUpdateFailedError) as caught:
+                await handle.execute_update(CollectionCase.record_payment, bad)
+            cause = caught.value.cause
+            assert isinstance(cause, ApplicationError)
+            assert cause.type == "InvalidPayment"
+            assert field in cause.message
+        status = await handle.query(CollectionCase.status)
+        assert status["outstanding_minor"] == 500000 and status["payments"] == []
+        assert rows(case_world, "select record_id from payments") == []
+
+        # An invalid signal cannot be refused, so it is kept with its reason.
+        await handle.signal(
+            CollectionCase.payment_received, {"payment_id": "x-3", "amount_minor": "lots"}
+        )
+        status = await handle.query(CollectionCase.status)
+        assert status["outstanding_minor"] == 500000
+        assert status["rejected_payments"] == [
+            {
+                "payment_id": "x-3",
+                "reason": "amount_minor: must be an integer amount in minor units",
+            }
+        ]
+        await handle.terminate("test over")
+    assert rows(case_world, "select payment_id, status from payments") == [("x-3", "rejected")]
+
+
+async def test_hold_stops_contacts_while_dpd_keeps_counting(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(own_time_env.client, case_world):
+        handle = await start_case(own_time_env, case_world, days_overdue=1)
+        hold = {"hold_id": "h-1", "kind": "dispute", "reason": "borrower says it was paid"}
+        assert (await handle.execute_update(CollectionCase.place_hold, hold))["status"] == "on_hold"
+        await own_time_env.sleep(timedelta(days=20))
+        status = await handle.query(CollectionCase.status)
+        assert status["contacts"] == []
+        assert status["status"] == "on_hold"
+        assert status["days_past_due"] >= 20
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(CollectionCase.release_hold, {"hold_id": "nope"})
+        assert isinstance(caught.value.cause, ApplicationError)
+        assert caught.value.cause.type == "InvalidHold"
+        released = await handle.execute_update(CollectionCase.release_hold, {"hold_id": "h-1"})
+        assert released["status"] == "active"
+        await own_time_env.sleep(timedelta(days=1))
+        status = await handle.query(CollectionCase.status)
+        # Released at DPD ~21: the case catches up with one call, not a burst of reminders.
+        assert [c["channel"] for c in status["contacts"]] == ["call"]
+        await save_history(handle, "hold_and_release")
+        await handle.terminate("test over")
+
+
+async def test_agent_outcomes_and_dispute(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(own_time_env.client, case_world):
+        handle = await start_case(own_time_env, case_world, days_overdue=14)
+        await own_time_env.sleep(timedelta(days=1))
+        status = await handle.query(CollectionCase.status)
+        call = status["contacts"][-1]
+        assert call["channel"] == "call" and call["result"] == "queued"
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(
+                CollectionCase.record_contact_outcome, {"attempt_id": "nope", "outcome": "reached"}
+            )
+        assert isinstance(caught.value.cause, ApplicationError)
+        assert caught.value.cause.type == "InvalidOutcome"
+        answer = await handle.execute_update(
+            CollectionCase.record_contact_outcome,
+            {
+                "attempt_id": call["attempt_id"],
+                "outcome": "disputed",
+                "note": "says never borrowed",
+            },
+        )
+        assert answer == {"attempt_id": call["attempt_id"], "recorded": True, "status": "on_hold"}
+        status = await handle.query(CollectionCase.status)
+        assert status["contacts"][-1]["result"] == "disputed"
+        assert [h["kind"] for h in status["holds"]] == ["dispute"]
+        await handle.terminate("test over")
+    assert rows(case_world, "select status, outcome from work_items") == [("done", "disputed")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"currency": "yuan"}, "currency"), ({"policy": "nonexistent"}, "policy")],
+)
+async def test_invalid_start_fails_with_invalid_case(
+    time_env: WorkflowEnvironment, case_world: CaseWorld, changes: dict[str, Any], field: str
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, **changes)
+        with pytest.raises(WorkflowFailureError) as caught:
+            await handle.result()
+    cause = caught.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.type == "InvalidCase"
+    assert field in cause.message
+    assert [name for name, _ in await scheduled_activities(handle)] in ([], ["prepare_case"])
+    assert rows(case_world, "select count(*) from contact_attempts")[0][0] == 0
