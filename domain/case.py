@@ -1,6 +1,5 @@
 """The start input of a collection case and its validation."""
 
-
 import re
 from dataclasses import dataclass
 from datetime import date, datetime

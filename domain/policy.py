@@ -4,7 +4,6 @@ A case keeps the policy it was prepared with (the preparation activity returns i
 into the workflow's history), so editing a policy file never changes a running case.
 """
 
-
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -201,7 +201,8 @@ class CollectionCase:
     ) -> None:
         state.stage = step.stage
         await self._publish(state)
-        attempt_id = f"{state.case.loan_id}.{self._case_id[:8]}.{index:02d}"
+        # Run ids are time-ordered (UUIDv7): their tail, not their head, tells cases apart.
+        attempt_id = f"{state.case.loan_id}.{self._case_id[-8:]}.{index:02d}"
         number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
         summary = f"{CHANNEL_LABEL[step.channel]} {number} · DPD {days_past_due}"
         now = workflow.now()

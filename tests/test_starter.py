@@ -1,0 +1,477 @@
+"""Unit tests of the command line: no Temporal server needed (a fake client stands in)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+import starter
+from workflows import search_attributes as sa
+
+PROJECT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+HEADER = (
+    "loan_id,borrower_id,name,phone,email,timezone,locale,currency,"
+    "overdue_amount_minor,due_date,policy,portfolio,extra"
+)
+GOOD_ROW = (
+    "L-1,B-1,Test A,+8613800138000,a@example.cn,Asia/Shanghai,zh-CN,CNY,500000,2026-03-01,,retail,x"
+)
+BAD_PHONE_ROW = (
+    "L-2,B-2,Test B,12345,b@example.cn,Asia/Shanghai,zh-CN,CNY,1000,2026-03-01,,retail,x"
+)
+BAD_AMOUNT_ROW = "L-3,B-3,Test C,,,,en,USD,12.50,2026-03-01,,retail,x"
+
+
+class FakeClient:
+    """Records `start_workflow` calls; answers as the server would for each loan."""
+
+    def __init__(self, existing: set[str] | None = None, closed: set[str] | None = None) -> None:
+        self.starts: list[dict[str, Any]] = []
+        self.existing = existing or set()
+        self.closed = closed or set()
+
+    async def start_workflow(self, workflow: str, arg: Any, **kwargs: Any) -> Any:
+        self.starts.append({"workflow": workflow, "arg": arg, **kwargs})
+        if kwargs["id"] in self.closed:
+            raise WorkflowAlreadyStartedError(kwargs["id"], workflow, run_id="run-old")
+        started = kwargs["id"] not in self.existing
+        handle = SimpleNamespace(
+            result_run_id="run-1", _start_workflow_response=SimpleNamespace(started=started)
+        )
+        return handle
+
+
+def fake_connect(client: FakeClient) -> starter.ClientFactory:
+    async def connect() -> Client:
+        return cast(Client, client)
+
+    return connect
+
+
+async def refuse_connect() -> Client:
+    raise AssertionError("must not connect to Temporal")
+
+
+def write_csv(tmp_path: Path, *rows: str, header: str = HEADER) -> Path:
+    path = tmp_path / "cases.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+# -- CSV parsing and validation -----------------------------------------------------------
+def test_csv_reports_every_invalid_row_with_line_and_field() -> None:
+    text = "\n".join([HEADER, GOOD_ROW, BAD_PHONE_ROW, BAD_AMOUNT_ROW]) + "\n"
+    batch = starter.parse_case_csv(io.StringIO(text), now=NOW)
+    assert [case.loan_id for case in batch.cases] == ["L-1"]
+    assert [(e.line, e.field) for e in batch.errors] == [
+        (3, "borrower.phone"),
+        (4, "overdue_amount_minor"),
+    ]
+    assert batch.errors[0].describe().startswith("line 3: borrower.phone: ")
+
+
+def test_csv_row_becomes_case_input_and_extra_columns_are_ignored() -> None:
+    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{GOOD_ROW}\n"), now=NOW)
+    raw = batch.cases[0].raw
+    assert raw["overdue_amount_minor"] == 500000
+    assert raw["borrower"]["phone"] == "+8613800138000"
+    assert raw["portfolio"] == "retail"
+    assert "policy" not in raw  # empty column: the default policy
+    assert "extra" not in raw and "extra" not in raw["borrower"]
+
+
+def test_csv_policy_flag_overrides_and_unknown_policy_is_invalid() -> None:
+    row = GOOD_ROW.replace(",,retail", ",no-such-policy,retail")
+    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{row}\n"), now=NOW)
+    assert [(e.line, e.field) for e in batch.errors] == [(2, "policy")]
+    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{row}\n"), now=NOW, policy="demo")
+    assert not batch.errors
+    assert batch.cases[0].raw["policy"] == "demo"
+
+
+def test_csv_days_overdue_gives_a_due_date_in_the_borrowers_timezone() -> None:
+    header = "loan_id,borrower_id,timezone,currency,overdue_amount_minor,due_date,days_overdue"
+    # 20:00 UTC is already the next day in Shanghai.
+    late = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)
+    text = f"{header}\nL-1,B-1,Asia/Shanghai,CNY,100,,5\nL-2,B-2,,CNY,100,,0\nL-3,B-3,,CNY,100,,x\n"
+    batch = starter.parse_case_csv(io.StringIO(text), now=late)
+    assert [c.raw["due_date"] for c in batch.cases] == ["2026-03-06", "2026-03-10"]
+    assert [(e.line, e.field) for e in batch.errors] == [(4, "days_overdue")]
+
+
+def test_csv_missing_column_and_repeated_loan_are_reported() -> None:
+    batch = starter.parse_case_csv(io.StringIO("loan_id,currency\nL-1,CNY\n"), now=NOW)
+    assert {e.field for e in batch.errors} == {"borrower_id", "overdue_amount_minor", "due_date"}
+    assert all(e.line == 1 for e in batch.errors)
+    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{GOOD_ROW}\n\n{GOOD_ROW}\n"), now=NOW)
+    assert len(batch.cases) == 1
+    assert [(e.line, e.field) for e in batch.errors] == [(4, "loan_id")]
+
+
+def test_import_with_an_invalid_row_opens_nothing(tmp_path: Path, capsys: Any) -> None:
+    path = write_csv(tmp_path, GOOD_ROW, BAD_PHONE_ROW)
+    code = asyncio.run(starter.run(["import", str(path)], connect=refuse_connect))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "line 3: borrower.phone" in err
+    assert "nothing imported" in err
+
+
+def test_import_skip_invalid_opens_valid_rows_idempotently(tmp_path: Path, capsys: Any) -> None:
+    today = datetime.now(UTC).date() - timedelta(days=3)
+    rows = [
+        GOOD_ROW.replace("2026-03-01", today.isoformat()),
+        GOOD_ROW.replace("L-1,", "L-4,").replace("2026-03-01", today.isoformat()),
+        GOOD_ROW.replace("L-1,", "L-5,").replace("2026-03-01", today.isoformat()),
+        BAD_PHONE_ROW,
+    ]
+    path = write_csv(tmp_path, *rows)
+    client = FakeClient(existing={"collection-L-4"}, closed={"collection-L-5"})
+    code = asyncio.run(
+        starter.run(["import", str(path), "--skip-invalid"], connect=fake_connect(client))
+    )
+    assert code == 0
+    assert [start["id"] for start in client.starts] == [
+        "collection-L-1",
+        "collection-L-4",
+        "collection-L-5",
+    ]
+    out = capsys.readouterr().out
+    assert "opened 1, already open 1, closed 1, invalid 1" in out
+
+
+# -- open ---------------------------------------------------------------------------------
+def open_args(*extra: str) -> list[str]:
+    return [
+        "open",
+        "--loan-id",
+        "L-1001",
+        "--borrower-id",
+        "B-77",
+        "--name",
+        "Test Person",
+        "--phone",
+        "+8613800138000",
+        "--timezone",
+        "Asia/Shanghai",
+        "--currency",
+        "CNY",
+        "--amount-minor",
+        "500000",
+        "--due-date",
+        "2026-03-01",
+        "--portfolio",
+        "consumer",
+        *extra,
+    ]
+
+
+def test_case_from_flags_builds_the_contract_shape() -> None:
+    args = starter.build_parser().parse_args(open_args("--policy", "demo"))
+    raw = starter.case_from_flags(args)
+    assert raw == {
+        "loan_id": "L-1001",
+        "borrower": {
+            "borrower_id": "B-77",
+            "name": "Test Person",
+            "phone": "+8613800138000",
+            "timezone": "Asia/Shanghai",
+        },
+        "currency": "CNY",
+        "overdue_amount_minor": 500000,
+        "due_date": "2026-03-01",
+        "policy": "demo",
+        "portfolio": "consumer",
+    }
+    case, _ = starter.validate_case(raw, now=NOW)
+    assert case.borrower.locale == "zh-CN"
+
+
+def test_case_from_flags_overrides_the_file() -> None:
+    args = starter.build_parser().parse_args(["open", "--file", "x.json", "--policy", "demo"])
+    base = {"loan_id": "L-9", "borrower": {"borrower_id": "B-9"}, "policy": "default"}
+    raw = starter.case_from_flags(args, base)
+    assert raw["policy"] == "demo"
+    assert raw["borrower"] == {"borrower_id": "B-9"}
+    assert base["policy"] == "default"  # the file's object is not modified
+
+
+def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
+    client = FakeClient()
+    args = starter.build_parser().parse_args(open_args())
+    result = asyncio.run(
+        starter.open_case(cast(Client, client), starter.case_from_flags(args), now=NOW)
+    )
+    assert result.outcome == "opened"
+    (start,) = client.starts
+    assert start["workflow"] == "CollectionCase"
+    assert start["id"] == "collection-L-1001"
+    assert start["task_queue"] == "collections"
+    assert start["id_conflict_policy"] == WorkflowIDConflictPolicy.USE_EXISTING
+    assert start["id_reuse_policy"] == WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+    assert start["static_summary"] == "Loan L-1001 · CNY 5,000.00 overdue"
+    assert start["arg"]["borrower"]["name"] == "Test Person"
+    attributes = start["search_attributes"]
+    assert attributes.get(sa.STAGE) == "preparation"
+    assert attributes.get(sa.STATUS) == "active"
+    assert attributes.get(sa.DAYS_PAST_DUE) == 9
+    assert attributes.get(sa.BUCKET) == "M1"
+    assert attributes.get(sa.DUE_DATE) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert attributes.get(sa.OUTSTANDING_MINOR) == 500000
+    # No personal data in search attributes or memo.
+    exposed = [str(pair.value) for pair in attributes] + [str(v) for v in start["memo"].values()]
+    assert not any("Test Person" in v or "+86138" in v for v in exposed)
+
+
+def test_open_case_reports_existing_and_closed_cases() -> None:
+    raw = starter.case_from_flags(starter.build_parser().parse_args(open_args()))
+    existing = FakeClient(existing={"collection-L-1001"})
+    closed = FakeClient(closed={"collection-L-1001"})
+    assert asyncio.run(starter.open_case(cast(Client, existing), raw, now=NOW)).outcome == (
+        "already_open"
+    )
+    assert asyncio.run(starter.open_case(cast(Client, closed), raw, now=NOW)).outcome == "closed"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    # A closed port: any attempt to reach Temporal fails instead of hanging.
+    env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    return subprocess.run(
+        [sys.executable, "starter.py", *args],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_open_invalid_case_exits_2_without_contacting_temporal() -> None:
+    result = run_cli(*open_args()[:-2], "--email", "not-an-email")
+    assert result.returncode == 2, result.stderr
+    assert "invalid case: borrower.email:" in result.stderr
+    assert "connect" not in result.stderr.lower()
+
+
+def test_open_valid_case_does_try_to_connect() -> None:
+    # The counterpart of the test above: a valid case gets as far as connecting.
+    result = run_cli(*open_args())
+    assert result.returncode == 1
+    assert "connect" in result.stderr.lower()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "open",
+        "import",
+        "pay",
+        "hold",
+        "release",
+        "outcome",
+        "visit",
+        "legal",
+        "status",
+        "list",
+        "demo",
+    ],
+)
+def test_help_of_each_command_exits_0(command: str, capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        starter.build_parser().parse_args([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"starter.py {command}" in capsys.readouterr().out
+
+
+def test_help_through_main_exits_0() -> None:
+    result = run_cli("status", "--help")
+    assert result.returncode == 0
+    assert "--json" in result.stdout
+
+
+# -- rendering and queries ------------------------------------------------------------------
+STATUS: dict[str, Any] = {
+    "loan_id": "L-7",
+    "stage": "phone",
+    "status": "active",
+    "days_past_due": 15,
+    "bucket": "M1",
+    "currency": "CNY",
+    "outstanding_minor": 333334,
+    "paid_minor": 166666,
+    "overpaid_minor": 0,
+    "policy": "demo",
+    "portfolio": "consumer",
+    "holds": [],
+    "promise": None,
+    "plan": None,
+    "next_action": {"kind": "call", "due_at": "2026-03-10T12:00:00+00:00"},
+    "contacts": [
+        {"attempt_id": "a-1", "channel": "sms", "template": "t", "at": "x", "result": "sent"},
+        {"attempt_id": "a-2", "channel": "call", "template": "t", "at": "y", "result": "queued"},
+    ],
+    "payments": [{"payment_id": "p-1", "amount_minor": 166666, "at": "z", "source": None}],
+    "rejected_payments": [{"payment_id": "p-x", "reason": "currency: must be CNY"}],
+    "legal_events": [],
+}
+
+
+def test_render_status_formats_money_and_lists_contacts() -> None:
+    text = starter.render_status(STATUS)
+    assert "CNY 3,333.34" in text
+    assert "CNY 1,666.66" in text
+    assert "15 (M1)" in text
+    assert "contacts (2)" in text and "queued" in text
+    assert "rejected payments (1)" in text and "currency: must be CNY" in text
+
+
+def test_list_query_filters_and_refuses_quotes() -> None:
+    query = starter.list_query(stage="phone", portfolio="consumer")
+    assert query == (
+        "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
+        "AND CollectionPortfolio = 'consumer'"
+    )
+    with pytest.raises(starter.UsageError):
+        starter.list_query(policy="x' OR 1=1 --")
+
+
+# -- demo behaviour ---------------------------------------------------------------------------
+def status(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "loan_id": "L-9",
+        "stage": "reminder",
+        "status": "active",
+        "currency": "CNY",
+        "outstanding_minor": 90000,
+        "paid_minor": 0,
+        "holds": [],
+        "contacts": [],
+        "payments": [],
+    }
+    return {**base, **changes}
+
+
+SMS = {"attempt_id": "s-1", "channel": "sms", "template": "t", "at": "x", "result": "sent"}
+
+
+def updates(actions: list[starter.DemoAction]) -> list[tuple[str, str]]:
+    return [(a.update, a.message_id) for a in actions]
+
+
+def test_demo_pays_after_reminder_only_once_an_sms_exists() -> None:
+    assert starter.demo_actions("pays_after_reminder", status(), now=NOW) == []
+    (action,) = starter.demo_actions("pays_after_reminder", status(contacts=[SMS]), now=NOW)
+    assert action.update == "record_payment"
+    assert action.arg == {
+        "payment_id": "demo-L-9-pay-1",
+        "amount_minor": 90000,
+        "currency": "CNY",
+        "source": "demo",
+    }
+
+
+def test_demo_pays_in_parts_a_third_in_phone_the_rest_in_field_visit() -> None:
+    (first,) = starter.demo_actions("pays_in_parts", status(stage="phone"), now=NOW)
+    assert (first.message_id, first.arg["amount_minor"]) == ("demo-L-9-pay-1", 30000)
+    paid = [{"payment_id": "demo-L-9-pay-1", "amount_minor": 30000}]
+    after = status(stage="phone", outstanding_minor=60000, paid_minor=30000, payments=paid)
+    assert starter.demo_actions("pays_in_parts", after, now=NOW) == []
+    (second,) = starter.demo_actions("pays_in_parts", {**after, "stage": "field_visit"}, now=NOW)
+    assert (second.message_id, second.arg["amount_minor"]) == ("demo-L-9-pay-2", 60000)
+
+
+def test_demo_partial_then_stops_pays_once() -> None:
+    (action,) = starter.demo_actions("partial_then_stops", status(stage="phone"), now=NOW)
+    assert action.arg["amount_minor"] == 22500
+    paid = [{"payment_id": "demo-L-9-pay-1"}]
+    later = status(stage="field_visit", outstanding_minor=67500, paid_minor=22500, payments=paid)
+    assert starter.demo_actions("partial_then_stops", later, now=NOW) == []
+    assert starter.demo_actions("never_pays", status(stage="legal", contacts=[SMS]), now=NOW) == []
+
+
+def test_demo_dispute_is_placed_in_phone_and_released_after_20_seconds() -> None:
+    (place,) = starter.demo_actions("disputes", status(stage="phone"), now=NOW)
+    assert (place.update, place.arg["kind"]) == ("place_hold", "dispute")
+    hold = {"hold_id": "demo-L-9-dispute", "kind": "dispute", "placed_at": NOW.isoformat()}
+    held = status(stage="phone", status="on_hold", holds=[hold])
+    assert starter.demo_actions("disputes", held, now=NOW + timedelta(seconds=5)) == []
+    (release,) = starter.demo_actions("disputes", held, now=NOW + timedelta(seconds=21))
+    assert updates([release]) == [("release_hold", "demo-L-9-dispute")]
+    # Released: not placed a second time in this run.
+    again = starter.demo_actions("disputes", status(stage="phone"), now=NOW, done={place.key})
+    assert again == []
+
+
+def test_demo_agents_answer_queued_calls_and_booked_visits() -> None:
+    contacts = [
+        {"attempt_id": "c-1", "channel": "call", "result": "queued"},
+        {"attempt_id": "c-2", "channel": "call", "result": "queued"},
+        {"attempt_id": "c-3", "channel": "call", "result": "no_answer"},
+        {"attempt_id": "v-1", "channel": "field_visit", "result": "booked"},
+    ]
+    actions = starter.demo_actions(
+        "never_pays", status(stage="field_visit", contacts=contacts), now=NOW
+    )
+    assert [(a.update, a.message_id, a.arg.get("outcome")) for a in actions] == [
+        ("record_contact_outcome", "c-1", "no_answer"),
+        ("record_contact_outcome", "c-2", "reached"),
+        ("record_visit_outcome", "v-1", "not_home"),
+    ]
+    done = {"record_contact_outcome:c-1"}
+    actions = starter.demo_actions(
+        "never_pays", status(stage="field_visit", contacts=contacts), now=NOW, done=done
+    )
+    assert [a.message_id for a in actions] == ["c-2", "v-1"]
+
+
+def test_demo_sends_nothing_to_a_closed_case() -> None:
+    closed = status(stage="closed", status="paid", outstanding_minor=0, contacts=[SMS])
+    assert starter.demo_actions("pays_after_reminder", closed, now=NOW) == []
+
+
+def test_demo_actions_are_deterministic() -> None:
+    contacts = [SMS, {"attempt_id": "c-1", "channel": "call", "result": "queued"}]
+    first = starter.demo_actions(
+        "pays_after_reminder", status(stage="phone", contacts=contacts), now=NOW
+    )
+    second = starter.demo_actions(
+        "pays_after_reminder", status(stage="phone", contacts=contacts), now=NOW
+    )
+    assert first == second
+    assert updates(first) == [
+        ("record_payment", "demo-L-9-pay-1"),
+        ("record_contact_outcome", "c-1"),
+    ]
+
+
+def test_demo_portfolio_is_valid_and_spans_the_ladder() -> None:
+    batch = starter.read_case_csv(
+        PROJECT / "data" / "demo_portfolio.csv",
+        now=datetime.now(UTC),
+        policy="demo",
+        behaviours=starter.BEHAVIOURS,
+    )
+    assert batch.errors == []
+    assert len(batch.cases) >= 20
+    assert {c.behaviour for c in batch.cases} == set(starter.BEHAVIOURS)
+    assert {c.raw["borrower"]["locale"] for c in batch.cases} == {"zh-CN", "en"}
+    with (PROJECT / "data" / "demo_portfolio.csv").open(encoding="utf-8") as file:
+        dpd = sorted(int(row["days_overdue"]) for row in csv.DictReader(file))
+    assert dpd[0] == 0 and dpd[-1] >= 50
+    assert all(c.raw["borrower"].get("address") for c in batch.cases)  # field visits need one
+    emails = [c.raw["borrower"]["email"] for c in batch.cases]
+    assert all(e.endswith(("@example.com", "@example.cn")) for e in emails)
