@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -135,3 +136,46 @@ async def test_payment_signal_over_http_api_applies_once(
             {"payment_id": "psp-43", "reason": "amount_minor: is required"}
         ]
         await handle.terminate("test over")
+
+
+async def test_import_twice_opens_each_case_once(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    portfolio = PROJECT_DIR / "data" / "demo_portfolio.csv"
+    loans = portfolio.read_text().count("\nL-")
+    async with make_worker(dev_server.env.client, case_world):
+        code, out, err = await starter(dev_server, "import", str(portfolio))
+        assert code == 0, err
+        assert f"opened {loans}," in out
+        code, out, err = await starter(dev_server, "import", str(portfolio))
+        assert code == 0, err
+        assert "opened 0," in out and f"already open {loans}," in out
+        count = await dev_server.env.client.count_workflows(
+            "WorkflowType = 'CollectionCase' AND LoanId = 'L-1001'"
+        )
+        assert count.count == 1
+        async for execution in dev_server.env.client.list_workflows(
+            "WorkflowType = 'CollectionCase' AND ExecutionStatus = 'Running'"
+        ):
+            await dev_server.env.client.get_workflow_handle(execution.id).terminate("test over")
+
+
+async def test_worker_process_stops_cleanly_on_sigterm(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(PROJECT_DIR / "worker.py"),
+        cwd=PROJECT_DIR,
+        env={**os.environ, "TEMPORAL_ADDRESS": dev_server.address},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    started = await asyncio.wait_for(process.stderr.readline(), timeout=30)
+    assert json.loads(started)["event"] == "worker started"
+    process.send_signal(signal.SIGTERM)
+    _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0
+    events = [json.loads(line)["event"] for line in rest.decode().splitlines()]
+    assert events[-1] == "worker stopped"
