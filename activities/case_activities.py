@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -219,67 +219,61 @@ class CollectionActivities:
 
     @activity.defn(name=contracts.QUEUE_CALL)
     def queue_call(self, request: ContactRequest) -> ContactResult:
-        row = self.store.get(ContactAttemptRow, request.attempt_id)
-        if row is None:
-            phone = request.borrower.phone
-            attempt = _attempt_row(
-                request,
-                recipient=phone,
-                status="queued" if phone else "skipped",
-                body=_body(request),
+        def work_item(attempt: ContactAttemptRow) -> WorkItemRow:
+            return WorkItemRow(
+                work_item_id=request.attempt_id,
+                case_id=request.case_id,
+                loan_id=request.loan_id,
+                queue=CALL_QUEUE,
+                kind="call",
+                status="open",
+                created_at=attempt.created_at,
+                due_at=utc_iso(request.scheduled_at),
             )
-            if phone:
-                work_item = WorkItemRow(
-                    work_item_id=request.attempt_id,
-                    case_id=request.case_id,
-                    loan_id=request.loan_id,
-                    queue=CALL_QUEUE,
-                    kind="call",
-                    status="open",
-                    created_at=attempt.created_at,
-                    due_at=utc_iso(request.scheduled_at),
-                )
-                self.store.insert_if_absent(attempt, work_item)
-            else:
-                self.store.insert_if_absent(attempt)
-            row = self.store.get(ContactAttemptRow, request.attempt_id)
-            assert row is not None
-            log.info(
-                "call %s: loan_id=%s case_id=%s attempt_id=%s",
-                row.status,
-                request.loan_id,
-                request.case_id,
-                request.attempt_id,
-            )
-        return _result_of(row)
+
+        return self._assign(request, request.borrower.phone, "queued", work_item, "call")
 
     @activity.defn(name=contracts.BOOK_FIELD_VISIT)
     def book_field_visit(self, request: ContactRequest) -> ContactResult:
+        def visit(_attempt: ContactAttemptRow) -> FieldVisitRow:
+            return FieldVisitRow(
+                visit_id=request.attempt_id,
+                case_id=request.case_id,
+                loan_id=request.loan_id,
+                staff_count=VISIT_STAFF,
+                scheduled_for=utc_iso(request.scheduled_at),
+                status="booked",
+            )
+
+        return self._assign(request, request.borrower.address, "booked", visit, "field visit")
+
+    def _assign(
+        self,
+        request: ContactRequest,
+        recipient: str | None,
+        status: str,
+        task: Callable[[ContactAttemptRow], SQLModel],
+        label: str,
+    ) -> ContactResult:
+        """Record the attempt and the people's task it creates (a call for an agent, a visit
+        for two staff), once; without the contact detail nobody can act, so no task."""
         row = self.store.get(ContactAttemptRow, request.attempt_id)
         if row is None:
-            address = request.borrower.address
             attempt = _attempt_row(
                 request,
-                recipient=address,
-                status="booked" if address else "skipped",
+                recipient=recipient,
+                status=status if recipient else "skipped",
                 body=_body(request),
             )
-            if address:
-                visit = FieldVisitRow(
-                    visit_id=request.attempt_id,
-                    case_id=request.case_id,
-                    loan_id=request.loan_id,
-                    staff_count=VISIT_STAFF,
-                    scheduled_for=utc_iso(request.scheduled_at),
-                    status="booked",
-                )
-                self.store.insert_if_absent(attempt, visit)
+            if recipient:
+                self.store.insert_if_absent(attempt, task(attempt))
             else:
                 self.store.insert_if_absent(attempt)
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
             log.info(
-                "field visit %s: loan_id=%s case_id=%s attempt_id=%s",
+                "%s %s: loan_id=%s case_id=%s attempt_id=%s",
+                label,
                 row.status,
                 request.loan_id,
                 request.case_id,
