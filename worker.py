@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -23,6 +24,7 @@ from workflows.collection_case import CollectionCase
 
 # The activities are synchronous (sqlmodel, file writes); they run on these threads.
 ACTIVITY_THREADS = 16
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
@@ -35,6 +37,8 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         activities=activities.all(),
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        # On SIGTERM, let activities in flight (a send, a database write) finish first.
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
