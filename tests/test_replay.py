@@ -6,11 +6,15 @@ histories with `make histories` after a deliberate, versioned change.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
 from workflows.collection_case import CollectionCase
 
@@ -26,3 +30,22 @@ async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"collection-{path.stem}", path.read_text())
     result = await Replayer(workflows=[CollectionCase]).replay_workflow(history)
     assert result.replay_failure is None, result.replay_failure
+
+
+@workflow.defn(name="CollectionCase", sandboxed=False)
+class CollectionCaseThatSkipsPreparation:
+    """A careless change: the case no longer runs its preparation activity first."""
+
+    @workflow.run
+    async def run(self, case: dict[str, Any]) -> dict[str, Any]:
+        await workflow.sleep(timedelta(days=1))
+        return {}
+
+
+async def test_replay_catches_a_change_that_would_break_running_cases() -> None:
+    path = next(path for path in HISTORIES if path.stem == "paid_after_first_sms")
+    history = WorkflowHistory.from_json(f"collection-{path.stem}", path.read_text())
+    result = await Replayer(workflows=[CollectionCaseThatSkipsPreparation]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert isinstance(result.replay_failure, NondeterminismError)
