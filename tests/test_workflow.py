@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,31 @@ async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
         (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_world(
+    request: pytest.FixtureRequest, case_world: CaseWorld, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CaseWorld]:
+    """The case world on SQLite, or on PostgreSQL through `DATABASE_URL` as deployments set it."""
+    if request.param == "sqlite":
+        yield case_world
+        return
+    server_url = os.environ.get("TEST_POSTGRES_URL")
+    if not server_url:
+        pytest.skip("PostgreSQL tests need TEST_POSTGRES_URL (CI sets it)")
+    schema = f"wf_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url)
+    with admin.begin() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    database_url = f"{server_url}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    try:
+        yield replace(case_world, database_url=database_url)
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
 def rows(world: CaseWorld, sql: str) -> list[Any]:
     engine = create_engine(world.database_url)
     try:
@@ -89,8 +116,9 @@ def rows(world: CaseWorld, sql: str) -> list[Any]:
 
 
 async def test_unpaid_case_climbs_every_stage_and_is_written_off(
-    time_env: WorkflowEnvironment, case_world: CaseWorld
+    time_env: WorkflowEnvironment, db_world: CaseWorld
 ) -> None:
+    case_world = db_world
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=0)
         result = await handle.result()
@@ -190,8 +218,9 @@ async def test_paid_after_first_sms(time_env: WorkflowEnvironment, case_world: C
 
 
 async def test_partial_then_full_payment_with_duplicates(
-    time_env: WorkflowEnvironment, case_world: CaseWorld
+    time_env: WorkflowEnvironment, db_world: CaseWorld
 ) -> None:
+    case_world = db_world
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=20)
         part = {"payment_id": "p-1", "amount_minor": 200000, "currency": "CNY"}
