@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -24,12 +23,6 @@ from temporalio.worker import Worker
 
 import worker as worker_module
 from workflows import search_attributes as attrs
-
-CLI_TO_INDEXED = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-}
 
 
 def server_binary(name: str) -> str:
@@ -49,9 +42,7 @@ async def register_search_attributes(client: Client) -> None:
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
-            search_attributes={
-                name: CLI_TO_INDEXED[kind] for name, kind in attrs.CLI_TYPES.items()
-            },
+            search_attributes=attrs.INDEXED_TYPES,
         )
     )
 

@@ -19,6 +19,7 @@ import pytest
 from tests.temporal_fixtures import CaseWorld, DevServer, make_worker
 from tests.test_workflow import case_input
 from workflows.collection_case import CollectionCase
+from workflows.search_attributes import CLI_TYPES
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -95,6 +96,14 @@ async def test_invalid_case_is_refused_before_starting(dev_server: DevServer) ->
     assert "currency" in err
     with pytest.raises(Exception, match="not found"):
         await dev_server.env.client.get_workflow_handle("collection-L-BAD").describe()
+
+
+async def test_setup_finds_every_search_attribute_registered(dev_server: DevServer) -> None:
+    code, out, err = await starter(dev_server, "setup")
+    assert code == 0, err
+    for name, kind in CLI_TYPES.items():
+        assert f"already present {name} ({kind})" in out
+    assert f"added 0, already present {len(CLI_TYPES)}" in out
 
 
 async def signal_over_http(server: DevServer, workflow_id: str, payment: dict[str, Any]) -> int:

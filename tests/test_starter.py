@@ -14,11 +14,19 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+    ListSearchAttributesResponse,
+)
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 import starter
+from cli import cases, console, csv_import, demo, listing, render
 from workflows import search_attributes as sa
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -55,7 +63,7 @@ class FakeClient:
         return handle
 
 
-def fake_connect(client: FakeClient) -> starter.ClientFactory:
+def fake_connect(client: object) -> starter.ClientFactory:
     async def connect() -> Client:
         return cast(Client, client)
 
@@ -75,7 +83,7 @@ def write_csv(tmp_path: Path, *rows: str, header: str = HEADER) -> Path:
 # -- CSV parsing and validation -----------------------------------------------------------
 def test_csv_reports_every_invalid_row_with_line_and_field() -> None:
     text = "\n".join([HEADER, GOOD_ROW, BAD_PHONE_ROW, BAD_AMOUNT_ROW]) + "\n"
-    batch = starter.parse_case_csv(io.StringIO(text), now=NOW)
+    batch = csv_import.parse_case_csv(io.StringIO(text), now=NOW)
     assert [case.loan_id for case in batch.cases] == ["L-1"]
     assert [(e.line, e.field) for e in batch.errors] == [
         (3, "borrower.phone"),
@@ -85,7 +93,7 @@ def test_csv_reports_every_invalid_row_with_line_and_field() -> None:
 
 
 def test_csv_row_becomes_case_input_and_extra_columns_are_ignored() -> None:
-    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{GOOD_ROW}\n"), now=NOW)
+    batch = csv_import.parse_case_csv(io.StringIO(f"{HEADER}\n{GOOD_ROW}\n"), now=NOW)
     raw = batch.cases[0].raw
     assert raw["overdue_amount_minor"] == 500000
     assert raw["borrower"]["phone"] == "+8613800138000"
@@ -96,9 +104,9 @@ def test_csv_row_becomes_case_input_and_extra_columns_are_ignored() -> None:
 
 def test_csv_policy_flag_overrides_and_unknown_policy_is_invalid() -> None:
     row = GOOD_ROW.replace(",,retail", ",no-such-policy,retail")
-    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{row}\n"), now=NOW)
+    batch = csv_import.parse_case_csv(io.StringIO(f"{HEADER}\n{row}\n"), now=NOW)
     assert [(e.line, e.field) for e in batch.errors] == [(2, "policy")]
-    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{row}\n"), now=NOW, policy="demo")
+    batch = csv_import.parse_case_csv(io.StringIO(f"{HEADER}\n{row}\n"), now=NOW, policy="demo")
     assert not batch.errors
     assert batch.cases[0].raw["policy"] == "demo"
 
@@ -108,16 +116,16 @@ def test_csv_days_overdue_gives_a_due_date_in_the_borrowers_timezone() -> None:
     # 20:00 UTC is already the next day in Shanghai.
     late = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)
     text = f"{header}\nL-1,B-1,Asia/Shanghai,CNY,100,,5\nL-2,B-2,,CNY,100,,0\nL-3,B-3,,CNY,100,,x\n"
-    batch = starter.parse_case_csv(io.StringIO(text), now=late)
+    batch = csv_import.parse_case_csv(io.StringIO(text), now=late)
     assert [c.raw["due_date"] for c in batch.cases] == ["2026-03-06", "2026-03-10"]
     assert [(e.line, e.field) for e in batch.errors] == [(4, "days_overdue")]
 
 
 def test_csv_missing_column_and_repeated_loan_are_reported() -> None:
-    batch = starter.parse_case_csv(io.StringIO("loan_id,currency\nL-1,CNY\n"), now=NOW)
+    batch = csv_import.parse_case_csv(io.StringIO("loan_id,currency\nL-1,CNY\n"), now=NOW)
     assert {e.field for e in batch.errors} == {"borrower_id", "overdue_amount_minor", "due_date"}
     assert all(e.line == 1 for e in batch.errors)
-    batch = starter.parse_case_csv(io.StringIO(f"{HEADER}\n{GOOD_ROW}\n\n{GOOD_ROW}\n"), now=NOW)
+    batch = csv_import.parse_case_csv(io.StringIO(f"{HEADER}\n{GOOD_ROW}\n\n{GOOD_ROW}\n"), now=NOW)
     assert len(batch.cases) == 1
     assert [(e.line, e.field) for e in batch.errors] == [(4, "loan_id")]
 
@@ -182,7 +190,7 @@ def open_args(*extra: str) -> list[str]:
 
 def test_case_from_flags_builds_the_contract_shape() -> None:
     args = starter.build_parser().parse_args(open_args("--policy", "demo"))
-    raw = starter.case_from_flags(args)
+    raw = cases.case_from_flags(args)
     assert raw == {
         "loan_id": "L-1001",
         "borrower": {
@@ -197,14 +205,14 @@ def test_case_from_flags_builds_the_contract_shape() -> None:
         "policy": "demo",
         "portfolio": "consumer",
     }
-    case, _ = starter.validate_case(raw, now=NOW)
+    case, _ = cases.validate_case(raw, now=NOW)
     assert case.borrower.locale == "zh-CN"
 
 
 def test_case_from_flags_overrides_the_file() -> None:
     args = starter.build_parser().parse_args(["open", "--file", "x.json", "--policy", "demo"])
     base = {"loan_id": "L-9", "borrower": {"borrower_id": "B-9"}, "policy": "default"}
-    raw = starter.case_from_flags(args, base)
+    raw = cases.case_from_flags(args, base)
     assert raw["policy"] == "demo"
     assert raw["borrower"] == {"borrower_id": "B-9"}
     assert base["policy"] == "default"  # the file's object is not modified
@@ -214,7 +222,7 @@ def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
     client = FakeClient()
     args = starter.build_parser().parse_args(open_args())
     result = asyncio.run(
-        starter.open_case(cast(Client, client), starter.case_from_flags(args), now=NOW)
+        cases.open_case(cast(Client, client), cases.case_from_flags(args), now=NOW)
     )
     assert result.outcome == "opened"
     (start,) = client.starts
@@ -238,13 +246,13 @@ def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
 
 
 def test_open_case_reports_existing_and_closed_cases() -> None:
-    raw = starter.case_from_flags(starter.build_parser().parse_args(open_args()))
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args()))
     existing = FakeClient(existing={"collection-L-1001"})
     closed = FakeClient(closed={"collection-L-1001"})
-    assert asyncio.run(starter.open_case(cast(Client, existing), raw, now=NOW)).outcome == (
+    assert asyncio.run(cases.open_case(cast(Client, existing), raw, now=NOW)).outcome == (
         "already_open"
     )
-    assert asyncio.run(starter.open_case(cast(Client, closed), raw, now=NOW)).outcome == "closed"
+    assert asyncio.run(cases.open_case(cast(Client, closed), raw, now=NOW)).outcome == "closed"
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -277,6 +285,7 @@ def test_open_valid_case_does_try_to_connect() -> None:
 @pytest.mark.parametrize(
     "command",
     [
+        "setup",
         "open",
         "import",
         "pay",
@@ -301,6 +310,99 @@ def test_help_through_main_exits_0() -> None:
     result = run_cli("status", "--help")
     assert result.returncode == 0
     assert "--json" in result.stdout
+
+
+# -- setup: search attributes -----------------------------------------------------------------
+class FakeOperatorService:
+    """The namespace's custom search attributes; refuses to add them when told to."""
+
+    def __init__(
+        self,
+        existing: dict[str, IndexedValueType.ValueType],
+        refuse: RPCStatusCode | None = None,
+    ) -> None:
+        self.existing = dict(existing)
+        self.refuse = refuse
+        self.added: list[dict[str, IndexedValueType.ValueType]] = []
+
+    async def list_search_attributes(
+        self, request: ListSearchAttributesRequest
+    ) -> ListSearchAttributesResponse:
+        assert request.namespace == "default"
+        return ListSearchAttributesResponse(custom_attributes=self.existing)
+
+    async def add_search_attributes(self, request: AddSearchAttributesRequest) -> None:
+        assert request.namespace == "default"
+        if self.refuse is not None:
+            raise RPCError("Request unauthorized.", self.refuse, b"")
+        self.added.append(dict(request.search_attributes))
+        self.existing.update(request.search_attributes)
+
+
+def operator_client(service: FakeOperatorService, host: str = "localhost:7233") -> object:
+    config = SimpleNamespace(target_host=host)
+    return SimpleNamespace(
+        namespace="default",
+        operator_service=service,
+        service_client=SimpleNamespace(config=config),
+    )
+
+
+KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+
+
+def test_setup_adds_only_the_missing_search_attributes(capsys: Any) -> None:
+    existing = {k: v for k, v in sa.INDEXED_TYPES.items() if k not in ("LoanId", "DueDate")}
+    service = FakeOperatorService(existing)
+    client = operator_client(service)
+    assert asyncio.run(starter.run(["setup"], connect=fake_connect(client))) == 0
+    assert service.added == [
+        {"LoanId": KEYWORD, "DueDate": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME}
+    ]
+    out = capsys.readouterr().out
+    assert "added LoanId (Keyword)" in out and "added DueDate (Datetime)" in out
+    assert "already present CollectionStage (Keyword)" in out
+    assert "already present DaysPastDue (Int)" in out
+    assert "namespace default: added 2, already present 7" in out
+    # Again: everything is there, nothing is added.
+    assert asyncio.run(starter.run(["setup"], connect=fake_connect(client))) == 0
+    assert len(service.added) == 1
+    assert "namespace default: added 0, already present 9" in capsys.readouterr().out
+
+
+def test_setup_reports_an_attribute_of_another_type_and_exits_1(capsys: Any) -> None:
+    service = FakeOperatorService({**sa.INDEXED_TYPES, "DaysPastDue": KEYWORD})
+    code = asyncio.run(starter.run(["setup"], connect=fake_connect(operator_client(service))))
+    assert code == 1
+    assert service.added == []
+    captured = capsys.readouterr()
+    assert "wrong type DaysPastDue: Keyword on the server, Int needed" in captured.err
+    assert "added 0, already present 8, wrong type 1" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("host", "refuse"),
+    [
+        ("my-ns.a1b2c.tmprl.cloud:7233", None),
+        ("eu-west-1.aws.api.temporal.io:7233", None),
+        ("temporal.internal:7233", RPCStatusCode.PERMISSION_DENIED),
+    ],
+)
+def test_setup_where_clients_may_not_add_explains_tcld(
+    host: str, refuse: RPCStatusCode | None, capsys: Any
+) -> None:
+    service = FakeOperatorService({"CollectionStage": KEYWORD}, refuse=refuse)
+    client = operator_client(service, host)
+    assert asyncio.run(starter.run(["setup"], connect=fake_connect(client))) == 1
+    assert service.added == []
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "cannot add search attributes to default" in err
+    assert (
+        "tcld namespace search-attributes add --namespace default "
+        "--search-attribute DueDate=Datetime"
+    ) in err
+    assert "--search-attribute CollectionStage=" not in err  # already there
 
 
 # -- rendering and queries ------------------------------------------------------------------
@@ -331,7 +433,7 @@ STATUS: dict[str, Any] = {
 
 
 def test_render_status_formats_money_and_lists_contacts() -> None:
-    text = starter.render_status(STATUS)
+    text = render.render_status(STATUS)
     assert "CNY 3,333.34" in text
     assert "CNY 1,666.66" in text
     assert "15 (M1)" in text
@@ -340,13 +442,13 @@ def test_render_status_formats_money_and_lists_contacts() -> None:
 
 
 def test_list_query_filters_and_refuses_quotes() -> None:
-    query = starter.list_query(stage="phone", portfolio="consumer")
+    query = listing.list_query(stage="phone", portfolio="consumer")
     assert query == (
         "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
         "AND CollectionPortfolio = 'consumer'"
     )
-    with pytest.raises(starter.UsageError):
-        starter.list_query(policy="x' OR 1=1 --")
+    with pytest.raises(console.UsageError):
+        listing.list_query(policy="x' OR 1=1 --")
 
 
 # -- demo behaviour ---------------------------------------------------------------------------
@@ -368,13 +470,13 @@ def status(**changes: Any) -> dict[str, Any]:
 SMS = {"attempt_id": "s-1", "channel": "sms", "template": "t", "at": "x", "result": "sent"}
 
 
-def updates(actions: list[starter.DemoAction]) -> list[tuple[str, str]]:
+def updates(actions: list[demo.DemoAction]) -> list[tuple[str, str]]:
     return [(a.update, a.message_id) for a in actions]
 
 
 def test_demo_pays_after_reminder_only_once_an_sms_exists() -> None:
-    assert starter.demo_actions("pays_after_reminder", status(), now=NOW) == []
-    (action,) = starter.demo_actions("pays_after_reminder", status(contacts=[SMS]), now=NOW)
+    assert demo.demo_actions("pays_after_reminder", status(), now=NOW) == []
+    (action,) = demo.demo_actions("pays_after_reminder", status(contacts=[SMS]), now=NOW)
     assert action.update == "record_payment"
     assert action.arg == {
         "payment_id": "demo-L-9-pay-1",
@@ -385,34 +487,34 @@ def test_demo_pays_after_reminder_only_once_an_sms_exists() -> None:
 
 
 def test_demo_pays_in_parts_a_third_in_phone_the_rest_in_field_visit() -> None:
-    (first,) = starter.demo_actions("pays_in_parts", status(stage="phone"), now=NOW)
+    (first,) = demo.demo_actions("pays_in_parts", status(stage="phone"), now=NOW)
     assert (first.message_id, first.arg["amount_minor"]) == ("demo-L-9-pay-1", 30000)
     paid = [{"payment_id": "demo-L-9-pay-1", "amount_minor": 30000}]
     after = status(stage="phone", outstanding_minor=60000, paid_minor=30000, payments=paid)
-    assert starter.demo_actions("pays_in_parts", after, now=NOW) == []
-    (second,) = starter.demo_actions("pays_in_parts", {**after, "stage": "field_visit"}, now=NOW)
+    assert demo.demo_actions("pays_in_parts", after, now=NOW) == []
+    (second,) = demo.demo_actions("pays_in_parts", {**after, "stage": "field_visit"}, now=NOW)
     assert (second.message_id, second.arg["amount_minor"]) == ("demo-L-9-pay-2", 60000)
 
 
 def test_demo_partial_then_stops_pays_once() -> None:
-    (action,) = starter.demo_actions("partial_then_stops", status(stage="phone"), now=NOW)
+    (action,) = demo.demo_actions("partial_then_stops", status(stage="phone"), now=NOW)
     assert action.arg["amount_minor"] == 22500
     paid = [{"payment_id": "demo-L-9-pay-1"}]
     later = status(stage="field_visit", outstanding_minor=67500, paid_minor=22500, payments=paid)
-    assert starter.demo_actions("partial_then_stops", later, now=NOW) == []
-    assert starter.demo_actions("never_pays", status(stage="legal", contacts=[SMS]), now=NOW) == []
+    assert demo.demo_actions("partial_then_stops", later, now=NOW) == []
+    assert demo.demo_actions("never_pays", status(stage="legal", contacts=[SMS]), now=NOW) == []
 
 
 def test_demo_dispute_is_placed_in_phone_and_released_after_20_seconds() -> None:
-    (place,) = starter.demo_actions("disputes", status(stage="phone"), now=NOW)
+    (place,) = demo.demo_actions("disputes", status(stage="phone"), now=NOW)
     assert (place.update, place.arg["kind"]) == ("place_hold", "dispute")
     hold = {"hold_id": "demo-L-9-dispute", "kind": "dispute", "placed_at": NOW.isoformat()}
     held = status(stage="phone", status="on_hold", holds=[hold])
-    assert starter.demo_actions("disputes", held, now=NOW + timedelta(seconds=5)) == []
-    (release,) = starter.demo_actions("disputes", held, now=NOW + timedelta(seconds=21))
+    assert demo.demo_actions("disputes", held, now=NOW + timedelta(seconds=5)) == []
+    (release,) = demo.demo_actions("disputes", held, now=NOW + timedelta(seconds=21))
     assert updates([release]) == [("release_hold", "demo-L-9-dispute")]
     # Released: not placed a second time in this run.
-    again = starter.demo_actions("disputes", status(stage="phone"), now=NOW, done={place.key})
+    again = demo.demo_actions("disputes", status(stage="phone"), now=NOW, done={place.key})
     assert again == []
 
 
@@ -423,7 +525,7 @@ def test_demo_agents_answer_queued_calls_and_booked_visits() -> None:
         {"attempt_id": "c-3", "channel": "call", "result": "no_answer"},
         {"attempt_id": "v-1", "channel": "field_visit", "result": "booked"},
     ]
-    actions = starter.demo_actions(
+    actions = demo.demo_actions(
         "never_pays", status(stage="field_visit", contacts=contacts), now=NOW
     )
     assert [(a.update, a.message_id, a.arg.get("outcome")) for a in actions] == [
@@ -432,7 +534,7 @@ def test_demo_agents_answer_queued_calls_and_booked_visits() -> None:
         ("record_visit_outcome", "v-1", "not_home"),
     ]
     done = {"record_contact_outcome:c-1"}
-    actions = starter.demo_actions(
+    actions = demo.demo_actions(
         "never_pays", status(stage="field_visit", contacts=contacts), now=NOW, done=done
     )
     assert [a.message_id for a in actions] == ["c-2", "v-1"]
@@ -440,15 +542,15 @@ def test_demo_agents_answer_queued_calls_and_booked_visits() -> None:
 
 def test_demo_sends_nothing_to_a_closed_case() -> None:
     closed = status(stage="closed", status="paid", outstanding_minor=0, contacts=[SMS])
-    assert starter.demo_actions("pays_after_reminder", closed, now=NOW) == []
+    assert demo.demo_actions("pays_after_reminder", closed, now=NOW) == []
 
 
 def test_demo_actions_are_deterministic() -> None:
     contacts = [SMS, {"attempt_id": "c-1", "channel": "call", "result": "queued"}]
-    first = starter.demo_actions(
+    first = demo.demo_actions(
         "pays_after_reminder", status(stage="phone", contacts=contacts), now=NOW
     )
-    second = starter.demo_actions(
+    second = demo.demo_actions(
         "pays_after_reminder", status(stage="phone", contacts=contacts), now=NOW
     )
     assert first == second
@@ -459,15 +561,15 @@ def test_demo_actions_are_deterministic() -> None:
 
 
 def test_demo_portfolio_is_valid_and_spans_the_ladder() -> None:
-    batch = starter.read_case_csv(
+    batch = csv_import.read_case_csv(
         PROJECT / "data" / "demo_portfolio.csv",
         now=datetime.now(UTC),
         policy="demo",
-        behaviours=starter.BEHAVIOURS,
+        behaviours=demo.BEHAVIOURS,
     )
     assert batch.errors == []
     assert len(batch.cases) >= 20
-    assert {c.behaviour for c in batch.cases} == set(starter.BEHAVIOURS)
+    assert {c.behaviour for c in batch.cases} == set(demo.BEHAVIOURS)
     assert {c.raw["borrower"]["locale"] for c in batch.cases} == {"zh-CN", "en"}
     with (PROJECT / "data" / "demo_portfolio.csv").open(encoding="utf-8") as file:
         dpd = sorted(int(row["days_overdue"]) for row in csv.DictReader(file))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.common import SearchAttributeKey
 
 STAGE = SearchAttributeKey.for_keyword("CollectionStage")
@@ -42,4 +43,10 @@ CLI_TYPES = {
     "OutstandingMinor": "Int",
     "DaysPastDue": "Int",
     "DueDate": "Datetime",
+}
+
+# The same types as the operator service takes them (`starter.py setup`, the test servers).
+INDEXED_TYPES: dict[str, IndexedValueType.ValueType] = {
+    name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+    for name, kind in CLI_TYPES.items()
 }

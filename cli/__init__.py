@@ -1,0 +1,1 @@
+"""The pieces of `starter.py`, the operators' command line, by concern."""

@@ -1,0 +1,184 @@
+"""A case's start input: from flags or a JSON file, validated, and started as a workflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+import settings
+from domain.case import CaseInput, parse_case_input
+from domain.clock import bucket, calendar_days_past_due
+from domain.errors import InvalidInput
+from domain.money import format_money
+from domain.policy import Policy
+from policies import load_policy
+from workflows import search_attributes as sa
+
+WORKFLOW_TYPE = "CollectionCase"
+
+
+def workflow_id(loan_id: str) -> str:
+    return f"collection-{loan_id}"
+
+
+_POLICY_CACHE: dict[str, Policy] = {}
+
+
+def _policy(name: str) -> Policy:
+    if name not in _POLICY_CACHE:
+        _POLICY_CACHE[name] = load_policy(name)
+    return _POLICY_CACHE[name]
+
+
+def validate_case(raw: Any, *, now: datetime) -> tuple[CaseInput, Policy]:
+    """The contract's checks plus a known policy; raises `InvalidInput` naming the field."""
+    case = parse_case_input(raw, now=now)
+    try:
+        policy = _policy(case.policy)
+    except InvalidInput as error:
+        # An unknown name is the case's fault; a broken policy file names the file.
+        raise InvalidInput(
+            error.field if error.field.startswith("policies/") else "policy", error.problem
+        ) from None
+    return case, policy
+
+
+def case_payload(case: CaseInput) -> dict[str, Any]:
+    """The start argument: the validated case as a plain JSON object, empty fields left out."""
+    data = asdict(case)
+    data["borrower"] = {k: v for k, v in data["borrower"].items() if v is not None}
+    return data
+
+
+def static_summary(case: CaseInput) -> str:
+    return f"Loan {case.loan_id} · {format_money(case.overdue_amount_minor, case.currency)} overdue"
+
+
+def initial_search_attributes(
+    case: CaseInput, policy: Policy, *, now: datetime
+) -> TypedSearchAttributes:
+    """Ids, amounts and classifications only: no personal data."""
+    due = case.due
+    timezone = case.borrower.timezone or policy.default_timezone
+    days_past_due = calendar_days_past_due(due, now, timezone)
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.STAGE, "preparation"),
+            SearchAttributePair(sa.STATUS, "active"),
+            SearchAttributePair(sa.POLICY, case.policy),
+            SearchAttributePair(sa.PORTFOLIO, case.portfolio),
+            SearchAttributePair(sa.LOAN_ID, case.loan_id),
+            SearchAttributePair(sa.OUTSTANDING_MINOR, case.overdue_amount_minor),
+            SearchAttributePair(sa.DUE_DATE, datetime(due.year, due.month, due.day, tzinfo=UTC)),
+            SearchAttributePair(sa.DAYS_PAST_DUE, days_past_due),
+            SearchAttributePair(sa.BUCKET, bucket(days_past_due)),
+        ]
+    )
+
+
+OpenOutcome = Literal["opened", "already_open", "closed"]
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    loan_id: str
+    workflow_id: str
+    outcome: OpenOutcome
+    run_id: str | None = None
+
+    def describe(self) -> str:
+        if self.outcome == "opened":
+            return f"{self.loan_id}: opened case {self.workflow_id}"
+        if self.outcome == "already_open":
+            return f"{self.loan_id}: case {self.workflow_id} is already open (existing case kept)"
+        return f"{self.loan_id}: case {self.workflow_id} is closed; it is not reopened"
+
+
+async def open_case(client: Client, raw: Mapping[str, Any], *, now: datetime) -> OpenResult:
+    """Validate `raw` and start its case; a second start of an open case returns the open one.
+
+    Raises `InvalidInput` (nothing started) for a bad case. A loan whose case completed
+    successfully is not reopened (`outcome == "closed"`); a failed one may be.
+    """
+    case, policy = validate_case(raw, now=now)
+    wf_id = workflow_id(case.loan_id)
+    try:
+        handle = await client.start_workflow(
+            WORKFLOW_TYPE,
+            case_payload(case),
+            id=wf_id,
+            task_queue=settings.task_queue(),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            static_summary=static_summary(case),
+            memo={"currency": case.currency},
+            search_attributes=initial_search_attributes(case, policy, now=now),
+        )
+    except WorkflowAlreadyStartedError as error:
+        return OpenResult(case.loan_id, wf_id, "closed", error.run_id)
+    # With USE_EXISTING the server answers `started = false` when it kept a running case.
+    response = getattr(handle, "_start_workflow_response", None)
+    started = bool(getattr(response, "started", True))
+    return OpenResult(
+        case.loan_id, wf_id, "opened" if started else "already_open", handle.result_run_id
+    )
+
+
+def case_from_flags(
+    args: argparse.Namespace, base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The start input from `open`'s flags, over the `--file` object if one was given."""
+    raw: dict[str, Any] = dict(base or {})
+    borrower: dict[str, Any] = dict(raw.get("borrower") or {})
+    for flag, key in (
+        ("borrower_id", "borrower_id"),
+        ("name", "name"),
+        ("phone", "phone"),
+        ("email", "email"),
+        ("address", "address"),
+        ("timezone", "timezone"),
+        ("locale", "locale"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            borrower[key] = value
+    if borrower or "borrower" in raw:
+        raw["borrower"] = borrower
+    for flag, key in (
+        ("loan_id", "loan_id"),
+        ("currency", "currency"),
+        ("amount_minor", "overdue_amount_minor"),
+        ("due_date", "due_date"),
+        ("policy", "policy"),
+        ("portfolio", "portfolio"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            raw[key] = value
+    return raw
+
+
+def load_case_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InvalidInput("file", f"cannot read {path}: {error.strerror or error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInput("file", f"{path} is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("file", f"{path} must hold one JSON object")
+    return data
