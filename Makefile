@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run worker test lint typecheck pytest histories clean
+.PHONY: install run worker test lint typecheck pytest histories reset clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ pytest: install
 ## Re-record the histories that the replay test replays (after a deliberate workflow change).
 histories: install
 	RECORD_HISTORIES=1 scripts/pytest.sh tests/test_workflow.py
+
+## Forget the demo's cases: the Temporal dev server's and the case database's files.
+reset:
+	rm -rf var
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -50,3 +50,6 @@ cat <<'BANNER'
 
 BANNER
 "$BIN/python" starter.py demo
+# Every demo case has ended (paid or written off): keep the UI browsable until Ctrl-C.
+echo "every demo case has ended; the UI stays up until Ctrl-C (make reset for a fresh demo)"
+wait "$worker_pid"
