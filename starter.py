@@ -38,10 +38,11 @@ from cli.cases import case_from_flags, load_case_file, open_case, validate_case
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, out
 from cli.csv_import import import_cases, read_case_csv
 from cli.demo import BEHAVIOURS, run_demo
-from cli.listing import CASE_COLUMNS, STAGES, STATUSES, case_rows, list_query
+from cli.listing import CASE_COLUMNS, case_rows, list_query
 from cli.namespace_setup import set_up_namespace
 from cli.render import render_status, table
 from cli.updates import CaseNotFound, query_status, run_update
+from domain.case_state import CASE_STAGES, CASE_STATUSES
 from domain.errors import InvalidInput
 from domain.messages import CONTACT_OUTCOMES, HOLD_KINDS, LEGAL_EVENTS, VISIT_OUTCOMES
 
@@ -268,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw status JSON")
 
     p = command("list", cmd_list, "List cases by their search attributes.")
-    p.add_argument("--stage", choices=STAGES)
-    p.add_argument("--status", choices=STATUSES)
+    p.add_argument("--stage", choices=CASE_STAGES)
+    p.add_argument("--status", choices=CASE_STATUSES)
     p.add_argument("--policy")
     p.add_argument("--portfolio")
     p.add_argument("--limit", type=_positive_int, default=100, help="default 100")

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from cli.console import out
 from cli.csv_import import CsvCase
 from cli.updates import call_update, query_status, rejection
-from domain.case_state import FINAL_STATUSES
+from domain.case_state import CASE_STAGES, FINAL_STATUSES
 
 BEHAVIOURS = (
     "pays_after_reminder",
@@ -24,7 +24,6 @@ BEHAVIOURS = (
 )
 DISPUTE_SECONDS = 20
 DEMO_TIMEOUT_SECONDS = 10.0
-STAGE_ORDER = ("preparation", "grace", "reminder", "phone", "field_visit", "legal")
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class DemoAction:
 
 
 def _reached(stage: str, target: str) -> bool:
-    return stage in STAGE_ORDER and STAGE_ORDER.index(stage) >= STAGE_ORDER.index(target)
+    return stage in CASE_STAGES and CASE_STAGES.index(stage) >= CASE_STAGES.index(target)
 
 
 def _payment(loan_id: str, n: int, amount: int, currency: str) -> DemoAction:

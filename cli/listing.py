@@ -9,12 +9,9 @@ from temporalio.client import Client
 
 from cli.cases import WORKFLOW_TYPE
 from cli.console import UsageError
-from domain.case_state import FINAL_STATUSES
 from domain.money import format_money
 from workflows import search_attributes as sa
 
-STAGES = ("preparation", "grace", "reminder", "phone", "field_visit", "legal", "closed")
-STATUSES = ("active", "promise_pending", "in_plan", "on_hold", *FINAL_STATUSES)
 # Values put into a visibility query are restricted to these characters (no quoting tricks).
 QUERY_VALUE = re.compile(r"[A-Za-z0-9._ -]{1,64}")
 

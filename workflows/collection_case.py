@@ -363,24 +363,24 @@ class CollectionCase:
             raise ApplicationError("the case is closed", type="InvalidHold", non_retryable=True)
 
     async def _hold(self, state: CaseState, hold: HoldRequest) -> dict[str, Any]:
-        if state.answered("hold", hold.hold_id) is not None:
-            return state.place_hold(hold, at=workflow.now().isoformat())
+        first_time = state.answered("hold", hold.hold_id) is None
         answer = state.place_hold(hold, at=workflow.now().isoformat())
-        self._changes += 1
-        await self._store_event(
-            "hold_placed", hold.hold_id, {"kind": hold.kind, "reason": hold.reason}
-        )
+        if first_time:
+            self._changes += 1
+            await self._store_event(
+                "hold_placed", hold.hold_id, {"kind": hold.kind, "reason": hold.reason}
+            )
         return answer
 
     @workflow.update
     async def release_hold(self, release: dict[str, Any]) -> dict[str, Any]:
         state = self._require_state()
         hold_id = parse_hold_release(release)
-        if state.answered("release", hold_id) is not None:
-            return state.release_hold(hold_id)
+        first_time = state.answered("release", hold_id) is None
         answer = state.release_hold(hold_id)
-        self._changes += 1
-        await self._store_event("hold_released", hold_id, {})
+        if first_time:
+            self._changes += 1
+            await self._store_event("hold_released", hold_id, {})
         return answer
 
     @release_hold.validator
