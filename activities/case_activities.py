@@ -14,7 +14,6 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -112,11 +111,8 @@ class CollectionActivities:
     def prepare_case(self, request: PrepareRequest) -> PreparedCase:
         case = request.case
         policy = _policy(case.policy)
+        # Both were validated already: the borrower's at start, the default with the policy.
         timezone = case.borrower.timezone or policy.default_timezone
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise _invalid_case("borrower.timezone", f"unknown timezone {timezone!r}") from None
         ladder = planned_ladder(policy)
         opened_at = utc_iso(request.opened_at)
         self.store.upsert_case(
