@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run worker test lint typecheck pytest histories reset clean
+.PHONY: install run worker test lint typecheck pytest histories reset clean bench
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ typecheck: install
 
 pytest: install
 	scripts/pytest.sh
+
+## Figures of one run on this machine (own dev server and worker) as JSON; BENCH_CASES=1000.
+bench: install
+	@$(BIN)/python scripts/bench/bench.py
 
 ## Re-record the histories that the replay test replays (after a deliberate workflow change).
 histories: install

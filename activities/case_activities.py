@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 from temporalio import activity
@@ -24,6 +25,7 @@ import settings
 from activities import contracts
 from activities.contracts import (
     CaseEvent,
+    CaseRecords,
     CaseSnapshot,
     ContactRequest,
     ContactResult,
@@ -102,9 +104,7 @@ class CollectionActivities:
             self.queue_call,
             self.book_field_visit,
             self.hand_off_to_legal,
-            self.store_payment,
-            self.store_case_event,
-            self.store_case_snapshot,
+            self.store_case_records,
         ]
 
     @activity.defn(name=contracts.PREPARE_CASE)
@@ -127,7 +127,8 @@ class CollectionActivities:
                 policy=policy.name,
                 portfolio=case.portfolio,
                 timezone=timezone,
-                stage="preparation",
+                # Prepared means in grace: the workflow's first position, not written twice.
+                stage="grace",
                 status="active",
                 outstanding_minor=case.overdue_amount_minor,
                 planned_ladder=json.dumps(ladder, ensure_ascii=False),
@@ -161,6 +162,11 @@ class CollectionActivities:
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
         if row.status == "pending":
+            body = _body(request)
+            if row.body != body:
+                # The step was decided again (a payment changed the amount): the message states
+                # the amount at the moment it is sent, under the same idempotency key.
+                row = self.store.update(ContactAttemptRow, row.attempt_id, body=body) or row
             row = self._deliver(row)
         return _result_of(row)
 
@@ -335,7 +341,16 @@ class CollectionActivities:
             raise _invalid_case("loan_id", "cannot name an evidence folder")
         return directory
 
-    @activity.defn(name=contracts.STORE_PAYMENT)
+    @activity.defn(name=contracts.STORE_CASE_RECORDS)
+    def store_case_records(self, records: CaseRecords) -> None:
+        """A case's bookkeeping batch; every part is idempotent, so a retried batch is too."""
+        for record in records.payments:
+            self.store_payment(record)
+        for case_event in records.events:
+            self.store_case_event(case_event)
+        if records.snapshot is not None:
+            self.store_case_snapshot(records.snapshot)
+
     def store_payment(self, record: PaymentRecord) -> None:
         row = PaymentRow(
             record_id=record.record_id,
@@ -380,7 +395,6 @@ class CollectionActivities:
             ).first()
         return found is not None
 
-    @activity.defn(name=contracts.STORE_CASE_EVENT)
     def store_case_event(self, case_event: CaseEvent) -> None:
         at = utc_iso(case_event.at)
         row = CaseEventRow(
@@ -403,7 +417,6 @@ class CollectionActivities:
                 case_event.case_id,
             )
 
-    @activity.defn(name=contracts.STORE_CASE_SNAPSHOT)
     def store_case_snapshot(self, snapshot: CaseSnapshot) -> None:
         at = utc_iso(snapshot.at)
         with self.store.session() as session:
@@ -428,6 +441,33 @@ class CollectionActivities:
             else:
                 row.closed_at = None
             session.add(row)
+            _settle_open_work(session, snapshot.case_id, snapshot.status)
+
+
+# What a case's open work (call tasks, booked visits) becomes with the case's status: a closed
+# case's work is cancelled for good; a hold suspends it and a release brings it back.
+OPEN_WORK: dict[type[WorkItemRow] | type[FieldVisitRow], str] = {
+    WorkItemRow: "open",
+    FieldVisitRow: "booked",
+}
+SUSPENDED = "suspended"
+CANCELLED = "cancelled"
+
+
+def _settle_open_work(session: Session, case_id: str, case_status: str) -> None:
+    for table, open_status in OPEN_WORK.items():
+        if case_status in FINAL_STATUSES:
+            moves = {open_status: CANCELLED, SUSPENDED: CANCELLED}
+        elif case_status == "on_hold":
+            moves = {open_status: SUSPENDED}
+        else:
+            moves = {SUSPENDED: open_status}
+        for before, after in moves.items():
+            session.execute(
+                update(table)
+                .where(col(table.case_id) == case_id, col(table.status) == before)
+                .values(status=after)
+            )
 
 
 def planned_ladder(policy: Policy) -> list[str]:

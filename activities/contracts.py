@@ -19,9 +19,7 @@ SEND_NOTICE = "send_notice"
 QUEUE_CALL = "queue_call"
 BOOK_FIELD_VISIT = "book_field_visit"
 HAND_OFF_TO_LEGAL = "hand_off_to_legal"
-STORE_PAYMENT = "store_payment"
-STORE_CASE_EVENT = "store_case_event"
-STORE_CASE_SNAPSHOT = "store_case_snapshot"
+STORE_CASE_RECORDS = "store_case_records"
 
 # Business errors raised by activities; the workflow's retry policies never retry them.
 INVALID_CASE = "InvalidCase"
@@ -126,3 +124,15 @@ class CaseSnapshot:
     outstanding_minor: int
     paid_minor: int
     at: str
+
+
+@dataclass(frozen=True)
+class CaseRecords:
+    """One batch of a case's bookkeeping: payments and audit events (each idempotent by its
+    key) and the case table's snapshot of the case's position, written together."""
+
+    case_id: str
+    loan_id: str
+    payments: list[PaymentRecord] = field(default_factory=list)
+    events: list[CaseEvent] = field(default_factory=list)
+    snapshot: CaseSnapshot | None = None

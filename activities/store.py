@@ -6,6 +6,7 @@ activities idempotent: a retried activity finds its own earlier row and does not
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event, inspect
+from sqlalchemy import BigInteger, Engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -28,6 +29,8 @@ from activities.tables import (
 )
 
 Row = TypeVar("Row", bound=SQLModel)
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_SECONDS = 10
@@ -88,10 +91,40 @@ class Store:
         return cls.from_url(url)
 
     def create_schema(self) -> None:
+        """Create missing tables; existing ones are left as they are (there are no migrations).
+
+        `create_all` never alters a table, so a database made before the amount columns became
+        BIGINT keeps 32-bit columns that fail on amounts above 2^31 - 1: say so at start-up.
+        """
         if self.schema is not None:
             with self.engine.begin() as connection:
                 connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
         SQLModel.metadata.create_all(self.engine)
+        narrow = self.narrow_amount_columns()
+        if narrow:
+            log.warning(
+                "amount columns narrower than BIGINT (made by an older version): %s; "
+                "amounts above 2147483647 will fail to store until each is altered, for example "
+                "ALTER TABLE payments ALTER COLUMN amount_minor TYPE BIGINT",
+                ", ".join(narrow),
+            )
+
+    def narrow_amount_columns(self) -> list[str]:
+        """`table.column` for each BIGINT column of the model that the database holds narrower."""
+        # SQLite's INTEGER is 64-bit whatever the declared type, so only other backends can be
+        # too narrow.
+        if self.engine.dialect.name == "sqlite":
+            return []
+        inspector = inspect(self.engine)
+        narrow: list[str] = []
+        for table in SQLModel.metadata.sorted_tables:
+            wanted = {c.name for c in table.columns if isinstance(c.type, BigInteger)}
+            if not wanted:
+                continue
+            for column in inspector.get_columns(table.name, schema=self.schema):
+                if column["name"] in wanted and not isinstance(column["type"], BigInteger):
+                    narrow.append(f"{table.name}.{column['name']}")
+        return narrow
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -3,12 +3,22 @@
 Timestamps are ISO-8601 strings in UTC with microseconds (`activities.store.utc_iso`), so
 they compare correctly as text on SQLite and PostgreSQL alike. JSON values are stored as text
 because both backends then behave the same and the rows stay readable in any SQL shell.
+
+The columns agree with the validation in `domain/fields.py`, so that whatever a message may
+hold can be recorded: amounts (up to 2^53 - 1) are BIGINT, because a plain `int` column is a
+32-bit INTEGER on PostgreSQL; caller-chosen ids are varchar(128); notes, reasons, bodies and
+JSON are unbounded TEXT. Tables are made by `create_all` and there are no migrations yet: a
+changed column type reaches new databases only, and an existing database keeps its old types
+until altered by hand (`Store.create_schema` warns about amount columns left too narrow).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Index, text
+from sqlalchemy import BigInteger, Index, Text, text
 from sqlmodel import Field, SQLModel
+
+from domain.fields import MESSAGE_ID_MAX
+from domain.payments import SOURCE_MAX
 
 
 class CaseRow(SQLModel, table=True):
@@ -18,9 +28,9 @@ class CaseRow(SQLModel, table=True):
     case_id: str = Field(primary_key=True, max_length=64)
     workflow_id: str = Field(index=True, max_length=128)
     loan_id: str = Field(index=True, max_length=64)
-    borrower_id: str = Field(max_length=128)
+    borrower_id: str = Field(max_length=MESSAGE_ID_MAX)
     currency: str = Field(max_length=3)
-    overdue_amount_minor: int
+    overdue_amount_minor: int = Field(sa_type=BigInteger)
     due_date: str = Field(max_length=10)
     policy: str = Field(max_length=64)
     portfolio: str = Field(max_length=64)
@@ -28,9 +38,9 @@ class CaseRow(SQLModel, table=True):
     stage: str = Field(max_length=32)
     status: str = Field(max_length=32)
     days_past_due: int = 0
-    outstanding_minor: int
-    paid_minor: int = 0
-    planned_ladder: str = "[]"
+    outstanding_minor: int = Field(sa_type=BigInteger)
+    paid_minor: int = Field(default=0, sa_type=BigInteger)
+    planned_ladder: str = Field(default="[]", sa_type=Text)
     opened_at: str
     updated_at: str
     closed_at: str | None = None
@@ -47,7 +57,7 @@ class ContactAttemptRow(SQLModel, table=True):
     channel: str = Field(max_length=16)
     template: str = Field(max_length=64)
     recipient: str | None = None
-    body: str | None = None
+    body: str | None = Field(default=None, sa_type=Text)
     # pending, sent, skipped, queued, booked, failed, referred
     status: str = Field(max_length=16)
     provider_ref: str | None = None
@@ -55,7 +65,7 @@ class ContactAttemptRow(SQLModel, table=True):
     created_at: str
     sent_at: str | None = None
     result: str | None = Field(default=None, max_length=32)
-    note: str | None = None
+    note: str | None = Field(default=None, sa_type=Text)
 
 
 class PaymentRow(SQLModel, table=True):
@@ -72,19 +82,22 @@ class PaymentRow(SQLModel, table=True):
         ),
     )
 
+    # An applied payment's id, or "rejected-" and a uuid: both well within the bound.
     record_id: str = Field(primary_key=True, max_length=200)
     case_id: str = Field(index=True, max_length=64)
     loan_id: str = Field(index=True, max_length=64)
-    payment_id: str | None = Field(default=None, max_length=128)
-    amount_minor: int | None = None
+    # A rejected payment's id goes through `domain.fields.storable_id`, so it fits too.
+    payment_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
+    amount_minor: int | None = Field(default=None, sa_type=BigInteger)
     currency: str | None = Field(default=None, max_length=16)
     status: str = Field(max_length=16)  # applied, rejected
-    reason: str | None = None
+    # A rejection reason may quote a 2,000-character note or reason: no bound here.
+    reason: str | None = Field(default=None, sa_type=Text)
     paid_at: str | None = None
-    source: str | None = Field(default=None, max_length=64)
-    applied_minor: int = 0
-    overpaid_minor: int = 0
-    outstanding_after_minor: int | None = None
+    source: str | None = Field(default=None, max_length=SOURCE_MAX)
+    applied_minor: int = Field(default=0, sa_type=BigInteger)
+    overpaid_minor: int = Field(default=0, sa_type=BigInteger)
+    outstanding_after_minor: int | None = Field(default=None, sa_type=BigInteger)
     received_at: str
 
 
@@ -100,7 +113,7 @@ class WorkItemRow(SQLModel, table=True):
     kind: str = Field(default="call", max_length=16)
     status: str = Field(default="open", index=True, max_length=16)  # open, done
     outcome: str | None = Field(default=None, max_length=32)
-    note: str | None = None
+    note: str | None = Field(default=None, sa_type=Text)
     created_at: str
     due_at: str
     completed_at: str | None = None
@@ -117,7 +130,7 @@ class FieldVisitRow(SQLModel, table=True):
     scheduled_for: str
     status: str = Field(default="booked", max_length=16)  # booked, done
     outcome: str | None = Field(default=None, max_length=32)
-    note: str | None = None
+    note: str | None = Field(default=None, sa_type=Text)
     completed_at: str | None = None
 
 
@@ -129,7 +142,7 @@ class LegalReferralRow(SQLModel, table=True):
     loan_id: str = Field(index=True, max_length=64)
     evidence_dir: str
     manifest_sha256: str = Field(max_length=64)
-    files: str = "[]"
+    files: str = Field(default="[]", sa_type=Text)
     created_at: str
 
 
@@ -142,6 +155,7 @@ class CaseEventRow(SQLModel, table=True):
     case_id: str = Field(index=True, max_length=64)
     loan_id: str = Field(index=True, max_length=64)
     kind: str = Field(max_length=64)
-    ref_id: str | None = Field(default=None, max_length=200)
-    detail: str = "{}"
+    # A message id, a case id or a ladder position.
+    ref_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
+    detail: str = Field(default="{}", sa_type=Text)
     at: str

@@ -15,8 +15,11 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 LOCALES = ("zh-CN", "en")
+# The longest address SMTP carries (RFC 5321 path limit).
+EMAIL_MAX = 254
 DEFAULT_POLICY = "default"
 DEFAULT_PORTFOLIO = "default"
+PORTFOLIO_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -49,13 +52,11 @@ class CaseInput:
 def parse_borrower(raw: Any) -> Borrower:
     data = fields.as_object(raw, "borrower")
     prefix = "borrower."
-    borrower_id = fields.required_str(data, "borrower_id", prefix=prefix)
-    if len(borrower_id) > fields.MESSAGE_ID_MAX:
-        raise InvalidInput("borrower.borrower_id", "must be at most 128 characters")
+    borrower_id = fields.message_id(data, "borrower_id", prefix=prefix)
     phone = fields.optional_str(data, "phone", prefix=prefix)
     if phone is not None:
         fields.matching(phone, E164, "borrower.phone", "an E.164 number such as +8613800138000")
-    email = fields.optional_str(data, "email", prefix=prefix)
+    email = fields.bounded_text(data, "email", required=False, max_chars=EMAIL_MAX, prefix=prefix)
     if email is not None:
         fields.matching(email, EMAIL, "borrower.email", "an email address")
     timezone = fields.optional_str(data, "timezone", prefix=prefix)
@@ -66,10 +67,10 @@ def parse_borrower(raw: Any) -> Borrower:
         raise InvalidInput("borrower.locale", f"must be one of {', '.join(LOCALES)}")
     return Borrower(
         borrower_id=borrower_id,
-        name=fields.optional_str(data, "name", prefix=prefix),
+        name=fields.bounded_text(data, "name", required=False, prefix=prefix),
         phone=phone,
         email=email,
-        address=fields.optional_str(data, "address", prefix=prefix),
+        address=fields.bounded_text(data, "address", required=False, prefix=prefix),
         timezone=timezone,
         locale=locale,
     )
@@ -96,9 +97,10 @@ def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
         raise InvalidInput("due_date", f"{due.isoformat()} is after today ({today.isoformat()})")
     policy = fields.optional_str(data, "policy") or DEFAULT_POLICY
     fields.matching(policy, POLICY_NAME, "policy", "a policy name such as 'default'")
-    portfolio = fields.optional_str(data, "portfolio") or DEFAULT_PORTFOLIO
-    if len(portfolio) > 64:
-        raise InvalidInput("portfolio", "must be at most 64 characters")
+    portfolio = (
+        fields.bounded_text(data, "portfolio", required=False, max_chars=PORTFOLIO_MAX)
+        or DEFAULT_PORTFOLIO
+    )
     return CaseInput(
         loan_id=loan_id,
         borrower=borrower,

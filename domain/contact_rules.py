@@ -46,3 +46,11 @@ def next_contact_time(
             continue
         return candidate
     raise ValueError("no contact time within a year: check the policy's window and caps")
+
+
+def window_closes_at(moment: datetime, *, timezone: str, window: ContactWindow) -> datetime:
+    """When the contact window open at `moment` closes, in the borrower's local time: a contact
+    started inside the window must not leave after this, however long its retries take."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    closing = time(window.end_minute // 60, window.end_minute % 60)
+    return datetime.combine(local.date(), closing, tzinfo=ZoneInfo(timezone))

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import InvalidInput
 
+# Every caller-chosen id (payment, hold, outcome, borrower...): the idempotency key, stored in
+# varchar(128) columns.
 MESSAGE_ID_MAX = 128
+# Notes and reasons: enough for a sentence or two of an agent's account, small enough that a
+# message cannot bloat the workflow history (a 1.9 MB hold reason once did).
+NOTE_MAX = 2000
+# The largest integer a JSON number holds exactly in JavaScript-based UIs and clients (2^53 - 1);
+# well inside the 64-bit BIGINT columns, which overflow at 2^63.
+AMOUNT_MAX = 2**53 - 1
+
+# What `storable_id` keeps of an over-long id, and how much of its hash it appends, so that
+# distinct absurd ids stay distinct and the result still fits MESSAGE_ID_MAX (100 + 2 + 16).
+_STORABLE_ID_PREFIX = 100
+_STORABLE_ID_HASH_HEX = 16
+# Characters no database column can hold: PostgreSQL text refuses NUL, and UTF-8 encoders
+# (psycopg, sqlite3) refuse an unpaired surrogate, which Python's JSON decoder makes of "\ud800".
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def as_object(raw: Any, field: str) -> Mapping[str, Any]:
@@ -25,7 +42,7 @@ def required_str(data: Mapping[str, Any], field: str, *, prefix: str = "") -> st
         raise InvalidInput(prefix + field, "is required")
     if not isinstance(value, str):
         raise InvalidInput(prefix + field, "must be a string")
-    return value
+    return _storable(value, prefix + field)
 
 
 def optional_str(data: Mapping[str, Any], field: str, *, prefix: str = "") -> str | None:
@@ -34,18 +51,94 @@ def optional_str(data: Mapping[str, Any], field: str, *, prefix: str = "") -> st
         return None
     if not isinstance(value, str):
         raise InvalidInput(prefix + field, "must be a string")
+    return _storable(value, prefix + field)
+
+
+def _storable(value: str, field: str) -> str:
+    # Accepted text is recorded in the database; text it cannot hold would fail the recording
+    # activity on every retry, long after the message was answered.
+    if _UNSTORABLE.search(value):
+        raise InvalidInput(field, "must not contain NUL characters or unpaired surrogates")
     return value
 
 
-def message_id(data: Mapping[str, Any], field: str) -> str:
+@overload
+def bounded_text(
+    data: Mapping[str, Any],
+    field: str,
+    *,
+    required: Literal[True],
+    max_chars: int = NOTE_MAX,
+    prefix: str = "",
+) -> str: ...
+
+
+@overload
+def bounded_text(
+    data: Mapping[str, Any],
+    field: str,
+    *,
+    required: Literal[False],
+    max_chars: int = NOTE_MAX,
+    prefix: str = "",
+) -> str | None: ...
+
+
+def bounded_text(
+    data: Mapping[str, Any],
+    field: str,
+    *,
+    required: bool,
+    max_chars: int = NOTE_MAX,
+    prefix: str = "",
+) -> str | None:
+    """Free text of at most `max_chars` characters (notes and reasons by default)."""
+    value = (
+        required_str(data, field, prefix=prefix)
+        if required
+        else optional_str(data, field, prefix=prefix)
+    )
+    if value is not None and len(value) > max_chars:
+        raise InvalidInput(prefix + field, f"must be at most {max_chars} characters")
+    return value
+
+
+def message_id(data: Mapping[str, Any], field: str, *, prefix: str = "") -> str:
     """Caller-chosen idempotency key of a payment, promise, hold or outcome: 1-128 characters."""
-    value = required_str(data, field)
-    if len(value) > MESSAGE_ID_MAX:
-        raise InvalidInput(field, f"must be at most {MESSAGE_ID_MAX} characters")
-    return value
+    return bounded_text(data, field, required=True, max_chars=MESSAGE_ID_MAX, prefix=prefix)
+
+
+def storable_id(value: Any) -> str | None:
+    """The id to record with a rejected message, whatever the message held.
+
+    A rejection must be stored even when the id is why it was rejected: a 300-character id
+    does not fit the id columns, and a NUL fits no PostgreSQL text. Such an id is kept as its
+    first characters plus a hash of the whole, so that it stays recognisable and two absurd
+    ids stay apart. Not a string, or empty: there is no id to keep.
+    """
+    if not isinstance(value, str) or value == "":
+        return None
+    if len(value) <= MESSAGE_ID_MAX and not _UNSTORABLE.search(value):
+        return value
+    # surrogatepass: the hash must not fail on the very characters that made the id unstorable.
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    head = _UNSTORABLE.sub("\ufffd", value[:_STORABLE_ID_PREFIX])
+    return f"{head}…#{digest[:_STORABLE_ID_HASH_HEX]}"
+
+
+def shown(value: str, limit: int = 32) -> str:
+    """`value` quoted for an error message, cut to `limit` characters.
+
+    Error messages become rejection reasons that are stored and shown in `status`; echoing a
+    megabyte of input there would defeat every bound above.
+    """
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}…"
 
 
 def positive_int(data: Mapping[str, Any], field: str, *, prefix: str = "") -> int:
+    """An amount in minor units: an integer from 1 to AMOUNT_MAX."""
     value = data.get(field)
     if value is None:
         raise InvalidInput(prefix + field, "is required")
@@ -54,6 +147,8 @@ def positive_int(data: Mapping[str, Any], field: str, *, prefix: str = "") -> in
         raise InvalidInput(prefix + field, "must be an integer amount in minor units")
     if value <= 0:
         raise InvalidInput(prefix + field, "must be greater than 0")
+    if value > AMOUNT_MAX:
+        raise InvalidInput(prefix + field, f"must be at most {AMOUNT_MAX} minor units")
     return value
 
 
@@ -93,5 +188,5 @@ def timezone_name(value: str, field: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(field, f"unknown IANA timezone {value!r}") from None
+        raise InvalidInput(field, f"unknown IANA timezone {shown(value)}") from None
     return value

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from domain import fields
-from domain.errors import InvalidInput
 
 HOLD_KINDS = ("dispute", "cease_contact", "bankruptcy", "deceased", "complaint")
 CONTACT_OUTCOMES = ("reached", "no_answer", "wrong_number", "refused", "promised", "disputed")
@@ -19,7 +19,6 @@ LEGAL_EVENTS = (
     "withdrawn",
     "closed",
 )
-NOTE_MAX = 2000
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,8 @@ class LegalEvent:
     note: str | None = None
 
 
-def _note(data: Any) -> str | None:
-    note = fields.optional_str(data, "note")
-    if note is not None and len(note) > NOTE_MAX:
-        raise InvalidInput("note", f"must be at most {NOTE_MAX} characters")
-    return note
+def _note(data: Mapping[str, Any]) -> str | None:
+    return fields.bounded_text(data, "note", required=False)
 
 
 def parse_hold(raw: Any) -> HoldRequest:
@@ -57,7 +53,7 @@ def parse_hold(raw: Any) -> HoldRequest:
     return HoldRequest(
         hold_id=fields.message_id(data, "hold_id"),
         kind=fields.one_of(data, "kind", HOLD_KINDS),
-        reason=fields.required_str(data, "reason"),
+        reason=fields.bounded_text(data, "reason", required=True),
     )
 
 

@@ -46,6 +46,10 @@ class Policy:
     contact_window: ContactWindow | None = None
     daily_caps: dict[str, int] = field(default_factory=dict)
     description: str = ""
+    # How long a closed case stays reachable, quiet, for retried and late payments: days
+    # after `paid`, `settled` or `plan_completed`, and days of recovery after `written_off`.
+    linger_days: int = 30
+    recovery_days: int = 365
 
     @property
     def legal_dpd(self) -> int | None:
@@ -146,4 +150,8 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
         contact_window=window,
         daily_caps=daily_caps,
         description=description,
+        linger_days=_int(data, "linger_days", "", minimum=0) if "linger_days" in data else 30,
+        recovery_days=(
+            _int(data, "recovery_days", "", minimum=0) if "recovery_days" in data else 365
+        ),
     )

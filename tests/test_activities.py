@@ -27,6 +27,7 @@ from activities import contracts
 from activities.case_activities import CollectionActivities
 from activities.contracts import (
     CaseEvent,
+    CaseRecords,
     CaseSnapshot,
     ContactRequest,
     LegalHandOffRequest,
@@ -286,7 +287,7 @@ def test_activities_run_in_the_temporal_activity_environment(store: Store, tmp_p
     result = environment.run(activities.send_notice, contact("sms-1"))
     assert prepared.policy.name == "default"
     assert result.result == "sent"
-    assert len(activities.all()) == 8
+    assert len(activities.all()) == 6
 
 
 # -- send_notice ----------------------------------------------------------------------------
@@ -686,3 +687,37 @@ def test_sqlite_store_helper_creates_every_table(tmp_path: Path) -> None:
         "legal_referrals",
         "case_events",
     } <= tables
+
+
+def test_case_records_are_idempotent_and_settle_the_open_work(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    outbox.queue_call(contact("call-1", "call"))
+    outbox.book_field_visit(contact("visit-1", "field_visit"))
+    hold_event = event("e-hold", "hold_placed", ref_id="h-1", detail={"kind": "dispute"})
+    on_hold = CaseRecords(
+        case_id=CASE_ID,
+        loan_id=LOAN_ID,
+        payments=[payment("r-1")],
+        events=[hold_event],
+        snapshot=snapshot("on_hold", at="2026-11-07T00:00:00+00:00"),
+    )
+    outbox.store_case_records(on_hold)
+    outbox.store_case_records(on_hold)
+    assert [row.status for row in rows(store, WorkItemRow)] == ["suspended"]
+    assert [row.status for row in rows(store, FieldVisitRow)] == ["suspended"]
+    assert len(rows(store, PaymentRow)) == 1 and len(rows(store, CaseEventRow)) == 1
+    # Released: the work comes back; closed: it is cancelled for good.
+    outbox.store_case_records(
+        CaseRecords(CASE_ID, LOAN_ID, snapshot=snapshot("active", at="2026-11-08T00:00:00+00:00"))
+    )
+    assert [row.status for row in rows(store, WorkItemRow)] == ["open"]
+    assert [row.status for row in rows(store, FieldVisitRow)] == ["booked"]
+    outbox.store_case_records(
+        CaseRecords(CASE_ID, LOAN_ID, snapshot=snapshot("paid", at="2026-11-09T00:00:00+00:00"))
+    )
+    outbox.store_case_records(
+        CaseRecords(CASE_ID, LOAN_ID, snapshot=snapshot("active", at="2026-11-10T00:00:00+00:00"))
+    )
+    assert [row.status for row in rows(store, WorkItemRow)] == ["cancelled"]
+    assert [row.status for row in rows(store, FieldVisitRow)] == ["cancelled"]

@@ -12,12 +12,12 @@ from domain.case import parse_case_input
 from domain.case_state import CaseState
 from domain.clock import bucket, calendar_days_past_due, case_clock
 from domain.contact_rules import next_contact_time
+from domain.decide import choose_step
 from domain.errors import InvalidInput
 from domain.messages import Outcome, parse_contact_outcome, parse_hold, parse_legal_event
 from domain.money import format_money
 from domain.notices import NoticeFacts, render_notice
 from domain.payments import Payment, apply_payment, parse_payment
-from domain.plan import choose_step
 from domain.policy import ContactWindow, LadderStep, parse_policy
 from policies import available_policies, load_policy
 
@@ -356,7 +356,7 @@ def new_state() -> CaseState:
 
 def test_payments_lower_outstanding_and_close_when_paid() -> None:
     state = new_state()
-    first = state.record_payment(Payment("p1", 200000, "CNY"), at="t1")
+    first = state.take_payment(Payment("p1", 200000, "CNY"), at=NOW)
     assert first == {
         "payment_id": "p1",
         "applied": True,
@@ -365,23 +365,62 @@ def test_payments_lower_outstanding_and_close_when_paid() -> None:
         "overpaid_minor": 0,
         "status": "active",
     }
-    again = state.record_payment(Payment("p1", 999999, "CNY"), at="t2")
-    assert again["duplicate"] is True and again["outstanding_minor"] == 300000
+    again = state.take_payment(Payment("p1", 200000, "CNY"), at=NOW)
+    assert again == {**first, "duplicate": True}
     assert state.paid_minor == 200000 and len(state.payments) == 1
-    last = state.record_payment(Payment("p2", 350000, "CNY"), at="t3")
+    last = state.take_payment(Payment("p2", 350000, "CNY"), at=NOW)
     assert last["status"] == "paid" and last["overpaid_minor"] == 50000
-    assert state.stage == "closed" and state.closed
+    assert state.stage == "closed" and state.closed and state.closed_at == NOW
     view = state.status_view(27)
     assert view["outstanding_minor"] == 0 and view["overpaid_minor"] == 50000
     assert [p["payment_id"] for p in view["payments"]] == ["p1", "p2"]
+    # The applied payments and the closing are journalled for the case database.
+    assert [type(fact).__name__ for fact in state.journal] == [
+        "PaymentFact",
+        "PaymentFact",
+        "AuditFact",
+    ]
+
+
+def test_a_known_payment_id_with_another_body_is_a_conflict() -> None:
+    state = new_state()
+    state.take_payment(Payment("p1", 200000, "CNY"), at=NOW)
+    with pytest.raises(InvalidInput) as caught:
+        state.check_payment(Payment("p1", 999999, "CNY"))
+    assert caught.value.field == "payment_id" and "different payment" in caught.value.problem
+    with pytest.raises(InvalidInput):
+        state.take_payment(Payment("p1", 200000, "CNY", source="bank"), at=NOW)
+    assert state.paid_minor == 200000 and len(state.journal) == 1
+
+
+def test_a_payment_after_write_off_is_a_recovery() -> None:
+    state = new_state()
+    state.close("written_off", NOW)
+    answer = state.take_payment(Payment("late", 100000, "CNY"), at=NOW)
+    assert answer["status"] == "written_off" and answer["outstanding_minor"] == 400000
+    assert state.recovered_minor == 100000 and state.payments[0].recovery
+
+
+def test_a_rejected_payment_keeps_a_storable_id() -> None:
+    state = new_state()
+    state.reject_payment({"payment_id": "x" * 300}, "currency: bad", record_id="r-1")
+    entry = state.rejected_payments[0]
+    assert entry["reason"] == "currency: bad"
+    assert entry["payment_id"] is not None and len(entry["payment_id"]) <= 128
+    state.reject_payment(["not", "an", "object"], "payment: must be a JSON object", "r-2")
+    assert state.rejected_payments[1]["payment_id"] is None
+    assert len(state.journal) == 2 and state.revision == 0
 
 
 def test_holds_are_idempotent_and_released_by_id() -> None:
     state = new_state()
     hold = parse_hold({"hold_id": "h1", "kind": "dispute", "reason": "says paid"})
-    assert state.place_hold(hold, at="t")["status"] == "on_hold"
-    assert state.place_hold(hold, at="t2") == {"hold_id": "h1", "status": "on_hold"}
+    assert state.place_hold(hold, at=NOW)["status"] == "on_hold"
+    assert state.place_hold(hold, at=NOW) == {"hold_id": "h1", "status": "on_hold"}
     assert len(state.holds) == 1
+    with pytest.raises(InvalidInput) as caught:
+        state.place_hold(parse_hold({"hold_id": "h1", "kind": "complaint", "reason": "x"}), NOW)
+    assert caught.value.field == "hold_id"
     with pytest.raises(InvalidInput) as caught:
         state.release_hold("nope")
     assert caught.value.field == "hold_id"
@@ -389,29 +428,45 @@ def test_holds_are_idempotent_and_released_by_id() -> None:
     assert state.release_hold("h1") == {"hold_id": "h1", "status": "active"}
     with pytest.raises(InvalidInput):
         parse_hold({"hold_id": "h2", "kind": "vacation", "reason": "x"})
+    state.close("paid", NOW)
+    with pytest.raises(InvalidInput) as caught:
+        state.check_hold(parse_hold({"hold_id": "h3", "kind": "dispute", "reason": "x"}))
+    assert "closed" in caught.value.problem
 
 
 def test_outcomes_need_a_known_attempt_of_that_channel() -> None:
     state = new_state()
     outcome = parse_contact_outcome({"attempt_id": "a1", "outcome": "no_answer"})
     with pytest.raises(InvalidInput) as caught:
-        state.record_outcome(outcome, "call")
+        state.record_outcome(outcome, "call", NOW)
     assert caught.value.field == "attempt_id"
     from domain.case_state import Contact
 
     state.contacts.append(Contact("a1", "call", "first_call", "t", "queued", 14))
-    assert state.record_outcome(outcome, "call")["recorded"] is True
+    assert state.record_outcome(outcome, "call", NOW)["recorded"] is True
     assert state.contacts[0].result == "no_answer"
-    # The same id again returns the first answer and changes nothing.
-    state.record_outcome(Outcome("a1", "reached"), "call")
+    # The same message again returns the first answer; the same id with another is a conflict.
+    assert state.record_outcome(outcome, "call", NOW)["recorded"] is True
+    with pytest.raises(InvalidInput):
+        state.record_outcome(Outcome("a1", "reached"), "call", NOW)
     assert state.contacts[0].result == "no_answer"
+
+
+def test_a_disputed_call_places_a_dispute_hold() -> None:
+    state = new_state()
+    from domain.case_state import Contact
+
+    state.contacts.append(Contact("a1", "call", "first_call", "t", "queued", 14))
+    answer = state.record_outcome(Outcome("a1", "disputed", "never borrowed"), "call", NOW)
+    assert answer["status"] == "on_hold"
+    assert [hold.kind for hold in state.holds.values()] == ["dispute"]
 
 
 def test_legal_events_need_a_referral() -> None:
     state = new_state()
     event = parse_legal_event({"event_id": "e1", "event": "filed"})
     with pytest.raises(InvalidInput) as caught:
-        state.record_legal_event(event, at="t")
+        state.record_legal_event(event, at=NOW)
     assert caught.value.field == "event"
 
 

@@ -3,9 +3,12 @@ on a real SQLite database."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -15,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
@@ -74,11 +78,50 @@ async def scheduled_activities(handle: WorkflowHandle[Any, Any]) -> list[tuple[s
     return scheduled
 
 
+async def start_input(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    history = await handle.fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    return dict(json.loads(started.input.payloads[0].data))
+
+
+async def history_counts(handle: WorkflowHandle[Any, Any]) -> Counter[str]:
+    """How many events of each type the case's history holds, and "total"."""
+    counts: Counter[str] = Counter()
+    async for event in handle.fetch_history_events():
+        counts[EventType.Name(event.event_type)] += 1
+        counts["total"] += 1
+    return counts
+
+
+async def stage_changes(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The `CollectionStage` values the case published, in order."""
+    stages: list[str] = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            stage = fields.indexed_fields.get("CollectionStage")
+            if stage is not None and json.loads(stage.data) != (stages[-1] if stages else None):
+                stages.append(json.loads(stage.data))
+    return stages
+
+
+def workflow_code_version() -> str:
+    """A short hash of the workflow's code and the domain it runs, naming recorded histories:
+    each version of the code adds its own, none is ever overwritten."""
+    digest = hashlib.sha256()
+    for path in sorted([*Path("workflows").glob("*.py"), *Path("domain").glob("*.py")]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 async def save_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """With RECORD_HISTORIES=1, keep this run's history for the replay test."""
+    """With RECORD_HISTORIES=1, keep this run's history for the replay test, beside the
+    histories of earlier versions of the workflow (which running cases may still be on)."""
     if os.environ.get("RECORD_HISTORIES") == "1":
-        history = await handle.fetch_history()
-        (HISTORY_DIR / f"{name}.json").write_text(history.to_json())
+        path = HISTORY_DIR / f"{name}@{workflow_code_version()}.json"
+        if not path.exists():
+            history = await handle.fetch_history()
+            path.write_text(history.to_json())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -106,6 +149,15 @@ def db_world(
         admin.dispose()
 
 
+async def written(world: CaseWorld, count_sql: str, expected: int) -> None:
+    """Wait (up to 10 s) until the case's bookkeeping, written beside the process, has
+    reached the database."""
+    for _ in range(100):
+        if rows(world, count_sql)[0][0] >= expected:
+            return
+        await asyncio.sleep(0.1)
+
+
 def rows(world: CaseWorld, sql: str) -> list[Any]:
     engine = create_engine(world.database_url)
     try:
@@ -126,6 +178,7 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
 
     assert result["status"] == "written_off"
     assert result["stage"] == "closed"
+    # Written off at DPD 180 (then reachable for a year of recovery before it completes).
     assert result["days_past_due"] == 180
     assert result["outstanding_minor"] == 500000
     channels = [contact["channel"] for contact in result["contacts"]]
@@ -145,8 +198,7 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
 
     scheduled = await scheduled_activities(handle)
     assert scheduled[0][0] == "prepare_case"
-    contact_steps = [name for name, _ in scheduled if name in CONTACT_ACTIVITIES]
-    assert contact_steps == [
+    assert [name for name, _ in scheduled if name in CONTACT_ACTIVITIES] == [
         "send_notice",
         "send_notice",
         "send_notice",
@@ -159,33 +211,52 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
         "book_field_visit",
         "hand_off_to_legal",
     ]
-    stages = [payload["stage"] for name, payload in scheduled if name == "store_case_snapshot"]
-    assert stages == ["grace", "reminder", "phone", "field_visit", "legal", "closed"]
+    assert await stage_changes(handle) == [
+        "grace",
+        "reminder",
+        "phone",
+        "field_visit",
+        "legal",
+        "closed",
+    ]
 
     # Legal by day 61 in the borrower's calendar, and every contact inside 08:00-21:00 there.
-    due = date.fromisoformat(scheduled[0][1]["case"]["due_date"])
+    due = date.fromisoformat((await start_input(handle))["due_date"])
     shanghai = ZoneInfo("Asia/Shanghai")
     legal_at = datetime.fromisoformat(result["contacts"][-1]["at"]).astimezone(shanghai)
     assert (legal_at.date() - due).days == 61
+    closed_at = datetime.fromisoformat(result["closed_at"]).astimezone(shanghai)
+    assert (closed_at.date() - due).days == 180
     for contact in result["contacts"][:-1]:
         local = datetime.fromisoformat(contact["at"]).astimezone(shanghai)
         assert 8 <= local.hour < 21, contact
 
+    # The case sleeps until something is due: no daily wake-ups.
+    counts = await history_counts(handle)
+    assert counts["total"] <= 250, counts
+    assert counts["EVENT_TYPE_TIMER_STARTED"] <= 20, counts
+
     # Every step left its row: the outbox, the agents' queue, the visits and the evidence.
     assert len(rows(case_world, "select attempt_id from contact_attempts")) == 11
-    assert len(rows(case_world, "select work_item_id from work_items")) == 3
-    visits = rows(case_world, "select staff_count from field_visits")
-    assert [visit[0] for visit in visits] == [2, 2]
+    # Closing the case cancelled the call tasks and visits nobody had worked.
+    assert rows(case_world, "select distinct status from work_items") == [("cancelled",)]
+    visits = rows(case_world, "select staff_count, status from field_visits")
+    assert visits == [(2, "cancelled"), (2, "cancelled")]
     manifest = json.loads(
         (case_world.evidence_dir / result["loan_id"] / "manifest.json").read_text()
     )
     assert manifest
     case_row = rows(case_world, "select status, stage, closed_at from cases")
     assert case_row[0][0] == "written_off" and case_row[0][1] == "closed" and case_row[0][2]
+    skipped = rows(case_world, "select count(*) from case_events where kind = 'step_skipped'")
+    assert skipped == [(0,)]
 
     description = await handle.describe()
-    attributes = description.typed_search_attributes
-    assert {pair.key.name: pair.value for pair in attributes}["CollectionStatus"] == "written_off"
+    attributes = {pair.key.name: pair.value for pair in description.typed_search_attributes}
+    assert attributes["CollectionStatus"] == "written_off"
+    assert attributes["CollectionBucket"] == "M4+"
+    assert attributes["DueDate"].date() == due
+    assert "DaysPastDue" not in attributes
 
 
 async def test_paid_after_first_sms(time_env: WorkflowEnvironment, case_world: CaseWorld) -> None:
@@ -195,9 +266,9 @@ async def test_paid_after_first_sms(time_env: WorkflowEnvironment, case_world: C
         status = await handle.query(CollectionCase.status)
         assert [c["channel"] for c in status["contacts"]] == ["sms"]
         assert status["stage"] == "reminder"
+        payment = {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"}
         answer = await handle.execute_update(
-            CollectionCase.record_payment,
-            {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY", "source": "bank"},
+            CollectionCase.record_payment, {**payment, "source": "bank"}
         )
         result = await handle.result()
         await save_history(handle, "paid_after_first_sms")
@@ -215,6 +286,36 @@ async def test_paid_after_first_sms(time_env: WorkflowEnvironment, case_world: C
     assert rows(case_world, "select payment_id, amount_minor, status from payments") == [
         ("pay-1", 500000, "applied")
     ]
+    counts = await history_counts(handle)
+    assert counts["total"] <= 60, counts
+
+
+async def test_a_closed_case_lingers_and_answers_retried_and_late_payments(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, days_overdue=20)
+        payment = {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"}
+        answer = await handle.execute_update(CollectionCase.record_payment, payment)
+        await time_env.sleep(timedelta(days=10))
+        retried = await handle.execute_update(CollectionCase.record_payment, payment)
+        late = await handle.execute_update(
+            CollectionCase.record_payment, {**payment, "payment_id": "pay-2", "amount_minor": 700}
+        )
+        result = await handle.result()
+        description = await handle.describe()
+
+    assert retried == {**answer, "duplicate": True}
+    assert late["applied"] is True and late["overpaid_minor"] == 700 and late["status"] == "paid"
+    assert result["overpaid_minor"] == 700 and result["status"] == "paid"
+    assert rows(case_world, "select payment_id, amount_minor, status from payments") == [
+        ("pay-1", 500000, "applied"),
+        ("pay-2", 700, "applied"),
+    ]
+    # It completed 30 days after it closed, not before.
+    assert description.close_time is not None
+    closed_at = datetime.fromisoformat(result["closed_at"])
+    assert description.close_time - closed_at >= timedelta(days=30)
 
 
 async def test_partial_then_full_payment_with_duplicates(
@@ -226,7 +327,7 @@ async def test_partial_then_full_payment_with_duplicates(
         part = {"payment_id": "p-1", "amount_minor": 200000, "currency": "CNY"}
         first = await handle.execute_update(CollectionCase.record_payment, part)
         again = await handle.execute_update(CollectionCase.record_payment, part)
-        await handle.signal(CollectionCase.payment_received, part)
+        await handle.signal("payment_received", part)
         status = await handle.query(CollectionCase.status)
         assert first["outstanding_minor"] == 300000 and first["duplicate"] is False
         assert again == {**first, "duplicate": True}
@@ -234,9 +335,10 @@ async def test_partial_then_full_payment_with_duplicates(
         assert status["status"] == "active"
         # The rest and 100.00 more arrive by signal, twice: applied once, excess reported.
         rest = {"payment_id": "p-2", "amount_minor": 310000, "currency": "CNY"}
-        await handle.signal(CollectionCase.payment_received, rest)
-        await handle.signal(CollectionCase.payment_received, rest)
+        await handle.signal("payment_received", rest)
+        await handle.signal("payment_received", rest)
         result = await handle.result()
+        await save_history(handle, "payments_by_signal")
 
     assert result["status"] == "paid"
     assert result["paid_minor"] == 500000
@@ -270,9 +372,7 @@ async def test_invalid_payment_is_rejected_and_nothing_recorded(
         assert rows(case_world, "select record_id from payments") == []
 
         # An invalid signal cannot be refused, so it is kept with its reason.
-        await handle.signal(
-            CollectionCase.payment_received, {"payment_id": "x-3", "amount_minor": "lots"}
-        )
+        await handle.signal("payment_received", {"payment_id": "x-3", "amount_minor": "lots"})
         status = await handle.query(CollectionCase.status)
         assert status["outstanding_minor"] == 500000
         assert status["rejected_payments"] == [
@@ -296,13 +396,13 @@ async def test_hold_stops_contacts_while_dpd_keeps_counting(
         status = await handle.query(CollectionCase.status)
         assert status["contacts"] == []
         assert status["status"] == "on_hold"
-        assert status["days_past_due"] >= 20
         with pytest.raises(WorkflowUpdateFailedError) as caught:
             await handle.execute_update(CollectionCase.release_hold, {"hold_id": "nope"})
         assert isinstance(caught.value.cause, ApplicationError)
         assert caught.value.cause.type == "InvalidHold"
         released = await handle.execute_update(CollectionCase.release_hold, {"hold_id": "h-1"})
         assert released["status"] == "active"
+        assert (await handle.query(CollectionCase.status))["days_past_due"] >= 20
         await own_time_env.sleep(timedelta(days=1))
         status = await handle.query(CollectionCase.status)
         # Released at DPD ~21: the case catches up with one call, not a burst of reminders.
@@ -338,6 +438,7 @@ async def test_agent_outcomes_and_dispute(
         status = await handle.query(CollectionCase.status)
         assert status["contacts"][-1]["result"] == "disputed"
         assert [h["kind"] for h in status["holds"]] == ["dispute"]
+        await save_history(handle, "agent_outcome_dispute")
         await handle.terminate("test over")
     assert rows(case_world, "select status, outcome from work_items") == [("done", "disputed")]
 
@@ -359,3 +460,129 @@ async def test_invalid_start_fails_with_invalid_case(
     assert field in cause.message
     assert [name for name, _ in await scheduled_activities(handle)] in ([], ["prepare_case"])
     assert rows(case_world, "select count(*) from contact_attempts")[0][0] == 0
+
+
+async def test_signals_of_any_shape_are_kept_as_rejections_and_never_stall_the_case(
+    time_env: WorkflowEnvironment, db_world: CaseWorld
+) -> None:
+    case_world = db_world
+    absurd_id = "p" * 300
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, days_overdue=20)
+        paid = {"payment_id": "p-1", "amount_minor": 1000, "currency": "CNY"}
+        await handle.execute_update(CollectionCase.record_payment, paid)
+        await handle.signal("payment_received", args=[])
+        await handle.signal("payment_received", args=[paid, paid])
+        await handle.signal("payment_received", "not an object")
+        await handle.signal("payment_received", None)
+        await handle.signal("payment_received", {**paid, "amount_minor": 999})
+        await handle.signal("payment_received", {**paid, "payment_id": absurd_id, "currency": "X"})
+        await handle.signal("payment_received", {**paid, "amount_minor": 10**23})
+        # The case still answers, and takes the next valid payment.
+        answer = await handle.execute_update(
+            CollectionCase.record_payment, {**paid, "payment_id": "p-2"}
+        )
+        status = await handle.query(CollectionCase.status)
+        await written(case_world, "select count(*) from payments where status = 'rejected'", 7)
+        await handle.terminate("test over")
+
+    assert answer["outstanding_minor"] == 498000
+    reasons = [entry["reason"] for entry in status["rejected_payments"]]
+    assert len(reasons) == 7
+    assert reasons[:2] == [
+        "payment: takes one argument, got 0",
+        "payment: takes one argument, got 2",
+    ]
+    assert reasons[2].startswith("payment:") and reasons[3].startswith("payment:")
+    assert "different payment" in reasons[4]
+    assert reasons[5].startswith("payment_id: must be at most 128")
+    assert reasons[6].startswith("amount_minor:")
+    stored_ids = [entry["payment_id"] for entry in status["rejected_payments"]]
+    assert stored_ids[4] == "p-1"
+    assert stored_ids[5] is not None and len(stored_ids[5]) <= 128
+    rejected = rows(case_world, "select payment_id from payments where status = 'rejected'")
+    assert len(rejected) == 7
+    assert status["paid_minor"] == 2000
+
+
+async def test_conflicting_payment_id_is_rejected_on_every_path(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(own_time_env.client, case_world):
+        handle = await start_case(own_time_env, case_world, days_overdue=20)
+        paid = {"payment_id": "p-1", "amount_minor": 1000, "currency": "CNY"}
+        await handle.execute_update(CollectionCase.record_payment, paid)
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(
+                CollectionCase.record_payment, {**paid, "amount_minor": 2000}
+            )
+        cause = caught.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "InvalidPayment"
+        assert cause.message.startswith("payment_id:") and "different payment" in cause.message
+        hold = {"hold_id": "h-1", "kind": "complaint", "reason": "called at work"}
+        await handle.execute_update(CollectionCase.place_hold, hold)
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(CollectionCase.place_hold, {**hold, "kind": "dispute"})
+        assert isinstance(caught.value.cause, ApplicationError)
+        assert caught.value.cause.type == "InvalidHold"
+        status = await handle.query(CollectionCase.status)
+        await handle.terminate("test over")
+    assert status["paid_minor"] == 1000
+    assert [hold["kind"] for hold in status["holds"]] == ["complaint"]
+
+
+async def test_write_off_then_recovery_is_recorded(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, days_overdue=185)
+        await time_env.sleep(timedelta(days=1))
+        status = await handle.query(CollectionCase.status)
+        assert status["status"] == "written_off"
+        answer = await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "late-1", "amount_minor": 100000, "currency": "CNY"},
+        )
+        result = await handle.result()
+    assert answer["applied"] is True and answer["status"] == "written_off"
+    assert answer["outstanding_minor"] == 400000
+    assert result["recovered_minor"] == 100000
+    assert result["payments"][0]["recovery"] is True
+    # A case opened past write-off is written off, never contacted.
+    assert result["contacts"] == []
+
+
+async def test_legal_events_and_open_work_follow_holds(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(own_time_env.client, case_world):
+        handle = await start_case(own_time_env, case_world, days_overdue=61)
+        await own_time_env.sleep(timedelta(days=1))
+        status = await handle.query(CollectionCase.status)
+        assert [c["channel"] for c in status["contacts"]] == ["legal"]
+        filed = await handle.execute_update(
+            CollectionCase.record_legal_event, {"event_id": "court-1", "event": "filed"}
+        )
+        assert filed == {"event_id": "court-1", "recorded": True, "status": "active"}
+        status = await handle.query(CollectionCase.status)
+        assert status["legal"]["stage"] == "filed"
+        assert [e["event"] for e in status["legal"]["events"]] == ["filed"]
+        await save_history(handle, "legal_event")
+        await handle.terminate("test over")
+
+
+async def test_a_hold_suspends_open_call_tasks_and_a_release_brings_them_back(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(own_time_env.client, case_world):
+        handle = await start_case(own_time_env, case_world, days_overdue=14)
+        await own_time_env.sleep(timedelta(days=1))
+        assert rows(case_world, "select status from work_items") == [("open",)]
+        hold = {"hold_id": "h-1", "kind": "complaint", "reason": "complained to the regulator"}
+        await handle.execute_update(CollectionCase.place_hold, hold)
+        await own_time_env.sleep(timedelta(hours=1))
+        assert rows(case_world, "select status from work_items") == [("suspended",)]
+        await handle.execute_update(CollectionCase.release_hold, {"hold_id": "h-1"})
+        await own_time_env.sleep(timedelta(hours=1))
+        assert rows(case_world, "select status from work_items") == [("open",)]
+        await handle.terminate("test over")

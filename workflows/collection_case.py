@@ -1,30 +1,45 @@
 """`CollectionCase`: one overdue loan, walked up the policy's escalation ladder.
 
-The workflow only orchestrates: the rules live in `domain/`, all I/O in activities
-called by name (their implementations import sqlmodel and httpx, which the
-workflow sandbox must not load).
+The workflow carries out what `domain.decide` decides and holds no rule of its own: decide,
+act, wait for the decided moment or a message, decide again. All I/O is in activities called
+by name (their implementations import sqlmodel and httpx, which the sandbox must not load).
+
+Message handlers are synchronous: a handler's check and its change happen with no `await` in
+between, and the loop's last check (closed? on hold? inside the window?) is `decide` itself,
+followed at once by the start of the contact's activity. What must reach the case database is
+journalled by the domain and written by a background writer, so no handler and no contact
+waits for bookkeeping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
 from contextlib import suppress
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities import contracts
-    from domain.case import CaseInput, parse_case_input
-    from domain.case_state import CaseState, Contact
-    from domain.clock import CaseClock, bucket, calendar_days_past_due, case_clock
-    from domain.contact_rules import next_contact_time
+    from domain.case import parse_case_input
+    from domain.case_state import AuditFact, CaseState, Contact, Fact, PaymentFact
+    from domain.clock import bucket, calendar_days_past_due, case_clock
+    from domain.decide import (
+        CasePlan,
+        Close,
+        Complete,
+        RunStep,
+        Wait,
+        contact_still_stands,
+        decide,
+    )
     from domain.errors import InvalidInput
     from domain.messages import (
-        HoldRequest,
         parse_contact_outcome,
         parse_hold,
         parse_hold_release,
@@ -32,9 +47,7 @@ with workflow.unsafe.imports_passed_through():
         parse_visit_outcome,
     )
     from domain.money import format_money
-    from domain.payments import Payment, parse_payment
-    from domain.plan import choose_step
-    from domain.policy import LadderStep, Policy
+    from domain.payments import parse_payment
     from workflows import search_attributes as attrs
 
 # Business errors are final; everything else (database down, provider 5xx) is retried.
@@ -42,14 +55,21 @@ RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[contracts.INVALID_CASE, "NotificationRejected"],
 )
+# No local activities: one holds back its workflow task, and with it every message that arrives
+# meanwhile (a payment during preparation would reach the case only after the first reminder
+# was scheduled) and every answer (a payment's, until a database write is done).
 DB_TIMEOUT = timedelta(seconds=30)
-CONTACT_TIMEOUT = timedelta(minutes=2)
+# A little above the provider's HTTP timeout (NOTIFY_TIMEOUT_SECONDS, 10 s), so a worker
+# killed mid-send costs seconds, not minutes.
+CONTACT_TIMEOUT = timedelta(seconds=20)
+LEGAL_TIMEOUT = timedelta(minutes=2)
 ACTIVITY_FOR_CHANNEL = {
     "sms": contracts.SEND_NOTICE,
     "email": contracts.SEND_NOTICE,
     "letter": contracts.SEND_NOTICE,
     "call": contracts.QUEUE_CALL,
     "field_visit": contracts.BOOK_FIELD_VISIT,
+    "legal": contracts.HAND_OFF_TO_LEGAL,
 }
 CHANNEL_LABEL = {
     "sms": "SMS reminder",
@@ -59,14 +79,24 @@ CHANNEL_LABEL = {
     "field_visit": "Field visit",
     "legal": "Legal hand-off",
 }
+PAYMENT_SIGNAL = "payment_received"
+
+Answer = TypeVar("Answer")
 
 
-def _rejecting(error_type: str, check: Callable[[], object]) -> None:
-    """Run a domain check in an update validator; bad input rejects the update, naming the field."""
+def _answering(error_type: str, act: Callable[[], Answer]) -> Answer:
+    """Run a domain check or change for a message; bad input or a conflicting id becomes an
+    `ApplicationError` naming the field. A handler raises nothing else: any other exception
+    would fail the workflow task again and again."""
     try:
-        check()
+        return act()
     except InvalidInput as error:
         raise ApplicationError(str(error), type=error_type, non_retryable=True) from None
+    except Exception as error:
+        workflow.logger.exception("message handler failed")
+        raise ApplicationError(
+            f"the case could not take this message: {error}", type=error_type, non_retryable=True
+        ) from None
 
 
 @workflow.defn(name="CollectionCase")
@@ -81,12 +111,12 @@ class CollectionCase:
         except InvalidInput as error:
             self._invalid = error
         self._case_id = workflow.info().first_execution_run_id
-        self._policy: Policy | None = None
+        self._plan: CasePlan | None = None
         self._timezone = "UTC"
-        self._clock: CaseClock | None = None
-        # Bumped by every message that may change what the ladder does next.
-        self._changes = 0
         self._published: tuple[object, ...] = ()
+        self._writing = False
+        # Set when the case's position changed: the case table gets a snapshot.
+        self._snapshot_due = False
 
     # -- the process -------------------------------------------------------------
     @workflow.run
@@ -96,35 +126,56 @@ class CollectionCase:
                 str(self._invalid), type=contracts.INVALID_CASE, non_retryable=True
             )
         state = self._state
-        prepared = await self._prepare(state.case)
-        self._policy = prepared.policy
+        prepared = await self._prepare(state)
         self._timezone = prepared.timezone
-        self._clock = case_clock(
-            state.case.due, prepared.timezone, workflow.now(), prepared.policy.day_seconds
+        plan = CasePlan(
+            policy=prepared.policy,
+            timezone=prepared.timezone,
+            clock=case_clock(
+                state.case.due, prepared.timezone, workflow.now(), prepared.policy.day_seconds
+            ),
         )
+        self._plan = plan
         if not state.closed:
             state.stage = "grace"
-        await self._climb_ladder(state, prepared.policy, self._clock)
-        await self._publish(state)
-        await self._store_event("closed", self._case_id, {"status": state.status})
-        # Let in-flight updates (a payment being stored) answer before the case completes.
+        # The case table got this position from preparation itself.
+        self._published = self._position(state)
+        self._publish(state, first=True)
+        writer = asyncio.create_task(self._write_journal())
+        while True:
+            decision = decide(state, plan, workflow.now())
+            if isinstance(decision, Complete):
+                break
+            if isinstance(decision, Close):
+                state.close(decision.status, workflow.now())
+            elif isinstance(decision, RunStep):
+                await self._run_step(state, decision)
+            else:
+                await self._wait(state, decision)
+        self._publish(state)
+        # Every journalled record reaches the database, and every update has its answer,
+        # before the case completes.
+        await workflow.wait_condition(
+            lambda: not state.journal and not self._snapshot_due and not self._writing
+        )
+        writer.cancel()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state.status_view(self._days_past_due())
 
-    async def _prepare(self, case: CaseInput) -> contracts.PreparedCase:
+    async def _prepare(self, state: CaseState) -> contracts.PreparedCase:
         try:
             prepared: contracts.PreparedCase = await workflow.execute_activity(
                 contracts.PREPARE_CASE,
                 contracts.PrepareRequest(
                     case_id=self._case_id,
                     workflow_id=workflow.info().workflow_id,
-                    case=case,
+                    case=state.case,
                     opened_at=workflow.now().isoformat(),
                 ),
                 result_type=contracts.PreparedCase,
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=RETRY,
-                summary=f"Prepare case · policy {case.policy}",
+                summary=f"Prepare case · policy {state.case.policy}",
             )
             return prepared
         except ActivityError as error:
@@ -135,404 +186,350 @@ class CollectionCase:
                 ) from error
             raise
 
-    async def _climb_ladder(self, state: CaseState, policy: Policy, clock: CaseClock) -> None:
-        next_index = 0
-        write_off_at = clock.start_of(policy.write_off_dpd)
-        while not state.closed:
-            now = workflow.now()
-            days_past_due = clock.days_past_due(now)
-            if days_past_due >= policy.write_off_dpd:
-                state.close("written_off")
-                break
-            wake_at, next_kind = write_off_at, "write_off"
-            choice = choose_step(policy.ladder, next_index, days_past_due)
-            if state.on_hold:
-                next_kind = "write_off (contacts on hold)"
-            elif choice.run is not None:
-                step = policy.ladder[choice.run]
-                contact_at = self._contact_time(step, now)
-                if contact_at <= now:
-                    for skipped in choice.skipped:
-                        await self._store_event(
-                            "step_skipped", f"{choice.run}:{skipped}", {"dpd": days_past_due}
-                        )
-                    await self._run_step(state, choice.run, step, days_past_due)
-                    next_index = choice.run + 1
-                    continue
-                wake_at, next_kind = min(contact_at, write_off_at), step.channel
-            elif next_index < len(policy.ladder):
-                upcoming = policy.ladder[next_index]
-                wake_at, next_kind = clock.start_of(upcoming.dpd), upcoming.channel
-            state.next_action = {"kind": next_kind, "due_at": wake_at.isoformat()}
-            await self._publish(state)
-            # Wake at least at every new day past due, so DPD, bucket and the search
-            # attributes stay current while nothing else happens (a hold, a long gap).
-            tick_at = min(wake_at, clock.start_of(days_past_due + 1))
-            with suppress(TimeoutError):
-                await workflow.wait_condition(
-                    self._woken(state, self._changes),
-                    timeout=max(tick_at - now, timedelta(milliseconds=1)),
-                    timeout_summary=f"DPD {days_past_due + 1} · next: {next_kind}",
-                )
-
-    def _woken(self, state: CaseState, changes_seen: int) -> Callable[[], bool]:
-        """Wake the ladder when the case closes or a message changed what comes next."""
-        return lambda: state.closed or self._changes != changes_seen
-
-    def _contact_time(self, step: LadderStep, now: datetime) -> datetime:
-        """When the step may run: legal hand-off at once; contacts inside the window and caps."""
-        assert self._policy is not None and self._state is not None
-        if step.channel == "legal":
-            return now
-        return next_contact_time(
-            now,
-            timezone=self._timezone,
-            window=self._policy.contact_window,
-            daily_cap=self._policy.daily_caps.get(step.channel),
-            earlier_contacts=[
-                datetime.fromisoformat(c.at)
-                for c in self._state.contacts
-                if c.channel == step.channel
-            ],
-        )
-
-    async def _run_step(
-        self, state: CaseState, index: int, step: LadderStep, days_past_due: int
-    ) -> None:
-        state.stage = step.stage
-        await self._publish(state)
-        # Run ids are time-ordered (UUIDv7): their tail, not their head, tells cases apart.
-        attempt_id = f"{state.case.loan_id}.{self._case_id[-8:]}.{index:02d}"
-        number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
-        summary = f"{CHANNEL_LABEL[step.channel]} {number} · DPD {days_past_due}"
-        now = workflow.now()
-        if step.channel == "legal":
-            await workflow.execute_activity(
-                contracts.HAND_OFF_TO_LEGAL,
-                contracts.LegalHandOffRequest(
-                    case_id=self._case_id,
-                    referral_id=attempt_id,
-                    case=state.case,
-                    days_past_due=days_past_due,
-                    outstanding_minor=state.outstanding_minor,
-                    paid_minor=state.paid_minor,
-                    at=now.isoformat(),
-                ),
-                result_type=contracts.LegalHandOffResult,
-                start_to_close_timeout=CONTACT_TIMEOUT,
-                retry_policy=RETRY,
-                summary=summary,
+    async def _wait(self, state: CaseState, decision: Wait) -> None:
+        state.next_action = {"kind": decision.reason, "due_at": decision.until.isoformat()}
+        self._publish(state)
+        seen = state.revision
+        with suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: state.revision != seen,
+                timeout=max(decision.until - workflow.now(), timedelta(milliseconds=1)),
+                timeout_summary=decision.reason,
             )
-            result = "referred"
+
+    async def _run_step(self, state: CaseState, run: RunStep) -> None:
+        """Carry out one ladder step. Nothing awaits between `decide` and the activity's
+        start; a contact that has not finished when the case closes, goes on hold or its
+        amount changes is cancelled, and the step is decided again."""
+        step = run.step
+        state.begin_step(run.index, step.stage, run.skipped, run.days_past_due)
+        self._publish(state)
+        # Run ids are time-ordered (UUIDv7): their tail, not their head, tells cases apart.
+        # The id is the provider's idempotency key, so a step decided again reuses it.
+        attempt_id = f"{state.case.loan_id}.{self._case_id[-8:]}.{run.index:02d}"
+        number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
+        summary = f"{CHANNEL_LABEL[step.channel]} {number} · DPD {run.days_past_due}"
+        now = workflow.now()
+        request: contracts.ContactRequest | contracts.LegalHandOffRequest
+        if step.channel == "legal":
+            request = contracts.LegalHandOffRequest(
+                case_id=self._case_id,
+                referral_id=attempt_id,
+                case=state.case,
+                days_past_due=run.days_past_due,
+                outstanding_minor=state.outstanding_minor,
+                paid_minor=state.paid_minor,
+                at=now.isoformat(),
+            )
         else:
-            try:
-                outcome = await workflow.execute_activity(
-                    ACTIVITY_FOR_CHANNEL[step.channel],
-                    contracts.ContactRequest(
-                        case_id=self._case_id,
-                        attempt_id=attempt_id,
-                        loan_id=state.case.loan_id,
-                        channel=step.channel,
-                        template=step.template,
-                        days_past_due=days_past_due,
-                        borrower=state.case.borrower,
-                        currency=state.case.currency,
-                        outstanding_minor=state.outstanding_minor,
-                        scheduled_at=now.isoformat(),
-                    ),
-                    result_type=contracts.ContactResult,
-                    start_to_close_timeout=CONTACT_TIMEOUT,
-                    retry_policy=RETRY,
-                    summary=summary,
-                )
-                result = outcome.result
-            except ActivityError:
-                # A provider's final refusal is part of the record; the ladder goes on.
-                result = "failed"
-        state.contacts.append(
+            request = contracts.ContactRequest(
+                case_id=self._case_id,
+                attempt_id=attempt_id,
+                loan_id=state.case.loan_id,
+                channel=step.channel,
+                template=step.template,
+                days_past_due=run.days_past_due,
+                borrower=state.case.borrower,
+                currency=state.case.currency,
+                outstanding_minor=state.outstanding_minor,
+                scheduled_at=now.isoformat(),
+            )
+        handle = workflow.start_activity(
+            ACTIVITY_FOR_CHANNEL[step.channel],
+            request,
+            result_type=(
+                contracts.LegalHandOffResult if step.channel == "legal" else contracts.ContactResult
+            ),
+            start_to_close_timeout=LEGAL_TIMEOUT if step.channel == "legal" else CONTACT_TIMEOUT,
+            # Retries never carry a contact past the close of its window.
+            schedule_to_close_timeout=(run.deadline - now) if run.deadline else None,
+            retry_policy=RETRY,
+            # Wait for the cancellation to be settled, so the record says whether it left.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=summary,
+        )
+        await workflow.wait_condition(lambda: handle.done() or not contact_still_stands(state, run))
+        if not handle.done():
+            handle.cancel()
+        try:
+            outcome = await handle
+            result = outcome.result if isinstance(outcome, contracts.ContactResult) else "referred"
+        except ActivityError as error:
+            if isinstance(error.cause, CancelledError | ActivityTimeout):
+                why = "window closed" if isinstance(error.cause, ActivityTimeout) else "cancelled"
+                state.note_unsent(attempt_id, why)
+                return
+            # A provider's final refusal is part of the record; the ladder goes on.
+            result = "failed"
+        state.finish_step(
+            run.index,
             Contact(
                 attempt_id=attempt_id,
                 channel=step.channel,
                 template=step.template,
                 at=now.isoformat(),
                 result=result,
-                days_past_due=days_past_due,
-            )
+                days_past_due=run.days_past_due,
+            ),
         )
+
+    # -- bookkeeping -------------------------------------------------------------
+    async def _write_journal(self) -> None:
+        """Write what the domain journalled to the case database, in batches, beside the
+        process: handlers answer and contacts go out without waiting for it."""
+        state = self._require_state("CaseNotOpened")
+        while True:
+            await workflow.wait_condition(lambda: bool(state.journal) or self._snapshot_due)
+            facts, state.journal = state.journal, []
+            self._writing, self._snapshot_due = True, False
+            try:
+                await workflow.execute_activity(
+                    contracts.STORE_CASE_RECORDS,
+                    self._records(state, facts),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=RETRY,
+                    summary=f"Case records · {len(facts)} · {state.status}",
+                )
+            finally:
+                self._writing = False
+
+    def _records(self, state: CaseState, facts: Sequence[Fact]) -> contracts.CaseRecords:
+        now = workflow.now().isoformat()
+        payments = [
+            contracts.PaymentRecord(
+                case_id=self._case_id,
+                record_id=fact.record_id,
+                loan_id=state.case.loan_id,
+                payment_id=fact.payment_id,
+                amount_minor=fact.amount_minor,
+                currency=fact.currency,
+                status=fact.status,
+                received_at=now,
+                paid_at=fact.paid_at,
+                source=fact.source,
+                reason=fact.reason,
+                applied_minor=fact.applied_minor,
+                overpaid_minor=fact.overpaid_minor,
+                outstanding_after_minor=fact.outstanding_after_minor,
+            )
+            for fact in facts
+            if isinstance(fact, PaymentFact)
+        ]
+        events = [
+            contracts.CaseEvent(
+                case_id=self._case_id,
+                event_key=f"{self._case_id}:{fact.kind}:{fact.ref_id}",
+                loan_id=state.case.loan_id,
+                kind=fact.kind,
+                at=now,
+                ref_id=fact.ref_id,
+                detail=fact.detail,
+            )
+            for fact in facts
+            if isinstance(fact, AuditFact)
+        ]
+        return contracts.CaseRecords(
+            case_id=self._case_id,
+            loan_id=state.case.loan_id,
+            payments=payments,
+            events=events,
+            snapshot=contracts.CaseSnapshot(
+                case_id=self._case_id,
+                loan_id=state.case.loan_id,
+                stage=state.stage,
+                status=state.status,
+                days_past_due=self._days_past_due(),
+                outstanding_minor=state.outstanding_minor,
+                paid_minor=state.paid_minor,
+                at=now,
+            ),
+        )
+
+    def _position(self, state: CaseState) -> tuple[object, ...]:
+        days_past_due = self._days_past_due()
+        return (state.stage, state.status, bucket(days_past_due), state.outstanding_minor)
+
+    def _publish(self, state: CaseState, *, first: bool = False) -> None:
+        """Show the case's position in the UI (search attributes, details) when it changed,
+        and have the case table follow. No await: it never delays a decision."""
+        days_past_due = self._days_past_due()
+        position = self._position(state)
+        workflow.set_current_details(self._details(state, days_past_due))
+        if position == self._published and not first:
+            return
+        if position != self._published:
+            self._snapshot_due = True
+        self._published = position
+        updates: list[SearchAttributeUpdate[Any]] = [
+            attrs.STAGE.value_set(state.stage),
+            attrs.STATUS.value_set(state.status),
+            attrs.BUCKET.value_set(bucket(days_past_due)),
+            attrs.OUTSTANDING_MINOR.value_set(state.outstanding_minor),
+        ]
+        if first:
+            # Any client may start a case; the static attributes are set here once.
+            case = state.case
+            updates += [
+                attrs.LOAN_ID.value_set(case.loan_id),
+                attrs.POLICY.value_set(case.policy),
+                attrs.PORTFOLIO.value_set(case.portfolio),
+                attrs.DUE_DATE.value_set(
+                    datetime.combine(case.due, datetime.min.time(), tzinfo=workflow.now().tzinfo)
+                ),
+            ]
+        workflow.upsert_search_attributes(updates)
 
     # -- payments ----------------------------------------------------------------
     @workflow.update
-    async def record_payment(self, payment: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state()
-        return await self._take_payment(
-            state, parse_payment(payment, case_currency=state.case.currency)
+    def record_payment(self, payment: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidPayment")
+        answer = _answering(
+            "InvalidPayment",
+            lambda: state.take_payment(
+                parse_payment(payment, case_currency=state.case.currency, now=workflow.now()),
+                workflow.now(),
+            ),
         )
+        self._publish(state)
+        return answer
 
     @record_payment.validator
     def _validate_payment(self, payment: dict[str, Any]) -> None:
-        state = self._validating_state("InvalidPayment")
-        if self._earlier_payment_answer(state, payment) is None:
-            _rejecting(
-                "InvalidPayment", lambda: parse_payment(payment, case_currency=state.case.currency)
-            )
+        state = self._require_state("InvalidPayment")
+        _answering(
+            "InvalidPayment",
+            lambda: state.check_payment(
+                parse_payment(payment, case_currency=state.case.currency, now=workflow.now())
+            ),
+        )
 
-    @workflow.signal
-    async def payment_received(self, payment: Any) -> None:
-        # Typed Any so that no payload is dropped while decoding: an invalid payment
-        # signal is kept in `rejected_payments` with its reason.
+    @workflow.signal(dynamic=True)
+    def _on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Signals take any number of arguments of any type: a payment signal that cannot be
+        read is kept in `rejected_payments` with the reason, never fails a workflow task."""
         state = self._state
         if state is None:
             return
-        if self._earlier_payment_answer(state, payment) is not None:
+        if name != PAYMENT_SIGNAL:
+            workflow.logger.warning("unknown signal %r ignored", name[:64])
             return
+        raw: Any = None
         try:
-            parsed = parse_payment(payment, case_currency=state.case.currency)
+            if len(args) != 1:
+                raise InvalidInput("payment", f"takes one argument, got {len(args)}")
+            raw = workflow.payload_converter().from_payload(args[0].payload)
+            payment = parse_payment(raw, case_currency=state.case.currency, now=workflow.now())
+            state.take_payment(payment, workflow.now())
         except InvalidInput as error:
-            entry = state.reject_payment(payment, str(error))
-            await self._store_payment(
-                contracts.PaymentRecord(
-                    case_id=self._case_id,
-                    record_id=f"rejected-{workflow.uuid4()}",
-                    loan_id=state.case.loan_id,
-                    payment_id=entry["payment_id"],
-                    amount_minor=None,
-                    currency=None,
-                    status="rejected",
-                    received_at=workflow.now().isoformat(),
-                    reason=entry["reason"],
-                )
+            state.reject_payment(raw, str(error), record_id=f"rejected-{workflow.uuid4()}")
+        except Exception as error:  # an undecodable payload is a rejection too
+            state.reject_payment(
+                raw,
+                f"payment: cannot be read ({type(error).__name__})",
+                record_id=f"rejected-{workflow.uuid4()}",
             )
-            return
-        await self._take_payment(state, parsed)
-
-    @staticmethod
-    def _earlier_payment_answer(state: CaseState, payment: Any) -> dict[str, Any] | None:
-        payment_id = payment.get("payment_id") if isinstance(payment, dict) else None
-        return state.answered("payment", payment_id) if isinstance(payment_id, str) else None
-
-    async def _take_payment(self, state: CaseState, payment: Payment) -> dict[str, Any]:
-        duplicate = state.answered("payment", payment.payment_id) is not None
-        answer = state.record_payment(payment, at=workflow.now().isoformat())
-        if duplicate:
-            return answer
-        self._changes += 1
-        entry = state.payments[-1]
-        await self._store_payment(
-            contracts.PaymentRecord(
-                case_id=self._case_id,
-                record_id=payment.payment_id,
-                loan_id=state.case.loan_id,
-                payment_id=payment.payment_id,
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-                status="applied",
-                received_at=workflow.now().isoformat(),
-                paid_at=entry.at,
-                source=payment.source,
-                applied_minor=entry.applied_minor,
-                overpaid_minor=entry.overpaid_minor,
-                outstanding_after_minor=answer["outstanding_minor"],
-            )
-        )
-        return answer
-
-    async def _store_payment(self, record: contracts.PaymentRecord) -> None:
-        amount = (
-            format_money(record.amount_minor, record.currency)
-            if record.amount_minor is not None and record.currency
-            else "invalid"
-        )
-        await workflow.execute_activity(
-            contracts.STORE_PAYMENT,
-            record,
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"Payment {record.status} · {amount}",
-        )
+        self._publish(state)
 
     # -- holds, outcomes, legal events -------------------------------------------
     @workflow.update
-    async def place_hold(self, hold: dict[str, Any]) -> dict[str, Any]:
-        return await self._hold(self._require_state(), parse_hold(hold))
+    def place_hold(self, hold: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidHold")
+        answer = _answering(
+            "InvalidHold", lambda: state.place_hold(parse_hold(hold), workflow.now())
+        )
+        self._publish(state)
+        return answer
 
     @place_hold.validator
     def _validate_hold(self, hold: dict[str, Any]) -> None:
-        state = self._validating_state("InvalidHold")
-        _rejecting("InvalidHold", lambda: parse_hold(hold))
-        if state.closed and state.answered("hold", hold["hold_id"]) is None:
-            raise ApplicationError("the case is closed", type="InvalidHold", non_retryable=True)
-
-    async def _hold(self, state: CaseState, hold: HoldRequest) -> dict[str, Any]:
-        first_time = state.answered("hold", hold.hold_id) is None
-        answer = state.place_hold(hold, at=workflow.now().isoformat())
-        if first_time:
-            self._changes += 1
-            await self._store_event(
-                "hold_placed", hold.hold_id, {"kind": hold.kind, "reason": hold.reason}
-            )
-        return answer
+        state = self._require_state("InvalidHold")
+        _answering("InvalidHold", lambda: state.check_hold(parse_hold(hold)))
 
     @workflow.update
-    async def release_hold(self, release: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state()
-        hold_id = parse_hold_release(release)
-        first_time = state.answered("release", hold_id) is None
-        answer = state.release_hold(hold_id)
-        if first_time:
-            self._changes += 1
-            await self._store_event("hold_released", hold_id, {})
+    def release_hold(self, release: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidHold")
+        answer = _answering("InvalidHold", lambda: state.release_hold(parse_hold_release(release)))
+        self._publish(state)
         return answer
 
     @release_hold.validator
     def _validate_release(self, release: dict[str, Any]) -> None:
-        state = self._validating_state("InvalidHold")
-        _rejecting("InvalidHold", lambda: state.check_release(parse_hold_release(release)))
+        state = self._require_state("InvalidHold")
+        _answering("InvalidHold", lambda: state.check_release(parse_hold_release(release)))
 
     @workflow.update
-    async def record_contact_outcome(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state()
-        parsed = parse_contact_outcome(outcome)
-        first_time = state.answered("call", parsed.ref_id) is None
-        answer = state.record_outcome(parsed, "call")
-        if first_time:
-            await self._store_event(
-                "contact_outcome", parsed.ref_id, {"outcome": parsed.outcome, "note": parsed.note}
-            )
-            if parsed.outcome == "disputed" and not state.closed:
-                # A disputed debt stops collection until an operator resolves it.
-                await self._hold(
-                    state,
-                    HoldRequest(
-                        hold_id=f"dispute-{parsed.ref_id}",
-                        kind="dispute",
-                        reason=f"borrower disputed the debt on call {parsed.ref_id}",
-                    ),
-                )
-                answer = {**answer, "status": state.status}
+    def record_contact_outcome(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidOutcome")
+        answer = _answering(
+            "InvalidOutcome",
+            lambda: state.record_outcome(parse_contact_outcome(outcome), "call", workflow.now()),
+        )
+        self._publish(state)
         return answer
 
     @record_contact_outcome.validator
     def _validate_contact_outcome(self, outcome: dict[str, Any]) -> None:
-        state = self._validating_state("InvalidOutcome")
-        _rejecting(
+        state = self._require_state("InvalidOutcome")
+        _answering(
             "InvalidOutcome", lambda: state.check_outcome(parse_contact_outcome(outcome), "call")
         )
 
     @workflow.update
-    async def record_visit_outcome(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state()
-        parsed = parse_visit_outcome(outcome)
-        first_time = state.answered("field_visit", parsed.ref_id) is None
-        answer = state.record_outcome(parsed, "field_visit")
-        if first_time:
-            await self._store_event(
-                "visit_outcome", parsed.ref_id, {"outcome": parsed.outcome, "note": parsed.note}
-            )
-        return answer
+    def record_visit_outcome(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidOutcome")
+        return _answering(
+            "InvalidOutcome",
+            lambda: state.record_outcome(
+                parse_visit_outcome(outcome), "field_visit", workflow.now()
+            ),
+        )
 
     @record_visit_outcome.validator
     def _validate_visit_outcome(self, outcome: dict[str, Any]) -> None:
-        state = self._validating_state("InvalidOutcome")
-        _rejecting(
+        state = self._require_state("InvalidOutcome")
+        _answering(
             "InvalidOutcome",
             lambda: state.check_outcome(parse_visit_outcome(outcome), "field_visit"),
         )
 
     @workflow.update
-    async def record_legal_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state()
-        parsed = parse_legal_event(event)
-        first_time = state.answered("legal", parsed.event_id) is None
-        answer = state.record_legal_event(parsed, at=workflow.now().isoformat())
-        if first_time:
-            await self._store_event(
-                "legal_event", parsed.event_id, {"event": parsed.event, "note": parsed.note}
-            )
-        return answer
+    def record_legal_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidLegalEvent")
+        return _answering(
+            "InvalidLegalEvent",
+            lambda: state.record_legal_event(parse_legal_event(event), workflow.now()),
+        )
 
     @record_legal_event.validator
     def _validate_legal_event(self, event: dict[str, Any]) -> None:
-        state = self._validating_state("InvalidLegalEvent")
-        _rejecting("InvalidLegalEvent", lambda: state.check_legal_event(parse_legal_event(event)))
+        state = self._require_state("InvalidLegalEvent")
+        _answering("InvalidLegalEvent", lambda: state.check_legal_event(parse_legal_event(event)))
 
     # -- query -------------------------------------------------------------------
     @workflow.query
     def status(self) -> dict[str, Any]:
-        state = self._require_state()
-        return state.status_view(self._days_past_due())
+        state = self._require_state("CaseNotOpened")
+        # A sleeping case's workflow time is that of its last activation; a query changes no
+        # history, so it may read the wall clock to state today's days past due.
+        with workflow.unsafe.sandbox_unrestricted():
+            today = datetime.now(UTC)
+        return state.status_view(max(self._days_past_due(), self._days_past_due(today)))
 
     # -- helpers -----------------------------------------------------------------
-    def _require_state(self) -> CaseState:
-        if self._state is None:
-            raise ApplicationError(f"the case was never opened: {self._invalid}")
-        return self._state
-
-    def _validating_state(self, error_type: str) -> CaseState:
+    def _require_state(self, error_type: str) -> CaseState:
         if self._state is None:
             raise ApplicationError(
                 f"the case was never opened: {self._invalid}", type=error_type, non_retryable=True
             )
         return self._state
 
-    def _days_past_due(self) -> int:
-        state = self._require_state()
-        if self._clock is not None:
-            return self._clock.days_past_due(workflow.now())
-        return calendar_days_past_due(state.case.due, workflow.now(), self._timezone)
-
-    async def _store_event(self, kind: str, ref_id: str, detail: dict[str, Any]) -> None:
-        state = self._require_state()
-        await workflow.execute_activity(
-            contracts.STORE_CASE_EVENT,
-            contracts.CaseEvent(
-                case_id=self._case_id,
-                event_key=f"{self._case_id}:{kind}:{ref_id}",
-                loan_id=state.case.loan_id,
-                kind=kind,
-                at=workflow.now().isoformat(),
-                ref_id=ref_id,
-                detail=detail,
-            ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=RETRY,
-            summary=f"Audit · {kind.replace('_', ' ')}",
-        )
-
-    async def _publish(self, state: CaseState) -> None:
-        """Show the case's position in the UI and the case table, when it changed."""
-        days_past_due = self._days_past_due()
-        position = (state.stage, state.status, days_past_due, state.outstanding_minor)
-        if position == self._published:
-            return
-        stage_changed = position[:2] != self._published[:2]
-        self._published = position
-        workflow.upsert_search_attributes(
-            [
-                attrs.STAGE.value_set(state.stage),
-                attrs.STATUS.value_set(state.status),
-                attrs.BUCKET.value_set(bucket(days_past_due)),
-                attrs.DAYS_PAST_DUE.value_set(days_past_due),
-                attrs.OUTSTANDING_MINOR.value_set(state.outstanding_minor),
-            ]
-        )
-        workflow.set_current_details(self._details(state, days_past_due))
-        if stage_changed:
-            await workflow.execute_activity(
-                contracts.STORE_CASE_SNAPSHOT,
-                contracts.CaseSnapshot(
-                    case_id=self._case_id,
-                    loan_id=state.case.loan_id,
-                    stage=state.stage,
-                    status=state.status,
-                    days_past_due=days_past_due,
-                    outstanding_minor=state.outstanding_minor,
-                    paid_minor=state.paid_minor,
-                    at=workflow.now().isoformat(),
-                ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=RETRY,
-                summary=f"Case table · {state.stage} · {state.status}",
-            )
+    def _days_past_due(self, at: datetime | None = None) -> int:
+        """Days past due now, or at closing for a closed case (its DPD stops there)."""
+        state = self._require_state("CaseNotOpened")
+        moment = state.closed_at or at or workflow.now()
+        if self._plan is not None:
+            return self._plan.clock.days_past_due(moment)
+        return calendar_days_past_due(state.case.due, moment, self._timezone)
 
     @staticmethod
     def _details(state: CaseState, days_past_due: int) -> str:

@@ -1,6 +1,8 @@
 """Custom search attributes of a case: the operator filters the Temporal UI list by these.
 
-No personal data here: ids, amounts and classifications only.
+No personal data here: ids, amounts and classifications only. None is ever stale: days past
+due would only stay current by waking every case daily, so operators query `DueDate` instead
+(`DueDate < "2026-10-01T00:00:00Z"` is "more than N days past due" on a given day).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ POLICY = SearchAttributeKey.for_keyword("CollectionPolicy")
 PORTFOLIO = SearchAttributeKey.for_keyword("CollectionPortfolio")
 LOAN_ID = SearchAttributeKey.for_keyword("LoanId")
 OUTSTANDING_MINOR = SearchAttributeKey.for_int("OutstandingMinor")
-DAYS_PAST_DUE = SearchAttributeKey.for_int("DaysPastDue")
 DUE_DATE = SearchAttributeKey.for_datetime("DueDate")
 
 ALL: list[SearchAttributeKey[Any]] = [
@@ -28,7 +29,6 @@ ALL: list[SearchAttributeKey[Any]] = [
     PORTFOLIO,
     LOAN_ID,
     OUTSTANDING_MINOR,
-    DAYS_PAST_DUE,
     DUE_DATE,
 ]
 
@@ -41,7 +41,6 @@ CLI_TYPES = {
     "CollectionPortfolio": "Keyword",
     "LoanId": "Keyword",
     "OutstandingMinor": "Int",
-    "DaysPastDue": "Int",
     "DueDate": "Datetime",
 }
 

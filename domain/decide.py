@@ -1,0 +1,186 @@
+"""What a case does next: one pure function of its state, its policy and the time.
+
+The workflow's loop is: decide, carry the decision out, wait for the decided moment or a
+message, decide again. Every rule of timing lives here (the ladder and its catch-up, holds,
+the contact window and caps, bucket boundaries, write-off, the linger of a closed case), so it
+is unit-tested without a Temporal server.
+
+A case never wakes on a daily tick: it sleeps until the next moment at which something is due
+(a ladder step at an allowed contact time, a bucket boundary so `CollectionBucket` is never
+stale, write-off, the end of the linger) or until a message arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.case_state import CaseState
+from domain.clock import CaseClock, bucket
+from domain.contact_rules import next_contact_time, window_closes_at
+from domain.policy import LadderStep, Policy
+
+# Bucket boundaries in days past due: M1 from 1, M2 from 31, M3 from 61, M4+ from 91.
+BUCKET_STARTS = (1, 31, 61, 91)
+# Results of a contact attempt that count against the channel's daily cap.
+COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact",)
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    """What preparation fixed for the case: its policy snapshot, timezone and clock."""
+
+    policy: Policy
+    timezone: str
+    clock: CaseClock
+
+
+@dataclass(frozen=True)
+class RunStep:
+    """Run ladder step `index` now; `skipped` steps were overtaken (a late case, a lifted hold).
+
+    A contact must have left by `deadline` (the close of today's contact window), so that a
+    retried SMS never goes out at 23:00; past it the step is decided again.
+    """
+
+    index: int
+    step: LadderStep
+    skipped: tuple[int, ...]
+    days_past_due: int
+    outstanding_minor: int
+    deadline: datetime | None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing is due before `until`; `reason` names what is due then (shown on the timer)."""
+
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Close:
+    status: str
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The closed case's linger is over: the workflow ends."""
+
+
+Decision = RunStep | Wait | Close | Complete
+
+
+def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
+    policy, clock = plan.policy, plan.clock
+    if state.closed:
+        assert state.closed_at is not None
+        until = linger_end(state, policy)
+        return Complete() if now >= until else Wait(until, f"closed {state.status}: linger")
+    days_past_due = clock.days_past_due(now)
+    if days_past_due >= policy.write_off_dpd:
+        return Close("written_off")
+    write_off = Wait(clock.start_of(policy.write_off_dpd), "write-off")
+    boundary = _next_bucket_boundary(clock, days_past_due)
+    if state.on_hold:
+        return _earliest(boundary, write_off, reason_prefix="on hold · ")
+    due = [
+        i
+        for i in range(state.next_step, len(policy.ladder))
+        if policy.ladder[i].dpd <= days_past_due
+    ]
+    if due:
+        index = due[-1]
+        step = policy.ladder[index]
+        allowed_at = _allowed_at(state, plan, step, now)
+        if allowed_at <= now:
+            return RunStep(
+                index=index,
+                step=step,
+                skipped=tuple(due[:-1]),
+                days_past_due=days_past_due,
+                outstanding_minor=state.outstanding_minor,
+                deadline=_deadline(plan, step, now),
+            )
+        waiting = Wait(allowed_at, f"{step.channel} {step.template} · contact window or cap")
+        return _earliest(waiting, boundary, write_off)
+    if state.next_step < len(policy.ladder):
+        step = policy.ladder[state.next_step]
+        allowed_at = _allowed_at(state, plan, step, max(now, clock.start_of(step.dpd)))
+        upcoming = Wait(allowed_at, f"{step.channel} {step.template} · DPD {step.dpd}")
+        return _earliest(upcoming, boundary, write_off)
+    return _earliest(boundary, write_off)
+
+
+@dataclass(frozen=True)
+class StepChoice:
+    run: int | None
+    skipped: list[int]
+
+
+def choose_step(ladder: list[LadderStep], next_index: int, days_past_due: int) -> StepChoice:
+    """Catch up to the current rung instead of replaying history.
+
+    Steps run in ladder order. When several are due at once (a case opened late, or a hold
+    just lifted) only the latest one runs and the earlier ones are skipped: a borrower at
+    DPD 40 gets today's action, not a burst of stale reminders.
+    """
+    due = [index for index in range(next_index, len(ladder)) if ladder[index].dpd <= days_past_due]
+    if not due:
+        return StepChoice(run=None, skipped=[])
+    return StepChoice(run=due[-1], skipped=due[:-1])
+
+
+def contact_still_stands(state: CaseState, run: RunStep) -> bool:
+    """May a contact that has not finished yet still go out? Not once the case is closed or on
+    hold, and not with an amount that a payment has since changed (it is decided again, so the
+    message states the amount at the moment it is sent). A legal hand-off is not a contact."""
+    if state.closed:
+        return False
+    if run.step.channel == "legal":
+        return True
+    return not state.on_hold and state.outstanding_minor == run.outstanding_minor
+
+
+def linger_end(state: CaseState, policy: Policy) -> datetime:
+    assert state.closed_at is not None
+    days = policy.recovery_days if state.final_status == "written_off" else policy.linger_days
+    return state.closed_at + timedelta(seconds=days * policy.day_seconds)
+
+
+def _allowed_at(state: CaseState, plan: CasePlan, step: LadderStep, earliest: datetime) -> datetime:
+    """The first moment at or after `earliest` when the step may run: a legal hand-off at
+    once; a contact inside the borrower's contact window and under the channel's daily cap."""
+    if step.channel == "legal":
+        return earliest
+    return next_contact_time(
+        earliest,
+        timezone=plan.timezone,
+        window=plan.policy.contact_window,
+        daily_cap=plan.policy.daily_caps.get(step.channel),
+        earlier_contacts=[
+            datetime.fromisoformat(contact.at)
+            for contact in state.contacts
+            if contact.channel == step.channel and contact.result not in COUNTED_RESULTS_EXCLUDED
+        ],
+    )
+
+
+def _deadline(plan: CasePlan, step: LadderStep, now: datetime) -> datetime | None:
+    window = plan.policy.contact_window
+    if step.channel == "legal" or window is None:
+        return None
+    return window_closes_at(now, timezone=plan.timezone, window=window)
+
+
+def _next_bucket_boundary(clock: CaseClock, days_past_due: int) -> Wait | None:
+    start = next((dpd for dpd in BUCKET_STARTS if dpd > days_past_due), None)
+    if start is None:
+        return None
+    return Wait(clock.start_of(start), f"bucket {bucket(start)} · DPD {start}")
+
+
+def _earliest(*waits: Wait | None, reason_prefix: str = "") -> Wait:
+    first = min((wait for wait in waits if wait is not None), key=lambda wait: wait.until)
+    return Wait(first.until, reason_prefix + first.reason)

