@@ -142,6 +142,8 @@ class CollectionActivities:
 
     @activity.defn(name=contracts.SEND_NOTICE)
     def send_notice(self, request: ContactRequest) -> ContactResult:
+        if request.records is not None:
+            self.store_case_records(request.records)
         if request.channel not in NOTICE_CHANNELS:
             raise ApplicationError(
                 f"channel: send_notice cannot use {request.channel!r}",
@@ -259,6 +261,8 @@ class CollectionActivities:
     ) -> ContactResult:
         """Record the attempt and the people's task it creates (a call for an agent, a visit
         for two staff), once; without the contact detail nobody can act, so no task."""
+        if request.records is not None:
+            self.store_case_records(request.records)
         row = self.store.get(ContactAttemptRow, request.attempt_id)
         if row is None:
             attempt = _attempt_row(
@@ -285,6 +289,8 @@ class CollectionActivities:
 
     @activity.defn(name=contracts.HAND_OFF_TO_LEGAL)
     def hand_off_to_legal(self, request: LegalHandOffRequest) -> LegalHandOffResult:
+        if request.records is not None:
+            self.store_case_records(request.records)
         existing = self.store.get(LegalReferralRow, request.referral_id)
         if existing is None:
             directory = self._evidence_dir_of(request.case.loan_id)

@@ -41,47 +41,6 @@ class PreparedCase:
 
 
 @dataclass(frozen=True)
-class ContactRequest:
-    """One contact action of the ladder; `attempt_id` is its idempotency key."""
-
-    case_id: str
-    attempt_id: str
-    loan_id: str
-    channel: str
-    template: str
-    days_past_due: int
-    borrower: Borrower
-    currency: str
-    outstanding_minor: int
-    scheduled_at: str
-
-
-@dataclass(frozen=True)
-class ContactResult:
-    attempt_id: str
-    result: str
-    provider_ref: str | None = None
-
-
-@dataclass(frozen=True)
-class LegalHandOffRequest:
-    case_id: str
-    referral_id: str
-    case: CaseInput
-    days_past_due: int
-    outstanding_minor: int
-    paid_minor: int
-    at: str
-
-
-@dataclass(frozen=True)
-class LegalHandOffResult:
-    referral_id: str
-    evidence_dir: str
-    files: list[str]
-
-
-@dataclass(frozen=True)
 class PaymentRecord:
     """A payment as received; rejected ones are kept too, with the reason."""
 
@@ -136,3 +95,48 @@ class CaseRecords:
     payments: list[PaymentRecord] = field(default_factory=list)
     events: list[CaseEvent] = field(default_factory=list)
     snapshot: CaseSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class ContactRequest:
+    """One contact action of the ladder; `attempt_id` is its idempotency key."""
+
+    case_id: str
+    attempt_id: str
+    loan_id: str
+    channel: str
+    template: str
+    days_past_due: int
+    borrower: Borrower
+    currency: str
+    outstanding_minor: int
+    scheduled_at: str
+    # The case's bookkeeping up to this step (its new stage, skipped steps), written by the
+    # step's own activity instead of a separate round trip.
+    records: CaseRecords | None = None
+
+
+@dataclass(frozen=True)
+class ContactResult:
+    attempt_id: str
+    result: str
+    provider_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class LegalHandOffRequest:
+    case_id: str
+    referral_id: str
+    case: CaseInput
+    days_past_due: int
+    outstanding_minor: int
+    paid_minor: int
+    at: str
+    records: CaseRecords | None = None
+
+
+@dataclass(frozen=True)
+class LegalHandOffResult:
+    referral_id: str
+    evidence_dir: str
+    files: list[str]

@@ -30,7 +30,7 @@ OPEN_STATUSES = ("active", "promise_pending", "in_plan", "on_hold")
 CASE_STATUSES = (*OPEN_STATUSES, *FINAL_STATUSES)
 # A case's stages in the order it passes them.
 CASE_STAGES = ("preparation", "grace", *LADDER_STAGES, "closed")
-# Contact results that count as a contact made (for caps); a cancelled attempt never left.
+# The field that names each kind of message, for errors about its id.
 ID_FIELDS = {
     "payment": "payment_id",
     "hold": "hold_id",
@@ -361,6 +361,10 @@ class CaseState:
         self.next_action = None
         self.revision += 1
         self.journal.append(AuditFact("closed", final_status, {"status": final_status}))
+
+    def complete(self) -> None:
+        """The linger is over: the case stops taking messages; the audit log says so."""
+        self.journal.append(AuditFact("completed", self.status, {"status": self.status}))
 
     # -- views -------------------------------------------------------------------
     def status_view(self, days_past_due: int) -> dict[str, Any]:

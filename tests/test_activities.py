@@ -263,7 +263,7 @@ def test_prepare_case_records_the_case_once_and_keeps_the_first_opening(
     assert case.workflow_id == f"collection-{LOAN_ID}"
     assert case.opened_at == utc_iso(OPENED_AT)
     assert case.outstanding_minor == 500_000
-    assert (case.stage, case.status, case.closed_at) == ("preparation", "active", None)
+    assert (case.stage, case.status, case.closed_at) == ("grace", "active", None)
     assert json.loads(case.planned_ladder) == first.planned_ladder
 
 

@@ -58,3 +58,25 @@ async def test_replay_catches_a_change_that_would_break_running_cases() -> None:
         history, raise_on_replay_failure=False
     )
     assert isinstance(result.replay_failure, NondeterminismError)
+
+
+async def test_the_completion_audit_replays_only_because_it_is_patched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`audit-case-completed` added an activity at the end of every case. Histories recorded
+    before it replay because `workflow.patched` guards it; without the guard they break."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    # Recorded by the code as it was just before the change.
+    old = [p for p in HISTORIES if p.stem == "paid_after_first_sms@14e75296"]
+    assert old, "the history recorded before the change is kept"
+    history = WorkflowHistory.from_json("collection-old", old[0].read_text())
+    guarded = await Replayer(
+        workflows=[CollectionCase], workflow_runner=UnsandboxedWorkflowRunner()
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    assert guarded.replay_failure is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    unguarded = await Replayer(
+        workflows=[CollectionCase], workflow_runner=UnsandboxedWorkflowRunner()
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(unguarded.replay_failure, NondeterminismError)

@@ -27,7 +27,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     from activities import contracts
     from domain.case import parse_case_input
-    from domain.case_state import AuditFact, CaseState, Contact, Fact, PaymentFact
+    from domain.case_state import AuditFact, CaseState, Contact, PaymentFact
     from domain.clock import bucket, calendar_days_past_due, case_clock
     from domain.decide import (
         CasePlan,
@@ -55,9 +55,9 @@ RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[contracts.INVALID_CASE, "NotificationRejected"],
 )
-# No local activities: one holds back its workflow task, and with it every message that arrives
-# meanwhile (a payment during preparation would reach the case only after the first reminder
-# was scheduled) and every answer (a payment's, until a database write is done).
+# Preparation is a local activity: one database write in the worker's own process, no round
+# trip through the task queue before the first contact. Bookkeeping is not: a local activity
+# holds back its workflow task, and with it the answer to a payment, until the write is done.
 DB_TIMEOUT = timedelta(seconds=30)
 # A little above the provider's HTTP timeout (NOTIFY_TIMEOUT_SECONDS, 10 s), so a worker
 # killed mid-send costs seconds, not minutes.
@@ -152,6 +152,9 @@ class CollectionCase:
                 await self._run_step(state, decision)
             else:
                 await self._wait(state, decision)
+        # Added after cases were running: histories recorded before it have no such event.
+        if workflow.patched("audit-case-completed"):
+            state.complete()
         self._publish(state)
         # Every journalled record reaches the database, and every update has its answer,
         # before the case completes.
@@ -164,7 +167,7 @@ class CollectionCase:
 
     async def _prepare(self, state: CaseState) -> contracts.PreparedCase:
         try:
-            prepared: contracts.PreparedCase = await workflow.execute_activity(
+            prepared: contracts.PreparedCase = await workflow.execute_local_activity(
                 contracts.PREPARE_CASE,
                 contracts.PrepareRequest(
                     case_id=self._case_id,
@@ -204,6 +207,8 @@ class CollectionCase:
         step = run.step
         state.begin_step(run.index, step.stage, run.skipped, run.days_past_due)
         self._publish(state)
+        # The step's own activity writes the bookkeeping so far: one round trip, not two.
+        records = self._take_records(state)
         # Run ids are time-ordered (UUIDv7): their tail, not their head, tells cases apart.
         # The id is the provider's idempotency key, so a step decided again reuses it.
         attempt_id = f"{state.case.loan_id}.{self._case_id[-8:]}.{run.index:02d}"
@@ -220,6 +225,7 @@ class CollectionCase:
                 outstanding_minor=state.outstanding_minor,
                 paid_minor=state.paid_minor,
                 at=now.isoformat(),
+                records=records,
             )
         else:
             request = contracts.ContactRequest(
@@ -233,6 +239,7 @@ class CollectionCase:
                 currency=state.case.currency,
                 outstanding_minor=state.outstanding_minor,
                 scheduled_at=now.isoformat(),
+                records=records,
             )
         handle = workflow.start_activity(
             ACTIVITY_FOR_CHANNEL[step.channel],
@@ -280,20 +287,24 @@ class CollectionCase:
         state = self._require_state("CaseNotOpened")
         while True:
             await workflow.wait_condition(lambda: bool(state.journal) or self._snapshot_due)
-            facts, state.journal = state.journal, []
-            self._writing, self._snapshot_due = True, False
+            self._writing = True
+            records = self._take_records(state)
             try:
                 await workflow.execute_activity(
                     contracts.STORE_CASE_RECORDS,
-                    self._records(state, facts),
+                    records,
                     start_to_close_timeout=DB_TIMEOUT,
                     retry_policy=RETRY,
-                    summary=f"Case records · {len(facts)} · {state.status}",
+                    summary=f"Case records · {state.status}",
                 )
             finally:
                 self._writing = False
 
-    def _records(self, state: CaseState, facts: Sequence[Fact]) -> contracts.CaseRecords:
+    def _take_records(self, state: CaseState) -> contracts.CaseRecords:
+        """What the domain journalled, and the case's position, as one batch for the database;
+        the journal is empty afterwards."""
+        facts, state.journal = state.journal, []
+        self._snapshot_due = False
         now = workflow.now().isoformat()
         payments = [
             contracts.PaymentRecord(
