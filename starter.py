@@ -38,13 +38,20 @@ from cli.cases import case_from_flags, load_case_file, open_case, validate_case
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, out
 from cli.csv_import import import_cases, read_case_csv
 from cli.demo import BEHAVIOURS, run_demo
-from cli.listing import CASE_COLUMNS, case_rows, list_query
+from cli.listing import BUCKETS, CASE_COLUMNS, case_rows, list_query
 from cli.namespace_setup import set_up_namespace
 from cli.render import render_status, table
-from cli.updates import CaseNotFound, query_status, run_update
+from cli.updates import (
+    ANSWER_TIMEOUT_SECONDS,
+    CaseNotFound,
+    explain_no_answer,
+    query_status,
+    run_update,
+)
 from domain.case_state import CASE_STAGES, CASE_STATUSES
 from domain.errors import InvalidInput
 from domain.messages import CONTACT_OUTCOMES, HOLD_KINDS, LEGAL_EVENTS, VISIT_OUTCOMES
+from domain.payments import parse_payment
 
 ClientFactory = Callable[[], Awaitable[Client]]
 
@@ -89,10 +96,7 @@ async def cmd_import(args: argparse.Namespace, connect: ClientFactory) -> int:
 
 
 async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
-    payment_id = args.payment_id
-    if payment_id is None:
-        payment_id = str(uuid.uuid4())
-        out(f"payment id {payment_id} (retry with --payment-id {payment_id})")
+    payment_id = args.payment_id or str(uuid.uuid4())
     arg: dict[str, Any] = {
         "payment_id": payment_id,
         "amount_minor": args.amount_minor,
@@ -102,7 +106,18 @@ async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
         arg["source"] = args.source
     if args.paid_at:
         arg["paid_at"] = args.paid_at
-    return await run_update(await connect(), args.loan_id, "record_payment", arg)
+    try:
+        # The case's own rules (amount bounds, id length, paid_at, source), before anything
+        # is sent; only the case knows its currency, so the currency is checked there.
+        parse_payment(arg, case_currency=args.currency, now=datetime.now(UTC))
+    except InvalidInput as error:
+        err(f"invalid payment: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    if args.payment_id is None:
+        out(f"payment id {payment_id} (retry with --payment-id {payment_id})")
+    return await run_update(
+        await connect(), args.loan_id, "record_payment", arg, timeout=args.timeout
+    )
 
 
 def _with_note(arg: dict[str, Any], note: str | None) -> dict[str, Any]:
@@ -111,34 +126,48 @@ def _with_note(arg: dict[str, Any], note: str | None) -> dict[str, Any]:
 
 async def cmd_hold(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = {"hold_id": args.hold_id, "kind": args.kind, "reason": args.reason}
-    return await run_update(await connect(), args.loan_id, "place_hold", arg)
+    return await run_update(await connect(), args.loan_id, "place_hold", arg, timeout=args.timeout)
 
 
 async def cmd_release(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = {"hold_id": args.hold_id}
-    return await run_update(await connect(), args.loan_id, "release_hold", arg)
+    return await run_update(
+        await connect(), args.loan_id, "release_hold", arg, timeout=args.timeout
+    )
 
 
 async def cmd_outcome(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = _with_note({"attempt_id": args.attempt_id, "outcome": args.outcome}, args.note)
-    return await run_update(await connect(), args.loan_id, "record_contact_outcome", arg)
+    return await run_update(
+        await connect(), args.loan_id, "record_contact_outcome", arg, timeout=args.timeout
+    )
 
 
 async def cmd_visit(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = _with_note({"visit_id": args.visit_id, "outcome": args.outcome}, args.note)
-    return await run_update(await connect(), args.loan_id, "record_visit_outcome", arg)
+    return await run_update(
+        await connect(), args.loan_id, "record_visit_outcome", arg, timeout=args.timeout
+    )
 
 
 async def cmd_legal(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = _with_note({"event_id": args.event_id, "event": args.event}, args.note)
-    return await run_update(await connect(), args.loan_id, "record_legal_event", arg)
+    return await run_update(
+        await connect(), args.loan_id, "record_legal_event", arg, timeout=args.timeout
+    )
 
 
 async def cmd_status(args: argparse.Namespace, connect: ClientFactory) -> int:
+    client = await connect()
     try:
-        status = await query_status(await connect(), args.loan_id)
+        status = await query_status(client, args.loan_id, timeout=args.timeout)
     except CaseNotFound as error:
         err(str(error))
+        return EXIT_ERROR
+    except TimeoutError:
+        # A query needs a worker too (it runs the case's code): say whether one is there.
+        _, diagnosis = await explain_no_answer(client, args.loan_id, args.timeout)
+        err(diagnosis)
         return EXIT_ERROR
     out(json.dumps(status, ensure_ascii=False, indent=2) if args.json else render_status(status))
     return EXIT_OK
@@ -146,7 +175,13 @@ async def cmd_status(args: argparse.Namespace, connect: ClientFactory) -> int:
 
 async def cmd_list(args: argparse.Namespace, connect: ClientFactory) -> int:
     query = list_query(
-        stage=args.stage, status=args.status, policy=args.policy, portfolio=args.portfolio
+        stage=args.stage,
+        status=args.status,
+        bucket=args.bucket,
+        policy=args.policy,
+        portfolio=args.portfolio,
+        min_dpd=args.min_dpd,
+        max_dpd=args.max_dpd,
     )
     rows = await case_rows(await connect(), query, limit=args.limit)
     if rows:
@@ -184,6 +219,36 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be greater than 0")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds greater than 0")
+    return value
+
+
+def _add_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=ANSWER_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait for the case's answer (default {ANSWER_TIMEOUT_SECONDS:g})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,42 +300,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--payment-id", help="idempotency key; default: a new uuid (printed)")
     p.add_argument("--source", help="e.g. bank-transfer")
     p.add_argument("--paid-at", help="ISO 8601 timestamp; default: now")
+    _add_timeout(p)
 
     p = command("hold", cmd_hold, "Place a hold (dispute, cease_contact, ...): collection pauses.")
     p.add_argument("loan_id", metavar="LOAN_ID")
     p.add_argument("--hold-id", required=True)
     p.add_argument("--kind", required=True, choices=HOLD_KINDS)
     p.add_argument("--reason", required=True)
+    _add_timeout(p)
 
     p = command("release", cmd_release, "Release a hold.")
     p.add_argument("loan_id", metavar="LOAN_ID")
     p.add_argument("--hold-id", required=True)
+    _add_timeout(p)
 
     p = command("outcome", cmd_outcome, "Record a call's outcome (record_contact_outcome).")
     p.add_argument("loan_id", metavar="LOAN_ID")
     p.add_argument("--attempt-id", required=True)
     p.add_argument("--outcome", required=True, choices=CONTACT_OUTCOMES)
     p.add_argument("--note")
+    _add_timeout(p)
 
     p = command("visit", cmd_visit, "Record a field visit's outcome (record_visit_outcome).")
     p.add_argument("loan_id", metavar="LOAN_ID")
     p.add_argument("--visit-id", required=True)
     p.add_argument("--outcome", required=True, choices=VISIT_OUTCOMES)
     p.add_argument("--note")
+    _add_timeout(p)
 
     p = command("legal", cmd_legal, "Record a legal event (record_legal_event).")
     p.add_argument("loan_id", metavar="LOAN_ID")
     p.add_argument("--event-id", required=True)
     p.add_argument("--event", required=True, choices=LEGAL_EVENTS)
     p.add_argument("--note")
+    _add_timeout(p)
 
     p = command("status", cmd_status, "Show a case (open or closed).")
     p.add_argument("loan_id", metavar="LOAN_ID")
     p.add_argument("--json", action="store_true", help="print the raw status JSON")
+    _add_timeout(p)
 
     p = command("list", cmd_list, "List cases by their search attributes.")
+    p.epilog = (
+        "Days past due (the dpd column, --min-dpd, --max-dpd) count calendar days in UTC "
+        "from the DueDate search attribute; the case counts in the borrower's timezone, "
+        "so near midnight they can differ by one day."
+    )
     p.add_argument("--stage", choices=CASE_STAGES)
     p.add_argument("--status", choices=CASE_STATUSES)
+    p.add_argument("--bucket", choices=BUCKETS)
+    p.add_argument(
+        "--min-dpd", type=_non_negative_int, metavar="DAYS", help="at least DAYS past due"
+    )
+    p.add_argument(
+        "--max-dpd", type=_non_negative_int, metavar="DAYS", help="at most DAYS past due"
+    )
     p.add_argument("--policy")
     p.add_argument("--portfolio")
     p.add_argument("--limit", type=_positive_int, default=100, help="default 100")
@@ -294,6 +378,7 @@ async def run(argv: Sequence[str] | None = None, connect: ClientFactory | None =
         err(f"invalid input: {error.field}: {error.problem}")
         return EXIT_BAD_INPUT
     except TimeoutError as error:
+        # The commands that wait for a case explain their timeouts; this is the rest.
         err(f"{error or 'no answer in time'}: is a worker running on the task queue?")
         return EXIT_ERROR
     except RPCError as error:

@@ -11,20 +11,33 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 import settings
 from activities.case_activities import CollectionActivities
+from cli.namespace_setup import (
+    REFUSED,
+    compare_search_attributes,
+    list_search_attributes,
+    type_name,
+)
 from workflows.collection_case import CollectionCase
+from workflows.search_attributes import INDEXED_TYPES
 
 # The activities are synchronous (sqlmodel, file writes); they run on these threads.
 ACTIVITY_THREADS = 16
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+# Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
+# supervisor or a deploy script can tell "run setup first" from a failure.
+EXIT_NAMESPACE_NOT_READY = 3
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
@@ -77,9 +90,77 @@ def configure_logging() -> None:
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 
+class NamespaceNotReady(Exception):
+    """The namespace lacks what cases need (search attributes, or the namespace itself)."""
+
+
+async def check_search_attributes(
+    client: Client, wanted: Mapping[str, IndexedValueType.ValueType] = INDEXED_TYPES
+) -> None:
+    """Refuse to run cases in a namespace that lacks the search attributes they set.
+
+    Without them every case fails its workflow tasks over and over, visible only as
+    warnings in the worker's log; better to stop at once and say what to do. Raises
+    `NamespaceNotReady` (after logging the error); where the server does not let this
+    client list the attributes, logs a warning and returns, so the worker still starts.
+    """
+    log = structlog.get_logger("worker")
+    namespace = client.namespace
+    try:
+        existing = await list_search_attributes(client)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            message = f"namespace {namespace} does not exist ({error.message})"
+            log.error(message, namespace=namespace)
+            raise NamespaceNotReady(message) from None
+        if error.status not in REFUSED:
+            raise
+        log.warning(
+            f"cannot list the search attributes of namespace {namespace} "
+            f"({error.message}); starting without checking them: if cases fail their "
+            "workflow tasks, run `python starter.py setup` to check and add them",
+            namespace=namespace,
+            rpc_status=error.status.name if error.status else None,
+        )
+        return
+    check = compare_search_attributes(wanted, existing)
+    if check.complete:
+        return
+    problems = []
+    if check.missing:
+        problems.append(f"lacks the search attributes {', '.join(check.missing)}")
+    if check.wrong_type:
+        problems.append(
+            "has search attributes of the wrong type "
+            + ", ".join(
+                f"{name} ({type_name(kind)}, {type_name(wanted[name])} needed)"
+                for name, kind in check.wrong_type.items()
+            )
+        )
+    message = (
+        f"namespace {namespace} {' and '.join(problems)}: run `python starter.py setup` "
+        "against it (it adds the missing ones, or on Temporal Cloud prints the tcld "
+        "commands), then start the worker again"
+    )
+    if check.wrong_type:
+        # setup cannot fix these: a search attribute's type is fixed once registered.
+        message += (
+            f" (remove {', '.join(check.wrong_type)} from the namespace first: "
+            "a search attribute's type cannot be changed)"
+        )
+    log.error(
+        message,
+        namespace=namespace,
+        missing=list(check.missing),
+        wrong_type=list(check.wrong_type),
+    )
+    raise NamespaceNotReady(message)
+
+
 async def run_until_stopped() -> None:
     log = structlog.get_logger("worker")
     client = await settings.connect_client()
+    await check_search_attributes(client)
     worker = create_worker(client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -97,6 +178,8 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run_until_stopped())
+    except NamespaceNotReady:
+        code = EXIT_NAMESPACE_NOT_READY  # already logged, with what to do
     except Exception:
         structlog.get_logger("worker").exception("worker failed")
         code = 1

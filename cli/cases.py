@@ -64,7 +64,12 @@ def static_summary(case: CaseInput) -> str:
 def initial_search_attributes(
     case: CaseInput, policy: Policy, *, now: datetime
 ) -> TypedSearchAttributes:
-    """Ids, amounts and classifications only: no personal data."""
+    """Ids, amounts and classifications only: no personal data.
+
+    No days past due: it would go stale the next day; `DueDate` is what operators query
+    (`starter.py list --min-dpd 30`). The bucket is the case's from the start and the
+    workflow moves it at each bucket boundary.
+    """
     due = case.due
     timezone = case.borrower.timezone or policy.default_timezone
     days_past_due = calendar_days_past_due(due, now, timezone)
@@ -77,7 +82,6 @@ def initial_search_attributes(
             SearchAttributePair(sa.LOAN_ID, case.loan_id),
             SearchAttributePair(sa.OUTSTANDING_MINOR, case.overdue_amount_minor),
             SearchAttributePair(sa.DUE_DATE, datetime(due.year, due.month, due.day, tzinfo=UTC)),
-            SearchAttributePair(sa.DAYS_PAST_DUE, days_past_due),
             SearchAttributePair(sa.BUCKET, bucket(days_past_due)),
         ]
     )

@@ -9,6 +9,7 @@ there the operator adds them with `tcld` or in the Cloud UI, and `setup` says ho
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
@@ -54,6 +55,47 @@ def cloud_hint(namespace: str, missing: Mapping[str, IndexedValueType.ValueType]
     )
 
 
+async def list_search_attributes(client: Client) -> dict[str, IndexedValueType.ValueType]:
+    """The namespace's custom search attributes and their types.
+
+    Raises `RPCError`; its status is in `REFUSED` where the server does not let this client
+    list them (Temporal Cloud with an API key lacking the rights, an authorizer).
+    """
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    return dict(listed.custom_attributes)
+
+
+@dataclass(frozen=True)
+class AttributeCheck:
+    """How a namespace's search attributes compare with the ones the system needs."""
+
+    missing: dict[str, IndexedValueType.ValueType]
+    present: list[str]
+    # Name -> the type the server has; the needed type is in `wanted`.
+    wrong_type: dict[str, IndexedValueType.ValueType]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.wrong_type
+
+
+def compare_search_attributes(
+    wanted: Mapping[str, IndexedValueType.ValueType],
+    existing: Mapping[str, IndexedValueType.ValueType],
+) -> AttributeCheck:
+    return AttributeCheck(
+        missing={name: kind for name, kind in wanted.items() if name not in existing},
+        present=[name for name, kind in wanted.items() if existing.get(name) == kind],
+        wrong_type={
+            name: existing[name]
+            for name, kind in wanted.items()
+            if name in existing and existing[name] != kind
+        },
+    )
+
+
 async def add_search_attributes(
     client: Client, missing: Mapping[str, IndexedValueType.ValueType]
 ) -> str | None:
@@ -78,19 +120,15 @@ async def set_up_namespace(
     or when the server does not let clients add them."""
     namespace = client.namespace
     try:
-        listed = await client.operator_service.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
+        existing = await list_search_attributes(client)
     except RPCError as error:
         if error.status not in REFUSED:
             raise
         err(f"cannot list the search attributes of {namespace} ({error.message})")
         err(cloud_hint(namespace, wanted))
         return EXIT_ERROR
-    existing = dict(listed.custom_attributes)
-    missing = {name: kind for name, kind in wanted.items() if name not in existing}
-    present = [name for name, kind in wanted.items() if existing.get(name) == kind]
-    conflicting = [name for name in wanted if name in existing and name not in present]
+    check = compare_search_attributes(wanted, existing)
+    missing, present, conflicting = check.missing, check.present, check.wrong_type
 
     refusal = await add_search_attributes(client, missing) if missing else None
     if refusal is not None:

@@ -103,16 +103,13 @@ def render_status(status: Mapping[str, Any]) -> str:
                 ("payment_id", "reason"), [(r.get("payment_id"), r.get("reason")) for r in rejected]
             )
         )
-    legal = status.get("legal_events") or []
-    if legal:
-        parts.append(f"\nlegal events ({len(legal)})")
+    legal = (status.get("legal") or {}).get("events") or []
+    if status.get("legal"):
+        parts.append(f"\nlegal: {status['legal'].get('stage')} · events ({len(legal)})")
         parts.append(
             table(
-                ("event_id", "event", "at", "note"),
-                [
-                    (e.get("event_id"), e.get("event"), e.get("at"), e.get("note") or "")
-                    for e in legal
-                ],
+                ("event_id", "event", "at"),
+                [(e.get("event_id"), e.get("event"), e.get("at")) for e in legal],
             )
         )
     return "\n".join(parts)

@@ -1,4 +1,11 @@
-"""Messages to a running case: updates (answered or rejected) and the `status` query."""
+"""Messages to a running case: updates (answered or rejected) and the `status` query.
+
+When no answer comes in time the command says why as far as it can tell: no worker polls
+the case's task queue, or one does and the case is slow. Either way the message may
+already be recorded (an update admitted by the server is delivered once a worker runs),
+so the command says that resending the same id is safe: every message id is its
+idempotency key.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +15,48 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+import settings
 from cli.cases import workflow_id
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, out
 
 # How long a command waits for an update or query answer (a worker must be running).
 ANSWER_TIMEOUT_SECONDS = 30.0
+# How long the diagnosis after a timeout may take: a server that is itself the problem
+# must not keep the operator waiting a second full timeout.
+DIAGNOSIS_TIMEOUT_SECONDS = 5.0
+
+# Per update: what it records (for messages) and the field that is its idempotency key.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "record_payment": ("payment", "payment_id"),
+    "promise_to_pay": ("promise", "promise_id"),
+    "propose_plan": ("plan", "plan_id"),
+    "record_contact_outcome": ("contact outcome", "attempt_id"),
+    "record_visit_outcome": ("visit outcome", "visit_id"),
+    "record_legal_event": ("legal event", "event_id"),
+    "agree_settlement": ("settlement", "settlement_id"),
+    "place_hold": ("hold", "hold_id"),
+    "release_hold": ("hold release", "hold_id"),
+}
 
 
 class CaseNotFound(Exception):
     """No case for the loan, or the case is closed and no longer takes updates."""
+
+
+class CaseClosed(CaseNotFound):
+    """The case's workflow has completed (after its linger): it takes no more messages."""
 
 
 async def call_update(
@@ -34,7 +70,9 @@ async def call_update(
     """Send one update and wait for its answer.
 
     The case de-duplicates by the message id inside `arg`: a resend answers as the first
-    time did (payments say `duplicate`) and changes nothing.
+    time did (payments say `duplicate`) and changes nothing. Raises `TimeoutError` when no
+    answer comes within `timeout` seconds, `CaseClosed` / `CaseNotFound`, or
+    `WorkflowUpdateFailedError` for a rejection.
     """
     handle = client.get_workflow_handle(workflow_id(loan_id))
     try:
@@ -47,8 +85,13 @@ async def call_update(
             ),
             timeout,
         )
+    except RPCTimeoutOrCancelledError:
+        # The SDK's own form of our RPC deadline passing while the update waits.
+        raise TimeoutError(f"{loan_id}: no answer within {timeout:g} s") from None
     except RPCError as error:
-        raise _answer_error(error, loan_id, "no open case") from None
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise await _not_open(client, loan_id, error) from None
+        raise _answer_error(error, loan_id, "no open case", timeout) from None
     return dict(answer)
 
 
@@ -61,8 +104,10 @@ async def query_status(
             handle.query("status", result_type=dict, rpc_timeout=timedelta(seconds=timeout)),
             timeout,
         )
+    except RPCTimeoutOrCancelledError:
+        raise TimeoutError(f"{loan_id}: no answer within {timeout:g} s") from None
     except RPCError as error:
-        raise _answer_error(error, loan_id, "no case") from None
+        raise _answer_error(error, loan_id, "no case", timeout) from None
     return dict(answer)
 
 
@@ -75,17 +120,79 @@ async def _within(call: Awaitable[Any], seconds: float) -> Any:
     if not done:
         task.cancel()
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        raise TimeoutError()
+        raise TimeoutError(f"no answer within {seconds:g} s")
     return task.result()
 
 
-def _answer_error(error: RPCError, loan_id: str, not_found: str) -> Exception:
+def _answer_error(error: RPCError, loan_id: str, not_found: str, timeout: float) -> Exception:
     """A missing case, a timeout (our deadline cancels the call), or the RPC error itself."""
     if error.status == RPCStatusCode.NOT_FOUND:
         return CaseNotFound(f"{loan_id}: {not_found} ({error.message})")
     if error.status in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
-        return TimeoutError(f"{loan_id}: no answer in time")
+        return TimeoutError(f"{loan_id}: no answer within {timeout:g} s")
     return error
+
+
+async def _not_open(client: Client, loan_id: str, error: RPCError) -> CaseNotFound:
+    """Why an update found no running case: closed for good, or never opened.
+
+    The server answers NOT_FOUND both ways; describing the workflow tells them apart
+    without depending on the wording of its message.
+    """
+    wf_id = workflow_id(loan_id)
+    try:
+        description = await _within(
+            client.get_workflow_handle(wf_id).describe(), DIAGNOSIS_TIMEOUT_SECONDS
+        )
+    except (RPCError, TimeoutError):
+        return CaseNotFound(f"{loan_id}: no open case {wf_id} ({error.message})")
+    state = description.status
+    if state is None or state == WorkflowExecutionStatus.RUNNING:
+        return CaseNotFound(f"{loan_id}: no open case {wf_id} ({error.message})")
+    return CaseClosed(
+        f"{loan_id}: case {wf_id} is closed ({state.name.lower()}) and no longer takes "
+        "messages: a closed case stays reachable for its policy's linger period, which "
+        "has ended (see `starter.py status` for how it ended)"
+    )
+
+
+async def pollers_of(client: Client, task_queue: str) -> int:
+    """How many workers have recently polled `task_queue` for workflow tasks."""
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(response.pollers)
+
+
+async def explain_no_answer(client: Client, loan_id: str, timeout: float) -> tuple[bool, str]:
+    """(a worker polls the case's task queue, a sentence saying so) after a timeout.
+
+    The case's own task queue comes from the server (it may differ from this command's
+    `COLLECTIONS_TASK_QUEUE`); without an answer the configured one is assumed.
+    """
+    task_queue = settings.task_queue()
+    try:
+        description = await _within(
+            client.get_workflow_handle(workflow_id(loan_id)).describe(),
+            DIAGNOSIS_TIMEOUT_SECONDS,
+        )
+        task_queue = description.task_queue or task_queue
+        pollers = await _within(pollers_of(client, task_queue), DIAGNOSIS_TIMEOUT_SECONDS)
+    except (RPCError, TimeoutError) as error:
+        return True, (
+            f"{loan_id}: the case did not answer within {timeout:g} s "
+            f"(could not check for workers on task queue {task_queue}: {error or 'no answer'})"
+        )
+    if pollers == 0:
+        return False, (
+            f"{loan_id}: no answer within {timeout:g} s: no worker is polling task queue "
+            f"{task_queue}: start one with `make worker`"
+        )
+    return True, f"{loan_id}: the case did not answer within {timeout:g} s"
 
 
 def rejection(error: WorkflowUpdateFailedError) -> tuple[str, str]:
@@ -96,10 +203,21 @@ def rejection(error: WorkflowUpdateFailedError) -> tuple[str, str]:
     return type(cause).__name__, str(cause)
 
 
-async def run_update(client: Client, loan_id: str, update: str, arg: dict[str, Any]) -> int:
-    """Send an update, print its answer (exit 0) or its rejection (exit 2)."""
+async def run_update(
+    client: Client,
+    loan_id: str,
+    update: str,
+    arg: dict[str, Any],
+    *,
+    timeout: float = ANSWER_TIMEOUT_SECONDS,
+) -> int:
+    """Send an update, print its answer (exit 0) or its rejection (exit 2).
+
+    No answer in time: say whether a worker is there at all, and that the same message id
+    may be resent (exit 1).
+    """
     try:
-        answer = await call_update(client, loan_id, update, arg)
+        answer = await call_update(client, loan_id, update, arg, timeout=timeout)
     except WorkflowUpdateFailedError as error:
         kind, message = rejection(error)
         err(f"rejected ({kind}): {message}")
@@ -107,5 +225,24 @@ async def run_update(client: Client, loan_id: str, update: str, arg: dict[str, A
     except CaseNotFound as error:
         err(str(error))
         return EXIT_ERROR
+    except TimeoutError:
+        worker_seen, diagnosis = await explain_no_answer(client, loan_id, timeout)
+        err(f"{diagnosis}; {_resend_advice(update, arg, worker_seen)}")
+        return EXIT_ERROR
     out(json.dumps(answer, ensure_ascii=False))
     return EXIT_OK
+
+
+def _resend_advice(update: str, arg: dict[str, Any], worker_seen: bool) -> str:
+    """The message may or may not be recorded; its id makes resending it safe."""
+    what, id_key = MESSAGES.get(update, ("message", ""))
+    verb = "applied" if update == "record_payment" else "recorded"
+    resend = f"resending the same {id_key or 'message id'}"
+    if id_key and arg.get(id_key):
+        resend += f" ({arg[id_key]})"
+    advice = f"{resend} is safe (it is {verb} once)"
+    if worker_seen:
+        return f"the {what} may or may not have been {verb}; {advice}"
+    # An update the server admitted is delivered once a worker runs, so even here it may
+    # end up recorded; the resend after starting a worker gets the first answer.
+    return f"once a worker runs, {advice}"

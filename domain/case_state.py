@@ -118,6 +118,8 @@ class CaseState:
     recovered_minor: int = 0
     # The index of the next ladder step to run; steps before it ran or were skipped.
     next_step: int = 0
+    # A contact that could not leave in its window is not tried again before this moment.
+    not_before: datetime | None = None
     holds: dict[str, Hold] = field(default_factory=dict)
     contacts: list[Contact] = field(default_factory=list)
     payments: list[PaymentEntry] = field(default_factory=list)
@@ -127,6 +129,7 @@ class CaseState:
     answers: dict[str, Answered] = field(default_factory=dict)
     journal: list[Fact] = field(default_factory=list)
     revision: int = 0
+    unsent: int = 0
 
     # -- derived -----------------------------------------------------------------
     @property
@@ -344,12 +347,15 @@ class CaseState:
     def finish_step(self, index: int, contact: Contact) -> None:
         self.contacts.append(contact)
         self.next_step = index + 1
+        self.not_before = None
 
-    def note_unsent(self, attempt_id: str, why: str) -> None:
-        """A contact that did not leave (cancelled by a hold or payment, or its window closed):
-        on record, and the step is decided again."""
+    def note_unsent(self, attempt_id: str, why: str, *, not_before: datetime | None) -> None:
+        """A contact that did not leave (cancelled by a hold or a payment, or retried until its
+        window closed): on record, and the step is decided again, not before `not_before`."""
+        self.not_before = not_before
+        self.unsent += 1
         self.journal.append(
-            AuditFact("contact_not_sent", f"{attempt_id}:{len(self.journal)}", {"why": why})
+            AuditFact("contact_not_sent", f"{attempt_id}:{self.unsent}", {"why": why})
         )
 
     def close(self, final_status: str, at: datetime) -> None:

@@ -22,6 +22,9 @@ from domain.policy import LadderStep, Policy
 
 # Bucket boundaries in days past due: M1 from 1, M2 from 31, M3 from 61, M4+ from 91.
 BUCKET_STARTS = (1, 31, 61, 91)
+# A contact may start no later than this before its window closes, so that an attempt started
+# last (its HTTP call bounded well below this) still ends inside the window.
+SEND_MARGIN = timedelta(seconds=30)
 # Results of a contact attempt that count against the channel's daily cap.
 COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact",)
 
@@ -39,8 +42,9 @@ class CasePlan:
 class RunStep:
     """Run ladder step `index` now; `skipped` steps were overtaken (a late case, a lifted hold).
 
-    A contact must have left by `deadline` (the close of today's contact window), so that a
-    retried SMS never goes out at 23:00; past it the step is decided again.
+    A contact must have started its last attempt by `deadline` (shortly before today's contact
+    window closes), so that a retried SMS never goes out at 23:00; past it the step is decided
+    again, for the next window.
     """
 
     index: int
@@ -154,6 +158,14 @@ def _allowed_at(state: CaseState, plan: CasePlan, step: LadderStep, earliest: da
     once; a contact inside the borrower's contact window and under the channel's daily cap."""
     if step.channel == "legal":
         return earliest
+    window = plan.policy.contact_window
+    if state.not_before is not None:
+        earliest = max(earliest, state.not_before)
+    if window is not None:
+        closing = window_closes_at(earliest, timezone=plan.timezone, window=window)
+        if closing - SEND_MARGIN <= earliest < closing:
+            # Too late today to start and still end inside the window.
+            earliest = closing
     return next_contact_time(
         earliest,
         timezone=plan.timezone,
@@ -171,7 +183,7 @@ def _deadline(plan: CasePlan, step: LadderStep, now: datetime) -> datetime | Non
     window = plan.policy.contact_window
     if step.channel == "legal" or window is None:
         return None
-    return window_closes_at(now, timezone=plan.timezone, window=window)
+    return window_closes_at(now, timezone=plan.timezone, window=window) - SEND_MARGIN
 
 
 def _next_bucket_boundary(clock: CaseClock, days_past_due: int) -> Wait | None:

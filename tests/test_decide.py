@@ -84,7 +84,8 @@ def test_a_due_step_runs_with_the_close_of_todays_window_as_deadline() -> None:
     now = datetime(2026, 3, 4, 8, 0, tzinfo=SHANGHAI)
     decision = decide(state, plan, now)
     assert isinstance(decision, RunStep) and decision.step.channel == "sms"
-    assert decision.deadline == datetime(2026, 3, 4, 21, 0, tzinfo=SHANGHAI)
+    # The last attempt starts 30 s before the window closes, so it ends inside it.
+    assert decision.deadline == datetime(2026, 3, 4, 20, 59, 30, tzinfo=SHANGHAI)
     assert decision.outstanding_minor == 500000
 
 
@@ -94,6 +95,17 @@ def test_a_step_due_at_night_waits_for_the_window_to_open() -> None:
     decision = decide(state, plan, night)
     assert isinstance(decision, Wait)
     assert decision.until == datetime(2026, 3, 5, 8, 0, tzinfo=SHANGHAI)
+
+
+def test_too_late_in_the_window_or_after_an_unsent_attempt_waits_for_the_next_window() -> None:
+    state, plan = new_case()
+    next_morning = datetime(2026, 3, 5, 8, 0, tzinfo=SHANGHAI)
+    last_seconds = datetime(2026, 3, 4, 20, 59, 45, tzinfo=SHANGHAI)
+    decision = decide(state, plan, last_seconds)
+    assert isinstance(decision, Wait) and decision.until == next_morning
+    state.note_unsent("a0", "window closed", not_before=last_seconds)
+    decision = decide(state, plan, datetime(2026, 3, 4, 20, 59, 50, tzinfo=SHANGHAI))
+    assert isinstance(decision, Wait) and decision.until == next_morning
 
 
 def test_a_late_case_runs_only_the_latest_due_step() -> None:

@@ -15,6 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHandle
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from tests.temporal_fixtures import CaseWorld, DevServer, make_worker
 from tests.test_workflow import case_input
@@ -65,9 +68,17 @@ async def test_operator_opens_pays_and_sees_paid(
             "--payment-id", "bank-0001",
         )  # fmt: skip
         assert code == 0, err
-        handle = dev_server.env.client.get_workflow_handle(f"collection-{loan_id}")
-        result = await handle.result()
-        assert result["status"] == "paid"
+        answer = json.loads(out)
+        assert (answer["status"], answer["outstanding_minor"]) == ("paid", 0)
+        assert (answer["applied"], answer["duplicate"]) == (True, False)
+        # A closed case lingers (it does not complete at once): the payment system's retry of
+        # the payment that closed it gets the first answer, not "no open case".
+        code, out, err = await starter(
+            dev_server, "pay", loan_id, "--amount-minor", "120000", "--currency", "CNY",
+            "--payment-id", "bank-0001",
+        )  # fmt: skip
+        assert code == 0, err
+        assert json.loads(out)["duplicate"] is True
 
         code, out, err = await starter(dev_server, "status", loan_id)
         assert code == 0, err
@@ -188,3 +199,119 @@ async def test_worker_process_stops_cleanly_on_sigterm(
     assert process.returncode == 0
     events = [json.loads(line)["event"] for line in rest.decode().splitlines()]
     assert events[-1] == "worker stopped"
+
+
+# -- list: days past due from DueDate ------------------------------------------------------------
+async def test_list_counts_and_filters_days_past_due_by_due_date(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    # No worker: the cases are only started, which is enough for visibility (the start sets
+    # the search attributes), and keeps the workflow's own updates out of this test.
+    portfolio = f"dpd-{uuid.uuid4().hex[:8]}"
+    today = datetime.now(UTC).date()
+    loans = {f"L-DPD-{days}-{portfolio}": days for days in (10, 30, 40)}
+    for loan_id, days in loans.items():
+        code, _, err = await starter(
+            dev_server, "open", "--loan-id", loan_id, "--borrower-id", "B-1",
+            "--timezone", "UTC", "--currency", "CNY", "--amount-minor", "1000",
+            "--due-date", (today - timedelta(days=days)).isoformat(), "--portfolio", portfolio,
+        )  # fmt: skip
+        assert code == 0, err
+
+    async def listed(*filters: str) -> dict[str, str]:
+        """loan id -> its dpd column, once visibility shows what the filters should find."""
+        code, out, err = await starter(dev_server, "list", "--portfolio", portfolio, *filters)
+        assert code == 0, err
+        rows = [line.split() for line in out.splitlines()[1:-1]]
+        return {row[0]: row[4] for row in rows}
+
+    # Visibility is eventually consistent: wait until all three are listed.
+    for _ in range(30):
+        if len(everything := await listed()) == 3:
+            break
+        await asyncio.sleep(0.5)
+    assert everything == {loan_id: str(days) for loan_id, days in loans.items()}
+    at_least_30 = await listed("--min-dpd", "30")
+    assert sorted(at_least_30.values()) == ["30", "40"]
+    assert list((await listed("--max-dpd", "29")).values()) == ["10"]
+    assert list((await listed("--min-dpd", "11", "--max-dpd", "39")).values()) == ["30"]
+    for loan_id in loans:
+        await dev_server.env.client.get_workflow_handle(f"collection-{loan_id}").terminate("over")
+
+
+# -- pay: a missing worker, a slow case, a closed case ----------------------------------------
+@workflow.defn(name="NotACollectionCase")
+class NotACollectionCase:
+    """Registered by a worker that polls the case's task queue but cannot run cases."""
+
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+async def start_case_without_worker(
+    server: DevServer, world: CaseWorld
+) -> tuple[str, WorkflowHandle[Any, Any]]:
+    data = case_input(datetime.now(UTC).date() - timedelta(days=3))
+    handle = await server.env.client.start_workflow(
+        "CollectionCase", data, id=f"collection-{data['loan_id']}", task_queue=world.task_queue
+    )
+    return data["loan_id"], handle
+
+
+PAY = ("--amount-minor", "1000", "--currency", "CNY", "--payment-id", "bank-77", "--timeout", "2")
+
+
+async def test_pay_without_a_worker_says_to_start_one(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    loan_id, handle = await start_case_without_worker(dev_server, case_world)
+    started = asyncio.get_running_loop().time()
+    code, _, err = await starter(dev_server, "pay", loan_id, *PAY)
+    assert asyncio.get_running_loop().time() - started < 20  # --timeout 2, not the default 30
+    assert code == 1, err
+    assert f"no worker is polling task queue {case_world.task_queue}" in err
+    assert "start one with `make worker`" in err
+    assert "resending the same payment_id (bank-77) is safe (it is applied once)" in err
+    assert "Traceback" not in err
+    # A query needs a worker as much as an update does.
+    code, _, err = await starter(dev_server, "status", loan_id, "--timeout", "2")
+    assert code == 1, err
+    assert f"no worker is polling task queue {case_world.task_queue}" in err
+    await handle.terminate("test over")
+
+
+async def test_pay_to_a_slow_case_says_it_may_be_applied_and_resending_is_safe(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    loan_id, handle = await start_case_without_worker(dev_server, case_world)
+    # A worker polls the queue but cannot run the case (as a wrong deployment would): the
+    # server sees a worker, the case never answers.
+    async with Worker(
+        dev_server.env.client,
+        task_queue=case_world.task_queue,
+        workflows=[NotACollectionCase],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        code, _, err = await starter(dev_server, "pay", loan_id, *PAY)
+    assert code == 1, err
+    assert f"{loan_id}: the case did not answer within 2 s" in err
+    assert "the payment may or may not have been applied" in err
+    assert "resending the same payment_id (bank-77) is safe (it is applied once)" in err
+    assert "no worker is polling" not in err
+    await handle.terminate("test over")
+
+
+async def test_pay_to_a_closed_case_says_it_takes_no_more_messages(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    loan_id, handle = await start_case_without_worker(dev_server, case_world)
+    await handle.terminate("closed for the test")
+    code, _, err = await starter(dev_server, "pay", loan_id, *PAY)
+    assert code == 1, err
+    assert f"case collection-{loan_id} is closed (terminated) and no longer takes messages" in err
+
+    code, _, err = await starter(dev_server, "pay", "L-NEVER-OPENED", *PAY)
+    assert code == 1, err
+    assert "L-NEVER-OPENED: no open case collection-L-NEVER-OPENED" in err
+    assert "closed" not in err

@@ -27,6 +27,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import starter
 from cli import cases, console, csv_import, demo, listing, render
+from domain.clock import bucket
+from domain.fields import AMOUNT_MAX
 from workflows import search_attributes as sa
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -236,8 +238,9 @@ def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
     attributes = start["search_attributes"]
     assert attributes.get(sa.STAGE) == "preparation"
     assert attributes.get(sa.STATUS) == "active"
-    assert attributes.get(sa.DAYS_PAST_DUE) == 9
     assert attributes.get(sa.BUCKET) == "M1"
+    # Days past due would be stale tomorrow: not an attribute; DueDate answers it.
+    assert {pair.key.name for pair in attributes} == set(sa.INDEXED_TYPES)
     assert attributes.get(sa.DUE_DATE) == datetime(2026, 3, 1, tzinfo=UTC)
     assert attributes.get(sa.OUTSTANDING_MINOR) == 500000
     # No personal data in search attributes or memo.
@@ -273,6 +276,54 @@ def test_open_invalid_case_exits_2_without_contacting_temporal() -> None:
     assert result.returncode == 2, result.stderr
     assert "invalid case: borrower.email:" in result.stderr
     assert "connect" not in result.stderr.lower()
+
+
+def test_open_refuses_an_amount_beyond_2_53_without_contacting_temporal() -> None:
+    for amount in (2**63, AMOUNT_MAX + 1):
+        args = open_args()
+        args[args.index("--amount-minor") + 1] = str(amount)
+        result = run_cli(*args)
+        assert result.returncode == 2, result.stderr
+        assert "invalid case: overdue_amount_minor: must be at most" in result.stderr
+        assert "connect" not in result.stderr.lower()
+
+
+def pay_args(*extra: str, amount: int = 100000) -> list[str]:
+    return ["pay", "L-1001", "--amount-minor", str(amount), "--currency", "CNY", *extra]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (pay_args("--payment-id", "p-1", amount=10**23), "amount_minor"),
+        (pay_args("--payment-id", "p-1", amount=AMOUNT_MAX + 1), "amount_minor"),
+        (pay_args("--payment-id", "p-1", amount=0), "amount_minor"),
+        (pay_args("--payment-id", "p" * 129), "payment_id"),
+        (pay_args("--payment-id", "p-1", "--paid-at", "2099-01-01T00:00:00Z"), "paid_at"),
+        (pay_args("--payment-id", "p-1", "--source", "s" * 65), "source"),
+    ],
+)
+def test_pay_refuses_what_the_case_would_reject_without_contacting_temporal(
+    args: list[str], field: str, capsys: Any
+) -> None:
+    assert asyncio.run(starter.run(args, connect=refuse_connect)) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"invalid payment: {field}: ")
+    assert "payment id" not in captured.out  # no id offered for a payment never sent
+
+
+def test_pay_amount_beyond_2_53_exits_2_through_main() -> None:
+    result = run_cli(*pay_args("--payment-id", "p-1", amount=100000000000000000000000))
+    assert result.returncode == 2, result.stderr
+    assert "invalid payment: amount_minor: must be at most 9007199254740991" in result.stderr
+    assert "connect" not in result.stderr.lower()
+
+
+def test_pay_at_the_bound_is_sent() -> None:
+    # The counterpart: 2^53 - 1 passes the CLI and gets as far as connecting.
+    result = run_cli(*pay_args("--payment-id", "p-1", amount=AMOUNT_MAX))
+    assert result.returncode == 1
+    assert "connect" in result.stderr.lower()
 
 
 def test_open_valid_case_does_try_to_connect() -> None:
@@ -314,21 +365,25 @@ def test_help_through_main_exits_0() -> None:
 
 # -- setup: search attributes -----------------------------------------------------------------
 class FakeOperatorService:
-    """The namespace's custom search attributes; refuses to add them when told to."""
+    """The namespace's custom search attributes; refuses to add (or list) them when told to."""
 
     def __init__(
         self,
         existing: dict[str, IndexedValueType.ValueType],
         refuse: RPCStatusCode | None = None,
+        refuse_list: RPCStatusCode | None = None,
     ) -> None:
         self.existing = dict(existing)
         self.refuse = refuse
+        self.refuse_list = refuse_list
         self.added: list[dict[str, IndexedValueType.ValueType]] = []
 
     async def list_search_attributes(
         self, request: ListSearchAttributesRequest
     ) -> ListSearchAttributesResponse:
         assert request.namespace == "default"
+        if self.refuse_list is not None:
+            raise RPCError("Request unauthorized.", self.refuse_list, b"")
         return ListSearchAttributesResponse(custom_attributes=self.existing)
 
     async def add_search_attributes(self, request: AddSearchAttributesRequest) -> None:
@@ -362,22 +417,23 @@ def test_setup_adds_only_the_missing_search_attributes(capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "added LoanId (Keyword)" in out and "added DueDate (Datetime)" in out
     assert "already present CollectionStage (Keyword)" in out
-    assert "already present DaysPastDue (Int)" in out
-    assert "namespace default: added 2, already present 7" in out
+    assert "already present OutstandingMinor (Int)" in out
+    assert "DaysPastDue" not in out  # dropped: it could only stay current by daily wake-ups
+    assert "namespace default: added 2, already present 6" in out
     # Again: everything is there, nothing is added.
     assert asyncio.run(starter.run(["setup"], connect=fake_connect(client))) == 0
     assert len(service.added) == 1
-    assert "namespace default: added 0, already present 9" in capsys.readouterr().out
+    assert "namespace default: added 0, already present 8" in capsys.readouterr().out
 
 
 def test_setup_reports_an_attribute_of_another_type_and_exits_1(capsys: Any) -> None:
-    service = FakeOperatorService({**sa.INDEXED_TYPES, "DaysPastDue": KEYWORD})
+    service = FakeOperatorService({**sa.INDEXED_TYPES, "OutstandingMinor": KEYWORD})
     code = asyncio.run(starter.run(["setup"], connect=fake_connect(operator_client(service))))
     assert code == 1
     assert service.added == []
     captured = capsys.readouterr()
-    assert "wrong type DaysPastDue: Keyword on the server, Int needed" in captured.err
-    assert "added 0, already present 8, wrong type 1" in captured.out
+    assert "wrong type OutstandingMinor: Keyword on the server, Int needed" in captured.err
+    assert "added 0, already present 7, wrong type 1" in captured.out
 
 
 @pytest.mark.parametrize(
@@ -428,7 +484,7 @@ STATUS: dict[str, Any] = {
     ],
     "payments": [{"payment_id": "p-1", "amount_minor": 166666, "at": "z", "source": None}],
     "rejected_payments": [{"payment_id": "p-x", "reason": "currency: must be CNY"}],
-    "legal_events": [],
+    "legal": None,
 }
 
 
@@ -447,8 +503,62 @@ def test_list_query_filters_and_refuses_quotes() -> None:
         "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
         "AND CollectionPortfolio = 'consumer'"
     )
+    assert listing.list_query(bucket="M4+", status="active") == (
+        "WorkflowType = 'CollectionCase' AND CollectionStatus = 'active' "
+        "AND CollectionBucket = 'M4+'"
+    )
     with pytest.raises(console.UsageError):
         listing.list_query(policy="x' OR 1=1 --")
+
+
+def test_list_query_days_past_due_becomes_due_date_bounds() -> None:
+    today = NOW.date()  # 2026-03-10
+    # At least 30 days past due: due on or before 2026-02-08, i.e. before 2026-02-09.
+    assert listing.list_query(min_dpd=30, today=today) == (
+        "WorkflowType = 'CollectionCase' AND DueDate < '2026-02-09T00:00:00Z'"
+    )
+    # 31 to 60 (the M2 bucket's range): due from 2026-01-09 to 2026-02-07.
+    assert listing.list_query(stage="phone", min_dpd=31, max_dpd=60, today=today) == (
+        "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
+        "AND DueDate < '2026-02-08T00:00:00Z' AND DueDate >= '2026-01-09T00:00:00Z'"
+    )
+    with pytest.raises(console.UsageError, match="greater than"):
+        listing.list_query(min_dpd=10, max_dpd=5, today=today)
+
+
+def test_list_dpd_filters_agree_with_the_dpd_column() -> None:
+    """Every due date around the bounds: the query's verdict is the row's DPD verdict."""
+    today = NOW.date()
+    for min_dpd, max_dpd in ((30, None), (None, 30), (31, 60), (0, 0)):
+        clauses = listing.due_date_clauses(today=today, min_dpd=min_dpd, max_dpd=max_dpd)
+        # A due date is never after today (the contract refuses it), so offsets start at 0.
+        for offset in range(0, 70):
+            due = datetime.combine(today - timedelta(days=offset), datetime.min.time(), UTC)
+            literal = due.strftime("%Y-%m-%dT%H:%M:%SZ")
+            # The literals are ISO UTC strings of equal length: they compare like the instants.
+            matched = all(
+                literal < c.split("'")[1] if " < " in c else literal >= c.split("'")[1]
+                for c in clauses
+            )
+            dpd = listing.days_past_due(due, NOW)
+            assert dpd == offset
+            expected = (min_dpd is None or dpd >= min_dpd) and (max_dpd is None or dpd <= max_dpd)
+            assert matched == expected, (min_dpd, max_dpd, offset)
+
+
+def test_buckets_are_the_domains() -> None:
+    assert {bucket(days) for days in range(0, 400)} == set(listing.BUCKETS)
+
+
+def test_list_rejects_a_negative_dpd_before_connecting(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        starter.build_parser().parse_args(["list", "--min-dpd", "-1"])
+    assert exit_.value.code == 2
+    code = asyncio.run(
+        starter.run(["list", "--min-dpd", "9", "--max-dpd", "3"], connect=refuse_connect)
+    )
+    assert code == 2
+    assert "--min-dpd 9 is greater than --max-dpd 3" in capsys.readouterr().err
 
 
 # -- demo behaviour ---------------------------------------------------------------------------

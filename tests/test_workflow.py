@@ -10,6 +10,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,11 +19,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.case_activities import CollectionActivities
+from activities.contracts import ContactRequest, ContactResult
 from tests.temporal_fixtures import CaseWorld, make_worker
 from workflows.collection_case import CollectionCase
 
@@ -534,11 +539,11 @@ async def test_conflicting_payment_id_is_rejected_on_every_path(
 
 
 async def test_write_off_then_recovery_is_recorded(
-    time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    async with make_worker(time_env.client, case_world):
-        handle = await start_case(time_env, case_world, days_overdue=185)
-        await time_env.sleep(timedelta(days=1))
+    async with make_worker(own_time_env.client, case_world):
+        handle = await start_case(own_time_env, case_world, days_overdue=185)
+        await own_time_env.sleep(timedelta(days=1))
         status = await handle.query(CollectionCase.status)
         assert status["status"] == "written_off"
         answer = await handle.execute_update(
@@ -588,3 +593,55 @@ async def test_a_hold_suspends_open_call_tasks_and_a_release_brings_them_back(
         await own_time_env.sleep(timedelta(hours=1))
         assert rows(case_world, "select status from work_items") == [("open",)]
         await handle.terminate("test over")
+
+
+async def test_a_reminder_retried_until_the_window_closes_is_sent_next_morning_not_late(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    """A provider down all evening: the reminder's retries stop when the contact window closes
+    at 21:00, and the step is decided again for 08:00 the next day."""
+    env = own_time_env
+    shanghai = ZoneInfo("Asia/Shanghai")
+    now = (await env.get_current_time()).astimezone(shanghai)
+    evening = now.replace(hour=20, minute=50, second=0, microsecond=0)
+    if evening <= now:
+        evening += timedelta(days=1)
+    attempts: list[datetime] = []
+    first_day: list[date] = []
+
+    @activity.defn(name="send_notice")
+    async def send_notice(request: ContactRequest) -> ContactResult:
+        at = activity.info().current_attempt_scheduled_time.astimezone(shanghai)
+        attempts.append(at)
+        first_day[:] = first_day or [at.date()]
+        if at.date() == first_day[0]:
+            raise ApplicationError("provider answered 503")
+        return ContactResult(attempt_id=request.attempt_id, result="sent")
+
+    real = CollectionActivities.from_env()
+    kept = [a for a in real.all() if getattr(a, "__name__", "") != "send_notice"]
+    async with Worker(
+        env.client,
+        task_queue=case_world.task_queue,
+        workflows=[CollectionCase],
+        activities=[*kept, send_notice],
+        activity_executor=ThreadPoolExecutor(4),
+    ):
+        await env.sleep(evening - now)
+        handle = await start_case(env, case_world, days_overdue=3)
+        await env.sleep(timedelta(hours=14))
+        status = await handle.query(CollectionCase.status)
+        await written(
+            case_world, "select count(*) from case_events where kind = 'contact_not_sent'", 1
+        )
+        await handle.terminate("test over")
+
+    assert len(attempts) > 2
+    evening_attempts = [at for at in attempts if at.date() == first_day[0]]
+    assert all(at.hour == 20 for at in evening_attempts), evening_attempts
+    sms = [c for c in status["contacts"] if c["channel"] == "sms"]
+    assert len(sms) == 1
+    sent_at = datetime.fromisoformat(sms[0]["at"]).astimezone(shanghai)
+    assert (sent_at.hour, sent_at.minute) == (8, 0) and sent_at.date() > first_day[0]
+    why = rows(case_world, "select detail from case_events where kind = 'contact_not_sent'")
+    assert "window closed" in why[0][0]

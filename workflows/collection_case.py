@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
-from temporalio.exceptions import TimeoutError as ActivityTimeout
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from activities import contracts
@@ -262,9 +261,13 @@ class CollectionCase:
             outcome = await handle
             result = outcome.result if isinstance(outcome, contracts.ContactResult) else "referred"
         except ActivityError as error:
-            if isinstance(error.cause, CancelledError | ActivityTimeout):
-                why = "window closed" if isinstance(error.cause, ActivityTimeout) else "cancelled"
-                state.note_unsent(attempt_id, why)
+            if error.retry_state != RetryState.NON_RETRYABLE_FAILURE:
+                # Cancelled (a hold, a payment, the close), or retried until its window
+                # closed: it did not leave, and the step is decided again.
+                if isinstance(error.cause, CancelledError):
+                    state.note_unsent(attempt_id, "cancelled", not_before=None)
+                else:
+                    state.note_unsent(attempt_id, "window closed", not_before=run.deadline)
                 return
             # A provider's final refusal is part of the record; the ladder goes on.
             result = "failed"
@@ -274,7 +277,8 @@ class CollectionCase:
                 attempt_id=attempt_id,
                 channel=step.channel,
                 template=step.template,
-                at=now.isoformat(),
+                # When it was made, which is what caps and auditors count.
+                at=workflow.now().isoformat(),
                 result=result,
                 days_past_due=run.days_past_due,
             ),

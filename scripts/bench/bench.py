@@ -4,10 +4,16 @@ It starts its own Temporal dev server (on a SQLite file) and, in this process, t
 worker (`worker.create_worker`) on a temporary case database, then measures:
 
 1. the ceiling: N one-activity workflows started at once, completions per second;
-2. intake: N `demo` cases started at once, until every case's first contact is in the outbox;
-3. `record_payment` latency: one partial payment per open case, 20 in flight;
-4. timer lateness and activity schedule-to-start, from those cases' histories;
-5. on the time-skipping test server, the history length of a `default` case left unpaid
+2. quiet cases: N `default` cases (real days) due yesterday, so each sleeps until its first
+   reminder days away, as most of a real portfolio does; once every one is prepared (in the
+   case table), one partial `record_payment` per case, 20 in flight: the headline latency;
+   from their histories, the schedule-to-start of the activities that phase scheduled (the
+   bookkeeping each payment causes; their timers are days away and fire in no run);
+3. intake: N `demo` cases (a day is 2 s) started at once, beside the quiet ones, until every
+   case's first contact is in the outbox; then the same payments while those cases race
+   through their ladders (the worker saturated by the demo itself), and timer lateness and
+   activity schedule-to-start from the demo cases' histories;
+4. on the time-skipping test server, the history length of a `default` case left unpaid
    until it completes, and of one paid in full once its first SMS went out.
 
 The workflow is reached by contract names only (type `CollectionCase`, update
@@ -62,7 +68,16 @@ TARGETS: dict[str, tuple[str, float]] = {
     "paid_after_first_sms_events": ("<=", 60),
     "ratio_to_ceiling": (">=", 0.5),
     "record_payment_ms_p99": ("<=", 150),
-    "timer_lateness_ms_p99": ("<=", 1000),
+    "timer_lateness_ms_p99_demo": ("<=", 1000),
+}
+NOTES = {
+    "record_payment_ms": "N open, quiet `default` cases (real days, each asleep until its first"
+    " reminder): the condition of the record_payment target",
+    "record_payment_during_demo_ms": "the same payments while the N demo cases race through"
+    " their ladders (2 s days): the worker is saturated by the demo itself",
+    "quiet": "the quiet cases' timers are days away and fire in no run; their activity figure"
+    " counts only what the payment phase scheduled (store_case_records)",
+    "targets": "record_payment_ms_p99 is the quiet figure; timer lateness is the demo figure",
 }
 
 
@@ -138,35 +153,59 @@ def first_contacts(database: Path) -> dict[str, datetime]:
     return {loan_id: datetime.fromisoformat(at) for loan_id, at in rows}
 
 
-async def measure_intake(client: Client, loan_ids: list[str], database: Path) -> float | None:
-    """Cases per second from the first start until every case's first contact went out."""
-    # Due 4 days ago: DPD 4 at opening is past the first SMS (DPD 3), so it is due at once.
-    due = days_ago(datetime.now(UTC), 4)
-    started = time.time()
+async def start_cases(client: Client, loan_ids: list[str], due: date, policy: str) -> None:
     await asyncio.gather(
         *(
             client.start_workflow(
                 "CollectionCase",
-                case_input(loan_id, due, "demo"),
+                case_input(loan_id, due, policy),
                 id=f"collection-{loan_id}",
                 task_queue=CASES_QUEUE,
             )
             for loan_id in loan_ids
         )
     )
+
+
+async def open_quiet_cases(client: Client, loan_ids: list[str]) -> None:
+    """Start `default` cases due yesterday and wait until each is prepared and asleep.
+
+    A case is in the case table while its first workflow task still runs (preparation is a
+    local activity); the search attributes it publishes when that task completes tell that
+    it is done. Only these cases have the `default` policy on the dev server.
+    """
+    # DPD 1: in grace, the first reminder (DPD 3) days away, so each case goes to sleep.
+    await start_cases(client, loan_ids, days_ago(datetime.now(UTC), 1), "default")
+    query = 'WorkflowType = "CollectionCase" AND CollectionPolicy = "default"'
+    deadline = time.monotonic() + 60 + len(loan_ids)
+    while (await client.count_workflows(query)).count < len(loan_ids):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the quiet cases were not all prepared")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def measure_intake(client: Client, loan_ids: list[str], database: Path) -> float | None:
+    """Cases per second from the first start until every case's first contact went out."""
+    # Due 4 days ago: DPD 4 at opening is past the first SMS (DPD 3), so it is due at once.
+    due = days_ago(datetime.now(UTC), 4)
+    started = time.time()
+    await start_cases(client, loan_ids, due, "demo")
+    wanted = set(loan_ids)
     deadline = time.monotonic() + 60 + len(loan_ids)
     contacts: dict[str, datetime] = {}
     while len(contacts) < len(loan_ids) and time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
-        contacts = await asyncio.to_thread(first_contacts, database)
+        found = await asyncio.to_thread(first_contacts, database)
+        contacts = {loan_id: at for loan_id, at in found.items() if loan_id in wanted}
     if len(contacts) < len(loan_ids):
         log.warning("first contacts missing at the deadline", reached=len(contacts))
         return None
     return len(loan_ids) / (max(contacts.values()).timestamp() - started)
 
 
-async def measure_payments(client: Client, loan_ids: list[str]) -> tuple[list[float], int]:
-    """Latency (ms) of one partial `record_payment` per case, IN_FLIGHT at a time; failures."""
+async def measure_payments(client: Client, loan_ids: list[str]) -> dict[str, Any]:
+    """p50/p99 latency (ms), timed on the client, of one partial `record_payment` per case,
+    IN_FLIGHT at a time; how many completed per second, and how many failed."""
     slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def pay(loan_id: str) -> float:
@@ -178,15 +217,26 @@ async def measure_payments(client: Client, loan_ids: list[str]) -> tuple[list[fl
             )
             return (time.perf_counter() - begun) * 1000
 
+    begun = time.perf_counter()
     results = await asyncio.gather(*(pay(loan_id) for loan_id in loan_ids), return_exceptions=True)
+    elapsed = time.perf_counter() - begun
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:
         log.warning("payments failed", count=len(failures), first=repr(failures[0]))
-    return [result for result in results if isinstance(result, float)], len(failures)
+    latencies = [result for result in results if isinstance(result, float)]
+    return {
+        "p50": rounded(percentile(latencies, 0.5)),
+        "p99": rounded(percentile(latencies, 0.99)),
+        "per_s": rounded(len(latencies) / elapsed, 1),
+        "failed": len(failures),
+    }
 
 
-async def read_histories(client: Client, loan_ids: list[str]) -> tuple[list[float], list[float]]:
-    """Timer lateness and activity schedule-to-start (ms) over the cases' histories."""
+async def read_histories(
+    client: Client, loan_ids: list[str], since_ns: int = 0
+) -> tuple[list[float], list[float]]:
+    """Timer lateness and activity schedule-to-start (ms) over the cases' histories, of what
+    was due from `since_ns` until now."""
     cutoff_ns = time.time_ns()
     slots = asyncio.Semaphore(IN_FLIGHT)
 
@@ -197,8 +247,8 @@ async def read_histories(client: Client, loan_ids: list[str]) -> tuple[list[floa
             return ReadHistory(history.events, read_at_ns)
 
     histories = await asyncio.gather(*(read(loan_id) for loan_id in loan_ids))
-    lateness = [ms for history in histories for ms in timer_lateness_ms(history, cutoff_ns)]
-    waits = [ms for history in histories for ms in schedule_to_start_ms(history, cutoff_ns)]
+    lateness = [ms for h in histories for ms in timer_lateness_ms(h, cutoff_ns, since_ns)]
+    waits = [ms for h in histories for ms in schedule_to_start_ms(h, cutoff_ns, since_ns)]
     return lateness, waits
 
 
@@ -220,16 +270,24 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
         log.info("ceiling: one-activity workflows", cases=cases)
         async with Worker(**config):
             ceiling = await measure_ceiling(client, cases)
-        loan_ids = [f"L-{i:05d}" for i in range(cases)]
+        quiet_ids = [f"Q-{i:05d}" for i in range(cases)]
+        demo_ids = [f"L-{i:05d}" for i in range(cases)]
+        database = folder / "collections.db"
         async with cases_worker:
-            log.info("intake: demo cases until each has its first contact", ceiling=ceiling)
+            log.info("quiet: default cases until each is prepared", ceiling=ceiling)
+            await open_quiet_cases(client, quiet_ids)
+            log.info("record_payment on the quiet cases")
+            paying_ns = time.time_ns()
+            quiet_payments = await measure_payments(client, quiet_ids)
+            quiet_lateness, quiet_waits = await read_histories(client, quiet_ids, paying_ns)
+            log.info("intake: demo cases until each has its first contact")
             opened = time.monotonic()
-            intake = await measure_intake(client, loan_ids, folder / "collections.db")
-            log.info("record_payment on the open cases", intake=intake)
-            payments_ms, failed = await measure_payments(client, loan_ids)
+            intake = await measure_intake(client, demo_ids, database)
+            log.info("record_payment on the demo cases", intake=intake)
+            demo_payments = await measure_payments(client, demo_ids)
             await asyncio.sleep(opened + MIN_RUN_SECONDS - time.monotonic())
-            log.info("reading the cases' histories")
-            lateness, waits = await read_histories(client, loan_ids)
+            log.info("reading the demo cases' histories")
+            lateness, waits = await read_histories(client, demo_ids)
     finally:
         await env.shutdown()
     ratio = None if intake is None else intake / ceiling
@@ -237,14 +295,16 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
         "ceiling_workflows_per_s": rounded(ceiling, 2),
         "intake_to_first_contact_cases_per_s": rounded(intake, 2),
         "ratio_to_ceiling": rounded(ratio, 3),
-        "record_payment_ms": {
-            "p50": rounded(percentile(payments_ms, 0.5)),
-            "p99": rounded(percentile(payments_ms, 0.99)),
-            "failed": failed,
+        "record_payment_ms": quiet_payments,
+        "record_payment_during_demo_ms": demo_payments,
+        "timer_lateness_ms_p99_quiet": rounded(percentile(quiet_lateness, 0.99)),
+        "timer_lateness_ms_p99_demo": rounded(percentile(lateness, 0.99)),
+        "activity_schedule_to_start_ms_p99_quiet": rounded(percentile(quiet_waits, 0.99)),
+        "activity_schedule_to_start_ms_p99_demo": rounded(percentile(waits, 0.99)),
+        "samples": {
+            "quiet": {"timers": len(quiet_lateness), "activities": len(quiet_waits)},
+            "demo": {"timers": len(lateness), "activities": len(waits)},
         },
-        "timer_lateness_ms_p99": rounded(percentile(lateness, 0.99)),
-        "activity_schedule_to_start_ms_p99": rounded(percentile(waits, 0.99)),
-        "samples": {"timers": len(lateness), "activities": len(waits)},
     }
 
 
@@ -345,6 +405,7 @@ async def run(cases: int) -> dict[str, Any]:
         report |= await ladder_event_counts()
     report["targets"] = {name: f"{sense} {bound:g}" for name, (sense, bound) in TARGETS.items()}
     report["targets_met"] = targets_met(report)
+    report["notes"] = NOTES
     return report
 
 

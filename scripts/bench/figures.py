@@ -1,7 +1,8 @@
 """Latencies read from workflow histories, using nothing but Temporal's own event types.
 
 Every figure covers what was due before a cutoff (the moment the benchmark started reading
-histories), so reading them does not slow down what is measured. A timer due, or an activity
+histories), so reading them does not slow down what is measured, and, where a `since` is
+given, only what was due from then on (one phase of the run). A timer due, or an activity
 scheduled, before the cutoff that is still pending when its history is read counts as late
 until that read (a lower bound): an overloaded run cannot hide its worst cases that way.
 """
@@ -45,7 +46,7 @@ def _ns(event: HistoryEvent) -> int:
     return event.event_time.ToNanoseconds()
 
 
-def timer_lateness_ms(history: ReadHistory, cutoff_ns: int) -> list[float]:
+def timer_lateness_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -> list[float]:
     """TimerFired time minus (TimerStarted time + start_to_fire_timeout), timers due by cutoff."""
     due: dict[int, int] = {}
     fired: dict[int, int] = {}
@@ -57,10 +58,10 @@ def timer_lateness_ms(history: ReadHistory, cutoff_ns: int) -> list[float]:
             fired[event.timer_fired_event_attributes.started_event_id] = _ns(event)
         elif event.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
             due.pop(event.timer_canceled_event_attributes.started_event_id, None)
-    return _delays(due, fired, history.pending_until(), cutoff_ns)
+    return _delays(due, fired, history.pending_until(), since_ns, cutoff_ns)
 
 
-def schedule_to_start_ms(history: ReadHistory, cutoff_ns: int) -> list[float]:
+def schedule_to_start_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -> list[float]:
     """ActivityTaskStarted time minus ActivityTaskScheduled time, activities scheduled by cutoff.
 
     The server writes the Started event only when the attempt ends, but stamps it with the
@@ -78,15 +79,19 @@ def schedule_to_start_ms(history: ReadHistory, cutoff_ns: int) -> list[float]:
             cancelled = event.activity_task_canceled_event_attributes.scheduled_event_id
             if cancelled not in started:  # cancelled before any worker took it
                 scheduled.pop(cancelled, None)
-    return _delays(scheduled, started, history.pending_until(), cutoff_ns)
+    return _delays(scheduled, started, history.pending_until(), since_ns, cutoff_ns)
 
 
 def _delays(
-    expected: dict[int, int], happened: dict[int, int], pending_until: int | None, cutoff_ns: int
+    expected: dict[int, int],
+    happened: dict[int, int],
+    pending_until: int | None,
+    since_ns: int,
+    cutoff_ns: int,
 ) -> list[float]:
     delays = []
     for key, at in expected.items():
-        if at > cutoff_ns:
+        if not since_ns <= at <= cutoff_ns:
             continue
         actual = happened.get(key, pending_until)
         if actual is not None:
