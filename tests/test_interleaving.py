@@ -152,22 +152,33 @@ def unsent_events(world: CaseWorld) -> int:
 
 
 # -- the contact's own activity is pending -------------------------------------------
+# Each kind of contact, with the days overdue (demo days) at which it is due at once.
+CONTACTS = [
+    (contracts.SEND_NOTICE, 4),  # the first SMS, DPD 3
+    (contracts.QUEUE_CALL, 15),  # the first call task, DPD 14
+    (contracts.BOOK_FIELD_VISIT, 41),  # the first field visit, DPD 40
+]
+
+
 @pytest.mark.parametrize("message", ["hold", "cease", "full_payment"])
-async def test_a_message_while_the_reminder_is_pending_cancels_it(
+@pytest.mark.parametrize(("activity_name", "days_overdue"), CONTACTS)
+async def test_a_message_while_a_contact_is_pending_cancels_it(
     dev_server: DevServer,
     case_world: CaseWorld,
     real_activities: CollectionActivities,
     message: str,
+    activity_name: str,
+    days_overdue: int,
 ) -> None:
     provider, held = Provider(), Held()
 
-    @activity.defn(name=contracts.SEND_NOTICE)
-    async def send_notice(request: ContactRequest) -> ContactResult:
+    @activity.defn(name=activity_name)
+    async def contact(request: ContactRequest) -> ContactResult:
         await held.hold_open()
         return provider.deliver(request)
 
-    data = demo_case(days_overdue=4)  # DPD 4: the first SMS (DPD 3) is due at once
-    async with worker_with(dev_server, case_world, real_activities, send_notice):
+    data = demo_case(days_overdue=days_overdue)
+    async with worker_with(dev_server, case_world, real_activities, contact):
         handle = await dev_server.env.client.start_workflow(
             CollectionCase.run, data, id=f"collection-{data['loan_id']}",
             task_queue=case_world.task_queue,
@@ -193,6 +204,37 @@ async def test_a_message_while_the_reminder_is_pending_cancels_it(
     assert [entry for entry in provider.received if entry[3] >= answered_at] == []
     assert status["contacts"] == []
     assert unsent_events(case_world) == 1
+
+
+async def test_a_full_payment_during_the_legal_hand_off_cancels_it(
+    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
+) -> None:
+    held = Held()
+
+    @activity.defn(name=contracts.HAND_OFF_TO_LEGAL)
+    async def hand_off_to_legal(request: contracts.LegalHandOffRequest) -> None:
+        await held.hold_open()
+
+    data = demo_case(days_overdue=62)  # DPD 62: the hand-off (DPD 61) is due at once
+    async with worker_with(dev_server, case_world, real_activities, hand_off_to_legal):
+        handle = await dev_server.env.client.start_workflow(
+            CollectionCase.run, data, id=f"collection-{data['loan_id']}",
+            task_queue=case_world.task_queue,
+        )  # fmt: skip
+        await asyncio.wait_for(held.started.wait(), 20)
+        # A hold does not stop a hand-off (it is not a contact); payment in full does.
+        await handle.execute_update(CollectionCase.place_hold, CEASE)
+        await asyncio.sleep(1)
+        assert held.cancelled == 0
+        await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"},
+        )
+        await eventually(lambda: held.cancelled == 1)
+        status = await status_of(handle)
+        await handle.terminate("test over")
+
+    assert status["status"] == "paid" and status["legal"] is None
 
 
 async def test_a_partial_payment_re_decides_the_reminder_with_the_new_amount(
@@ -228,40 +270,13 @@ async def test_a_partial_payment_re_decides_the_reminder_with_the_new_amount(
     assert status["contacts"][0]["attempt_id"] == attempt_id
 
 
-async def test_a_full_payment_while_the_call_task_is_being_queued_cancels_it(
-    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
-) -> None:
-    provider, held = Provider(), Held()
-
-    @activity.defn(name=contracts.QUEUE_CALL)
-    async def queue_call(request: ContactRequest) -> ContactResult:
-        await held.hold_open()
-        return provider.deliver(request)
-
-    data = demo_case(days_overdue=15)  # DPD 15: the first call task is due at once
-    async with worker_with(dev_server, case_world, real_activities, queue_call):
-        handle = await dev_server.env.client.start_workflow(
-            CollectionCase.run, data, id=f"collection-{data['loan_id']}",
-            task_queue=case_world.task_queue,
-        )  # fmt: skip
-        await asyncio.wait_for(held.started.wait(), 20)
-        await handle.execute_update(
-            CollectionCase.record_payment,
-            {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"},
-        )
-        await eventually(lambda: held.cancelled == 1)
-        held.release.set()
-        await asyncio.sleep(2)
-        status = await status_of(handle)
-        await handle.terminate("test over")
-
-    assert provider.received == []
-    assert status["status"] == "paid" and status["contacts"] == []
-
-
 # -- the case awaits its bookkeeping or its preparation ---------------------------------
-async def test_a_cease_while_bookkeeping_is_written_stops_every_contact(
-    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
+@pytest.mark.parametrize("message", ["hold", "cease", "full_payment"])
+async def test_a_message_while_bookkeeping_is_written_stops_every_contact(
+    dev_server: DevServer,
+    case_world: CaseWorld,
+    real_activities: CollectionActivities,
+    message: str,
 ) -> None:
     provider = Provider()
     bookkeeping_started, bookkeeping_release = threading.Event(), threading.Event()
@@ -290,16 +305,24 @@ async def test_a_cease_while_bookkeeping_is_written_stops_every_contact(
             {"payment_id": "pay-1", "amount_minor": 1000, "currency": "CNY"},
         )
         assert await asyncio.to_thread(bookkeeping_started.wait, 20)
-        answer = await handle.execute_update(CollectionCase.place_hold, CEASE)
+        if message == "full_payment":
+            answer = await handle.execute_update(
+                CollectionCase.record_payment,
+                {"payment_id": "pay-2", "amount_minor": 499000, "currency": "CNY"},
+            )
+        else:
+            hold = CEASE if message == "cease" else {**CEASE, "kind": "dispute"}
+            answer = await handle.execute_update(CollectionCase.place_hold, hold)
         answered_at = datetime.now(UTC)
-        assert answer["status"] == "on_hold"
+        expected = "paid" if message == "full_payment" else "on_hold"
+        assert answer["status"] == expected
         bookkeeping_release.set()
         await asyncio.sleep(8)  # four demo days: the first SMS would have been due
         status = await status_of(handle)
         await handle.terminate("test over")
 
     assert [entry for entry in provider.received if entry[3] >= answered_at] == []
-    assert status["contacts"] == [] and status["status"] == "on_hold"
+    assert status["contacts"] == [] and status["status"] == expected
 
 
 async def test_a_payment_while_the_case_is_being_prepared_stops_every_later_contact(
