@@ -124,6 +124,7 @@ class CaseState:
     contacts: list[Contact] = field(default_factory=list)
     payments: list[PaymentEntry] = field(default_factory=list)
     rejected_payments: list[dict[str, Any]] = field(default_factory=list)
+    rejected_plans: list[dict[str, Any]] = field(default_factory=list)
     legal_events: list[dict[str, Any]] = field(default_factory=list)
     next_action: dict[str, Any] | None = None
     answers: dict[str, Answered] = field(default_factory=dict)
@@ -238,6 +239,14 @@ class CaseState:
             PaymentFact(
                 record_id=record_id, status="rejected", payment_id=payment_id, reason=reason
             )
+        )
+
+    def reject_plan(self, raw: Any, reason: str) -> None:
+        """Keep a plan signal the case cannot take, with the reason: nothing sent is lost."""
+        plan_id = storable_id(raw.get("plan_id") if isinstance(raw, dict) else None)
+        self.rejected_plans.append({"plan_id": plan_id, "reason": reason})
+        self.journal.append(
+            AuditFact("plan_rejected", f"{plan_id}:{len(self.rejected_plans)}", {"reason": reason})
         )
 
     # -- holds -------------------------------------------------------------------
@@ -425,5 +434,5 @@ class CaseState:
                 for p in self.payments
             ],
             "rejected_payments": list(self.rejected_payments),
-            "rejected_plans": [],
+            "rejected_plans": list(self.rejected_plans),
         }

@@ -107,12 +107,12 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
                 outstanding_minor=state.outstanding_minor,
                 deadline=_deadline(plan, step, now),
             )
-        waiting = Wait(allowed_at, f"{step.channel} {step.template} · contact window or cap")
+        waiting = Wait(allowed_at, f"{step.channel}: {step.template} · contact window or cap")
         return _earliest(waiting, boundary, write_off)
     if state.next_step < len(policy.ladder):
         step = policy.ladder[state.next_step]
         allowed_at = _allowed_at(state, plan, step, max(now, clock.start_of(step.dpd)))
-        upcoming = Wait(allowed_at, f"{step.channel} {step.template} · DPD {step.dpd}")
+        upcoming = Wait(allowed_at, f"{step.channel}: {step.template} · DPD {step.dpd}")
         return _earliest(upcoming, boundary, write_off)
     return _earliest(boundary, write_off)
 

@@ -76,7 +76,7 @@ def test_a_new_case_sleeps_until_its_first_reminder_inside_the_window() -> None:
     decision = decide(state, plan, state_at_dpd_2)
     assert isinstance(decision, Wait)
     assert decision.until == datetime(2026, 3, 4, 8, 0, tzinfo=SHANGHAI)
-    assert decision.reason.startswith("sms reminder_friendly")
+    assert decision.reason.startswith("sms: reminder_friendly")
 
 
 def test_a_due_step_runs_with_the_close_of_todays_window_as_deadline() -> None:

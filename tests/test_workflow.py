@@ -485,6 +485,8 @@ async def test_signals_of_any_shape_are_kept_as_rejections_and_never_stall_the_c
         await handle.signal("payment_received", {**paid, "amount_minor": 999})
         await handle.signal("payment_received", {**paid, "payment_id": absurd_id, "currency": "X"})
         await handle.signal("payment_received", {**paid, "amount_minor": 10**23})
+        # Installment plans are not taken yet: a plan signal is kept, with the reason.
+        await handle.signal("plan_received", {"plan_id": "plan-1", "installments": []})
         # The case still answers, and takes the next valid payment.
         answer = await handle.execute_update(
             CollectionCase.record_payment, {**paid, "payment_id": "p-2"}
@@ -510,6 +512,9 @@ async def test_signals_of_any_shape_are_kept_as_rejections_and_never_stall_the_c
     rejected = rows(case_world, "select payment_id from payments where status = 'rejected'")
     assert len(rejected) == 7
     assert status["paid_minor"] == 2000
+    assert status["rejected_plans"] == [
+        {"plan_id": "plan-1", "reason": "plan: installment plans are not supported yet"}
+    ]
 
 
 async def test_conflicting_payment_id_is_rejected_on_every_path(

@@ -79,6 +79,7 @@ CHANNEL_LABEL = {
     "legal": "Legal hand-off",
 }
 PAYMENT_SIGNAL = "payment_received"
+PLAN_SIGNAL = "plan_received"
 
 Answer = TypeVar("Answer")
 
@@ -96,6 +97,14 @@ def _answering(error_type: str, act: Callable[[], Answer]) -> Answer:
         raise ApplicationError(
             f"the case could not take this message: {error}", type=error_type, non_retryable=True
         ) from None
+
+
+def _decoded(value: RawValue) -> Any:
+    """A signal argument as plain data, or None when it cannot be read."""
+    try:
+        return workflow.payload_converter().from_payload(value.payload)
+    except Exception:  # an undecodable payload is kept as unreadable
+        return None
 
 
 @workflow.defn(name="CollectionCase")
@@ -424,6 +433,11 @@ class CollectionCase:
         read is kept in `rejected_payments` with the reason, never fails a workflow task."""
         state = self._state
         if state is None:
+            return
+        if name == PLAN_SIGNAL:
+            raw_plan = _decoded(args[0]) if len(args) == 1 else None
+            state.reject_plan(raw_plan, "plan: installment plans are not supported yet")
+            self._publish(state)
             return
         if name != PAYMENT_SIGNAL:
             workflow.logger.warning("unknown signal %r ignored", name[:64])
