@@ -5,6 +5,10 @@
         --amount-minor 500000 --due-date 2026-01-05
     python starter.py import data/loans.csv
     python starter.py pay L-1001 --amount-minor 100000 --currency CNY
+    python starter.py promise L-1001 --promise-id pr-1 --amount-minor 100000 --due-date 2026-12-05
+    python starter.py plan L-1001 --plan-id pl-1 --installment 2026-12-10:250000 \\
+        --installment 2027-01-10:250000
+    python starter.py settle L-1001 --settlement-id s-1 --amount-minor 300000 --due-date 2026-12-20
     python starter.py status L-1001
     python starter.py list --stage phone
     python starter.py demo
@@ -35,6 +39,14 @@ from temporalio.service import RPCError
 
 import settings
 from cli.cases import case_from_flags, load_case_file, open_case, validate_case
+from cli.commitments import (
+    INSTALLMENT_EXAMPLE,
+    INSTALLMENT_FORMAT,
+    load_plan_file,
+    plan_message,
+    promise_message,
+    settlement_message,
+)
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, out
 from cli.csv_import import import_cases, read_case_csv
 from cli.demo import BEHAVIOURS, run_demo
@@ -117,6 +129,40 @@ async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
         out(f"payment id {payment_id} (retry with --payment-id {payment_id})")
     return await run_update(
         await connect(), args.loan_id, "record_payment", arg, timeout=args.timeout
+    )
+
+
+async def cmd_promise(args: argparse.Namespace, connect: ClientFactory) -> int:
+    try:
+        arg = promise_message(args.promise_id, args.amount_minor, args.due_date)
+    except InvalidInput as error:
+        err(f"invalid promise: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    return await run_update(
+        await connect(), args.loan_id, "promise_to_pay", arg, timeout=args.timeout
+    )
+
+
+async def cmd_plan(args: argparse.Namespace, connect: ClientFactory) -> int:
+    try:
+        base = load_plan_file(args.file) if args.file else None
+        arg = plan_message(args.plan_id, args.installment, base)
+    except InvalidInput as error:
+        err(f"invalid plan: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    return await run_update(
+        await connect(), args.loan_id, "propose_plan", arg, timeout=args.timeout
+    )
+
+
+async def cmd_settle(args: argparse.Namespace, connect: ClientFactory) -> int:
+    try:
+        arg = settlement_message(args.settlement_id, args.amount_minor, args.due_date)
+    except InvalidInput as error:
+        err(f"invalid settlement: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    return await run_update(
+        await connect(), args.loan_id, "agree_settlement", arg, timeout=args.timeout
     )
 
 
@@ -300,6 +346,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--payment-id", help="idempotency key; default: a new uuid (printed)")
     p.add_argument("--source", help="e.g. bank-transfer")
     p.add_argument("--paid-at", help="ISO 8601 timestamp; default: now")
+    _add_timeout(p)
+
+    p = command(
+        "promise",
+        cmd_promise,
+        "Record a promise to pay (promise_to_pay): contact pauses until it falls due.",
+    )
+    p.epilog = (
+        "The case checks its policy's rules and rejects with InvalidPromise (exit 2): default, "
+        "at most the outstanding amount, due today to 14 days ahead in the borrower's calendar, "
+        "one open promise at a time, none after 3 broken ones."
+    )
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--promise-id", required=True, help="idempotency key")
+    p.add_argument("--amount-minor", type=int, required=True, help="promised amount")
+    p.add_argument("--due-date", required=True, help="YYYY-MM-DD, the borrower's calendar")
+    _add_timeout(p)
+
+    p = command(
+        "plan", cmd_plan, "Agree an installment plan (propose_plan): escalation is suspended."
+    )
+    p.epilog = (
+        "The case checks its policy's rules and rejects with InvalidPlan (exit 2): default, at "
+        "most 12 installments summing to the outstanding amount exactly, due dates strictly "
+        "increasing, the first within 30 days."
+    )
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--plan-id", help="idempotency key (required unless --file holds plan_id)")
+    p.add_argument(
+        "--installment",
+        action="append",
+        metavar=INSTALLMENT_FORMAT,
+        help=f"one installment, e.g. {INSTALLMENT_EXAMPLE}; repeat it, in order of due date",
+    )
+    p.add_argument(
+        "--file",
+        help='the plan as a JSON object {"plan_id", "installments": [{"due_date", '
+        '"amount_minor"}]}; --plan-id and --installment replace what it holds',
+    )
+    _add_timeout(p)
+
+    p = command(
+        "settle",
+        cmd_settle,
+        "Agree an operator-approved settlement (agree_settlement): paid in full, the case ends.",
+    )
+    p.epilog = (
+        "The case checks its policy's rules and rejects with InvalidSettlement (exit 2): "
+        "default, below the outstanding amount and due within 30 days."
+    )
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--settlement-id", required=True, help="idempotency key")
+    p.add_argument("--amount-minor", type=int, required=True, help="the amount that settles")
+    p.add_argument("--due-date", required=True, help="YYYY-MM-DD, the borrower's calendar")
     _add_timeout(p)
 
     p = command("hold", cmd_hold, "Place a hold (dispute, cease_contact, ...): collection pauses.")

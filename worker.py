@@ -35,6 +35,7 @@ from workflows.search_attributes import INDEXED_TYPES
 # The activities are synchronous (sqlmodel, file writes); they run on these threads.
 ACTIVITY_THREADS = 16
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+DEFAULT_CACHED_CASES = 10_000
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
@@ -50,6 +51,9 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         activities=activities.all(),
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        # Cases sleep for days between steps; evicting one from the cache means replaying its
+        # whole history on its next message, so keep a portfolio's worth of them in memory.
+        max_cached_workflows=int(os.environ.get("WORKER_CACHED_CASES", DEFAULT_CACHED_CASES)),
         # On SIGTERM, let activities in flight (a send, a database write) finish first.
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )

@@ -65,6 +65,7 @@ INVALID_CONTACT = "InvalidContact"
 CASE_NOT_FOUND = "CaseNotFound"
 
 CONTACT_OUTCOME = "contact_outcome"
+LEGAL_RECALLED = "legal_recalled"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
 CALL_QUEUE = "phone-agents"
@@ -347,6 +348,28 @@ class CollectionActivities:
             raise _invalid_case("loan_id", "cannot name an evidence folder")
         return directory
 
+    def _recall_legal_file(self, case_event: CaseEvent, at: str) -> None:
+        """Tell the legal partner the file is recalled: a notice beside the evidence package
+        they were handed, written once (a retried batch finds it and leaves it)."""
+        directory = self._evidence_dir_of(case_event.loan_id)
+        notice = directory / "RECALLED.json"
+        if not directory.exists() or notice.exists():
+            return
+        notice.write_text(
+            json.dumps(
+                {
+                    "loan_id": case_event.loan_id,
+                    "case_id": case_event.case_id,
+                    "recalled_at": at,
+                    "reason": f"case closed {case_event.detail.get('status')}",
+                },
+                indent=2,
+            )
+        )
+        log.info(
+            "legal file recalled: loan_id=%s case_id=%s", case_event.loan_id, case_event.case_id
+        )
+
     @activity.defn(name=contracts.STORE_CASE_RECORDS)
     def store_case_records(self, records: CaseRecords) -> None:
         """A case's bookkeeping batch; every part is idempotent, so a retried batch is too."""
@@ -415,6 +438,8 @@ class CollectionActivities:
         effect: Callable[[Session], None] | None = None
         if case_event.kind in (CONTACT_OUTCOME, VISIT_OUTCOME) and case_event.ref_id:
             effect = _outcome_effect(case_event, at)
+        if case_event.kind == LEGAL_RECALLED:
+            self._recall_legal_file(case_event, at)
         if self.store.insert_if_absent(row, then=effect):
             log.info(
                 "case event %s: loan_id=%s case_id=%s",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -21,9 +21,27 @@ BEHAVIOURS = (
     "partial_then_stops",
     "never_pays",
     "disputes",
+    "keeps_promise",
+    "breaks_promises",
+    "completes_plan",
+    "breaks_plan",
+    "settles",
 )
 DISPUTE_SECONDS = 20
 DEMO_TIMEOUT_SECONDS = 10.0
+
+# Commitments' dates are dates in the case's calendar: "today" is the case's due date plus its
+# days past due (a `demo` day is 2 s). The borrower's dates lie a few days ahead, so a day that
+# passes between the status query and the update does not put them in the past.
+PROMISE_DAYS_AHEAD = 5  # a promise falls due 5 days after it is made (plus 1 day of grace)
+# Where a promise breaker promises: once in each of these stages (3 broken: no more are taken).
+PROMISE_STAGES = ("reminder", "phone", "field_visit")
+PLAN_DAYS_AHEAD = (3, 10, 17)  # the installments' due dates (first within 30 days)
+SETTLEMENT_DAYS_AHEAD = 5
+SETTLEMENT_PERCENT = 60  # of the outstanding amount: the operator forgives the rest
+# A borrower who keeps a commitment pays on the day before it falls due: a pass of the demo
+# every 2 s (one demo day) has two chances before the case's deadline.
+PAY_DAYS_EARLY = 1
 
 
 @dataclass(frozen=True)
@@ -42,9 +60,17 @@ def _reached(stage: str, target: str) -> bool:
 
 
 def _payment(loan_id: str, n: int, amount: int, currency: str) -> DemoAction:
-    payment_id = f"demo-{loan_id}-pay-{n}"
+    return _pay(f"demo-{loan_id}-pay-{n}", amount, currency)
+
+
+def _pay(payment_id: str, amount: int, currency: str) -> DemoAction:
     arg = {"payment_id": payment_id, "amount_minor": amount, "currency": currency, "source": "demo"}
     return DemoAction("record_payment", arg, payment_id)
+
+
+def case_today(due_date: date, status: Mapping[str, Any]) -> date:
+    """Today in the case's calendar, the one its commitments' due dates are compared with."""
+    return due_date + timedelta(days=int(status.get("days_past_due") or 0))
 
 
 def demo_actions(
@@ -53,12 +79,16 @@ def demo_actions(
     *,
     now: datetime,
     done: frozenset[str] | set[str] = frozenset(),
+    due_date: date | None = None,
 ) -> list[DemoAction]:
     """What the simulated borrower and agents send next, given a case's `status` answer.
 
     Pure and deterministic: every message id is derived from the loan id (or is the
     attempt id itself), so sending the same action again changes nothing. `done` holds
-    the keys of actions already answered in this run; they are not proposed again.
+    the keys of actions already answered in this run; they are not proposed again. A
+    commitment already in `status` (its id is the demo's) is never proposed again either,
+    so a second run of the demo sends none twice although its dates would differ.
+    `due_date` is the case's (from its start input): without it no commitment is made.
     """
     stage = str(status.get("stage") or "")
     if stage == "closed" or status.get("status") in FINAL_STATUSES:
@@ -95,6 +125,9 @@ def demo_actions(
                 actions.append(DemoAction("place_hold", arg, hold_id))
             elif hold is not None and _older_than(hold.get("placed_at"), now, DISPUTE_SECONDS):
                 actions.append(DemoAction("release_hold", {"hold_id": hold_id}, hold_id))
+        elif behaviour in COMMITMENT_BEHAVIOURS and due_date is not None:
+            view = _Case(loan_id, currency, stage, outstanding, paid_ids, status, due_date)
+            actions += COMMITMENT_BEHAVIOURS[behaviour](view)
 
     # -- the agents ----------------------------------------------------------------
     calls = [c for c in contacts if c.get("channel") == "call"]
@@ -114,6 +147,169 @@ def demo_actions(
     return [action for action in actions if action.key not in done]
 
 
+# -- commitments ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Case:
+    """What a commitment behaviour reads of a case's `status`."""
+
+    loan_id: str
+    currency: str
+    stage: str
+    outstanding: int
+    paid_ids: set[Any]
+    status: Mapping[str, Any]
+    due_date: date
+
+    @property
+    def today(self) -> date:
+        return case_today(self.due_date, self.status)
+
+    def part(self, key: str) -> Mapping[str, Any] | None:
+        value = self.status.get(key)
+        return value if isinstance(value, Mapping) else None
+
+    def ours(self, key: str, id_key: str, message_id: str) -> Mapping[str, Any] | None:
+        """The status's promise / plan / settlement if it is the one with `message_id`."""
+        part = self.part(key)
+        return part if part is not None and part.get(id_key) == message_id else None
+
+    @property
+    def committed(self) -> bool:
+        """A promise is pending or a plan is active: no other commitment is proposed."""
+        promise, plan = self.part("promise"), self.part("plan")
+        return bool(
+            (promise and promise.get("state") == "pending")
+            or (plan and plan.get("state") == "active")
+        )
+
+    def falls_due(self, due: Any) -> bool:
+        """Today is the day to pay something due on `due` (ISO text)."""
+        try:
+            day = date.fromisoformat(str(due))
+        except ValueError:
+            return False
+        return self.today >= day - timedelta(days=PAY_DAYS_EARLY)
+
+    def pay_once(self, payment_id: str, amount: int) -> list[DemoAction]:
+        if payment_id in self.paid_ids or amount <= 0:
+            return []
+        return [_pay(payment_id, amount, self.currency)]
+
+
+def _promise(case: _Case, promise_id: str, amount: int) -> DemoAction:
+    due = case.today + timedelta(days=PROMISE_DAYS_AHEAD)
+    arg = {"promise_id": promise_id, "amount_minor": amount, "due_date": due.isoformat()}
+    return DemoAction("promise_to_pay", arg, promise_id)
+
+
+def _keeps_promise(case: _Case) -> list[DemoAction]:
+    """After the first reminder: promises everything owed and pays it the day before it falls
+    due; the promise is kept and the case ends `paid`."""
+    promise_id = f"demo-{case.loan_id}-promise"
+    promise = case.ours("promise", "promise_id", promise_id)
+    if promise is None:
+        if case.part("promise") is None and not case.committed and _reached(case.stage, "reminder"):
+            return [_promise(case, promise_id, case.outstanding)]
+        return []
+    if promise.get("state") == "pending" and case.falls_due(promise.get("due_date")):
+        owed = int(promise.get("amount_minor") or 0) - int(promise.get("paid_toward_minor") or 0)
+        return case.pay_once(f"{promise_id}-pay", min(owed, case.outstanding))
+    return []
+
+
+def _breaks_promises(case: _Case) -> list[DemoAction]:
+    """Promises half of what is owed in each of the reminder, phone and field-visit stages and
+    never pays: each promise is broken, escalation resumes, and after the third no more are
+    taken (so none is made)."""
+    if case.stage not in PROMISE_STAGES or case.committed:
+        return []
+    promise_id = f"demo-{case.loan_id}-promise-{case.stage}"
+    if case.ours("promise", "promise_id", promise_id) is not None:
+        return []  # made in this stage already (kept in status as the latest promise)
+    return [_promise(case, promise_id, max(1, case.outstanding // 2))]
+
+
+def _plan_installments(case: _Case) -> list[dict[str, Any]]:
+    """The outstanding amount in (up to) three installments, the rest in the last one."""
+    count = min(len(PLAN_DAYS_AHEAD), case.outstanding)
+    share = case.outstanding // count
+    amounts = [share] * (count - 1) + [case.outstanding - share * (count - 1)]
+    return [
+        {"due_date": (case.today + timedelta(days=days)).isoformat(), "amount_minor": amount}
+        for days, amount in zip(PLAN_DAYS_AHEAD, amounts, strict=False)
+    ]
+
+
+def _plan(case: _Case, *, installments_paid: int | None) -> list[DemoAction]:
+    """In the phone stage: agrees a plan of three installments summing to what is owed, then
+    pays each installment the day before it falls due; with `installments_paid`, only that
+    many, so the next one is missed and the plan breaks."""
+    plan_id = f"demo-{case.loan_id}-plan"
+    plan = case.ours("plan", "plan_id", plan_id)
+    if plan is None:
+        if case.part("plan") is None and not case.committed and _reached(case.stage, "phone"):
+            arg = {"plan_id": plan_id, "installments": _plan_installments(case)}
+            return [DemoAction("propose_plan", arg, plan_id)]
+        return []
+    if plan.get("state") != "active":
+        return []
+    installments = [i for i in plan.get("installments") or [] if isinstance(i, Mapping)]
+    for position, installment in enumerate(installments, start=1):
+        if installment.get("state") != "due":
+            continue
+        if installments_paid is not None and position > installments_paid:
+            return []
+        if not case.falls_due(installment.get("due_date")):
+            return []
+        owed = int(installment.get("amount_minor") or 0) - int(installment.get("paid_minor") or 0)
+        return case.pay_once(f"{plan_id}-{position}", min(owed, case.outstanding))
+    return []
+
+
+def _completes_plan(case: _Case) -> list[DemoAction]:
+    return _plan(case, installments_paid=None)
+
+
+def _breaks_plan(case: _Case) -> list[DemoAction]:
+    return _plan(case, installments_paid=1)
+
+
+def _settles(case: _Case) -> list[DemoAction]:
+    """In the field-visit stage an operator approves a settlement of 60 % of what is owed,
+    due in 5 days; the borrower pays it the day before and the case ends `settled`."""
+    settlement_id = f"demo-{case.loan_id}-settlement"
+    settlement = case.ours("settlement", "settlement_id", settlement_id)
+    if settlement is None:
+        amount = case.outstanding * SETTLEMENT_PERCENT // 100
+        if (
+            case.part("settlement") is None
+            and not case.committed
+            and _reached(case.stage, "field_visit")
+            and 0 < amount < case.outstanding
+        ):
+            due = case.today + timedelta(days=SETTLEMENT_DAYS_AHEAD)
+            arg = {
+                "settlement_id": settlement_id,
+                "amount_minor": amount,
+                "due_date": due.isoformat(),
+            }
+            return [DemoAction("agree_settlement", arg, settlement_id)]
+        return []
+    if settlement.get("state") == "pending" and case.falls_due(settlement.get("due_date")):
+        amount = min(int(settlement.get("amount_minor") or 0), case.outstanding)
+        return case.pay_once(f"{settlement_id}-pay", amount)
+    return []
+
+
+COMMITMENT_BEHAVIOURS: dict[str, Callable[[_Case], list[DemoAction]]] = {
+    "keeps_promise": _keeps_promise,
+    "breaks_promises": _breaks_promises,
+    "completes_plan": _completes_plan,
+    "breaks_plan": _breaks_plan,
+    "settles": _settles,
+}
+
+
 def _older_than(placed_at: Any, now: datetime, seconds: int) -> bool:
     """True once `placed_at` (ISO text) lies `seconds` or more before `now`; unknown: True."""
     if not isinstance(placed_at, str):
@@ -125,6 +321,14 @@ def _older_than(placed_at: Any, now: datetime, seconds: int) -> bool:
     if placed.tzinfo is None:
         placed = placed.replace(tzinfo=UTC)
     return (now - placed).total_seconds() >= seconds
+
+
+def _due_date(item: CsvCase) -> date | None:
+    """The case's due date, as its start input gave it (commitments' dates count from it)."""
+    try:
+        return date.fromisoformat(str(item.raw.get("due_date")))
+    except ValueError:
+        return None
 
 
 def _brief(error: BaseException) -> str:
@@ -145,7 +349,10 @@ async def demo_pass(
     stages: dict[str, str],
     closed: set[str],
 ) -> None:
-    """Query every open demo case once and send what its simulated people would send."""
+    """Query every open demo case once and send what its simulated people would send.
+
+    `stages` holds each case's last logged `stage/status`: a change is logged.
+    """
 
     async def one(item: CsvCase) -> None:
         loan_id = item.loan_id
@@ -155,17 +362,21 @@ async def demo_pass(
             _log(f"{loan_id} status not available ({_brief(error)}); retrying later")
             return
         stage = str(status.get("stage"))
-        if stages.get(loan_id) != stage:
+        where = f"{stage}/{status.get('status')}"
+        if stages.get(loan_id) != where:
             _log(
-                f"{loan_id} stage {stages.get(loan_id, '-')} -> {stage} "
-                f"(DPD {status.get('days_past_due')}, {status.get('status')})"
+                f"{loan_id} {stages.get(loan_id, '-')} -> {where} "
+                f"(DPD {status.get('days_past_due')})"
             )
-            stages[loan_id] = stage
+            stages[loan_id] = where
         if stage == "closed" or status.get("status") in FINAL_STATUSES:
             closed.add(loan_id)
             return
         sent = done.setdefault(loan_id, set())
-        for action in demo_actions(item.behaviour, status, now=datetime.now(UTC), done=sent):
+        actions = demo_actions(
+            item.behaviour, status, now=datetime.now(UTC), done=sent, due_date=_due_date(item)
+        )
+        for action in actions:
             try:
                 answer = await call_update(
                     client,

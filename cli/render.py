@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,12 +52,39 @@ def render_status(status: Mapping[str, Any]) -> str:
         ("portfolio", status.get("portfolio", "-")),
         ("holds", hold_text),
     ]
-    for key in ("promise", "plan"):
-        if status.get(key):
-            overview.append((key, json.dumps(status[key], ensure_ascii=False)))
+    promise = status.get("promise")
+    if isinstance(promise, Mapping):
+        overview.append(("promise", _promise_text(promise, currency)))
+    if status.get("broken_promises"):
+        overview.append(("broken promises", status["broken_promises"]))
+    plan = status.get("plan")
+    if isinstance(plan, Mapping):
+        overview.append(("plan", _plan_text(plan, currency)))
+    settlement = status.get("settlement")
+    if isinstance(settlement, Mapping):
+        overview.append(("settlement", _settlement_text(settlement, currency)))
     overview.append(("next action", next_text))
     label_width = max(len(label) for label, _ in overview)
     parts = ["\n".join(f"{label.ljust(label_width)}  {value}" for label, value in overview)]
+
+    if isinstance(plan, Mapping):
+        installments = plan.get("installments") or []
+        parts.append(f"\ninstallments of plan {plan.get('plan_id')} ({len(installments)})")
+        parts.append(
+            table(
+                ("#", "due_date", "amount", "paid", "state"),
+                [
+                    (
+                        position,
+                        i.get("due_date"),
+                        _money(i.get("amount_minor"), currency),
+                        _money(i.get("paid_minor"), currency),
+                        i.get("state"),
+                    )
+                    for position, i in enumerate(installments, start=1)
+                ],
+            )
+        )
 
     contacts = status.get("contacts") or []
     parts.append(f"\ncontacts ({len(contacts)})")
@@ -103,6 +129,15 @@ def render_status(status: Mapping[str, Any]) -> str:
                 ("payment_id", "reason"), [(r.get("payment_id"), r.get("reason")) for r in rejected]
             )
         )
+    rejected_plans = status.get("rejected_plans") or []
+    if rejected_plans:
+        parts.append(f"\nrejected plans ({len(rejected_plans)})")
+        parts.append(
+            table(
+                ("plan_id", "reason"),
+                [(r.get("plan_id") or "-", r.get("reason")) for r in rejected_plans],
+            )
+        )
     legal = (status.get("legal") or {}).get("events") or []
     if status.get("legal"):
         parts.append(f"\nlegal: {status['legal'].get('stage')} · events ({len(legal)})")
@@ -113,3 +148,45 @@ def render_status(status: Mapping[str, Any]) -> str:
             )
         )
     return "\n".join(parts)
+
+
+def _money(value: Any, currency: str) -> str:
+    return format_money(value, currency) if isinstance(value, int) else "-"
+
+
+def _promise_text(promise: Mapping[str, Any], currency: str) -> str:
+    """`pr-1: CNY 1,000.00 due 2026-12-05, pending (paid toward it CNY 0.00)`."""
+    text = (
+        f"{promise.get('promise_id')}: {_money(promise.get('amount_minor'), currency)} "
+        f"due {promise.get('due_date')}, {promise.get('state')} "
+        f"(paid toward it {_money(promise.get('paid_toward_minor') or 0, currency)})"
+    )
+    if promise.get("state") == "broken" and promise.get("shortfall_minor"):
+        text += f", short by {_money(promise['shortfall_minor'], currency)}"
+    return text
+
+
+def _plan_text(plan: Mapping[str, Any], currency: str) -> str:
+    """`pl-1: active, 1 of 2 installments paid, CNY 2,500.00 of CNY 5,000.00 (began in phone)`."""
+    installments = [i for i in plan.get("installments") or [] if isinstance(i, Mapping)]
+    paid = sum(1 for i in installments if i.get("state") == "paid")
+    total = sum(int(i.get("amount_minor") or 0) for i in installments)
+    paid_minor = sum(int(i.get("paid_minor") or 0) for i in installments)
+    text = (
+        f"{plan.get('plan_id')}: {plan.get('state')}, {paid} of {len(installments)} "
+        f"installments paid, {_money(paid_minor, currency)} of {_money(total, currency)}"
+    )
+    if plan.get("began_in_stage"):
+        text += f" (began in {plan['began_in_stage']})"
+    return text
+
+
+def _settlement_text(settlement: Mapping[str, Any], currency: str) -> str:
+    """`s-1: CNY 3,000.00 due 2026-12-20, pending`, and what was forgiven once paid."""
+    text = (
+        f"{settlement.get('settlement_id')}: {_money(settlement.get('amount_minor'), currency)} "
+        f"due {settlement.get('due_date')}, {settlement.get('state')}"
+    )
+    if settlement.get("forgiven_minor"):
+        text += f" (forgiven {_money(settlement['forgiven_minor'], currency)})"
+    return text

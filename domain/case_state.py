@@ -14,14 +14,25 @@ next (a payment, a hold, a release), so the workflow knows when to decide again.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from domain import commitments
 from domain.case import CaseInput
 from domain.clock import bucket
+from domain.commitments import (
+    CommitmentRules,
+    Installment,
+    Plan,
+    PlanRequest,
+    Promise,
+    PromiseRequest,
+    Settlement,
+    SettlementRequest,
+)
 from domain.errors import InvalidInput
 from domain.fields import storable_id
-from domain.messages import HoldRequest, LegalEvent, Outcome
+from domain.messages import LEGAL_MOVES, HoldRequest, LegalEvent, Outcome
 from domain.payments import Payment, apply_payment
 from domain.policy import STAGES as LADDER_STAGES
 
@@ -38,6 +49,9 @@ ID_FIELDS = {
     "call": "attempt_id",
     "field_visit": "visit_id",
     "legal": "event_id",
+    "promise": "promise_id",
+    "plan": "plan_id",
+    "settlement": "settlement_id",
 }
 
 
@@ -120,6 +134,12 @@ class CaseState:
     next_step: int = 0
     # A contact that could not leave in its window is not tried again before this moment.
     not_before: datetime | None = None
+    promise: Promise | None = None
+    broken_promises: int = 0
+    plan: Plan | None = None
+    settlement: Settlement | None = None
+    # After a broken plan, collection resumes at the stage where the plan began.
+    resume_stage: str | None = None
     holds: dict[str, Hold] = field(default_factory=dict)
     contacts: list[Contact] = field(default_factory=list)
     payments: list[PaymentEntry] = field(default_factory=list)
@@ -149,7 +169,25 @@ class CaseState:
     def status(self) -> str:
         if self.final_status is not None:
             return self.final_status
-        return "on_hold" if self.holds else "active"
+        if self.holds:
+            return "on_hold"
+        if self.plan is not None and self.plan.state == "active":
+            return "in_plan"
+        if self.promise is not None and self.promise.state == "pending":
+            return "promise_pending"
+        return "active"
+
+    @property
+    def pending_promise(self) -> Promise | None:
+        return self.promise if self.promise and self.promise.state == "pending" else None
+
+    @property
+    def active_plan(self) -> Plan | None:
+        return self.plan if self.plan and self.plan.state == "active" else None
+
+    @property
+    def pending_settlement(self) -> Settlement | None:
+        return self.settlement if self.settlement and self.settlement.state == "pending" else None
 
     def contact(self, attempt_id: str) -> Contact | None:
         return next((c for c in self.contacts if c.attempt_id == attempt_id), None)
@@ -215,6 +253,8 @@ class CaseState:
             )
         )
         self.revision += 1
+        if not self.closed:
+            self._keep_commitments(application.applied_minor, at)
         if self.outstanding_minor == 0 and not self.closed:
             self.close("paid", at)
         return self._answer(
@@ -240,6 +280,208 @@ class CaseState:
                 record_id=record_id, status="rejected", payment_id=payment_id, reason=reason
             )
         )
+
+    def _keep_commitments(self, applied_minor: int, at: datetime) -> None:
+        """What a payment does to the borrower's commitments: it counts toward a pending
+        promise, is allocated to the plan's installments in order, and toward a settlement."""
+        promise = self.pending_promise
+        if promise is not None:
+            promise.paid_toward_minor = self.paid_minor - promise.paid_before_minor
+            if promise.paid_toward_minor >= promise.amount_minor:
+                promise.state = "kept"
+                self.journal.append(AuditFact("promise_kept", promise.promise_id, {}))
+        plan = self.active_plan
+        if plan is not None:
+            commitments.allocate(plan.installments, applied_minor)
+            if all(i.state == "paid" for i in plan.installments):
+                plan.state = "completed"
+                self.journal.append(AuditFact("plan_completed", plan.plan_id, {}))
+                self.close("plan_completed", at)
+                return
+        settlement = self.pending_settlement
+        if settlement is not None and (
+            self.paid_minor - settlement.paid_before_minor >= settlement.amount_minor
+        ):
+            settlement.state = "paid"
+            settlement.forgiven_minor = self.outstanding_minor
+            self.journal.append(
+                AuditFact(
+                    "settlement_paid",
+                    settlement.settlement_id,
+                    {"forgiven_minor": settlement.forgiven_minor},
+                )
+            )
+            self.close("settled", at)
+
+    # -- commitments -------------------------------------------------------------
+    def _check_open_for(self, kind: str, message_id: str, body: object) -> dict[str, Any] | None:
+        earlier = self.earlier_answer(kind, message_id, body)
+        if earlier is None and self.closed:
+            raise InvalidInput(ID_FIELDS[kind], "the case is closed")
+        return earlier
+
+    def check_promise(self, request: PromiseRequest, rules: CommitmentRules, today: date) -> None:
+        if self._check_open_for("promise", request.promise_id, request) is not None:
+            return
+        if self.active_plan is not None:
+            raise InvalidInput("promise_id", "an installment plan is active")
+        if self.pending_promise is not None:
+            raise InvalidInput(
+                "promise_id", f"promise {self.pending_promise.promise_id!r} is still pending"
+            )
+        commitments.check_promise(
+            request,
+            rules,
+            today=today,
+            outstanding_minor=self.outstanding_minor,
+            broken_promises=self.broken_promises,
+        )
+
+    def take_promise(
+        self, request: PromiseRequest, rules: CommitmentRules, today: date
+    ) -> dict[str, Any]:
+        self.check_promise(request, rules, today)
+        earlier = self.earlier_answer("promise", request.promise_id, request)
+        if earlier is not None:
+            return earlier
+        self.promise = Promise(
+            promise_id=request.promise_id,
+            amount_minor=request.amount_minor,
+            due_date=request.due_date,
+            paid_before_minor=self.paid_minor,
+        )
+        self.revision += 1
+        self.journal.append(
+            AuditFact(
+                "promise_made",
+                request.promise_id,
+                {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
+            )
+        )
+        return self._answer(
+            "promise",
+            request.promise_id,
+            request,
+            {"promise_id": request.promise_id, "accepted": True, "status": self.status},
+        )
+
+    def check_plan(self, request: PlanRequest, rules: CommitmentRules, today: date) -> None:
+        if self._check_open_for("plan", request.plan_id, request) is not None:
+            return
+        if self.active_plan is not None:
+            raise InvalidInput("plan_id", f"plan {self.active_plan.plan_id!r} is already active")
+        if self.pending_promise is not None:
+            raise InvalidInput(
+                "plan_id", f"promise {self.pending_promise.promise_id!r} is still pending"
+            )
+        commitments.check_plan(
+            request, rules, today=today, outstanding_minor=self.outstanding_minor
+        )
+
+    def take_plan(
+        self, request: PlanRequest, rules: CommitmentRules, today: date
+    ) -> dict[str, Any]:
+        self.check_plan(request, rules, today)
+        earlier = self.earlier_answer("plan", request.plan_id, request)
+        if earlier is not None:
+            return earlier
+        self.plan = Plan(
+            plan_id=request.plan_id,
+            installments=[Installment(i.due_date, i.amount_minor) for i in request.installments],
+            began_in_stage=self.stage,
+        )
+        self.revision += 1
+        self.journal.append(
+            AuditFact(
+                "plan_agreed",
+                request.plan_id,
+                {
+                    "installments": len(request.installments),
+                    "last_due_date": request.installments[-1].due_date.isoformat(),
+                },
+            )
+        )
+        return self._answer(
+            "plan",
+            request.plan_id,
+            request,
+            {"plan_id": request.plan_id, "accepted": True, "status": self.status},
+        )
+
+    def check_settlement(
+        self, request: SettlementRequest, rules: CommitmentRules, today: date
+    ) -> None:
+        if self._check_open_for("settlement", request.settlement_id, request) is not None:
+            return
+        if self.active_plan is not None:
+            raise InvalidInput("settlement_id", "an installment plan is active")
+        if self.pending_settlement is not None:
+            raise InvalidInput(
+                "settlement_id",
+                f"settlement {self.pending_settlement.settlement_id!r} is still pending",
+            )
+        commitments.check_settlement(
+            request, rules, today=today, outstanding_minor=self.outstanding_minor
+        )
+
+    def take_settlement(
+        self, request: SettlementRequest, rules: CommitmentRules, today: date
+    ) -> dict[str, Any]:
+        self.check_settlement(request, rules, today)
+        earlier = self.earlier_answer("settlement", request.settlement_id, request)
+        if earlier is not None:
+            return earlier
+        self.settlement = Settlement(
+            settlement_id=request.settlement_id,
+            amount_minor=request.amount_minor,
+            due_date=request.due_date,
+            paid_before_minor=self.paid_minor,
+        )
+        self.revision += 1
+        self.journal.append(
+            AuditFact(
+                "settlement_agreed",
+                request.settlement_id,
+                {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
+            )
+        )
+        return self._answer(
+            "settlement",
+            request.settlement_id,
+            request,
+            {"settlement_id": request.settlement_id, "accepted": True, "status": self.status},
+        )
+
+    def lapse(self, kind: str) -> None:
+        """A commitment's time ran out unkept: a promise is broken (with its shortfall), a
+        plan is broken by its missed installment, a settlement lapses; collection resumes."""
+        if kind == "promise" and self.pending_promise is not None:
+            promise = self.pending_promise
+            promise.state = "broken"
+            promise.shortfall_minor = promise.amount_minor - promise.paid_toward_minor
+            self.broken_promises += 1
+            self.journal.append(
+                AuditFact(
+                    "promise_broken",
+                    promise.promise_id,
+                    {"shortfall_minor": promise.shortfall_minor},
+                )
+            )
+        elif kind == "plan" and self.active_plan is not None:
+            plan = self.active_plan
+            missed = plan.next_due()
+            assert missed is not None
+            missed.state = "missed"
+            plan.state = "broken"
+            self.resume_stage = plan.began_in_stage
+            self.journal.append(
+                AuditFact("plan_broken", plan.plan_id, {"missed": missed.due_date.isoformat()})
+            )
+        elif kind == "settlement" and self.pending_settlement is not None:
+            settlement = self.pending_settlement
+            settlement.state = "lapsed"
+            self.journal.append(AuditFact("settlement_lapsed", settlement.settlement_id, {}))
+        self.revision += 1
 
     def reject_plan(self, raw: Any, reason: str) -> None:
         """Keep a plan signal the case cannot take, with the reason: nothing sent is lost."""
@@ -322,11 +564,27 @@ class CaseState:
             {ID_FIELDS[channel]: outcome.ref_id, "recorded": True, "status": self.status},
         )
 
+    @property
+    def legal_stage(self) -> str | None:
+        """Where the legal track stands: None before the hand-off, then `referred`, then the
+        latest event."""
+        if not any(c.channel == "legal" for c in self.contacts):
+            return None
+        return self.legal_events[-1]["event"] if self.legal_events else "referred"
+
     def check_legal_event(self, event: LegalEvent) -> None:
-        if self.earlier_answer("legal", event.event_id, event) is None and not any(
-            c.channel == "legal" for c in self.contacts
-        ):
+        if self.earlier_answer("legal", event.event_id, event) is not None:
+            return
+        stage = self.legal_stage
+        if stage is None:
             raise InvalidInput("event", "the case has not been handed over to legal")
+        allowed = LEGAL_MOVES[stage]
+        if event.event not in allowed:
+            raise InvalidInput(
+                "event",
+                f"cannot follow {stage}"
+                + (f" (next may be: {', '.join(allowed)})" if allowed else " (the file is closed)"),
+            )
 
     def record_legal_event(self, event: LegalEvent, at: datetime) -> dict[str, Any]:
         self.check_legal_event(event)
@@ -357,6 +615,7 @@ class CaseState:
         self.contacts.append(contact)
         self.next_step = index + 1
         self.not_before = None
+        self.resume_stage = None
 
     def note_unsent(self, attempt_id: str, why: str, *, not_before: datetime | None) -> None:
         """A contact that did not leave (cancelled by a hold or a payment, or retried until its
@@ -370,6 +629,13 @@ class CaseState:
     def close(self, final_status: str, at: datetime) -> None:
         if final_status not in FINAL_STATUSES:
             raise ValueError(f"not a final status: {final_status}")
+        if final_status != "written_off" and self.legal_stage not in (None, "withdrawn", "closed"):
+            # Paid, settled or plan completed while with the lawyers: the file is recalled. A
+            # written-off debt stays with them for recovery.
+            self.legal_events.append(
+                {"event_id": "recall", "event": "withdrawn", "at": at.isoformat()}
+            )
+            self.journal.append(AuditFact("legal_recalled", "recall", {"status": final_status}))
         self.final_status = final_status
         self.closed_at = at
         self.stage = "closed"
@@ -384,7 +650,6 @@ class CaseState:
     # -- views -------------------------------------------------------------------
     def status_view(self, days_past_due: int) -> dict[str, Any]:
         """The `status` query answer of the contract."""
-        legal_referred = any(c.channel == "legal" for c in self.contacts)
         return {
             "loan_id": self.case.loan_id,
             "stage": self.stage,
@@ -399,16 +664,51 @@ class CaseState:
             "policy": self.case.policy,
             "portfolio": self.case.portfolio,
             "holds": [asdict(hold) for hold in self.holds.values()],
-            "promise": None,
-            "broken_promises": 0,
-            "plan": None,
-            "settlement": None,
-            "legal": (
+            "promise": (
                 {
-                    "stage": self.legal_events[-1]["event"] if self.legal_events else "referred",
-                    "events": list(self.legal_events),
+                    "promise_id": self.promise.promise_id,
+                    "amount_minor": self.promise.amount_minor,
+                    "due_date": self.promise.due_date.isoformat(),
+                    "state": self.promise.state,
+                    "paid_toward_minor": self.promise.paid_toward_minor,
+                    "shortfall_minor": self.promise.shortfall_minor,
                 }
-                if legal_referred
+                if self.promise
+                else None
+            ),
+            "broken_promises": self.broken_promises,
+            "plan": (
+                {
+                    "plan_id": self.plan.plan_id,
+                    "state": self.plan.state,
+                    "began_in_stage": self.plan.began_in_stage,
+                    "installments": [
+                        {
+                            "due_date": i.due_date.isoformat(),
+                            "amount_minor": i.amount_minor,
+                            "paid_minor": i.paid_minor,
+                            "state": i.state,
+                        }
+                        for i in self.plan.installments
+                    ],
+                }
+                if self.plan
+                else None
+            ),
+            "settlement": (
+                {
+                    "settlement_id": self.settlement.settlement_id,
+                    "amount_minor": self.settlement.amount_minor,
+                    "due_date": self.settlement.due_date.isoformat(),
+                    "state": self.settlement.state,
+                    "forgiven_minor": self.settlement.forgiven_minor,
+                }
+                if self.settlement
+                else None
+            ),
+            "legal": (
+                {"stage": self.legal_stage, "events": list(self.legal_events)}
+                if self.legal_stage is not None
                 else None
             ),
             "next_action": self.next_action,

@@ -13,12 +13,12 @@ stale, write-off, the end of the linger) or until a message arrives.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from domain.case_state import CaseState
 from domain.clock import CaseClock, bucket
 from domain.contact_rules import next_contact_time, window_closes_at
-from domain.policy import LadderStep, Policy
+from domain.policy import STAGES, LadderStep, Policy
 
 # Bucket boundaries in days past due: M1 from 1, M2 from 31, M3 from 61, M4+ from 91.
 BUCKET_STARTS = (1, 31, 61, 91)
@@ -73,7 +73,14 @@ class Complete:
     """The closed case's linger is over: the workflow ends."""
 
 
-Decision = RunStep | Wait | Close | Complete
+@dataclass(frozen=True)
+class Lapse:
+    """A commitment's time ran out unkept: `kind` is `promise`, `plan` or `settlement`."""
+
+    kind: str
+
+
+Decision = RunStep | Wait | Close | Complete | Lapse
 
 
 def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
@@ -83,26 +90,30 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
         until = linger_end(state, policy)
         return Complete() if now >= until else Wait(until, f"closed {state.status}: linger")
     days_past_due = clock.days_past_due(now)
-    if days_past_due >= policy.write_off_dpd:
+    # A case keeping to an installment plan is performing: it is not written off meanwhile.
+    in_plan = state.active_plan is not None
+    if days_past_due >= policy.write_off_dpd and not in_plan:
         return Close("written_off")
-    write_off = Wait(clock.start_of(policy.write_off_dpd), "write-off")
+    write_off = None if in_plan else Wait(clock.start_of(policy.write_off_dpd), "write-off")
     boundary = _next_bucket_boundary(clock, days_past_due)
+    deadlines = commitment_deadlines(state, plan)
+    for deadline in deadlines:
+        if now >= deadline.until:
+            return Lapse(deadline.reason.split(" ")[0])
     if state.on_hold:
-        return _earliest(boundary, write_off, reason_prefix="on hold · ")
-    due = [
-        i
-        for i in range(state.next_step, len(policy.ladder))
-        if policy.ladder[i].dpd <= days_past_due
-    ]
-    if due:
-        index = due[-1]
-        step = policy.ladder[index]
+        return _earliest(boundary, write_off, *deadlines, reason_prefix="on hold · ")
+    if deadlines:
+        # A borrower keeping a commitment is not chased meanwhile.
+        return _earliest(boundary, write_off, *deadlines, reason_prefix="contact paused · ")
+    choice = _resumed(state, policy, choose_step(policy.ladder, state.next_step, days_past_due))
+    if choice.run is not None:
+        step = policy.ladder[choice.run]
         allowed_at = _allowed_at(state, plan, step, now)
         if allowed_at <= now:
             return RunStep(
-                index=index,
+                index=choice.run,
                 step=step,
-                skipped=tuple(due[:-1]),
+                skipped=tuple(choice.skipped),
                 days_past_due=days_past_due,
                 outstanding_minor=state.outstanding_minor,
                 deadline=_deadline(plan, step, now),
@@ -136,6 +147,55 @@ def choose_step(ladder: list[LadderStep], next_index: int, days_past_due: int) -
     return StepChoice(run=due[-1], skipped=due[:-1])
 
 
+def _resumed(state: CaseState, policy: Policy, choice: StepChoice) -> StepChoice:
+    """After a broken plan, collection resumes at the stage where the plan began: the latest
+    due step of that stage (or an earlier one) runs first, not the latest step of all."""
+    if choice.run is None or state.resume_stage not in STAGES:
+        return choice
+    limit = STAGES.index(state.resume_stage)
+    due = [
+        index
+        for index in (*choice.skipped, choice.run)
+        if STAGES.index(policy.ladder[index].stage) <= limit
+    ]
+    return StepChoice(run=due[-1], skipped=due[:-1]) if due else choice
+
+
+def case_today(state: CaseState, plan: CasePlan, now: datetime) -> date:
+    """Today in the case's calendar (a `demo` day is two seconds): the date that commitments'
+    due dates are compared with."""
+    return state.case.due + timedelta(days=plan.clock.days_past_due(now))
+
+
+def end_of_day(state: CaseState, plan: CasePlan, day: date) -> datetime:
+    """The end of `day` in the case's calendar and the borrower's timezone."""
+    return plan.clock.start_of((day - state.case.due).days + 1)
+
+
+def commitment_deadlines(state: CaseState, plan: CasePlan) -> list[Wait]:
+    """When each pending commitment lapses if unkept: a promise at the end of its due date
+    plus the promise grace, the next installment at the end of its due date plus the plan
+    grace, a settlement at the end of its due date."""
+    rules = plan.policy.commitments
+    deadlines = []
+    if (promise := state.pending_promise) is not None:
+        day = promise.due_date + timedelta(days=rules.promise_grace_days)
+        deadlines.append(Wait(end_of_day(state, plan, day), f"promise {promise.promise_id} due"))
+    if (active := state.active_plan) is not None and (installment := active.next_due()):
+        day = installment.due_date + timedelta(days=rules.plan_grace_days)
+        deadlines.append(
+            Wait(end_of_day(state, plan, day), f"plan installment due {installment.due_date}")
+        )
+    if (settlement := state.pending_settlement) is not None:
+        deadlines.append(
+            Wait(
+                end_of_day(state, plan, settlement.due_date),
+                f"settlement {settlement.settlement_id} due",
+            )
+        )
+    return deadlines
+
+
 def contact_still_stands(state: CaseState, run: RunStep) -> bool:
     """May a contact that has not finished yet still go out? Not once the case is closed or on
     hold, and not with an amount that a payment has since changed (it is decided again, so the
@@ -144,7 +204,8 @@ def contact_still_stands(state: CaseState, run: RunStep) -> bool:
         return False
     if run.step.channel == "legal":
         return True
-    return not state.on_hold and state.outstanding_minor == run.outstanding_minor
+    paused = state.pending_promise or state.active_plan or state.pending_settlement
+    return not state.on_hold and not paused and state.outstanding_minor == run.outstanding_minor
 
 
 def linger_end(state: CaseState, policy: Policy) -> datetime:

@@ -11,6 +11,18 @@ from domain import fields
 HOLD_KINDS = ("dispute", "cease_contact", "bankruptcy", "deceased", "complaint")
 CONTACT_OUTCOMES = ("reached", "no_answer", "wrong_number", "refused", "promised", "disputed")
 VISIT_OUTCOMES = ("met", "not_home", "moved", "refused", "paid_on_site")
+# The legal track: which sub-stage may follow which. A file is referred by the hand-off, filed
+# with the court, heard (a hearing may be rescheduled), judged and enforced; it may be withdrawn
+# until judgment, and closed once filed.
+LEGAL_MOVES: dict[str, tuple[str, ...]] = {
+    "referred": ("filed", "withdrawn"),
+    "filed": ("hearing_scheduled", "withdrawn", "closed"),
+    "hearing_scheduled": ("hearing_scheduled", "judgment", "withdrawn", "closed"),
+    "judgment": ("enforcement_started", "closed"),
+    "enforcement_started": ("closed",),
+    "withdrawn": ("closed",),
+    "closed": (),
+}
 LEGAL_EVENTS = (
     "filed",
     "hearing_scheduled",

@@ -11,6 +11,7 @@ from itertools import pairwise
 from typing import Any
 
 from domain import fields
+from domain.commitments import MAX_INSTALLMENTS_EVER, CommitmentRules
 from domain.errors import InvalidInput
 
 STAGES = ("reminder", "phone", "field_visit", "legal")
@@ -50,6 +51,7 @@ class Policy:
     # after `paid`, `settled` or `plan_completed`, and days of recovery after `written_off`.
     linger_days: int = 30
     recovery_days: int = 365
+    commitments: CommitmentRules = field(default_factory=CommitmentRules)
 
     @property
     def legal_dpd(self) -> int | None:
@@ -110,6 +112,28 @@ def _ladder(raw: Any) -> list[LadderStep]:
     return steps
 
 
+def _commitments(raw: Any) -> CommitmentRules:
+    """The `[commitments]` table: every key optional, the defaults are `default`'s figures."""
+    data = fields.as_object(raw, "commitments")
+    defaults = CommitmentRules()
+    known = set(CommitmentRules.__dataclass_fields__)
+    for key in data:
+        if key not in known:
+            raise InvalidInput(f"commitments.{key}", "is not a commitment rule")
+    values = {
+        key: _int(data, key, "commitments.", minimum=0 if key.endswith("grace_days") else 1)
+        if key in data
+        else getattr(defaults, key)
+        for key in known
+    }
+    rules = CommitmentRules(**values)
+    if rules.plan_max_installments > MAX_INSTALLMENTS_EVER:
+        raise InvalidInput(
+            "commitments.plan_max_installments", f"must be at most {MAX_INSTALLMENTS_EVER}"
+        )
+    return rules
+
+
 def parse_policy(data: Mapping[str, Any]) -> Policy:
     name = fields.required_str(data, "name")
     ladder = _ladder(data.get("ladder"))
@@ -154,4 +178,5 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
         recovery_days=(
             _int(data, "recovery_days", "", minimum=0) if "recovery_days" in data else 365
         ),
+        commitments=_commitments(data.get("commitments", {})),
     )

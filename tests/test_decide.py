@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 from domain.case import parse_case_input
 from domain.case_state import CaseState, Contact
 from domain.clock import case_clock
-from domain.decide import CasePlan, Close, Complete, RunStep, Wait, contact_still_stands, decide
+from domain.decide import (
+    CasePlan,
+    Close,
+    Complete,
+    Lapse,
+    RunStep,
+    Wait,
+    contact_still_stands,
+    decide,
+)
 from domain.messages import HoldRequest
 from domain.payments import Payment
 from policies import load_policy
@@ -73,6 +82,8 @@ def walk(state: CaseState, plan: CasePlan, start: datetime, until: datetime) -> 
             state.close(decision.status, now)
         elif isinstance(decision, Complete):
             break
+        elif isinstance(decision, Lapse):
+            state.lapse(decision.kind)
         else:
             assert decision.until > now, decision
             now = decision.until
@@ -163,7 +174,7 @@ def test_the_whole_unpaid_ladder_wakes_a_few_dozen_times_not_daily() -> None:
             carry_out(state, decision, now)
         elif isinstance(decision, Close):
             state.close(decision.status, now)
-        elif isinstance(decision, Complete):
+        elif isinstance(decision, Complete | Lapse):
             break
         else:
             wakes += 1

@@ -479,3 +479,23 @@ def test_notice_states_amount_channels_and_opt_out() -> None:
         "final_notice", "letter", NoticeFacts("L-1", None, "zh-CN", 30, 100, "CNY")
     )
     assert "CNY 1.00" in letter and "退订" not in letter
+
+
+def test_the_legal_track_moves_only_in_the_allowed_order() -> None:
+    from domain.case_state import Contact
+
+    state = new_state()
+    state.contacts.append(Contact("ref", "legal", "legal_referral", "t", "referred", 61))
+    assert state.legal_stage == "referred"
+    for number, event in enumerate(["filed", "hearing_scheduled", "hearing_scheduled", "judgment"]):
+        state.record_legal_event(parse_legal_event({"event_id": f"e{number}", "event": event}), NOW)
+    with pytest.raises(InvalidInput) as caught:
+        state.check_legal_event(parse_legal_event({"event_id": "e9", "event": "filed"}))
+    assert caught.value.field == "event" and "cannot follow judgment" in caught.value.problem
+    state.record_legal_event(parse_legal_event({"event_id": "e5", "event": "closed"}), NOW)
+    with pytest.raises(InvalidInput) as caught:
+        state.check_legal_event(parse_legal_event({"event_id": "e6", "event": "withdrawn"}))
+    assert "the file is closed" in caught.value.problem
+    # Closed with the lawyers' file already closed: nothing to recall.
+    state.close("paid", NOW)
+    assert [fact.kind for fact in state.journal if hasattr(fact, "kind")][-1] == "closed"

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +315,154 @@ async def test_pay_to_a_closed_case_says_it_takes_no_more_messages(
     assert code == 1, err
     assert "L-NEVER-OPENED: no open case collection-L-NEVER-OPENED" in err
     assert "closed" not in err
+
+
+# -- promises, plans and settlements from the command line ---------------------------------------
+async def open_prepared_case(server: DevServer, loan_id: str, due: date) -> dict[str, Any]:
+    """Open a case with `starter.py open` and return its status once it is prepared: until then
+    it cannot judge a commitment (it does not know its policy yet)."""
+    code, _, err = await starter(
+        server, "open", "--loan-id", loan_id, "--borrower-id", "B-1",
+        "--timezone", "Asia/Shanghai", "--currency", "CNY", "--amount-minor", "500000",
+        "--due-date", due.isoformat(),
+    )  # fmt: skip
+    assert code == 0, err
+    for _ in range(60):
+        code, out, err = await starter(server, "status", loan_id, "--json")
+        if code == 0 and (status := json.loads(out))["stage"] != "preparation":
+            return dict(status)
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{loan_id} was not prepared: {err}")
+
+
+async def status_json(server: DevServer, loan_id: str) -> dict[str, Any]:
+    code, out, err = await starter(server, "status", loan_id, "--json")
+    assert code == 0, err
+    return dict(json.loads(out))
+
+
+async def test_operator_records_a_promise_then_an_installment_plan(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    loan_id = f"L-E2E-{uuid.uuid4().hex[:6]}"
+    due = (datetime.now(UTC) - timedelta(days=20)).date()
+    async with make_worker(dev_server.env.client, case_world):
+        status = await open_prepared_case(dev_server, loan_id, due)
+        # Dates are the case's calendar dates: its due date plus its days past due is today.
+        today = due + timedelta(days=status["days_past_due"])
+
+        # Too far ahead: the case's policy refuses it and records nothing.
+        code, _, err = await starter(
+            dev_server, "promise", loan_id, "--promise-id", "pr-0", "--amount-minor", "100000",
+            "--due-date", (today + timedelta(days=20)).isoformat(),
+        )  # fmt: skip
+        assert code == 2, err
+        assert "rejected (InvalidPromise): due_date: must be at most 14 days ahead" in err
+        assert (await status_json(dev_server, loan_id))["promise"] is None
+
+        promised = ("promise", loan_id, "--promise-id", "pr-1", "--amount-minor", "100000",
+                    "--due-date", (today + timedelta(days=3)).isoformat())  # fmt: skip
+        code, out, err = await starter(dev_server, *promised)
+        assert code == 0, err
+        answer = json.loads(out)
+        assert answer == {"promise_id": "pr-1", "accepted": True, "status": "promise_pending"}
+        # Sent again (an operator retrying): the first answer, nothing recorded twice.
+        code, out, err = await starter(dev_server, *promised)
+        assert (code, json.loads(out)) == (0, answer), err
+        status = await status_json(dev_server, loan_id)
+        assert status["status"] == "promise_pending"
+        assert status["promise"] == {
+            "promise_id": "pr-1",
+            "amount_minor": 100000,
+            "due_date": (today + timedelta(days=3)).isoformat(),
+            "state": "pending",
+            "paid_toward_minor": 0,
+            "shortfall_minor": 0,
+        }
+
+        first, second = today + timedelta(days=5), today + timedelta(days=35)
+        plan = ("plan", loan_id, "--plan-id", "pl-1",
+                "--installment", f"{first.isoformat()}:200000",
+                "--installment", f"{second.isoformat()}:200000")  # fmt: skip
+        code, _, err = await starter(dev_server, *plan)
+        assert code == 2, err
+        assert "rejected (InvalidPlan): plan_id: promise 'pr-1' is still pending" in err
+
+        # The promise kept: collection resumes, 400000 outstanding.
+        code, out, err = await starter(
+            dev_server, "pay", loan_id, "--amount-minor", "100000", "--currency", "CNY",
+            "--payment-id", "bank-pr-1",
+        )  # fmt: skip
+        assert code == 0, err
+        status = await status_json(dev_server, loan_id)
+        assert (status["status"], status["promise"]["state"]) == ("active", "kept")
+        assert status["outstanding_minor"] == 400000
+
+        # Installments that do not sum to what is owed: refused, nothing recorded.
+        code, _, err = await starter(
+            dev_server, "plan", loan_id, "--plan-id", "pl-0",
+            "--installment", f"{first.isoformat()}:100000",
+        )  # fmt: skip
+        assert code == 2, err
+        assert "rejected (InvalidPlan): installments: must sum to the outstanding amount" in err
+        code, out, err = await starter(dev_server, *plan)
+        assert code == 0, err
+        assert json.loads(out) == {"plan_id": "pl-1", "accepted": True, "status": "in_plan"}
+
+        status = await status_json(dev_server, loan_id)
+        assert status["status"] == "in_plan"
+        assert status["plan"]["plan_id"] == "pl-1"
+        assert status["plan"]["state"] == "active"
+        assert status["plan"]["installments"] == [
+            {"due_date": first.isoformat(), "amount_minor": 200000, "paid_minor": 0,
+             "state": "due"},
+            {"due_date": second.isoformat(), "amount_minor": 200000, "paid_minor": 0,
+             "state": "due"},
+        ]  # fmt: skip
+        code, out, err = await starter(dev_server, "status", loan_id)
+        assert code == 0, err
+        assert "installments of plan pl-1 (2)" in out
+        assert "pl-1: active, 0 of 2 installments paid, CNY 0.00 of CNY 4,000.00" in out
+
+        # A settlement while the plan runs: refused by the case.
+        code, _, err = await starter(
+            dev_server, "settle", loan_id, "--settlement-id", "s-1", "--amount-minor", "300000",
+            "--due-date", first.isoformat(),
+        )  # fmt: skip
+        assert code == 2, err
+        assert "rejected (InvalidSettlement): settlement_id: an installment plan is active" in err
+        await dev_server.env.client.get_workflow_handle(f"collection-{loan_id}").terminate("over")
+
+
+async def test_operator_agrees_a_settlement_and_its_payment_settles_the_case(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    loan_id = f"L-E2E-{uuid.uuid4().hex[:6]}"
+    due = (datetime.now(UTC) - timedelta(days=45)).date()
+    async with make_worker(dev_server.env.client, case_world):
+        status = await open_prepared_case(dev_server, loan_id, due)
+        today = due + timedelta(days=status["days_past_due"])
+        code, out, err = await starter(
+            dev_server, "settle", loan_id, "--settlement-id", "s-1", "--amount-minor", "300000",
+            "--due-date", (today + timedelta(days=10)).isoformat(),
+        )  # fmt: skip
+        assert code == 0, err
+        assert json.loads(out) == {"settlement_id": "s-1", "accepted": True, "status": "active"}
+        status = await status_json(dev_server, loan_id)
+        assert status["settlement"]["state"] == "pending"
+
+        code, out, err = await starter(
+            dev_server, "pay", loan_id, "--amount-minor", "300000", "--currency", "CNY",
+            "--payment-id", "bank-s-1",
+        )  # fmt: skip
+        assert code == 0, err
+        status = await status_json(dev_server, loan_id)
+        assert status["status"] == "settled"
+        assert (status["settlement"]["state"], status["settlement"]["forgiven_minor"]) == (
+            "paid",
+            200000,
+        )
+        code, out, err = await starter(dev_server, "status", loan_id)
+        assert code == 0, err
+        assert "s-1: CNY 3,000.00 due" in out and "paid (forgiven CNY 2,000.00)" in out
+        await dev_server.env.client.get_workflow_handle(f"collection-{loan_id}").terminate("over")

@@ -31,6 +31,9 @@ def test_histories_are_recorded() -> None:
         "agent_outcome_dispute",
         "legal_event",
         "hold_and_release",
+        "promise_kept_then_broken",
+        "plan_completed",
+        "plan_broken",
     } <= kinds, "tests/histories/ lost its recorded cases"
 
 

@@ -8,7 +8,7 @@ import io
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -28,7 +28,16 @@ from temporalio.service import RPCError, RPCStatusCode
 import starter
 from cli import cases, console, csv_import, demo, listing, render
 from domain.clock import bucket
+from domain.commitments import (
+    check_plan,
+    check_promise,
+    check_settlement,
+    parse_plan,
+    parse_promise,
+    parse_settlement,
+)
 from domain.fields import AMOUNT_MAX
+from policies import load_policy
 from workflows import search_attributes as sa
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -340,6 +349,9 @@ def test_open_valid_case_does_try_to_connect() -> None:
         "open",
         "import",
         "pay",
+        "promise",
+        "plan",
+        "settle",
         "hold",
         "release",
         "outcome",
@@ -668,6 +680,248 @@ def test_demo_actions_are_deterministic() -> None:
         ("record_payment", "demo-L-9-pay-1"),
         ("record_contact_outcome", "c-1"),
     ]
+
+
+# -- demo: commitments ----------------------------------------------------------------------------
+# The case fell due on DUE; at 12 days past due its calendar's today is TODAY.
+DUE = date(2026, 2, 20)
+TODAY = date(2026, 3, 4)
+DEMO_RULES = load_policy("demo").commitments
+
+
+def day(offset: int) -> str:
+    return (TODAY + timedelta(days=offset)).isoformat()
+
+
+def at(days_past_due: int = 12, **changes: Any) -> dict[str, Any]:
+    """A demo case's status on day TODAY + (days_past_due - 12) of its calendar."""
+    return status(days_past_due=days_past_due, **changes)
+
+
+def commitment_actions(
+    behaviour: str, case: dict[str, Any], done: frozenset[str] = frozenset()
+) -> list[demo.DemoAction]:
+    return demo.demo_actions(behaviour, case, now=NOW, done=done, due_date=DUE)
+
+
+def promise(promise_id: str, due: str, state: str = "pending", **changes: Any) -> dict[str, Any]:
+    return {
+        "promise_id": promise_id,
+        "amount_minor": 90000,
+        "due_date": due,
+        "state": state,
+        "paid_toward_minor": 0,
+        **changes,
+    }
+
+
+def test_demo_commitment_dates_count_from_the_case_due_date_and_days_past_due() -> None:
+    assert demo.case_today(DUE, at(12)) == TODAY
+    assert demo.case_today(DUE, at(0)) == DUE
+    # Without the case's due date the demo makes no commitment.
+    assert demo.demo_actions("keeps_promise", at(stage="phone"), now=NOW) == []
+
+
+def test_demo_keeps_promise_promises_all_after_a_reminder_and_pays_the_day_before() -> None:
+    assert commitment_actions("keeps_promise", at(stage="grace")) == []
+    (made,) = commitment_actions("keeps_promise", at(stage="reminder"))
+    assert (made.update, made.message_id) == ("promise_to_pay", "demo-L-9-promise")
+    assert made.arg == {"promise_id": "demo-L-9-promise", "amount_minor": 90000, "due_date": day(5)}
+    # The case takes it: check_promise is the case's own rule, today as the case counts it.
+    check_promise(
+        parse_promise(made.arg), DEMO_RULES, today=TODAY, outstanding_minor=90000, broken_promises=0
+    )
+
+    pending = promise("demo-L-9-promise", day(5))
+    for days in (12, 13, 14, 15):
+        assert commitment_actions("keeps_promise", at(days, promise=pending)) == []
+    (pay,) = commitment_actions("keeps_promise", at(16, promise=pending))
+    assert pay.update == "record_payment"
+    assert pay.arg == {
+        "payment_id": "demo-L-9-promise-pay",
+        "amount_minor": 90000,
+        "currency": "CNY",
+        "source": "demo",
+    }
+    # Part of it paid already: the rest; the payment recorded: nothing more.
+    part = promise("demo-L-9-promise", day(5), paid_toward_minor=30000)
+    (rest,) = commitment_actions("keeps_promise", at(17, promise=part))
+    assert rest.arg["amount_minor"] == 60000
+    paid = [{"payment_id": "demo-L-9-promise-pay"}]
+    assert commitment_actions("keeps_promise", at(17, promise=part, payments=paid)) == []
+
+
+def test_demo_breaks_promises_promises_in_three_stages_and_never_pays() -> None:
+    (first,) = commitment_actions("breaks_promises", at(stage="reminder"))
+    assert (first.update, first.message_id) == ("promise_to_pay", "demo-L-9-promise-reminder")
+    assert (first.arg["amount_minor"], first.arg["due_date"]) == (45000, day(5))
+    pending = promise("demo-L-9-promise-reminder", day(5))
+    assert commitment_actions("breaks_promises", at(17, stage="reminder", promise=pending)) == []
+    broken = promise("demo-L-9-promise-reminder", day(5), state="broken")
+    # Broken: escalation resumes; in the same stage no second promise.
+    assert commitment_actions("breaks_promises", at(19, stage="reminder", promise=broken)) == []
+    (second,) = commitment_actions("breaks_promises", at(20, stage="phone", promise=broken))
+    assert second.message_id == "demo-L-9-promise-phone"
+    assert second.arg["due_date"] == day(8 + 5)
+    broken = promise("demo-L-9-promise-phone", day(13), state="broken")
+    (third,) = commitment_actions("breaks_promises", at(40, stage="field_visit", promise=broken))
+    assert third.message_id == "demo-L-9-promise-field_visit"
+    # After the third (broken) promise the policy takes no more: none is made.
+    broken = promise("demo-L-9-promise-field_visit", day(33), state="broken")
+    assert commitment_actions("breaks_promises", at(61, stage="legal", promise=broken)) == []
+
+
+def plan(plan_id: str, *installments: tuple[str, int, int, str]) -> dict[str, Any]:
+    return {
+        "plan_id": plan_id,
+        "state": "active",
+        "installments": [
+            {"due_date": due, "amount_minor": amount, "paid_minor": paid, "state": state}
+            for due, amount, paid, state in installments
+        ],
+    }
+
+
+def test_demo_completes_plan_agrees_three_installments_in_phone_and_pays_each() -> None:
+    assert commitment_actions("completes_plan", at(stage="reminder")) == []
+    (agreed,) = commitment_actions("completes_plan", at(stage="phone", outstanding_minor=100000))
+    assert (agreed.update, agreed.message_id) == ("propose_plan", "demo-L-9-plan")
+    assert agreed.arg == {
+        "plan_id": "demo-L-9-plan",
+        "installments": [
+            {"due_date": day(3), "amount_minor": 33333},
+            {"due_date": day(10), "amount_minor": 33333},
+            {"due_date": day(17), "amount_minor": 33334},
+        ],
+    }
+    check_plan(parse_plan(agreed.arg), DEMO_RULES, today=TODAY, outstanding_minor=100000)
+
+    active = plan(
+        "demo-L-9-plan",
+        (day(3), 30000, 0, "due"),
+        (day(10), 30000, 0, "due"),
+        (day(17), 30000, 0, "due"),
+    )
+    assert commitment_actions("completes_plan", at(13, stage="phone", plan=active)) == []
+    (first,) = commitment_actions("completes_plan", at(14, stage="phone", plan=active))
+    assert (first.message_id, first.arg["amount_minor"]) == ("demo-L-9-plan-1", 30000)
+    active["installments"][0].update(paid_minor=30000, state="paid")
+    paid = [{"payment_id": "demo-L-9-plan-1"}]
+    assert commitment_actions("completes_plan", at(15, plan=active, payments=paid)) == []
+    (second,) = commitment_actions("completes_plan", at(21, plan=active, payments=paid))
+    assert (second.message_id, second.arg["amount_minor"]) == ("demo-L-9-plan-2", 30000)
+    # A prepayment reduced the last installment: the rest of it is paid.
+    active["installments"][1].update(paid_minor=30000, state="paid")
+    active["installments"][2].update(paid_minor=1000)
+    (third,) = commitment_actions("completes_plan", at(28, plan=active, payments=paid))
+    assert (third.message_id, third.arg["amount_minor"]) == ("demo-L-9-plan-3", 29000)
+
+
+def test_demo_breaks_plan_pays_the_first_installment_only() -> None:
+    (agreed,) = commitment_actions("breaks_plan", at(stage="phone"))
+    assert agreed.update == "propose_plan"
+    assert sum(i["amount_minor"] for i in agreed.arg["installments"]) == 90000
+    active = plan(
+        "demo-L-9-plan",
+        (day(3), 30000, 0, "due"),
+        (day(10), 30000, 0, "due"),
+        (day(17), 30000, 0, "due"),
+    )
+    (first,) = commitment_actions("breaks_plan", at(14, plan=active))
+    assert first.message_id == "demo-L-9-plan-1"
+    active["installments"][0].update(paid_minor=30000, state="paid")
+    for days in (21, 22, 24):
+        assert commitment_actions("breaks_plan", at(days, plan=active)) == []
+    # Broken (missed installment): no new plan, no payment.
+    broken = {**active, "state": "broken"}
+    assert commitment_actions("breaks_plan", at(26, stage="phone", plan=broken)) == []
+
+
+def test_demo_settles_in_field_visit_and_pays_the_settlement() -> None:
+    assert commitment_actions("settles", at(stage="phone")) == []
+    (agreed,) = commitment_actions("settles", at(40, stage="field_visit"))
+    assert (agreed.update, agreed.message_id) == ("agree_settlement", "demo-L-9-settlement")
+    assert agreed.arg == {
+        "settlement_id": "demo-L-9-settlement",
+        "amount_minor": 54000,
+        "due_date": day(28 + 5),
+    }
+    check_settlement(
+        parse_settlement(agreed.arg),
+        DEMO_RULES,
+        today=TODAY + timedelta(days=28),
+        outstanding_minor=90000,
+    )
+    pending = {
+        "settlement_id": "demo-L-9-settlement",
+        "amount_minor": 54000,
+        "due_date": day(33),
+        "state": "pending",
+    }
+    assert commitment_actions("settles", at(43, stage="field_visit", settlement=pending)) == []
+    (pay,) = commitment_actions("settles", at(44, stage="field_visit", settlement=pending))
+    assert (pay.message_id, pay.arg["amount_minor"]) == ("demo-L-9-settlement-pay", 54000)
+    lapsed = {**pending, "state": "lapsed"}
+    assert commitment_actions("settles", at(50, stage="field_visit", settlement=lapsed)) == []
+    # Nothing left to forgive: no settlement (it must be below what is owed).
+    assert commitment_actions("settles", at(40, stage="field_visit", outstanding_minor=1)) == []
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "key", "part"),
+    [
+        ("keeps_promise", "promise", promise("demo-L-9-promise", day(-20), state="kept")),
+        (
+            "breaks_promises",
+            "promise",
+            promise("demo-L-9-promise-phone", day(-20), state="broken"),
+        ),
+        ("completes_plan", "plan", {**plan("demo-L-9-plan"), "state": "broken"}),
+        ("breaks_plan", "plan", {**plan("demo-L-9-plan"), "state": "broken"}),
+        (
+            "settles",
+            "settlement",
+            {
+                "settlement_id": "demo-L-9-settlement",
+                "state": "lapsed",
+                "amount_minor": 1,
+                "due_date": day(-20),
+            },
+        ),
+    ],
+)
+def test_demo_run_again_never_resends_a_commitment_the_case_holds(
+    behaviour: str, key: str, part: dict[str, Any]
+) -> None:
+    """A second `make run` (nothing in `done`, later days) finds the commitment in status."""
+    stage = "field_visit" if behaviour == "settles" else "phone"
+    assert commitment_actions(behaviour, at(30, stage=stage, **{key: part})) == []
+
+
+def test_demo_makes_no_commitment_over_another_one() -> None:
+    pending = promise("pr-operator", day(3))
+    active = {**plan("pl-operator"), "state": "active"}
+    for behaviour in ("keeps_promise", "breaks_promises", "completes_plan", "breaks_plan"):
+        assert commitment_actions(behaviour, at(stage="phone", promise=pending)) == []
+        assert commitment_actions(behaviour, at(stage="phone", plan=active)) == []
+    assert commitment_actions("settles", at(stage="field_visit", plan=active)) == []
+    # Answered in this run already (the status not yet showing it): not sent again.
+    (made,) = commitment_actions("keeps_promise", at(stage="reminder"))
+    assert (
+        commitment_actions("keeps_promise", at(stage="reminder"), done=frozenset({made.key})) == []
+    )
+
+
+def test_demo_commitments_are_deterministic() -> None:
+    for behaviour, stage in (
+        ("keeps_promise", "reminder"),
+        ("breaks_promises", "reminder"),
+        ("completes_plan", "phone"),
+        ("breaks_plan", "phone"),
+        ("settles", "field_visit"),
+    ):
+        first = commitment_actions(behaviour, at(stage=stage))
+        assert first and first == commitment_actions(behaviour, at(stage=stage))
 
 
 def test_demo_portfolio_is_valid_and_spans_the_ladder() -> None:

@@ -513,7 +513,7 @@ async def test_signals_of_any_shape_are_kept_as_rejections_and_never_stall_the_c
     assert len(rejected) == 7
     assert status["paid_minor"] == 2000
     assert status["rejected_plans"] == [
-        {"plan_id": "plan-1", "reason": "plan: installment plans are not supported yet"}
+        {"plan_id": "plan-1", "reason": "installments: must be a non-empty list"}
     ]
 
 
@@ -579,8 +579,27 @@ async def test_legal_events_and_open_work_follow_holds(
         status = await handle.query(CollectionCase.status)
         assert status["legal"]["stage"] == "filed"
         assert [e["event"] for e in status["legal"]["events"]] == ["filed"]
+        # An impossible move is refused: no judgment before a hearing.
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(
+                CollectionCase.record_legal_event, {"event_id": "court-2", "event": "judgment"}
+            )
+        assert isinstance(caught.value.cause, ApplicationError)
+        assert caught.value.cause.type == "InvalidLegalEvent"
+        assert "cannot follow filed" in caught.value.cause.message
+        # Paid in full during legal: the case ends paid and the file is recalled.
+        paid = await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"},
+        )
+        status = await handle.query(CollectionCase.status)
+        await written(case_world, "select count(*) from case_events where kind = 'closed'", 1)
         await save_history(handle, "legal_event")
         await handle.terminate("test over")
+    assert paid["status"] == "paid"
+    assert status["legal"]["stage"] == "withdrawn"
+    recall = json.loads((case_world.evidence_dir / status["loan_id"] / "RECALLED.json").read_text())
+    assert recall["reason"] == "case closed paid"
 
 
 async def test_a_hold_suspends_open_call_tasks_and_a_release_brings_them_back(

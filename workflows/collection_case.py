@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -28,12 +28,20 @@ with workflow.unsafe.imports_passed_through():
     from domain.case import parse_case_input
     from domain.case_state import AuditFact, CaseState, Contact, PaymentFact
     from domain.clock import bucket, calendar_days_past_due, case_clock
+    from domain.commitments import (
+        CommitmentRules,
+        parse_plan,
+        parse_promise,
+        parse_settlement,
+    )
     from domain.decide import (
         CasePlan,
         Close,
         Complete,
+        Lapse,
         RunStep,
         Wait,
+        case_today,
         contact_still_stands,
         decide,
     )
@@ -156,6 +164,9 @@ class CollectionCase:
                 break
             if isinstance(decision, Close):
                 state.close(decision.status, workflow.now())
+            elif isinstance(decision, Lapse):
+                state.lapse(decision.kind)
+                self._publish(state)
             elif isinstance(decision, RunStep):
                 await self._run_step(state, decision)
             else:
@@ -436,7 +447,15 @@ class CollectionCase:
             return
         if name == PLAN_SIGNAL:
             raw_plan = _decoded(args[0]) if len(args) == 1 else None
-            state.reject_plan(raw_plan, "plan: installment plans are not supported yet")
+            try:
+                if len(args) != 1:
+                    raise InvalidInput("plan", f"takes one argument, got {len(args)}")
+                rules, today = self._commitment_terms()
+                state.take_plan(parse_plan(raw_plan), rules, today)
+            except InvalidInput as error:
+                state.reject_plan(raw_plan, str(error))
+            except Exception as error:  # whatever it holds, a plan signal is kept
+                state.reject_plan(raw_plan, f"plan: cannot be read ({type(error).__name__})")
             self._publish(state)
             return
         if name != PAYMENT_SIGNAL:
@@ -458,6 +477,67 @@ class CollectionCase:
                 record_id=f"rejected-{workflow.uuid4()}",
             )
         self._publish(state)
+
+    # -- commitments: promises, plans, settlements ---------------------------------
+    def _commitment_terms(self) -> tuple[CommitmentRules, date]:
+        """The policy's commitment rules and today in the case's calendar; a commitment can
+        only be judged once the case is prepared (it knows its policy from then on)."""
+        state = self._require_state("CaseNotOpened")
+        if self._plan is None:
+            raise InvalidInput("case", "the case is still being prepared: send it again")
+        return self._plan.policy.commitments, case_today(state, self._plan, workflow.now())
+
+    @workflow.update
+    def promise_to_pay(self, promise: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidPromise")
+        answer = _answering(
+            "InvalidPromise",
+            lambda: state.take_promise(parse_promise(promise), *self._commitment_terms()),
+        )
+        self._publish(state)
+        return answer
+
+    @promise_to_pay.validator
+    def _validate_promise(self, promise: dict[str, Any]) -> None:
+        state = self._require_state("InvalidPromise")
+        _answering(
+            "InvalidPromise",
+            lambda: state.check_promise(parse_promise(promise), *self._commitment_terms()),
+        )
+
+    @workflow.update
+    def propose_plan(self, plan: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidPlan")
+        answer = _answering(
+            "InvalidPlan", lambda: state.take_plan(parse_plan(plan), *self._commitment_terms())
+        )
+        self._publish(state)
+        return answer
+
+    @propose_plan.validator
+    def _validate_plan(self, plan: dict[str, Any]) -> None:
+        state = self._require_state("InvalidPlan")
+        _answering(
+            "InvalidPlan", lambda: state.check_plan(parse_plan(plan), *self._commitment_terms())
+        )
+
+    @workflow.update
+    def agree_settlement(self, settlement: dict[str, Any]) -> dict[str, Any]:
+        state = self._require_state("InvalidSettlement")
+        answer = _answering(
+            "InvalidSettlement",
+            lambda: state.take_settlement(parse_settlement(settlement), *self._commitment_terms()),
+        )
+        self._publish(state)
+        return answer
+
+    @agree_settlement.validator
+    def _validate_settlement(self, settlement: dict[str, Any]) -> None:
+        state = self._require_state("InvalidSettlement")
+        _answering(
+            "InvalidSettlement",
+            lambda: state.check_settlement(parse_settlement(settlement), *self._commitment_terms()),
+        )
 
     # -- holds, outcomes, legal events -------------------------------------------
     @workflow.update

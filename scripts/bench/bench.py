@@ -55,7 +55,12 @@ log = structlog.get_logger("bench")
 
 CASES_QUEUE, CEILING_QUEUE, LADDER_QUEUE = "bench-cases", "bench-ceiling", "bench-ladder"
 TIMEZONE, CURRENCY, OVERDUE_MINOR, PARTIAL_MINOR = "Asia/Shanghai", "CNY", 500_000, 100
-IN_FLIGHT = 20  # concurrent payments, and concurrent history reads
+IN_FLIGHT = 20  # concurrent payments when saturating, and concurrent history reads
+# The headline payment latency: a payment system sending this many payments a second to the
+# N open cases (a portfolio of 1,000 overdue loans gets a few hundred payments a day), for
+# PACED_SECONDS. BENCH_PAYMENT_RATE overrides the rate.
+PAYMENT_RATE_PER_S = float(os.environ.get("BENCH_PAYMENT_RATE", "5"))
+PACED_SECONDS = 30
 POLL_SECONDS = 0.2
 # The cases run at least this long before their histories are read (10 `demo` days), so a
 # small run too has ladder timers fire and later steps' activities run.
@@ -72,7 +77,10 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 NOTES = {
     "record_payment_ms": "N open, quiet `default` cases (real days, each asleep until its first"
-    " reminder): the condition of the record_payment target",
+    " reminder), payments arriving at BENCH_PAYMENT_RATE per second for 30 s: the condition of"
+    " the record_payment target",
+    "record_payment_saturated_ms": "one payment per quiet case, 20 in flight, as fast as the"
+    " cases answer: per_s is the most this machine carries",
     "record_payment_during_demo_ms": "the same payments while the N demo cases race through"
     " their ladders (2 s days): the worker is saturated by the demo itself",
     "quiet": "the quiet cases' timers are days away and fire in no run; their activity figure"
@@ -203,13 +211,21 @@ async def measure_intake(client: Client, loan_ids: list[str], database: Path) ->
     return len(loan_ids) / (max(contacts.values()).timestamp() - started)
 
 
-async def measure_payments(client: Client, loan_ids: list[str]) -> dict[str, Any]:
-    """p50/p99 latency (ms), timed on the client, of one partial `record_payment` per case,
-    IN_FLIGHT at a time; how many completed per second, and how many failed."""
-    slots = asyncio.Semaphore(IN_FLIGHT)
+async def measure_payments(
+    client: Client, loan_ids: list[str], *, rate_per_s: float | None = None, tag: str = "bench"
+) -> dict[str, Any]:
+    """p50/p99 latency (ms), timed on the client, of one partial `record_payment` per case;
+    how many completed per second, and how many failed.
 
-    async def pay(loan_id: str) -> float:
-        payment = {"payment_id": f"bench-{loan_id}", "amount_minor": PARTIAL_MINOR}
+    With `rate_per_s`, payments arrive at that steady rate whatever the answers (open loop, as
+    a payment system sends them): latency at a load the system carries. Without it, IN_FLIGHT
+    at a time (closed loop): the most it carries, and the latency when saturated."""
+    slots = asyncio.Semaphore(IN_FLIGHT if rate_per_s is None else len(loan_ids))
+
+    async def pay(position: int, loan_id: str) -> float:
+        payment = {"payment_id": f"{tag}-{loan_id}", "amount_minor": PARTIAL_MINOR}
+        if rate_per_s is not None:
+            await asyncio.sleep(position / rate_per_s)
         async with slots:
             begun = time.perf_counter()
             await handle(client, loan_id).execute_update(
@@ -218,7 +234,10 @@ async def measure_payments(client: Client, loan_ids: list[str]) -> dict[str, Any
             return (time.perf_counter() - begun) * 1000
 
     begun = time.perf_counter()
-    results = await asyncio.gather(*(pay(loan_id) for loan_id in loan_ids), return_exceptions=True)
+    results = await asyncio.gather(
+        *(pay(position, loan_id) for position, loan_id in enumerate(loan_ids)),
+        return_exceptions=True,
+    )
     elapsed = time.perf_counter() - begun
     failures = [result for result in results if isinstance(result, BaseException)]
     if failures:
@@ -278,8 +297,13 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
             await open_quiet_cases(client, quiet_ids)
             log.info("record_payment on the quiet cases")
             paying_ns = time.time_ns()
-            quiet_payments = await measure_payments(client, quiet_ids)
-            quiet_lateness, quiet_waits = await read_histories(client, quiet_ids, paying_ns)
+            paced_ids = quiet_ids[: int(PAYMENT_RATE_PER_S * PACED_SECONDS)]
+            quiet_payments = await measure_payments(
+                client, paced_ids, rate_per_s=PAYMENT_RATE_PER_S, tag="paced"
+            )
+            quiet_lateness, quiet_waits = await read_histories(client, paced_ids, paying_ns)
+            log.info("record_payment on the quiet cases, as fast as they answer")
+            saturated = await measure_payments(client, quiet_ids, tag="saturated")
             log.info("intake: demo cases until each has its first contact")
             opened = time.monotonic()
             intake = await measure_intake(client, demo_ids, database)
@@ -296,6 +320,7 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
         "intake_to_first_contact_cases_per_s": rounded(intake, 2),
         "ratio_to_ceiling": rounded(ratio, 3),
         "record_payment_ms": quiet_payments,
+        "record_payment_saturated_ms": saturated,
         "record_payment_during_demo_ms": demo_payments,
         "timer_lateness_ms_p99_quiet": rounded(percentile(quiet_lateness, 0.99)),
         "timer_lateness_ms_p99_demo": rounded(percentile(lateness, 0.99)),

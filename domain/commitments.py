@@ -1,0 +1,226 @@
+"""What a borrower commits to: a promise to pay, an installment plan, a settlement.
+
+Each is parsed from a message (naming the field at fault), checked against the policy and the
+case, and then kept by the case as a timed commitment that enforces itself: `decide` wakes the
+case when one falls due, and the payments the case receives keep it, or not.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from itertools import pairwise
+from typing import Any
+
+from domain import fields
+from domain.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class CommitmentRules:
+    """The policy's limits on commitments (see policies/default.toml)."""
+
+    promise_max_days: int = 14
+    promise_grace_days: int = 1
+    max_broken_promises: int = 3
+    plan_max_installments: int = 12
+    plan_first_within_days: int = 30
+    plan_grace_days: int = 3
+    settlement_max_days: int = 30
+
+
+@dataclass(frozen=True)
+class PromiseRequest:
+    promise_id: str
+    amount_minor: int
+    due_date: date
+
+
+@dataclass(frozen=True)
+class InstallmentRequest:
+    due_date: date
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    plan_id: str
+    installments: tuple[InstallmentRequest, ...]
+
+
+@dataclass(frozen=True)
+class SettlementRequest:
+    settlement_id: str
+    amount_minor: int
+    due_date: date
+
+
+@dataclass
+class Promise:
+    promise_id: str
+    amount_minor: int
+    due_date: date
+    # What the case had been paid when the promise was made: the promise counts what comes after.
+    paid_before_minor: int
+    state: str = "pending"  # pending, kept, broken
+    paid_toward_minor: int = 0
+    shortfall_minor: int = 0
+
+
+@dataclass
+class Installment:
+    due_date: date
+    amount_minor: int
+    paid_minor: int = 0
+    state: str = "due"  # due, paid, missed
+
+
+@dataclass
+class Plan:
+    plan_id: str
+    installments: list[Installment]
+    # The stage the case was in when the plan began: a broken plan resumes collection there.
+    began_in_stage: str
+    state: str = "active"  # active, completed, broken
+
+    def next_due(self) -> Installment | None:
+        return next((i for i in self.installments if i.state == "due"), None)
+
+
+@dataclass
+class Settlement:
+    settlement_id: str
+    amount_minor: int
+    due_date: date
+    paid_before_minor: int
+    state: str = "pending"  # pending, paid, lapsed
+    forgiven_minor: int = 0
+
+
+def parse_promise(raw: Any) -> PromiseRequest:
+    data = fields.as_object(raw, "promise")
+    return PromiseRequest(
+        promise_id=fields.message_id(data, "promise_id"),
+        amount_minor=fields.positive_int(data, "amount_minor"),
+        due_date=fields.iso_date(data, "due_date"),
+    )
+
+
+def parse_plan(raw: Any) -> PlanRequest:
+    data = fields.as_object(raw, "plan")
+    plan_id = fields.message_id(data, "plan_id")
+    entries = data.get("installments")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInput("installments", "must be a non-empty list")
+    if len(entries) > MAX_INSTALLMENTS_EVER:
+        raise InvalidInput("installments", f"must be at most {MAX_INSTALLMENTS_EVER}")
+    installments = []
+    for position, entry in enumerate(entries):
+        prefix = f"installments[{position}]."
+        item = fields.as_object(entry, f"installments[{position}]")
+        installments.append(
+            InstallmentRequest(
+                due_date=fields.iso_date(item, "due_date", prefix=prefix),
+                amount_minor=fields.positive_int(item, "amount_minor", prefix=prefix),
+            )
+        )
+    return PlanRequest(plan_id=plan_id, installments=tuple(installments))
+
+
+def parse_settlement(raw: Any) -> SettlementRequest:
+    data = fields.as_object(raw, "settlement")
+    return SettlementRequest(
+        settlement_id=fields.message_id(data, "settlement_id"),
+        amount_minor=fields.positive_int(data, "amount_minor"),
+        due_date=fields.iso_date(data, "due_date"),
+    )
+
+
+# No policy may allow more (a personalised hardship plan for Chinese credit cards runs up to 60
+# months); a message longer than this is refused before any policy is consulted.
+MAX_INSTALLMENTS_EVER = 60
+
+
+def check_promise(
+    request: PromiseRequest,
+    rules: CommitmentRules,
+    *,
+    today: date,
+    outstanding_minor: int,
+    broken_promises: int,
+) -> None:
+    if broken_promises >= rules.max_broken_promises:
+        raise InvalidInput(
+            "promise_id", f"{broken_promises} promises were broken: no more are taken"
+        )
+    if request.amount_minor > outstanding_minor:
+        raise InvalidInput(
+            "amount_minor", f"must not exceed the outstanding amount ({outstanding_minor})"
+        )
+    if request.due_date < today:
+        raise InvalidInput("due_date", f"{request.due_date} is in the past")
+    latest = today + timedelta(days=rules.promise_max_days)
+    if request.due_date > latest:
+        raise InvalidInput(
+            "due_date", f"must be at most {rules.promise_max_days} days ahead ({latest})"
+        )
+
+
+def check_plan(
+    request: PlanRequest, rules: CommitmentRules, *, today: date, outstanding_minor: int
+) -> None:
+    count = len(request.installments)
+    if count > rules.plan_max_installments:
+        raise InvalidInput(
+            "installments", f"must be at most {rules.plan_max_installments} installments"
+        )
+    total = sum(i.amount_minor for i in request.installments)
+    if total != outstanding_minor:
+        raise InvalidInput(
+            "installments", f"must sum to the outstanding amount {outstanding_minor}, not {total}"
+        )
+    for position, (earlier, later) in enumerate(pairwise(request.installments), start=1):
+        if later.due_date <= earlier.due_date:
+            raise InvalidInput(
+                f"installments[{position}].due_date", "due dates must be strictly increasing"
+            )
+    first = request.installments[0].due_date
+    if first < today:
+        raise InvalidInput("installments[0].due_date", f"{first} is in the past")
+    latest = today + timedelta(days=rules.plan_first_within_days)
+    if first > latest:
+        raise InvalidInput(
+            "installments[0].due_date",
+            f"must be within {rules.plan_first_within_days} days ({latest})",
+        )
+
+
+def check_settlement(
+    request: SettlementRequest, rules: CommitmentRules, *, today: date, outstanding_minor: int
+) -> None:
+    if request.amount_minor >= outstanding_minor:
+        raise InvalidInput(
+            "amount_minor", f"must be below the outstanding amount ({outstanding_minor})"
+        )
+    if request.due_date < today:
+        raise InvalidInput("due_date", f"{request.due_date} is in the past")
+    latest = today + timedelta(days=rules.settlement_max_days)
+    if request.due_date > latest:
+        raise InvalidInput(
+            "due_date", f"must be within {rules.settlement_max_days} days ({latest})"
+        )
+
+
+def allocate(installments: list[Installment], amount_minor: int) -> int:
+    """Apply a payment to the plan's installments in order (a prepayment reduces the next
+    ones); returns what is left over once every installment is paid."""
+    left = amount_minor
+    for installment in installments:
+        if left == 0:
+            break
+        if installment.state == "paid":
+            continue
+        take = min(left, installment.amount_minor - installment.paid_minor)
+        installment.paid_minor += take
+        left -= take
+        if installment.paid_minor == installment.amount_minor:
+            installment.state = "paid"
+    return left
