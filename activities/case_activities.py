@@ -66,6 +66,7 @@ CASE_NOT_FOUND = "CaseNotFound"
 
 CONTACT_OUTCOME = "contact_outcome"
 LEGAL_RECALLED = "legal_recalled"
+CALL_EXPIRED = "call_expired"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
 CALL_QUEUE = "phone-agents"
@@ -233,7 +234,7 @@ class CollectionActivities:
                 kind="call",
                 status="open",
                 created_at=attempt.created_at,
-                due_at=utc_iso(request.scheduled_at),
+                due_at=utc_iso(request.due_at or request.scheduled_at),
             )
 
         return self._assign(request, request.borrower.phone, "queued", work_item, "call")
@@ -440,6 +441,8 @@ class CollectionActivities:
             effect = _outcome_effect(case_event, at)
         if case_event.kind == LEGAL_RECALLED:
             self._recall_legal_file(case_event, at)
+        if case_event.kind == CALL_EXPIRED and case_event.ref_id:
+            effect = _expire_work_item(case_event.ref_id)
         if self.store.insert_if_absent(row, then=effect):
             log.info(
                 "case event %s: loan_id=%s case_id=%s",
@@ -579,6 +582,18 @@ def _result_of(row: ContactAttemptRow) -> ContactResult:
         result=RESULT_BY_STATUS[row.status],
         provider_ref=row.provider_ref,
     )
+
+
+def _expire_work_item(work_item_id: str) -> Callable[[Session], None]:
+    """A call task whose SLA passed with no outcome leaves the agents' open queue."""
+
+    def apply(session: Session) -> None:
+        item = session.get(WorkItemRow, work_item_id)
+        if item is not None and item.status in ("open", "suspended"):
+            item.status = "expired"
+            session.add(item)
+
+    return apply
 
 
 def _outcome_effect(case_event: CaseEvent, at: str) -> Callable[[Session], None]:

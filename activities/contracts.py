@@ -111,6 +111,8 @@ class ContactRequest:
     currency: str
     outstanding_minor: int
     scheduled_at: str
+    # When a call task's SLA ends (the work item's due time).
+    due_at: str | None = None
     # The case's bookkeeping up to this step (its new stage, skipped steps), written by the
     # step's own activity instead of a separate round trip.
     records: CaseRecords | None = None

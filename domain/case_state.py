@@ -14,7 +14,7 @@ next (a payment, a hold, a release), so the workflow knows when to decide again.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain import commitments
@@ -64,6 +64,20 @@ class Contact:
     result: str
     days_past_due: int
     note: str | None = None
+
+
+@dataclass
+class CallTask:
+    """An agent's call task in the work queue, with its SLA."""
+
+    attempt_id: str
+    step_index: int
+    due_at: datetime
+    sla: timedelta
+    requeues: int = 0
+    # open (awaiting an outcome), awaiting_promise (the borrower promised on the call),
+    # done, expired
+    state: str = "open"
 
 
 @dataclass
@@ -140,6 +154,9 @@ class CaseState:
     settlement: Settlement | None = None
     # After a broken plan, collection resumes at the stage where the plan began.
     resume_stage: str | None = None
+    call_tasks: dict[str, CallTask] = field(default_factory=dict)
+    # A `wrong_number` outcome: no more call tasks or SMS to that phone.
+    phone_unusable: bool = False
     holds: dict[str, Hold] = field(default_factory=dict)
     contacts: list[Contact] = field(default_factory=list)
     payments: list[PaymentEntry] = field(default_factory=list)
@@ -344,6 +361,9 @@ class CaseState:
         earlier = self.earlier_answer("promise", request.promise_id, request)
         if earlier is not None:
             return earlier
+        for task in self.call_tasks.values():
+            if task.state == "awaiting_promise":
+                task.state = "done"  # the promise made on the call has arrived
         self.promise = Promise(
             promise_id=request.promise_id,
             amount_minor=request.amount_minor,
@@ -455,7 +475,9 @@ class CaseState:
     def lapse(self, kind: str) -> None:
         """A commitment's time ran out unkept: a promise is broken (with its shortfall), a
         plan is broken by its missed installment, a settlement lapses; collection resumes."""
-        if kind == "promise" and self.pending_promise is not None:
+        if kind.startswith("call "):
+            self.expire_call(kind.removeprefix("call "))
+        elif kind == "promise" and self.pending_promise is not None:
             promise = self.pending_promise
             promise.state = "broken"
             promise.shortfall_minor = promise.amount_minor - promise.paid_toward_minor
@@ -534,7 +556,9 @@ class CaseState:
         if contact is None or contact.channel != channel:
             raise InvalidInput(ID_FIELDS[channel], f"no {channel} {outcome.ref_id!r} on this case")
 
-    def record_outcome(self, outcome: Outcome, channel: str, at: datetime) -> dict[str, Any]:
+    def record_outcome(
+        self, outcome: Outcome, channel: str, at: datetime, *, retire_phone: bool = True
+    ) -> dict[str, Any]:
         self.check_outcome(outcome, channel)
         earlier = self.earlier_answer(channel, outcome.ref_id, outcome)
         if earlier is not None:
@@ -547,6 +571,18 @@ class CaseState:
         self.journal.append(
             AuditFact(kind, outcome.ref_id, {"outcome": outcome.outcome, "note": outcome.note})
         )
+        task = self.call_tasks.get(outcome.ref_id) if channel == "call" else None
+        if task is not None and task.state in ("open", "awaiting_promise"):
+            # A promise is expected within the SLA, or the task comes back to the queue.
+            task.state = "awaiting_promise" if outcome.outcome == "promised" else "done"
+            if outcome.outcome == "promised":
+                task.due_at = at + task.sla
+        if outcome.outcome == "wrong_number" and retire_phone and not self.phone_unusable:
+            self.phone_unusable = True
+            self.revision += 1
+            self.journal.append(
+                AuditFact("phone_unusable", outcome.ref_id, {"why": "wrong_number on a call"})
+            )
         if outcome.outcome == "disputed" and not self.closed:
             # A disputed debt stops collection until an operator resolves it.
             self.place_hold(
@@ -611,11 +647,43 @@ class CaseState:
         for step in skipped:
             self.journal.append(AuditFact("step_skipped", f"{index}:{step}", {"dpd": dpd}))
 
-    def finish_step(self, index: int, contact: Contact) -> None:
+    def finish_step(
+        self,
+        index: int,
+        contact: Contact,
+        *,
+        call_sla: timedelta | None = None,
+        requeue_of: str | None = None,
+    ) -> None:
+        """A step's contact was made. A call task gets its SLA; a re-queued call task replaces
+        the expired one and leaves the ladder where it was."""
         self.contacts.append(contact)
-        self.next_step = index + 1
+        earlier = self.call_tasks.get(requeue_of) if requeue_of else None
+        if earlier is not None:
+            self.expire_call(earlier.attempt_id)
+        if contact.channel == "call" and contact.result == "queued" and call_sla is not None:
+            self.call_tasks[contact.attempt_id] = CallTask(
+                attempt_id=contact.attempt_id,
+                step_index=index,
+                due_at=datetime.fromisoformat(contact.at) + call_sla,
+                sla=call_sla,
+                requeues=earlier.requeues + 1 if earlier else 0,
+            )
+        if earlier is None:
+            self.next_step = index + 1
         self.not_before = None
         self.resume_stage = None
+
+    def skip_step(self, index: int, why: str) -> None:
+        """A step that cannot be carried out (no usable phone for a call): on record, passed."""
+        self.next_step = index + 1
+        self.journal.append(AuditFact("step_skipped", f"{index}:{index}", {"why": why}))
+
+    def expire_call(self, attempt_id: str) -> None:
+        """A call task's SLA passed with no outcome (or no promise after `promised`)."""
+        task = self.call_tasks[attempt_id]
+        task.state = "expired"
+        self.journal.append(AuditFact("call_expired", attempt_id, {"requeues": task.requeues}))
 
     def note_unsent(self, attempt_id: str, why: str, *, not_before: datetime | None) -> None:
         """A contact that did not leave (cancelled by a hold or a payment, or retried until its

@@ -25,6 +25,10 @@ class CommitmentRules:
     plan_first_within_days: int = 30
     plan_grace_days: int = 3
     settlement_max_days: int = 30
+    # An agent's call task is due within this many days; one with no outcome by then (or a
+    # `promised` outcome with no promise by then) expires and is re-queued this many times.
+    call_sla_days: int = 1
+    call_requeue_limit: int = 1
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ stale, write-off, the end of the linger) or until a message arrives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from domain.case_state import CaseState
+from domain.case_state import CallTask, CaseState
 from domain.clock import CaseClock, bucket
 from domain.contact_rules import next_contact_time, window_closes_at
 from domain.policy import STAGES, LadderStep, Policy
@@ -53,6 +53,16 @@ class RunStep:
     days_past_due: int
     outstanding_minor: int
     deadline: datetime | None
+    # A call task re-queued because this expired one got no outcome within its SLA.
+    requeue_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Ladder step `index` cannot be carried out (a call with no usable phone): pass it."""
+
+    index: int
+    why: str
 
 
 @dataclass(frozen=True)
@@ -80,7 +90,7 @@ class Lapse:
     kind: str
 
 
-Decision = RunStep | Wait | Close | Complete | Lapse
+Decision = RunStep | Wait | Close | Complete | Lapse | Skip
 
 
 def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
@@ -100,14 +110,59 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
     for deadline in deadlines:
         if now >= deadline.until:
             return Lapse(deadline.reason.split(" ")[0])
+    open_calls = [t for t in state.call_tasks.values() if t.state in ("open", "awaiting_promise")]
+
+    def may_requeue(task: CallTask) -> bool:
+        return (
+            task.requeues < policy.commitments.call_requeue_limit
+            and not state.phone_unusable
+            and not state.on_hold
+            and not deadlines
+        )
+
+    # A task's SLA wakes the case only when the task would come back to the queue; one that
+    # would not is marked expired at the case's next wake (its work item shows its due time).
+    call_slas = [
+        Wait(task.due_at, f"call task {task.attempt_id} SLA")
+        for task in open_calls
+        if may_requeue(task)
+    ]
+    for task in open_calls:
+        if now < task.due_at:
+            continue
+        requeue = may_requeue(task)
+        if not requeue:
+            return Lapse(f"call {task.attempt_id}")
+        step = policy.ladder[task.step_index]
+        allowed_at = _allowed_at(state, plan, step, now)
+        if allowed_at > now:
+            waiting = Wait(allowed_at, f"call task {task.attempt_id} re-queue · contact window")
+            return _earliest(waiting, boundary, write_off, *deadlines)
+        return RunStep(
+            index=task.step_index,
+            step=step,
+            skipped=(),
+            days_past_due=days_past_due,
+            outstanding_minor=state.outstanding_minor,
+            deadline=_deadline(plan, step, now),
+            requeue_of=task.attempt_id,
+        )
     if state.on_hold:
-        return _earliest(boundary, write_off, *deadlines, reason_prefix="on hold · ")
+        return _earliest(boundary, write_off, *deadlines, *call_slas, reason_prefix="on hold · ")
     if deadlines:
         # A borrower keeping a commitment is not chased meanwhile.
-        return _earliest(boundary, write_off, *deadlines, reason_prefix="contact paused · ")
+        return _earliest(
+            boundary, write_off, *deadlines, *call_slas, reason_prefix="contact paused · "
+        )
     choice = _resumed(state, policy, choose_step(policy.ladder, state.next_step, days_past_due))
+    if choice.run is not None and state.phone_unusable:
+        unusable = policy.ladder[choice.run]
+        if unusable.channel == "call" or (
+            unusable.channel == "sms" and not state.case.borrower.email
+        ):
+            return Skip(choice.run, f"{unusable.channel}: the phone is unusable (wrong number)")
     if choice.run is not None:
-        step = policy.ladder[choice.run]
+        step = _usable(state, policy.ladder[choice.run])
         allowed_at = _allowed_at(state, plan, step, now)
         if allowed_at <= now:
             return RunStep(
@@ -119,13 +174,26 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
                 deadline=_deadline(plan, step, now),
             )
         waiting = Wait(allowed_at, f"{step.channel}: {step.template} · contact window or cap")
-        return _earliest(waiting, boundary, write_off)
+        return _earliest(waiting, boundary, write_off, *call_slas)
     if state.next_step < len(policy.ladder):
-        step = policy.ladder[state.next_step]
+        step = _usable(state, policy.ladder[state.next_step])
         allowed_at = _allowed_at(state, plan, step, max(now, clock.start_of(step.dpd)))
         upcoming = Wait(allowed_at, f"{step.channel}: {step.template} · DPD {step.dpd}")
-        return _earliest(upcoming, boundary, write_off)
-    return _earliest(boundary, write_off)
+        return _earliest(upcoming, boundary, write_off, *call_slas)
+    return _earliest(boundary, write_off, *call_slas)
+
+
+def call_sla(plan: CasePlan) -> timedelta:
+    """How long an agent has for a call task, in the case's days."""
+    return timedelta(seconds=plan.policy.commitments.call_sla_days * plan.policy.day_seconds)
+
+
+def _usable(state: CaseState, step: LadderStep) -> LadderStep:
+    """The step as it can be carried out: with the phone unusable, an SMS reminder falls back
+    to email."""
+    if state.phone_unusable and step.channel == "sms" and state.case.borrower.email:
+        return replace(step, channel="email")
+    return step
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from domain.decide import (
     Complete,
     Lapse,
     RunStep,
+    Skip,
     Wait,
     contact_still_stands,
     decide,
@@ -84,6 +85,8 @@ def walk(state: CaseState, plan: CasePlan, start: datetime, until: datetime) -> 
             break
         elif isinstance(decision, Lapse):
             state.lapse(decision.kind)
+        elif isinstance(decision, Skip):
+            state.skip_step(decision.index, decision.why)
         else:
             assert decision.until > now, decision
             now = decision.until
@@ -174,7 +177,9 @@ def test_the_whole_unpaid_ladder_wakes_a_few_dozen_times_not_daily() -> None:
             carry_out(state, decision, now)
         elif isinstance(decision, Close):
             state.close(decision.status, now)
-        elif isinstance(decision, Complete | Lapse):
+        elif isinstance(decision, Lapse):
+            state.lapse(decision.kind)
+        elif isinstance(decision, Complete | Skip):
             break
         else:
             wakes += 1

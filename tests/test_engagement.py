@@ -58,8 +58,9 @@ def payment(payment_id: str, amount: int) -> dict[str, Any]:
 
 
 async def test_a_promise_kept_then_a_broken_one_resumes_escalation(
-    time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
+    time_env = own_time_env  # a server of its own: cases of other tests never interfere
     async with make_worker(time_env.client, case_world):
         # DPD 16 or 17 (the borrower's date may be a day ahead of UTC's): the first call task
         # (DPD 14) goes out now, the second (DPD 21) falls while the second promise runs.
@@ -147,8 +148,9 @@ async def test_the_fourth_promise_after_three_broken_is_refused(
 
 
 async def test_a_plan_paid_in_full_ends_the_case_plan_completed(
-    time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
+    time_env = own_time_env  # a server of its own: cases of other tests never interfere
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=20)
         await time_env.sleep(timedelta(hours=12))  # today's call task is queued first
@@ -179,8 +181,9 @@ async def test_a_plan_paid_in_full_ends_the_case_plan_completed(
 
 
 async def test_a_plan_by_signal_broken_by_a_missed_installment_resumes_where_it_began(
-    time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
+    time_env = own_time_env  # a server of its own: cases of other tests never interfere
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=20)
         await time_env.sleep(timedelta(hours=12))

@@ -192,6 +192,10 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
         "email",
         "sms",
         "email",
+        # Each call task nobody works expires after its 1-day SLA and is re-queued once.
+        "call",
+        "call",
+        "call",
         "call",
         "call",
         "call",
@@ -207,6 +211,9 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
         "send_notice",
         "send_notice",
         "send_notice",
+        "queue_call",
+        "queue_call",
+        "queue_call",
         "queue_call",
         "queue_call",
         "queue_call",
@@ -241,9 +248,9 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
     assert counts["EVENT_TYPE_TIMER_STARTED"] <= 20, counts
 
     # Every step left its row: the outbox, the agents' queue, the visits and the evidence.
-    assert len(rows(case_world, "select attempt_id from contact_attempts")) == 11
-    # Closing the case cancelled the call tasks and visits nobody had worked.
-    assert rows(case_world, "select distinct status from work_items") == [("cancelled",)]
+    assert len(rows(case_world, "select attempt_id from contact_attempts")) == 14
+    # Call tasks nobody worked expired; closing the case cancelled the visits.
+    assert rows(case_world, "select distinct status from work_items") == [("expired",)]
     visits = rows(case_world, "select staff_count, status from field_visits")
     assert visits == [(2, "cancelled"), (2, "cancelled")]
     manifest = json.loads(
@@ -607,14 +614,14 @@ async def test_a_hold_suspends_open_call_tasks_and_a_release_brings_them_back(
 ) -> None:
     async with make_worker(own_time_env.client, case_world):
         handle = await start_case(own_time_env, case_world, days_overdue=14)
-        await own_time_env.sleep(timedelta(days=1))
+        await own_time_env.sleep(timedelta(hours=2))
         assert rows(case_world, "select status from work_items") == [("open",)]
         hold = {"hold_id": "h-1", "kind": "complaint", "reason": "complained to the regulator"}
         await handle.execute_update(CollectionCase.place_hold, hold)
-        await own_time_env.sleep(timedelta(hours=1))
+        await own_time_env.sleep(timedelta(minutes=10))
         assert rows(case_world, "select status from work_items") == [("suspended",)]
         await handle.execute_update(CollectionCase.release_hold, {"hold_id": "h-1"})
-        await own_time_env.sleep(timedelta(hours=1))
+        await own_time_env.sleep(timedelta(minutes=10))
         assert rows(case_world, "select status from work_items") == [("open",)]
         await handle.terminate("test over")
 

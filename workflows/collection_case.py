@@ -40,7 +40,9 @@ with workflow.unsafe.imports_passed_through():
         Complete,
         Lapse,
         RunStep,
+        Skip,
         Wait,
+        call_sla,
         case_today,
         contact_still_stands,
         decide,
@@ -167,6 +169,8 @@ class CollectionCase:
             elif isinstance(decision, Lapse):
                 state.lapse(decision.kind)
                 self._publish(state)
+            elif isinstance(decision, Skip):
+                state.skip_step(decision.index, decision.why)
             elif isinstance(decision, RunStep):
                 await self._run_step(state, decision)
             else:
@@ -224,13 +228,18 @@ class CollectionCase:
         start; a contact that has not finished when the case closes, goes on hold or its
         amount changes is cancelled, and the step is decided again."""
         step = run.step
-        state.begin_step(run.index, step.stage, run.skipped, run.days_past_due)
+        assert self._plan is not None
+        plan = self._plan
+        if run.requeue_of is None:
+            state.begin_step(run.index, step.stage, run.skipped, run.days_past_due)
         self._publish(state)
         # The step's own activity writes the bookkeeping so far: one round trip, not two.
         records = self._take_records(state)
         # Run ids are time-ordered (UUIDv7): their tail, not their head, tells cases apart.
         # The id is the provider's idempotency key, so a step decided again reuses it.
         attempt_id = f"{state.case.loan_id}.{self._case_id[-8:]}.{run.index:02d}"
+        if run.requeue_of is not None:
+            attempt_id += f".r{state.call_tasks[run.requeue_of].requeues + 1}"
         number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
         summary = f"{CHANNEL_LABEL[step.channel]} {number} · DPD {run.days_past_due}"
         now = workflow.now()
@@ -258,6 +267,7 @@ class CollectionCase:
                 currency=state.case.currency,
                 outstanding_minor=state.outstanding_minor,
                 scheduled_at=now.isoformat(),
+                due_at=(now + call_sla(plan)).isoformat() if step.channel == "call" else None,
                 records=records,
             )
         handle = workflow.start_activity(
@@ -302,6 +312,13 @@ class CollectionCase:
                 result=result,
                 days_past_due=run.days_past_due,
             ),
+            # Added after cases were running: calls queued before it keep no SLA.
+            call_sla=(
+                call_sla(plan)
+                if step.channel == "call" and workflow.patched("call-task-sla")
+                else None
+            ),
+            requeue_of=run.requeue_of,
         )
 
     # -- bookkeeping -------------------------------------------------------------
@@ -571,7 +588,14 @@ class CollectionCase:
         state = self._require_state("InvalidOutcome")
         answer = _answering(
             "InvalidOutcome",
-            lambda: state.record_outcome(parse_contact_outcome(outcome), "call", workflow.now()),
+            lambda: state.record_outcome(
+                parse_contact_outcome(outcome),
+                "call",
+                workflow.now(),
+                # Added after cases were running: a wrong number recorded before it changed
+                # nothing else.
+                retire_phone=workflow.patched("wrong-number-retires-phone"),
+            ),
         )
         self._publish(state)
         return answer
