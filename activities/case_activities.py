@@ -67,6 +67,8 @@ CASE_NOT_FOUND = "CaseNotFound"
 CONTACT_OUTCOME = "contact_outcome"
 LEGAL_RECALLED = "legal_recalled"
 CALL_EXPIRED = "call_expired"
+SKIP_TRACE_OPENED = "skip_trace_opened"
+SKIP_TRACE_QUEUE = "skip-trace"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
 CALL_QUEUE = "phone-agents"
@@ -247,7 +249,7 @@ class CollectionActivities:
                 case_id=request.case_id,
                 loan_id=request.loan_id,
                 staff_count=VISIT_STAFF,
-                scheduled_for=utc_iso(request.scheduled_at),
+                scheduled_for=utc_iso(request.due_at or request.scheduled_at),
                 status="booked",
             )
 
@@ -443,6 +445,8 @@ class CollectionActivities:
             self._recall_legal_file(case_event, at)
         if case_event.kind == CALL_EXPIRED and case_event.ref_id:
             effect = _expire_work_item(case_event.ref_id)
+        if case_event.kind == SKIP_TRACE_OPENED and case_event.ref_id:
+            effect = _open_skip_trace(case_event, at)
         if self.store.insert_if_absent(row, then=effect):
             log.info(
                 "case event %s: loan_id=%s case_id=%s",
@@ -582,6 +586,28 @@ def _result_of(row: ContactAttemptRow) -> ContactResult:
         result=RESULT_BY_STATUS[row.status],
         provider_ref=row.provider_ref,
     )
+
+
+def _open_skip_trace(case_event: CaseEvent, at: str) -> Callable[[Session], None]:
+    """The borrower moved: a work item for the skip-trace team, keyed by the visit, once."""
+
+    def apply(session: Session) -> None:
+        work_item_id = f"{case_event.ref_id}.trace"
+        if session.get(WorkItemRow, work_item_id) is None:
+            session.add(
+                WorkItemRow(
+                    work_item_id=work_item_id,
+                    case_id=case_event.case_id,
+                    loan_id=case_event.loan_id,
+                    queue=SKIP_TRACE_QUEUE,
+                    kind="skip_trace",
+                    status="open",
+                    created_at=at,
+                    due_at=at,
+                )
+            )
+
+    return apply
 
 
 def _expire_work_item(work_item_id: str) -> Callable[[Session], None]:

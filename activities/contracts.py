@@ -111,7 +111,7 @@ class ContactRequest:
     currency: str
     outstanding_minor: int
     scheduled_at: str
-    # When a call task's SLA ends (the work item's due time).
+    # When a call task's SLA ends (the work item's due time), or the visit's booked slot.
     due_at: str | None = None
     # The case's bookkeeping up to this step (its new stage, skipped steps), written by the
     # step's own activity instead of a separate round trip.

@@ -81,6 +81,18 @@ class CallTask:
 
 
 @dataclass
+class VisitBooking:
+    """A booked field visit and what its outcome asks of the case."""
+
+    visit_id: str
+    step_index: int
+    rebooks: int = 0
+    # booked; not_home (to be re-booked); paid_on_site (a payment is expected); done
+    state: str = "booked"
+    outcome_at: datetime | None = None
+
+
+@dataclass
 class PaymentEntry:
     payment_id: str
     amount_minor: int
@@ -155,6 +167,7 @@ class CaseState:
     # After a broken plan, collection resumes at the stage where the plan began.
     resume_stage: str | None = None
     call_tasks: dict[str, CallTask] = field(default_factory=dict)
+    visits: dict[str, VisitBooking] = field(default_factory=dict)
     # A `wrong_number` outcome: no more call tasks or SMS to that phone.
     phone_unusable: bool = False
     holds: dict[str, Hold] = field(default_factory=dict)
@@ -301,6 +314,10 @@ class CaseState:
     def _keep_commitments(self, applied_minor: int, at: datetime) -> None:
         """What a payment does to the borrower's commitments: it counts toward a pending
         promise, is allocated to the plan's installments in order, and toward a settlement."""
+        for booking in self.visits.values():
+            if booking.state == "paid_on_site":
+                booking.state = "done"
+                self.journal.append(AuditFact("on_site_payment_received", booking.visit_id, {}))
         promise = self.pending_promise
         if promise is not None:
             promise.paid_toward_minor = self.paid_minor - promise.paid_before_minor
@@ -477,6 +494,8 @@ class CaseState:
         plan is broken by its missed installment, a settlement lapses; collection resumes."""
         if kind.startswith("call "):
             self.expire_call(kind.removeprefix("call "))
+        elif kind.startswith("visit "):
+            self.settle_visit(kind.removeprefix("visit "))
         elif kind == "promise" and self.pending_promise is not None:
             promise = self.pending_promise
             promise.state = "broken"
@@ -557,8 +576,11 @@ class CaseState:
             raise InvalidInput(ID_FIELDS[channel], f"no {channel} {outcome.ref_id!r} on this case")
 
     def record_outcome(
-        self, outcome: Outcome, channel: str, at: datetime, *, retire_phone: bool = True
+        self, outcome: Outcome, channel: str, at: datetime, *, outcome_acts: bool = True
     ) -> dict[str, Any]:
+        """Record an agent's or visitor's outcome. With `outcome_acts` (cases started before
+        outcomes acted replay without), a wrong number retires the phone and a visit outcome
+        asks for a re-booking, a skip trace or a payment."""
         self.check_outcome(outcome, channel)
         earlier = self.earlier_answer(channel, outcome.ref_id, outcome)
         if earlier is not None:
@@ -577,7 +599,18 @@ class CaseState:
             task.state = "awaiting_promise" if outcome.outcome == "promised" else "done"
             if outcome.outcome == "promised":
                 task.due_at = at + task.sla
-        if outcome.outcome == "wrong_number" and retire_phone and not self.phone_unusable:
+        booking = self.visits.get(outcome.ref_id) if channel == "field_visit" else None
+        if booking is not None and booking.state == "booked" and outcome_acts:
+            booking.outcome_at = at
+            booking.state = (
+                outcome.outcome if outcome.outcome in ("not_home", "paid_on_site") else "done"
+            )
+            if outcome.outcome in ("not_home", "paid_on_site"):
+                self.revision += 1
+            if outcome.outcome == "moved":
+                # The borrower moved: somebody has to find the new address.
+                self.journal.append(AuditFact("skip_trace_opened", outcome.ref_id, {}))
+        if outcome.outcome == "wrong_number" and outcome_acts and not self.phone_unusable:
             self.phone_unusable = True
             self.revision += 1
             self.journal.append(
@@ -661,6 +694,15 @@ class CaseState:
         earlier = self.call_tasks.get(requeue_of) if requeue_of else None
         if earlier is not None:
             self.expire_call(earlier.attempt_id)
+        earlier_visit = self.visits.get(requeue_of) if requeue_of else None
+        if earlier_visit is not None:
+            earlier_visit.state = "done"
+        if contact.channel == "field_visit" and contact.result == "booked":
+            self.visits[contact.attempt_id] = VisitBooking(
+                visit_id=contact.attempt_id,
+                step_index=index,
+                rebooks=earlier_visit.rebooks + 1 if earlier_visit else 0,
+            )
         if contact.channel == "call" and contact.result == "queued" and call_sla is not None:
             self.call_tasks[contact.attempt_id] = CallTask(
                 attempt_id=contact.attempt_id,
@@ -669,7 +711,7 @@ class CaseState:
                 sla=call_sla,
                 requeues=earlier.requeues + 1 if earlier else 0,
             )
-        if earlier is None:
+        if earlier is None and earlier_visit is None:
             self.next_step = index + 1
         self.not_before = None
         self.resume_stage = None
@@ -678,6 +720,24 @@ class CaseState:
         """A step that cannot be carried out (no usable phone for a call): on record, passed."""
         self.next_step = index + 1
         self.journal.append(AuditFact("step_skipped", f"{index}:{index}", {"why": why}))
+
+    def requeue_number(self, requeue_of: str) -> int:
+        """The number of the re-queued call task or re-booked visit that replaces `requeue_of`."""
+        if requeue_of in self.call_tasks:
+            return self.call_tasks[requeue_of].requeues + 1
+        return self.visits[requeue_of].rebooks + 1
+
+    def settle_visit(self, visit_id: str) -> None:
+        """A visit that asks nothing more: not home once too often, or no payment came after
+        `paid_on_site`."""
+        booking = self.visits[visit_id]
+        why = (
+            "no payment after paid_on_site"
+            if booking.state == "paid_on_site"
+            else ("not home: re-booking limit reached")
+        )
+        booking.state = "done"
+        self.journal.append(AuditFact("visit_settled", visit_id, {"why": why}))
 
     def expire_call(self, attempt_id: str) -> None:
         """A call task's SLA passed with no outcome (or no promise after `promised`)."""

@@ -29,6 +29,10 @@ class CommitmentRules:
     # `promised` outcome with no promise by then) expires and is re-queued this many times.
     call_sla_days: int = 1
     call_requeue_limit: int = 1
+    # A `not_home` visit is re-booked this many times; after `paid_on_site` the payment is
+    # expected within this many days.
+    visit_rebook_limit: int = 2
+    paid_on_site_days: int = 1
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ stale, write-off, the end of the linger) or until a message arrives.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from domain.case_state import CallTask, CaseState
-from domain.clock import CaseClock, bucket
+from domain.clock import SECONDS_PER_DAY, CaseClock, bucket
 from domain.contact_rules import next_contact_time, window_closes_at
 from domain.policy import STAGES, LadderStep, Policy
 
@@ -147,6 +148,35 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
             deadline=_deadline(plan, step, now),
             requeue_of=task.attempt_id,
         )
+    rules = policy.commitments
+    on_site_waits = []
+    for booking in state.visits.values():
+        if booking.state == "paid_on_site" and booking.outcome_at is not None:
+            expected_by = booking.outcome_at + timedelta(
+                seconds=rules.paid_on_site_days * policy.day_seconds
+            )
+            if now >= expected_by:
+                return Lapse(f"visit {booking.visit_id}")
+            on_site_waits.append(Wait(expected_by, f"payment after visit {booking.visit_id}"))
+        elif booking.state == "not_home":
+            if booking.rebooks >= rules.visit_rebook_limit:
+                return Lapse(f"visit {booking.visit_id}")
+            if not state.on_hold and not deadlines:
+                step = policy.ladder[booking.step_index]
+                allowed_at = _allowed_at(state, plan, step, now)
+                if allowed_at > now:
+                    waiting = Wait(allowed_at, f"visit {booking.visit_id} re-booking · window")
+                    return _earliest(waiting, boundary, write_off, *deadlines, *call_slas)
+                return RunStep(
+                    index=booking.step_index,
+                    step=step,
+                    skipped=(),
+                    days_past_due=days_past_due,
+                    outstanding_minor=state.outstanding_minor,
+                    deadline=_deadline(plan, step, now),
+                    requeue_of=booking.visit_id,
+                )
+    call_slas += on_site_waits
     if state.on_hold:
         return _earliest(boundary, write_off, *deadlines, *call_slas, reason_prefix="on hold · ")
     if deadlines:
@@ -186,6 +216,15 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
 def call_sla(plan: CasePlan) -> timedelta:
     """How long an agent has for a call task, in the case's days."""
     return timedelta(seconds=plan.policy.commitments.call_sla_days * plan.policy.day_seconds)
+
+
+def visit_slot(plan: CasePlan, now: datetime) -> datetime:
+    """When a field visit is booked for: a daytime slot, 10:00 in the borrower's timezone on
+    the next day (on a fast clock, one case day ahead)."""
+    if plan.policy.day_seconds != SECONDS_PER_DAY:
+        return now + timedelta(seconds=plan.policy.day_seconds)
+    local = now.astimezone(ZoneInfo(plan.timezone))
+    return datetime.combine(local.date() + timedelta(days=1), time(10), tzinfo=local.tzinfo)
 
 
 def _usable(state: CaseState, step: LadderStep) -> LadderStep:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import parse_case_input
@@ -20,6 +23,7 @@ from tests.test_workflow import rows, start_case
 from workflows.collection_case import CollectionCase
 
 DUE = date(2026, 3, 1)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPENED = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)  # DPD 14, 10:00 in Shanghai
 
 
@@ -130,3 +134,123 @@ def test_with_the_phone_unusable_an_sms_reminder_falls_back_to_email_or_is_skipp
             assert isinstance(decision, RunStep) and decision.step.channel == "email"
         else:
             assert isinstance(decision, Skip) and "wrong number" in decision.why
+
+
+async def visit_of(handle: WorkflowHandle[Any, Any], number: int) -> str:
+    """The attempt id of the case's `number`-th field visit (waiting up to 10 s for it)."""
+    visits: list[str] = []
+    for _ in range(100):
+        status = await status_of(handle)
+        visits = [c["attempt_id"] for c in status["contacts"] if c["channel"] == "field_visit"]
+        if len(visits) >= number:
+            break
+        await asyncio.sleep(0.1)
+    return visits[number - 1]
+
+
+async def visit_outcome(handle: WorkflowHandle[Any, Any], visit_id: str, outcome: str) -> None:
+    await handle.execute_update(
+        CollectionCase.record_visit_outcome, {"visit_id": visit_id, "outcome": outcome}
+    )
+
+
+async def test_a_visit_that_finds_nobody_home_is_rebooked_up_to_the_limit(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    env = own_time_env
+    async with make_worker(env.client, case_world):
+        handle = await start_case(env, case_world, days_overdue=41)
+        first = await visit_of(handle, 1)
+        await visit_outcome(handle, first, "not_home")
+        # Visits are at most one a day: the re-booking comes the next day.
+        await env.sleep(timedelta(days=1))
+        second = await visit_of(handle, 2)
+        await visit_outcome(handle, second, "not_home")
+        await env.sleep(timedelta(days=1))
+        third = await visit_of(handle, 3)
+        await visit_outcome(handle, third, "not_home")
+        await env.sleep(timedelta(hours=1))
+        status = await status_of(handle)
+        settled = await written_rows(case_world, "visit_settled", 1)
+        slots = rows(case_world, "select scheduled_for from field_visits order by visit_id")
+        await handle.terminate("test over")
+    assert (second, third) == (first + ".r1", first + ".r2")
+    assert [c["channel"] for c in status["contacts"]].count("field_visit") == 3
+    assert "re-booking limit reached" in settled[0][0]
+    # Booked for a daytime slot: 10:00 in the borrower's timezone.
+    for (slot,) in slots:
+        assert datetime.fromisoformat(slot).astimezone(SHANGHAI).hour == 10
+
+
+async def test_moved_opens_a_skip_trace_and_paid_on_site_expects_the_payment(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    env = own_time_env
+    async with make_worker(env.client, case_world):
+        moved = await start_case(env, case_world, days_overdue=41)
+        paid = await start_case(env, case_world, days_overdue=41)
+        unpaid = await start_case(env, case_world, days_overdue=41)
+        await visit_outcome(moved, await visit_of(moved, 1), "moved")
+        await visit_outcome(paid, await visit_of(paid, 1), "paid_on_site")
+        await visit_outcome(unpaid, await visit_of(unpaid, 1), "paid_on_site")
+        await paid.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "cash-1", "amount_minor": 100000, "currency": "CNY"},
+        )
+        await env.sleep(timedelta(days=1, hours=1))
+        traces = await written_rows(case_world, "skip_trace_opened", 1)
+        received = await written_rows(case_world, "on_site_payment_received", 1)
+        missing = await written_rows(case_world, "visit_settled", 1)
+        queue = rows(case_world, "select queue, kind, status from work_items")
+        for handle in (moved, paid, unpaid):
+            await handle.terminate("test over")
+    assert len(traces) == 1 and len(received) == 1
+    assert "no payment after paid_on_site" in missing[0][0]
+    assert ("skip-trace", "skip_trace", "open") in queue
+
+
+async def written_rows(world: CaseWorld, kind: str, expected: int) -> list[tuple[str]]:
+    """The details of the case events of `kind`, once `expected` of them are written."""
+    found: list[tuple[str]] = []
+    for _ in range(100):
+        found = [
+            tuple(row)
+            for row in rows(world, f"select detail from case_events where kind = '{kind}'")
+        ]
+        if len(found) >= expected:
+            break
+        await asyncio.sleep(0.1)
+    return found
+
+
+async def test_recorded_outcomes_close_the_task_and_ask_for_nothing_more(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    env = own_time_env
+    async with make_worker(env.client, case_world):
+        called = {o: await start_case(env, case_world, days_overdue=15) for o in CALL_OUTCOMES}
+        visited = {o: await start_case(env, case_world, days_overdue=41) for o in VISIT_OUTCOMES}
+        await env.sleep(timedelta(hours=2))
+        for outcome, handle in called.items():
+            call = (await status_of(handle))["contacts"][-1]["attempt_id"]
+            await handle.execute_update(
+                CollectionCase.record_contact_outcome, {"attempt_id": call, "outcome": outcome}
+            )
+        for outcome, handle in visited.items():
+            await visit_outcome(handle, await visit_of(handle, 1), outcome)
+        # Past every SLA and a day of re-booking: nothing comes back to anyone's queue.
+        await env.sleep(timedelta(days=2))
+        call_statuses = {o: await status_of(h) for o, h in called.items()}
+        visit_statuses = {o: await status_of(h) for o, h in visited.items()}
+        for handle in (*called.values(), *visited.values()):
+            await handle.terminate("test over")
+    for outcome in CALL_OUTCOMES:
+        calls = [c for c in call_statuses[outcome]["contacts"] if c["channel"] == "call"]
+        assert [c["result"] for c in calls] == [outcome], outcome
+    for outcome in VISIT_OUTCOMES:
+        visits = [c for c in visit_statuses[outcome]["contacts"] if c["channel"] == "field_visit"]
+        assert [c["result"] for c in visits] == [outcome], outcome
+
+
+CALL_OUTCOMES = ("reached", "no_answer", "refused")
+VISIT_OUTCOMES = ("met", "refused")

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         case_today,
         contact_still_stands,
         decide,
+        visit_slot,
     )
     from domain.errors import InvalidInput
     from domain.messages import (
@@ -239,7 +240,7 @@ class CollectionCase:
         # The id is the provider's idempotency key, so a step decided again reuses it.
         attempt_id = f"{state.case.loan_id}.{self._case_id[-8:]}.{run.index:02d}"
         if run.requeue_of is not None:
-            attempt_id += f".r{state.call_tasks[run.requeue_of].requeues + 1}"
+            attempt_id += f".r{state.requeue_number(run.requeue_of)}"
         number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
         summary = f"{CHANNEL_LABEL[step.channel]} {number} · DPD {run.days_past_due}"
         now = workflow.now()
@@ -267,7 +268,13 @@ class CollectionCase:
                 currency=state.case.currency,
                 outstanding_minor=state.outstanding_minor,
                 scheduled_at=now.isoformat(),
-                due_at=(now + call_sla(plan)).isoformat() if step.channel == "call" else None,
+                due_at=(
+                    (now + call_sla(plan)).isoformat()
+                    if step.channel == "call"
+                    else visit_slot(plan, now).isoformat()
+                    if step.channel == "field_visit"
+                    else None
+                ),
                 records=records,
             )
         handle = workflow.start_activity(
@@ -594,7 +601,7 @@ class CollectionCase:
                 workflow.now(),
                 # Added after cases were running: a wrong number recorded before it changed
                 # nothing else.
-                retire_phone=workflow.patched("wrong-number-retires-phone"),
+                outcome_acts=workflow.patched("wrong-number-retires-phone"),
             ),
         )
         self._publish(state)
@@ -613,7 +620,12 @@ class CollectionCase:
         return _answering(
             "InvalidOutcome",
             lambda: state.record_outcome(
-                parse_visit_outcome(outcome), "field_visit", workflow.now()
+                parse_visit_outcome(outcome),
+                "field_visit",
+                workflow.now(),
+                # Added after cases were running: visit outcomes recorded before it asked
+                # for nothing more.
+                outcome_acts=workflow.patched("visit-outcomes-act"),
             ),
         )
 
