@@ -79,6 +79,9 @@ NOTES = {
     "record_payment_ms": "N open, quiet `default` cases (real days, each asleep until its first"
     " reminder), payments arriving at BENCH_PAYMENT_RATE per second for 30 s: the condition of"
     " the record_payment target",
+    "intake_import_cases_per_s": "N `default` cases opened at once in a timezone where the"
+    " contact window is open, each due its first reminder now and its next step days away (a"
+    " nightly import): intake to first contact without a demo storm beside it",
     "record_payment_saturated_ms": "one payment per quiet case, 20 in flight, as fast as the"
     " cases answer: per_s is the most this machine carries",
     "record_payment_during_demo_ms": "the same payments while the N demo cases race through"
@@ -97,9 +100,9 @@ def server_binary(name: str) -> str:
     return found
 
 
-def case_input(loan_id: str, due: date, policy: str) -> dict[str, Any]:
+def case_input(loan_id: str, due: date, policy: str, timezone: str = TIMEZONE) -> dict[str, Any]:
     borrower = {"borrower_id": f"B-{loan_id}", "name": "Bench Borrower", "locale": "zh-CN"}
-    borrower |= {"phone": "+8613800138000", "email": "bench@example.cn", "timezone": TIMEZONE}
+    borrower |= {"phone": "+8613800138000", "email": "bench@example.cn", "timezone": timezone}
     return {
         "loan_id": loan_id,
         "borrower": borrower,
@@ -111,9 +114,31 @@ def case_input(loan_id: str, due: date, policy: str) -> dict[str, Any]:
     }
 
 
-def days_ago(now: datetime, days: int) -> date:
+def days_ago(now: datetime, days: int, timezone: str = TIMEZONE) -> date:
     """The date `days` before today in the borrower's timezone."""
-    return now.astimezone(ZoneInfo(TIMEZONE)).date() - timedelta(days=days)
+    return now.astimezone(ZoneInfo(timezone)).date() - timedelta(days=days)
+
+
+# Borrowers' timezones to choose from for the import-style intake: one of them has its contact
+# window (08:00-21:00) open for the whole run, whatever the hour the benchmark runs at.
+DAYTIME_CANDIDATES = (
+    "Asia/Shanghai",
+    "Asia/Kolkata",
+    "Europe/Berlin",
+    "America/Sao_Paulo",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Pacific/Honolulu",
+    "Pacific/Auckland",
+    "Asia/Tokyo",
+)
+
+
+def daytime_zone(now: datetime) -> str:
+    """A timezone where it is now between 09:00 and 19:00."""
+    return next(
+        zone for zone in DAYTIME_CANDIDATES if 9 <= now.astimezone(ZoneInfo(zone)).hour < 19
+    )
 
 
 def handle(client: Client, loan_id: str) -> WorkflowHandle[Any, Any]:
@@ -161,12 +186,14 @@ def first_contacts(database: Path) -> dict[str, datetime]:
     return {loan_id: datetime.fromisoformat(at) for loan_id, at in rows}
 
 
-async def start_cases(client: Client, loan_ids: list[str], due: date, policy: str) -> None:
+async def start_cases(
+    client: Client, loan_ids: list[str], due: date, policy: str, timezone: str = TIMEZONE
+) -> None:
     await asyncio.gather(
         *(
             client.start_workflow(
                 "CollectionCase",
-                case_input(loan_id, due, policy),
+                case_input(loan_id, due, policy, timezone),
                 id=f"collection-{loan_id}",
                 task_queue=CASES_QUEUE,
             )
@@ -192,12 +219,18 @@ async def open_quiet_cases(client: Client, loan_ids: list[str]) -> None:
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def measure_intake(client: Client, loan_ids: list[str], database: Path) -> float | None:
+async def measure_intake(
+    client: Client,
+    loan_ids: list[str],
+    database: Path,
+    policy: str = "demo",
+    timezone: str = TIMEZONE,
+) -> float | None:
     """Cases per second from the first start until every case's first contact went out."""
     # Due 4 days ago: DPD 4 at opening is past the first SMS (DPD 3), so it is due at once.
-    due = days_ago(datetime.now(UTC), 4)
+    due = days_ago(datetime.now(UTC), 4, timezone)
     started = time.time()
-    await start_cases(client, loan_ids, due, "demo")
+    await start_cases(client, loan_ids, due, policy, timezone)
     wanted = set(loan_ids)
     deadline = time.monotonic() + 60 + len(loan_ids)
     contacts: dict[str, datetime] = {}
@@ -304,6 +337,10 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
             quiet_lateness, quiet_waits = await read_histories(client, paced_ids, paying_ns)
             log.info("record_payment on the quiet cases, as fast as they answer")
             saturated = await measure_payments(client, quiet_ids, tag="saturated")
+            zone = daytime_zone(datetime.now(UTC))
+            log.info("intake: an import of `default` cases, first reminder due", timezone=zone)
+            import_ids = [f"I-{i:05d}" for i in range(cases)]
+            intake_import = await measure_intake(client, import_ids, database, "default", zone)
             log.info("intake: demo cases until each has its first contact")
             opened = time.monotonic()
             intake = await measure_intake(client, demo_ids, database)
@@ -319,6 +356,10 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
         "ceiling_workflows_per_s": rounded(ceiling, 2),
         "intake_to_first_contact_cases_per_s": rounded(intake, 2),
         "ratio_to_ceiling": rounded(ratio, 3),
+        "intake_import_cases_per_s": rounded(intake_import, 2),
+        "import_ratio_to_ceiling": rounded(
+            None if intake_import is None else intake_import / ceiling, 3
+        ),
         "record_payment_ms": quiet_payments,
         "record_payment_saturated_ms": saturated,
         "record_payment_during_demo_ms": demo_payments,
