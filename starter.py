@@ -133,37 +133,51 @@ async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
 
 
 async def cmd_promise(args: argparse.Namespace, connect: ClientFactory) -> int:
-    try:
-        arg = promise_message(args.promise_id, args.amount_minor, args.due_date)
-    except InvalidInput as error:
-        err(f"invalid promise: {error.field}: {error.problem}")
-        return EXIT_BAD_INPUT
-    return await run_update(
-        await connect(), args.loan_id, "promise_to_pay", arg, timeout=args.timeout
+    return await _send_commitment(
+        args,
+        connect,
+        "promise",
+        "promise_to_pay",
+        lambda: promise_message(args.promise_id, args.amount_minor, args.due_date),
     )
 
 
 async def cmd_plan(args: argparse.Namespace, connect: ClientFactory) -> int:
-    try:
-        base = load_plan_file(args.file) if args.file else None
-        arg = plan_message(args.plan_id, args.installment, base)
-    except InvalidInput as error:
-        err(f"invalid plan: {error.field}: {error.problem}")
-        return EXIT_BAD_INPUT
-    return await run_update(
-        await connect(), args.loan_id, "propose_plan", arg, timeout=args.timeout
+    return await _send_commitment(
+        args,
+        connect,
+        "plan",
+        "propose_plan",
+        lambda: plan_message(
+            args.plan_id, args.installment, load_plan_file(args.file) if args.file else None
+        ),
     )
 
 
 async def cmd_settle(args: argparse.Namespace, connect: ClientFactory) -> int:
-    try:
-        arg = settlement_message(args.settlement_id, args.amount_minor, args.due_date)
-    except InvalidInput as error:
-        err(f"invalid settlement: {error.field}: {error.problem}")
-        return EXIT_BAD_INPUT
-    return await run_update(
-        await connect(), args.loan_id, "agree_settlement", arg, timeout=args.timeout
+    return await _send_commitment(
+        args,
+        connect,
+        "settlement",
+        "agree_settlement",
+        lambda: settlement_message(args.settlement_id, args.amount_minor, args.due_date),
     )
+
+
+async def _send_commitment(
+    args: argparse.Namespace,
+    connect: ClientFactory,
+    what: str,
+    update: str,
+    message: Callable[[], dict[str, Any]],
+) -> int:
+    """Build the message and check it as the case would, before connecting; then send it."""
+    try:
+        arg = message()
+    except InvalidInput as error:
+        err(f"invalid {what}: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    return await run_update(await connect(), args.loan_id, update, arg, timeout=args.timeout)
 
 
 def _with_note(arg: dict[str, Any], note: str | None) -> dict[str, Any]:

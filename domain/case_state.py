@@ -387,19 +387,15 @@ class CaseState:
             due_date=request.due_date,
             paid_before_minor=self.paid_minor,
         )
-        self.revision += 1
-        self.journal.append(
+        return self._accepted(
+            "promise",
+            request.promise_id,
+            request,
             AuditFact(
                 "promise_made",
                 request.promise_id,
                 {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
-            )
-        )
-        return self._answer(
-            "promise",
-            request.promise_id,
-            request,
-            {"promise_id": request.promise_id, "accepted": True, "status": self.status},
+            ),
         )
 
     def check_plan(self, request: PlanRequest, rules: CommitmentRules, today: date) -> None:
@@ -427,8 +423,10 @@ class CaseState:
             installments=[Installment(i.due_date, i.amount_minor) for i in request.installments],
             began_in_stage=self.stage,
         )
-        self.revision += 1
-        self.journal.append(
+        return self._accepted(
+            "plan",
+            request.plan_id,
+            request,
             AuditFact(
                 "plan_agreed",
                 request.plan_id,
@@ -436,13 +434,7 @@ class CaseState:
                     "installments": len(request.installments),
                     "last_due_date": request.installments[-1].due_date.isoformat(),
                 },
-            )
-        )
-        return self._answer(
-            "plan",
-            request.plan_id,
-            request,
-            {"plan_id": request.plan_id, "accepted": True, "status": self.status},
+            ),
         )
 
     def check_settlement(
@@ -474,19 +466,29 @@ class CaseState:
             due_date=request.due_date,
             paid_before_minor=self.paid_minor,
         )
-        self.revision += 1
-        self.journal.append(
+        return self._accepted(
+            "settlement",
+            request.settlement_id,
+            request,
             AuditFact(
                 "settlement_agreed",
                 request.settlement_id,
                 {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
-            )
+            ),
         )
+
+    def _accepted(
+        self, kind: str, message_id: str, request: object, fact: AuditFact
+    ) -> dict[str, Any]:
+        """A commitment taken: it changes what the case does next, is on record, and its
+        answer is kept for a resend."""
+        self.revision += 1
+        self.journal.append(fact)
         return self._answer(
-            "settlement",
-            request.settlement_id,
+            kind,
+            message_id,
             request,
-            {"settlement_id": request.settlement_id, "accepted": True, "status": self.status},
+            {ID_FIELDS[kind]: message_id, "accepted": True, "status": self.status},
         )
 
     def lapse(self, kind: str) -> None:
@@ -534,8 +536,7 @@ class CaseState:
 
     # -- holds -------------------------------------------------------------------
     def check_hold(self, hold: HoldRequest) -> None:
-        if self.earlier_answer("hold", hold.hold_id, hold) is None and self.closed:
-            raise InvalidInput("hold_id", "the case is closed")
+        self._check_open_for("hold", hold.hold_id, hold)
 
     def place_hold(self, hold: HoldRequest, at: datetime) -> dict[str, Any]:
         self.check_hold(hold)

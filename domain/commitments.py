@@ -163,13 +163,13 @@ def check_promise(
         raise InvalidInput(
             "amount_minor", f"must not exceed the outstanding amount ({outstanding_minor})"
         )
-    if request.due_date < today:
-        raise InvalidInput("due_date", f"{request.due_date} is in the past")
-    latest = today + timedelta(days=rules.promise_max_days)
-    if request.due_date > latest:
-        raise InvalidInput(
-            "due_date", f"must be at most {rules.promise_max_days} days ahead ({latest})"
-        )
+    _check_due(
+        request.due_date,
+        "due_date",
+        today=today,
+        max_days=rules.promise_max_days,
+        limit=f"at most {rules.promise_max_days} days ahead",
+    )
 
 
 def check_plan(
@@ -190,15 +190,13 @@ def check_plan(
             raise InvalidInput(
                 f"installments[{position}].due_date", "due dates must be strictly increasing"
             )
-    first = request.installments[0].due_date
-    if first < today:
-        raise InvalidInput("installments[0].due_date", f"{first} is in the past")
-    latest = today + timedelta(days=rules.plan_first_within_days)
-    if first > latest:
-        raise InvalidInput(
-            "installments[0].due_date",
-            f"must be within {rules.plan_first_within_days} days ({latest})",
-        )
+    _check_due(
+        request.installments[0].due_date,
+        "installments[0].due_date",
+        today=today,
+        max_days=rules.plan_first_within_days,
+        limit=f"within {rules.plan_first_within_days} days",
+    )
 
 
 def check_settlement(
@@ -208,13 +206,22 @@ def check_settlement(
         raise InvalidInput(
             "amount_minor", f"must be below the outstanding amount ({outstanding_minor})"
         )
-    if request.due_date < today:
-        raise InvalidInput("due_date", f"{request.due_date} is in the past")
-    latest = today + timedelta(days=rules.settlement_max_days)
-    if request.due_date > latest:
-        raise InvalidInput(
-            "due_date", f"must be within {rules.settlement_max_days} days ({latest})"
-        )
+    _check_due(
+        request.due_date,
+        "due_date",
+        today=today,
+        max_days=rules.settlement_max_days,
+        limit=f"within {rules.settlement_max_days} days",
+    )
+
+
+def _check_due(day: date, field: str, *, today: date, max_days: int, limit: str) -> None:
+    """A commitment's due date: not in the past, and no later than the policy allows."""
+    if day < today:
+        raise InvalidInput(field, f"{day} is in the past")
+    latest = today + timedelta(days=max_days)
+    if day > latest:
+        raise InvalidInput(field, f"must be {limit} ({latest})")
 
 
 def allocate(installments: list[Installment], amount_minor: int) -> int:

@@ -107,10 +107,11 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
         return Close("written_off")
     write_off = None if in_plan else Wait(clock.start_of(policy.write_off_dpd), "write-off")
     boundary = _next_bucket_boundary(clock, days_past_due)
-    deadlines = commitment_deadlines(state, plan)
-    for deadline in deadlines:
+    lapsing = commitment_deadlines(state, plan)
+    for kind, deadline in lapsing:
         if now >= deadline.until:
-            return Lapse(deadline.reason.split(" ")[0])
+            return Lapse(kind)
+    deadlines = [deadline for _kind, deadline in lapsing]
     open_calls = [t for t in state.call_tasks.values() if t.state in ("open", "awaiting_promise")]
 
     def may_requeue(task: CallTask) -> bool:
@@ -279,25 +280,33 @@ def end_of_day(state: CaseState, plan: CasePlan, day: date) -> datetime:
     return plan.clock.start_of((day - state.case.due).days + 1)
 
 
-def commitment_deadlines(state: CaseState, plan: CasePlan) -> list[Wait]:
-    """When each pending commitment lapses if unkept: a promise at the end of its due date
-    plus the promise grace, the next installment at the end of its due date plus the plan
+def commitment_deadlines(state: CaseState, plan: CasePlan) -> list[tuple[str, Wait]]:
+    """(kind, when) each pending commitment lapses if unkept: a promise at the end of its due
+    date plus the promise grace, the next installment at the end of its due date plus the plan
     grace, a settlement at the end of its due date."""
     rules = plan.policy.commitments
     deadlines = []
     if (promise := state.pending_promise) is not None:
         day = promise.due_date + timedelta(days=rules.promise_grace_days)
-        deadlines.append(Wait(end_of_day(state, plan, day), f"promise {promise.promise_id} due"))
+        deadlines.append(
+            ("promise", Wait(end_of_day(state, plan, day), f"promise {promise.promise_id} due"))
+        )
     if (active := state.active_plan) is not None and (installment := active.next_due()):
         day = installment.due_date + timedelta(days=rules.plan_grace_days)
         deadlines.append(
-            Wait(end_of_day(state, plan, day), f"plan installment due {installment.due_date}")
+            (
+                "plan",
+                Wait(end_of_day(state, plan, day), f"plan installment due {installment.due_date}"),
+            )
         )
     if (settlement := state.pending_settlement) is not None:
         deadlines.append(
-            Wait(
-                end_of_day(state, plan, settlement.due_date),
-                f"settlement {settlement.settlement_id} due",
+            (
+                "settlement",
+                Wait(
+                    end_of_day(state, plan, settlement.due_date),
+                    f"settlement {settlement.settlement_id} due",
+                ),
             )
         )
     return deadlines

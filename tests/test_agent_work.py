@@ -19,7 +19,7 @@ from domain.messages import Outcome
 from policies import load_policy
 from tests.temporal_fixtures import CaseWorld, make_worker
 from tests.test_engagement import case_today, status_of
-from tests.test_workflow import rows, start_case
+from tests.test_workflow import rows, rows_when, start_case
 from workflows.collection_case import CollectionCase
 
 DUE = date(2026, 3, 1)
@@ -29,13 +29,8 @@ OPENED = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)  # DPD 14, 10:00 in Shanghai
 
 async def work_items(world: CaseWorld, expected: int) -> list[tuple[str, str]]:
     """(work item id, status) of the case's call tasks, once `expected` of them exist."""
-    found: list[tuple[str, str]] = []
-    for _ in range(100):
-        found = [tuple(row) for row in rows(world, "select work_item_id, status from work_items")]
-        if len(found) >= expected:
-            break
-        await asyncio.sleep(0.1)
-    return sorted(found)
+    found = await rows_when(world, "select work_item_id, status from work_items", expected)
+    return sorted((str(item_id), str(status)) for item_id, status in found)
 
 
 async def test_a_call_task_with_no_outcome_expires_and_is_requeued_once(
@@ -211,46 +206,5 @@ async def test_moved_opens_a_skip_trace_and_paid_on_site_expects_the_payment(
 
 async def written_rows(world: CaseWorld, kind: str, expected: int) -> list[tuple[str]]:
     """The details of the case events of `kind`, once `expected` of them are written."""
-    found: list[tuple[str]] = []
-    for _ in range(100):
-        found = [
-            tuple(row)
-            for row in rows(world, f"select detail from case_events where kind = '{kind}'")
-        ]
-        if len(found) >= expected:
-            break
-        await asyncio.sleep(0.1)
-    return found
-
-
-async def test_recorded_outcomes_close_the_task_and_ask_for_nothing_more(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
-) -> None:
-    env = own_time_env
-    async with make_worker(env.client, case_world):
-        called = {o: await start_case(env, case_world, days_overdue=15) for o in CALL_OUTCOMES}
-        visited = {o: await start_case(env, case_world, days_overdue=41) for o in VISIT_OUTCOMES}
-        await env.sleep(timedelta(hours=2))
-        for outcome, handle in called.items():
-            call = (await status_of(handle))["contacts"][-1]["attempt_id"]
-            await handle.execute_update(
-                CollectionCase.record_contact_outcome, {"attempt_id": call, "outcome": outcome}
-            )
-        for outcome, handle in visited.items():
-            await visit_outcome(handle, await visit_of(handle, 1), outcome)
-        # Past every SLA and a day of re-booking: nothing comes back to anyone's queue.
-        await env.sleep(timedelta(days=2))
-        call_statuses = {o: await status_of(h) for o, h in called.items()}
-        visit_statuses = {o: await status_of(h) for o, h in visited.items()}
-        for handle in (*called.values(), *visited.values()):
-            await handle.terminate("test over")
-    for outcome in CALL_OUTCOMES:
-        calls = [c for c in call_statuses[outcome]["contacts"] if c["channel"] == "call"]
-        assert [c["result"] for c in calls] == [outcome], outcome
-    for outcome in VISIT_OUTCOMES:
-        visits = [c for c in visit_statuses[outcome]["contacts"] if c["channel"] == "field_visit"]
-        assert [c["result"] for c in visits] == [outcome], outcome
-
-
-CALL_OUTCOMES = ("reached", "no_answer", "refused")
-VISIT_OUTCOMES = ("met", "refused")
+    sql = f"select detail from case_events where kind = '{kind}'"
+    return [(str(detail),) for (detail,) in await rows_when(world, sql, expected)]

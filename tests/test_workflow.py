@@ -163,6 +163,17 @@ async def written(world: CaseWorld, count_sql: str, expected: int) -> None:
         await asyncio.sleep(0.1)
 
 
+async def rows_when(world: CaseWorld, sql: str, expected: int) -> list[Any]:
+    """The rows of `sql` once there are at least `expected` of them (waiting up to 10 s)."""
+    found = rows(world, sql)
+    for _ in range(100):
+        if len(found) >= expected:
+            break
+        await asyncio.sleep(0.1)
+        found = rows(world, sql)
+    return found
+
+
 def rows(world: CaseWorld, sql: str) -> list[Any]:
     engine = create_engine(world.database_url)
     try:
