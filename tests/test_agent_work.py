@@ -208,3 +208,36 @@ async def written_rows(world: CaseWorld, kind: str, expected: int) -> list[tuple
     """The details of the case events of `kind`, once `expected` of them are written."""
     sql = f"select detail from case_events where kind = '{kind}'"
     return [(str(detail),) for (detail,) in await rows_when(world, sql, expected)]
+
+
+async def test_recorded_outcomes_close_the_task_and_ask_for_nothing_more(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    env = own_time_env
+    async with make_worker(env.client, case_world):
+        called = {o: await start_case(env, case_world, days_overdue=15) for o in CALL_OUTCOMES}
+        visited = {o: await start_case(env, case_world, days_overdue=41) for o in VISIT_OUTCOMES}
+        await env.sleep(timedelta(hours=2))
+        for outcome, handle in called.items():
+            call = (await status_of(handle))["contacts"][-1]["attempt_id"]
+            await handle.execute_update(
+                CollectionCase.record_contact_outcome, {"attempt_id": call, "outcome": outcome}
+            )
+        for outcome, handle in visited.items():
+            await visit_outcome(handle, await visit_of(handle, 1), outcome)
+        # Past every SLA and a day of re-booking: nothing comes back to anyone's queue.
+        await env.sleep(timedelta(days=2))
+        call_statuses = {o: await status_of(h) for o, h in called.items()}
+        visit_statuses = {o: await status_of(h) for o, h in visited.items()}
+        for handle in (*called.values(), *visited.values()):
+            await handle.terminate("test over")
+    for outcome in CALL_OUTCOMES:
+        calls = [c for c in call_statuses[outcome]["contacts"] if c["channel"] == "call"]
+        assert [c["result"] for c in calls] == [outcome], outcome
+    for outcome in VISIT_OUTCOMES:
+        visits = [c for c in visit_statuses[outcome]["contacts"] if c["channel"] == "field_visit"]
+        assert [c["result"] for c in visits] == [outcome], outcome
+
+
+CALL_OUTCOMES = ("reached", "no_answer", "refused")
+VISIT_OUTCOMES = ("met", "refused")
