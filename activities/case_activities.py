@@ -65,12 +65,15 @@ INVALID_CONTACT = "InvalidContact"
 CASE_NOT_FOUND = "CaseNotFound"
 
 CONTACT_OUTCOME = "contact_outcome"
+CONTACT_NOT_SENT = "contact_not_sent"
 LEGAL_RECALLED = "legal_recalled"
 CALL_EXPIRED = "call_expired"
 SKIP_TRACE_OPENED = "skip_trace_opened"
 SKIP_TRACE_QUEUE = "skip-trace"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
+# An outbox row whose send was given up half-way: maybe delivered, maybe not.
+UNCONFIRMED = "unconfirmed"
 CALL_QUEUE = "phone-agents"
 VISIT_STAFF = 2
 
@@ -78,6 +81,7 @@ VISIT_STAFF = 2
 # row's `result`, but a repeated call must still answer what the first one did.
 RESULT_BY_STATUS = {
     "sent": "sent",
+    "unconfirmed": "unconfirmed",
     "skipped": "skipped_no_contact",
     "queued": "queued",
     "booked": "booked",
@@ -167,7 +171,7 @@ class CollectionActivities:
             )
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
-        if row.status == "pending":
+        if row.status in ("pending", UNCONFIRMED):
             body = _body(request)
             if row.body != body:
                 # The step was decided again (a payment changed the amount): the message states
@@ -447,6 +451,8 @@ class CollectionActivities:
             effect = _expire_work_item(case_event.ref_id)
         if case_event.kind == SKIP_TRACE_OPENED and case_event.ref_id:
             effect = _open_skip_trace(case_event, at)
+        if case_event.kind == CONTACT_NOT_SENT and case_event.ref_id:
+            effect = _unconfirm_attempt(case_event.ref_id.rsplit(":", 1)[0])
         if self.store.insert_if_absent(row, then=effect):
             log.info(
                 "case event %s: loan_id=%s case_id=%s",
@@ -618,6 +624,23 @@ def _expire_work_item(work_item_id: str) -> Callable[[Session], None]:
         if item is not None and item.status in ("open", "suspended"):
             item.status = "expired"
             session.add(item)
+
+    return apply
+
+
+def _unconfirm_attempt(attempt_id: str) -> Callable[[Session], None]:
+    """The case gave up on a send (cancelled by a hold or a payment, or out of its window)
+    whose outbox row was already written: the provider may have it, so the record says so
+    rather than "not sent". A later send of the same step reuses the attempt id, which the
+    provider takes as the same message."""
+
+    def apply(session: Session) -> None:
+        attempt = session.get(ContactAttemptRow, attempt_id)
+        if attempt is not None and attempt.status == "pending":
+            attempt.status = UNCONFIRMED
+            attempt.result = UNCONFIRMED
+            attempt.note = "given up while being sent: the provider may have it"
+            session.add(attempt)
 
     return apply
 

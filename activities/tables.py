@@ -58,7 +58,7 @@ class ContactAttemptRow(SQLModel, table=True):
     template: str = Field(max_length=64)
     recipient: str | None = None
     body: str | None = Field(default=None, sa_type=Text)
-    # pending, sent, skipped, queued, booked, failed, referred
+    # pending, sent, unconfirmed, skipped, queued, booked, failed, referred
     status: str = Field(max_length=16)
     provider_ref: str | None = None
     days_past_due: int = 0

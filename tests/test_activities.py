@@ -387,6 +387,33 @@ def test_provider_failure_is_retried_and_then_sent_exactly_once(
     assert {request.headers["Idempotency-Key"] for request in provider.received} == {"sms-1"}
 
 
+def test_a_send_given_up_half_way_is_on_record_as_unconfirmed_and_resent_under_its_key(
+    webhook: CollectionActivities, store: Store, provider: Provider
+) -> None:
+    provider.script = [503]
+    with pytest.raises(ApplicationError):
+        webhook.send_notice(contact("sms-1"))
+    # The case cancelled the send (a payment came); its outbox row was written already.
+    webhook.store_case_records(
+        CaseRecords(
+            CASE_ID, LOAN_ID, events=[event("e-1", kind="contact_not_sent", ref_id="sms-1:1")]
+        )
+    )
+    [given_up] = rows(store, ContactAttemptRow)
+    assert (given_up.status, given_up.result) == ("unconfirmed", "unconfirmed")
+
+    # The step decided again goes out under the same key; a record of it stays "sent".
+    assert webhook.send_notice(contact("sms-1")).result == "sent"
+    webhook.store_case_records(
+        CaseRecords(
+            CASE_ID, LOAN_ID, events=[event("e-2", kind="contact_not_sent", ref_id="sms-1:2")]
+        )
+    )
+    [sent] = rows(store, ContactAttemptRow)
+    assert sent.status == "sent"
+    assert {request.headers["Idempotency-Key"] for request in provider.received} == {"sms-1"}
+
+
 def test_unreachable_provider_is_a_retryable_error(store: Store, tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
