@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run worker test lint typecheck pytest histories reset clean bench
+.PHONY: install run worker test lint typecheck pytest histories reset clean bench screenshots
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: install
 ## Re-record the histories that the replay test replays (after a deliberate workflow change).
 histories: install
 	RECORD_HISTORIES=1 scripts/pytest.sh tests/test_workflow.py
+
+## Screenshots of the Temporal UI for the README (starts and stops the stack; needs chromium).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
 
 ## Forget the demo's cases: the Temporal dev server's and the case database's files.
 reset:
