@@ -12,12 +12,14 @@
     python starter.py status L-1001
     python starter.py list --stage phone
     python starter.py demo
+    python starter.py report --as-of 2026-03-31 --csv report.csv --html report.html
 
 Every command connects as `settings.connect_client()` says (envconfig profile or
 `TEMPORAL_ADDRESS`, default localhost:7233). Exit codes: 0 ok, 2 bad input (nothing
 was sent), 1 any other error. Printed lines carry loan ids, never a borrower's
 personal data (except where the operator typed it). The work is done in the `cli`
 package; this file holds the argument parser and one thin function per command.
+`report` is the exception: it reads only the case database (`DATABASE_URL`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from cli.demo import BEHAVIOURS, run_demo
 from cli.listing import BUCKETS, CASE_COLUMNS, case_rows, list_query
 from cli.namespace_setup import set_up_namespace
 from cli.render import render_status, table
+from cli.report import ReportError, run_report
 from cli.updates import (
     ANSWER_TIMEOUT_SECONDS,
     CaseNotFound,
@@ -265,6 +268,18 @@ async def cmd_demo(args: argparse.Namespace, connect: ClientFactory) -> int:
     return EXIT_OK
 
 
+async def cmd_report(args: argparse.Namespace, connect: ClientFactory) -> int:
+    try:
+        text = run_report(
+            as_of=args.as_of, as_json=args.json, csv_path=args.csv, html_path=args.html
+        )
+    except ReportError as error:
+        err(f"report: {error}")
+        return EXIT_ERROR
+    out(text)
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
@@ -472,6 +487,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy")
     p.add_argument("--portfolio")
     p.add_argument("--limit", type=_positive_int, default=100, help="default 100")
+
+    p = command(
+        "report",
+        cmd_report,
+        "Portfolio report from the case database: stages, buckets, recovery, roll rates.",
+    )
+    p.epilog = (
+        "Reads only the case database (DATABASE_URL); no Temporal server is needed. Amounts "
+        "are per currency. Days past due count in each borrower's timezone."
+    )
+    p.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="report as of the end of this day in each borrower's calendar, leaving out what "
+        "was recorded later (default: now, everything recorded)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--csv", metavar="PATH", help="also write the figures as one CSV table")
+    p.add_argument("--html", metavar="PATH", help="also write a self-contained page of charts")
 
     p = command("demo", cmd_demo, "Import the demo portfolio and simulate borrowers and agents.")
     p.add_argument("--csv", default=str(settings.PROJECT_DIR / "data" / "demo_portfolio.csv"))
