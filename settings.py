@@ -7,6 +7,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 PROJECT_DIR = Path(__file__).resolve().parent
 TASK_QUEUE_DEFAULT = "collections"
@@ -32,8 +33,11 @@ def evidence_dir() -> Path:
     return Path(os.environ.get("COLLECTIONS_EVIDENCE_DIR", var_dir() / "evidence"))
 
 
-async def connect_client() -> Client:
-    """Connect as the envconfig profile / TEMPORAL_* variables say (default localhost:7233)."""
+async def connect_client(runtime: Runtime | None = None) -> Client:
+    """Connect as the envconfig profile / TEMPORAL_* variables say (default localhost:7233).
+
+    `runtime` carries the SDK's telemetry (the worker's metrics); None is the SDK's default.
+    """
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config)
+    return await Client.connect(**config, runtime=runtime)

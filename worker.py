@@ -10,19 +10,28 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+import httpx
 import structlog
+from prometheus_client import generate_latest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 import settings
+from activities import metrics
 from activities.case_activities import CollectionActivities
+from activities.store import Store
 from cli.namespace_setup import (
     REFUSED,
     compare_search_attributes,
@@ -39,6 +48,11 @@ DEFAULT_CACHED_CASES = 10_000
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
+METRICS_PORT = "METRICS_PORT"
+# The classic Prometheus text format: what the SDK's exporter writes and the registry renders.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+SDK_SCRAPE_TIMEOUT_SECONDS = 5
+SDK_EXPORTER_BIND_ATTEMPTS = 5
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
@@ -161,20 +175,143 @@ async def check_search_attributes(
     raise NamespaceNotReady(message)
 
 
+class MetricsEndpoint:
+    """`GET /metrics` on one port: the SDK's metrics and the business metrics together.
+
+    The SDK exports its metrics (requests, task slots, schedule-to-start latencies, ...) over
+    HTTP from its own runtime; that exporter listens on a loopback port of its own, and each
+    scrape of this endpoint reads it and appends the business metrics of `activities.metrics`
+    (counters, and the open cases by stage from the case database). Clients that should be
+    measured must be connected with `runtime`.
+    """
+
+    def __init__(self, port: int, store: Store) -> None:
+        self.runtime, self.sdk_port = _sdk_runtime()
+        self.open_cases = metrics.OpenCasesCollector(store)
+        self._store = store
+        try:
+            self._server = _MetricsServer(("", port), self.render)
+        except OSError as error:
+            raise OSError(f"{METRICS_PORT}: cannot listen on port {port}: {error}") from error
+        self.port = int(self._server.server_address[1])
+        metrics.REGISTRY.register(self.open_cases)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="metrics-endpoint", daemon=True
+        )
+        self._thread.start()
+
+    @classmethod
+    def from_env(cls) -> MetricsEndpoint | None:
+        """The endpoint on `METRICS_PORT`, or None when it is unset (no metrics)."""
+        raw = os.environ.get(METRICS_PORT, "").strip()
+        if not raw:
+            return None
+        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+            raise ValueError(f"{METRICS_PORT}: must be a port number from 1 to 65535, not {raw!r}")
+        return cls(int(raw), Store.from_env())
+
+    def render(self) -> bytes:
+        return self._sdk_text() + generate_latest(metrics.REGISTRY)
+
+    def _sdk_text(self) -> bytes:
+        try:
+            response = httpx.get(
+                f"http://127.0.0.1:{self.sdk_port}/metrics", timeout=SDK_SCRAPE_TIMEOUT_SECONDS
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            # The business metrics still answer; the SDK's are missing from this scrape only.
+            structlog.get_logger("worker").warning(f"SDK metrics unavailable: {error}")
+            return b""
+        text = response.content
+        return text if text.endswith(b"\n") or not text else text + b"\n"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        metrics.REGISTRY.unregister(self.open_cases)
+        self._store.dispose()
+
+
+class _MetricsServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], render: Callable[[], bytes]) -> None:
+        self.render = render
+        super().__init__(address, _MetricsHandler)
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    server: _MetricsServer
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/metrics":
+            self.send_error(404, "metrics are at /metrics")
+            return
+        body = self.server.render()
+        self.send_response(200)
+        self.send_header("Content-Type", PROMETHEUS_TEXT)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # A scrape every few seconds is not news for the log.
+        pass
+
+
+def _sdk_runtime() -> tuple[Runtime, int]:
+    """A runtime whose Prometheus exporter listens on a free loopback port (and that port).
+
+    The SDK's metric names and units stay its defaults (milliseconds, no suffixes): the names
+    Temporal's own SDK dashboards query.
+    """
+    for attempt in range(SDK_EXPORTER_BIND_ATTEMPTS):
+        port = _free_loopback_port()
+        config = PrometheusConfig(bind_address=f"127.0.0.1:{port}")
+        try:
+            return Runtime(telemetry=TelemetryConfig(metrics=config)), port
+        except ValueError:
+            # Another process took the port between our probe and the exporter's bind.
+            if attempt == SDK_EXPORTER_BIND_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 async def run_until_stopped() -> None:
-    log = structlog.get_logger("worker")
-    client = await settings.connect_client()
-    await check_search_attributes(client)
-    worker = create_worker(client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    async with worker:
-        log.info("worker started", task_queue=worker.task_queue)
-        await stop.wait()
-        log.info("worker stopping: finishing activities in flight")
-    log.info("worker stopped")
+    await run_worker(stop)
+
+
+async def run_worker(stop: asyncio.Event) -> None:
+    """The worker process until `stop` is set: the metrics endpoint when `METRICS_PORT` is
+    set, the client (measured by the endpoint's runtime), the namespace check, the worker."""
+    log = structlog.get_logger("worker")
+    endpoint = MetricsEndpoint.from_env()
+    try:
+        if endpoint is not None:
+            log.info("metrics served", port=endpoint.port, path="/metrics")
+        client = await settings.connect_client(endpoint.runtime if endpoint else None)
+        await check_search_attributes(client)
+        worker = create_worker(client)
+        async with worker:
+            log.info("worker started", task_queue=worker.task_queue)
+            await stop.wait()
+            log.info("worker stopping: finishing activities in flight")
+        log.info("worker stopped")
+    finally:
+        if endpoint is not None:
+            endpoint.close()
 
 
 def main() -> None:

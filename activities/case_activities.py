@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import settings
-from activities import contracts
+from activities import contracts, metrics
 from activities.contracts import (
     CaseEvent,
     CaseRecords,
@@ -123,6 +123,7 @@ class CollectionActivities:
         timezone = case.borrower.timezone or policy.default_timezone
         ladder = planned_ladder(policy)
         opened_at = utc_iso(request.opened_at)
+        first_time = self.store.get(CaseRow, request.case_id) is None
         self.store.upsert_case(
             CaseRow(
                 case_id=request.case_id,
@@ -146,6 +147,8 @@ class CollectionActivities:
             )
         )
         log.info("case prepared: loan_id=%s case_id=%s", case.loan_id, request.case_id)
+        if first_time:
+            metrics.observe_case_opened(policy.name)
         return PreparedCase(policy=policy, timezone=timezone, planned_ladder=ladder)
 
     @activity.defn(name=contracts.SEND_NOTICE)
@@ -171,6 +174,7 @@ class CollectionActivities:
             )
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
+            metrics.observe_attempt(row)
         if row.status in ("pending", UNCONFIRMED):
             body = _body(request)
             if row.body != body:
@@ -197,6 +201,7 @@ class CollectionActivities:
                 result="failed",
                 note=str(error),
             )
+            metrics.observe_contact(row.channel, "failed")
             log.warning(
                 "notice rejected by provider (HTTP %s): loan_id=%s case_id=%s attempt_id=%s",
                 error.status_code,
@@ -218,6 +223,7 @@ class CollectionActivities:
             sent_at=utc_iso(),
         )
         assert updated is not None
+        metrics.observe_attempt(updated)
         log.info(
             "%s %s sent via %s: loan_id=%s case_id=%s attempt_id=%s",
             row.channel,
@@ -285,6 +291,7 @@ class CollectionActivities:
                 self.store.insert_if_absent(attempt)
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
+            metrics.observe_attempt(row)
             log.info(
                 "%s %s: loan_id=%s case_id=%s attempt_id=%s",
                 label,
@@ -333,7 +340,8 @@ class CollectionActivities:
                 created_at=created_at,
                 sent_at=created_at,
             )
-            self.store.insert_if_absent(referral, attempt)
+            if self.store.insert_if_absent(referral, attempt):
+                metrics.observe_attempt(attempt)
             existing = self.store.get(LegalReferralRow, request.referral_id)
             assert existing is not None
             log.info(
@@ -411,7 +419,9 @@ class CollectionActivities:
                 raise
             # The same payment applied under another record id: the money counts once.
             inserted = False
+            metrics.observe_payment(record, result="duplicate")
         if inserted:
+            metrics.observe_payment(record)
             log.info(
                 "payment %s stored: loan_id=%s case_id=%s record_id=%s",
                 record.status,
@@ -454,6 +464,7 @@ class CollectionActivities:
         if case_event.kind == CONTACT_NOT_SENT and case_event.ref_id:
             effect = _unconfirm_attempt(case_event.ref_id.rsplit(":", 1)[0])
         if self.store.insert_if_absent(row, then=effect):
+            metrics.observe_case_event(case_event)
             log.info(
                 "case event %s: loan_id=%s case_id=%s",
                 case_event.kind,
