@@ -5,7 +5,10 @@ event key, referral id): it records its intent in the database before acting, an
 re-run that finds the record returns the stored result instead of acting again. The methods
 are synchronous (sqlmodel is), so the worker runs them in a thread pool.
 
-Logs carry loan and case ids only, never the borrower's name or contact details.
+The borrower's name and contact details are read from the case database (`borrowers`) by
+borrower id when an activity needs them: inputs and results of activities stay in Temporal's
+history, so they carry ids only. Logs carry loan and case ids only, never the borrower's name
+or contact details.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from activities.contracts import (
     ContactResult,
     LegalHandOffRequest,
     LegalHandOffResult,
+    LoanFacts,
     PaymentRecord,
     PreparedCase,
     PrepareRequest,
@@ -45,6 +49,7 @@ from activities.notify import (
 )
 from activities.store import Store, utc_iso
 from activities.tables import (
+    BorrowerRow,
     CaseEventRow,
     CaseRow,
     ContactAttemptRow,
@@ -53,6 +58,7 @@ from activities.tables import (
     PaymentRow,
     WorkItemRow,
 )
+from domain.case import Borrower
 from domain.case_state import FINAL_STATUSES
 from domain.errors import InvalidInput
 from domain.notices import NoticeFacts, render_notice
@@ -74,6 +80,9 @@ VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
 # An outbox row whose send was given up half-way: maybe delivered, maybe not.
 UNCONFIRMED = "unconfirmed"
+# Outbox rows a send may (still) deliver, under the row's own idempotency key.
+SENDABLE = ("pending", UNCONFIRMED)
+CHANNEL_LABEL = {"call": "call", "field_visit": "field visit"}
 CALL_QUEUE = "phone-agents"
 VISIT_STAFF = 2
 
@@ -146,6 +155,9 @@ class CollectionActivities:
                 updated_at=opened_at,
             )
         )
+        # The one place contact details enter the system: this activity is local, so its
+        # input never reaches the history, and every later activity reads them from here.
+        self.store.record_borrower(case.borrower, at=opened_at)
         log.info("case prepared: loan_id=%s case_id=%s", case.loan_id, request.case_id)
         if first_time:
             metrics.observe_case_opened(policy.name)
@@ -162,21 +174,24 @@ class CollectionActivities:
                 non_retryable=True,
             )
         row = self.store.get(ContactAttemptRow, request.attempt_id)
+        if row is not None and row.status not in SENDABLE:
+            return _result_of(row)
+        borrower = self._borrower_of(request)
+        body = _body(request, borrower)
         if row is None:
-            recipient = _recipient(request)
+            recipient = _contact_detail(request.channel, borrower)
             self.store.insert_if_absent(
                 _attempt_row(
                     request,
                     recipient=recipient,
                     status="pending" if recipient else "skipped",
-                    body=_body(request),
+                    body=body,
                 )
             )
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
             metrics.observe_attempt(row)
-        if row.status in ("pending", UNCONFIRMED):
-            body = _body(request)
+        if row.status in SENDABLE:
             if row.body != body:
                 # The step was decided again (a payment changed the amount): the message states
                 # the amount at the moment it is sent, under the same idempotency key.
@@ -249,7 +264,7 @@ class CollectionActivities:
                 due_at=utc_iso(request.due_at or request.scheduled_at),
             )
 
-        return self._assign(request, request.borrower.phone, "queued", work_item, "call")
+        return self._assign(request, "call", "queued", work_item)
 
     @activity.defn(name=contracts.BOOK_FIELD_VISIT)
     def book_field_visit(self, request: ContactRequest) -> ContactResult:
@@ -263,15 +278,14 @@ class CollectionActivities:
                 status="booked",
             )
 
-        return self._assign(request, request.borrower.address, "booked", visit, "field visit")
+        return self._assign(request, "field_visit", "booked", visit)
 
     def _assign(
         self,
         request: ContactRequest,
-        recipient: str | None,
+        channel: str,
         status: str,
         task: Callable[[ContactAttemptRow], SQLModel],
-        label: str,
     ) -> ContactResult:
         """Record the attempt and the people's task it creates (a call for an agent, a visit
         for two staff), once; without the contact detail nobody can act, so no task."""
@@ -279,11 +293,13 @@ class CollectionActivities:
             self.store_case_records(request.records)
         row = self.store.get(ContactAttemptRow, request.attempt_id)
         if row is None:
+            borrower = self._borrower_of(request)
+            recipient = _contact_detail(channel, borrower)
             attempt = _attempt_row(
                 request,
                 recipient=recipient,
                 status=status if recipient else "skipped",
-                body=_body(request),
+                body=_body(request, borrower),
             )
             if recipient:
                 self.store.insert_if_absent(attempt, task(attempt))
@@ -294,7 +310,7 @@ class CollectionActivities:
             metrics.observe_attempt(row)
             log.info(
                 "%s %s: loan_id=%s case_id=%s attempt_id=%s",
-                label,
+                CHANNEL_LABEL[channel],
                 row.status,
                 request.loan_id,
                 request.case_id,
@@ -302,18 +318,35 @@ class CollectionActivities:
             )
         return _result_of(row)
 
+    def _borrower_of(self, request: ContactRequest) -> BorrowerRow | None:
+        """The borrower's contact details, by id; None when the database has none (nobody can
+        be contacted then). A task scheduled before requests named the borrower finds them
+        through its case's row."""
+        borrower_id = request.borrower_id
+        if borrower_id is None:
+            case_row = self.store.get(CaseRow, request.case_id)
+            if case_row is None:
+                return None
+            borrower_id = case_row.borrower_id
+        return self.store.get(BorrowerRow, borrower_id)
+
     @activity.defn(name=contracts.HAND_OFF_TO_LEGAL)
     def hand_off_to_legal(self, request: LegalHandOffRequest) -> LegalHandOffResult:
         if request.records is not None:
             self.store_case_records(request.records)
         existing = self.store.get(LegalReferralRow, request.referral_id)
         if existing is None:
-            directory = self._evidence_dir_of(request.case.loan_id)
+            case_row = self.store.get(CaseRow, request.case_id)
+            loan = request.loan or _loan_of(request.case_id, case_row)
+            directory = self._evidence_dir_of(loan.loan_id)
             created_at = utc_iso(request.at)
             package = write_package(
                 directory,
                 request,
-                case_row=self.store.get(CaseRow, request.case_id),
+                loan=loan,
+                # The lawyers need to know whom the claim is against: from the database only.
+                borrower=self.store.get(BorrowerRow, loan.borrower_id),
+                case_row=case_row,
                 contacts=self.store.contacts_of_case(request.case_id),
                 payments=self.store.payments_of_case(request.case_id),
                 events=self.store.events_of_case(request.case_id),
@@ -322,7 +355,7 @@ class CollectionActivities:
             referral = LegalReferralRow(
                 referral_id=request.referral_id,
                 case_id=request.case_id,
-                loan_id=request.case.loan_id,
+                loan_id=loan.loan_id,
                 evidence_dir=str(package.directory),
                 manifest_sha256=package.manifest_sha256,
                 files=json.dumps(package.files),
@@ -331,7 +364,7 @@ class CollectionActivities:
             attempt = ContactAttemptRow(
                 attempt_id=request.referral_id,
                 case_id=request.case_id,
-                loan_id=request.case.loan_id,
+                loan_id=loan.loan_id,
                 channel="legal",
                 template="legal_referral",
                 status="referred",
@@ -346,7 +379,7 @@ class CollectionActivities:
             assert existing is not None
             log.info(
                 "handed off to legal: loan_id=%s case_id=%s referral_id=%s",
-                request.case.loan_id,
+                loan.loan_id,
                 request.case_id,
                 request.referral_id,
             )
@@ -554,17 +587,44 @@ def _rejected(channel: str, status_code: int) -> ApplicationError:
     )
 
 
-def _recipient(request: ContactRequest) -> str | None:
-    borrower = request.borrower
-    by_channel = {"sms": borrower.phone, "email": borrower.email, "letter": borrower.address}
-    return by_channel.get(request.channel)
+def _loan_of(case_id: str, case_row: CaseRow | None) -> LoanFacts:
+    """The loan's facts from the case's row, for a hand-off scheduled before requests carried
+    them: preparation recorded the same facts there."""
+    if case_row is None:
+        raise ApplicationError(
+            f"case_id: no prepared case {case_id!r}", type=CASE_NOT_FOUND, non_retryable=True
+        )
+    return LoanFacts(
+        loan_id=case_row.loan_id,
+        borrower_id=case_row.borrower_id,
+        currency=case_row.currency,
+        overdue_amount_minor=case_row.overdue_amount_minor,
+        due_date=case_row.due_date,
+        policy=case_row.policy,
+        portfolio=case_row.portfolio,
+    )
 
 
-def _body(request: ContactRequest) -> str:
+def _contact_detail(channel: str, borrower: BorrowerRow | None) -> str | None:
+    """Where a contact on `channel` goes (a number, an address, a mailbox), if known."""
+    if borrower is None:
+        return None
+    by_channel = {
+        "sms": borrower.phone,
+        "call": borrower.phone,
+        "email": borrower.email,
+        "letter": borrower.address,
+        "field_visit": borrower.address,
+    }
+    return by_channel.get(channel)
+
+
+def _body(request: ContactRequest, borrower: BorrowerRow | None) -> str:
     facts = NoticeFacts(
         loan_id=request.loan_id,
-        borrower_name=request.borrower.name,
-        locale=request.borrower.locale,
+        borrower_name=borrower.name if borrower else None,
+        # Without the borrower's row nothing is sent; the recorded text is in the default locale.
+        locale=borrower.locale if borrower else Borrower.locale,
         days_past_due=request.days_past_due,
         outstanding_minor=request.outstanding_minor,
         currency=request.currency,

@@ -7,11 +7,17 @@ worker imports them.
 No `from __future__ import annotations` here nor in the domain dataclasses that travel
 in payloads: the payload converter resolves their type hints inside the workflow
 sandbox, where string annotations failed with NameError and stalled every case.
+
+Activity inputs and results stay in Temporal's history for good, so they carry ids and
+non-personal facts only: the borrower's contact details live in the case database (table
+`borrowers`, written by `prepare_case`) and the activities look them up by `borrower_id`.
+`PrepareRequest` is the one exception, because `prepare_case` is a local activity: only its
+result is recorded, never its input.
 """
 
 from dataclasses import dataclass, field
 
-from domain.case import Borrower, CaseInput
+from domain.case import CaseInput
 from domain.policy import Policy
 
 PREPARE_CASE = "prepare_case"
@@ -107,7 +113,6 @@ class ContactRequest:
     channel: str
     template: str
     days_past_due: int
-    borrower: Borrower
     currency: str
     outstanding_minor: int
     scheduled_at: str
@@ -116,6 +121,9 @@ class ContactRequest:
     # The case's bookkeeping up to this step (its new stage, skipped steps), written by the
     # step's own activity instead of a separate round trip.
     records: CaseRecords | None = None
+    # Whose contact details to use. None in a task scheduled before requests named the
+    # borrower (they carried the details instead): the case's row names the borrower then.
+    borrower_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,15 +134,42 @@ class ContactResult:
 
 
 @dataclass(frozen=True)
+class LoanFacts:
+    """The loan a case collects, as it was opened; the borrower by id only."""
+
+    loan_id: str
+    borrower_id: str
+    currency: str
+    overdue_amount_minor: int
+    due_date: str
+    policy: str
+    portfolio: str
+
+    @classmethod
+    def of(cls, case: CaseInput) -> "LoanFacts":
+        return cls(
+            loan_id=case.loan_id,
+            borrower_id=case.borrower.borrower_id,
+            currency=case.currency,
+            overdue_amount_minor=case.overdue_amount_minor,
+            due_date=case.due_date,
+            policy=case.policy,
+            portfolio=case.portfolio,
+        )
+
+
+@dataclass(frozen=True)
 class LegalHandOffRequest:
     case_id: str
     referral_id: str
-    case: CaseInput
     days_past_due: int
     outstanding_minor: int
     paid_minor: int
     at: str
     records: CaseRecords | None = None
+    # None in a hand-off scheduled before requests carried the loan's facts (they carried
+    # the whole start input instead): the case's row holds the same facts then.
+    loan: LoanFacts | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Each file is written atomically and listed with its SHA-256 in `manifest.json`, so a court can
 check that nothing was changed after the hand-off. The content is a pure function of the
-database rows and the request, which makes re-writing it on a retry harmless.
+database rows and the request, which makes re-writing it on a retry harmless. The borrower's
+name and contact details come from the database (`borrowers`), never from the request.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from activities.contracts import LegalHandOffRequest
-from activities.tables import CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
+from activities.contracts import LegalHandOffRequest, LoanFacts
+from activities.tables import BorrowerRow, CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
 
 CASE_FILE = "case.json"
 LEDGER_FILE = "ledger.json"
@@ -39,6 +40,8 @@ def write_package(
     directory: Path,
     request: LegalHandOffRequest,
     *,
+    loan: LoanFacts,
+    borrower: BorrowerRow | None,
     case_row: CaseRow | None,
     contacts: Sequence[ContactAttemptRow],
     payments: Sequence[PaymentRow],
@@ -46,8 +49,8 @@ def write_package(
     created_at: str,
 ) -> EvidencePackage:
     documents: dict[str, Any] = {
-        CASE_FILE: case_facts(request, case_row),
-        LEDGER_FILE: ledger(request, payments),
+        CASE_FILE: case_facts(request, loan, borrower, case_row),
+        LEDGER_FILE: ledger(request, loan, payments),
         CONTACTS_FILE: [contact_entry(row) for row in contacts],
         PAYMENTS_FILE: [payment_entry(row) for row in payments],
         EVENTS_FILE: [event_entry(row) for row in events],
@@ -61,7 +64,7 @@ def write_package(
     manifest = {
         "referral_id": request.referral_id,
         "case_id": request.case_id,
-        "loan_id": request.case.loan_id,
+        "loan_id": loan.loan_id,
         "created_at": created_at,
         "files": listed,
     }
@@ -74,20 +77,24 @@ def write_package(
     )
 
 
-def case_facts(request: LegalHandOffRequest, case_row: CaseRow | None) -> dict[str, Any]:
-    case = request.case
+def case_facts(
+    request: LegalHandOffRequest,
+    loan: LoanFacts,
+    borrower: BorrowerRow | None,
+    case_row: CaseRow | None,
+) -> dict[str, Any]:
     return {
         "case_id": request.case_id,
         "workflow_id": case_row.workflow_id if case_row else None,
         "opened_at": case_row.opened_at if case_row else None,
-        "loan_id": case.loan_id,
+        "loan_id": loan.loan_id,
         # The lawyers need to know whom the claim is against; this file is not a log.
-        "borrower": asdict(case.borrower),
-        "currency": case.currency,
-        "overdue_amount_minor": case.overdue_amount_minor,
-        "due_date": case.due_date,
-        "policy": case.policy,
-        "portfolio": case.portfolio,
+        "borrower": borrower_entry(loan.borrower_id, borrower),
+        "currency": loan.currency,
+        "overdue_amount_minor": loan.overdue_amount_minor,
+        "due_date": loan.due_date,
+        "policy": loan.policy,
+        "portfolio": loan.portfolio,
         "at_hand_off": {
             "at": request.at,
             "days_past_due": request.days_past_due,
@@ -97,12 +104,27 @@ def case_facts(request: LegalHandOffRequest, case_row: CaseRow | None) -> dict[s
     }
 
 
-def ledger(request: LegalHandOffRequest, payments: Sequence[PaymentRow]) -> dict[str, Any]:
-    balance = request.case.overdue_amount_minor
+def borrower_entry(borrower_id: str, row: BorrowerRow | None) -> dict[str, Any]:
+    """The borrower as the case database knows them; only the id when it has no details."""
+    return {
+        "borrower_id": borrower_id,
+        "name": row.name if row else None,
+        "phone": row.phone if row else None,
+        "email": row.email if row else None,
+        "address": row.address if row else None,
+        "timezone": row.timezone if row else None,
+        "locale": row.locale if row else None,
+    }
+
+
+def ledger(
+    request: LegalHandOffRequest, loan: LoanFacts, payments: Sequence[PaymentRow]
+) -> dict[str, Any]:
+    balance = loan.overdue_amount_minor
     entries: list[dict[str, Any]] = [
         {
             "kind": "overdue",
-            "at": request.case.due_date,
+            "at": loan.due_date,
             "amount_minor": balance,
             "balance_minor": balance,
         }
@@ -125,8 +147,8 @@ def ledger(request: LegalHandOffRequest, payments: Sequence[PaymentRow]) -> dict
             }
         )
     return {
-        "currency": request.case.currency,
-        "overdue_amount_minor": request.case.overdue_amount_minor,
+        "currency": loan.currency,
+        "overdue_amount_minor": loan.overdue_amount_minor,
         "entries": entries,
         "balance_minor": balance,
         # The case's own figure, which may differ from the balance (a settlement, say).

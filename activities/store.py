@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Engine, event, inspect
+from sqlalchemy import BigInteger, Engine, event, inspect, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -22,11 +22,13 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 import settings
 from activities.tables import (
+    BorrowerRow,
     CaseEventRow,
     CaseRow,
     ContactAttemptRow,
     PaymentRow,
 )
+from domain.case import Borrower
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -79,7 +81,11 @@ class Store:
             if not SCHEMA_NAME.fullmatch(schema):
                 raise ValueError(f"schema must match {SCHEMA_NAME.pattern}")
             connect_args["options"] = f"-csearch_path={schema}"
-        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        # Statement parameters hold contact details; an error's message goes to logs and, as an
+        # activity's failure, into Temporal's history: `hide_parameters` leaves them out of both.
+        engine = create_engine(
+            url, pool_pre_ping=True, connect_args=connect_args, hide_parameters=True
+        )
         return cls(engine, schema=schema)
 
     @classmethod
@@ -199,6 +205,33 @@ class Store:
             session.add(stored)
         return stored
 
+    def record_borrower(self, borrower: Borrower, *, at: str) -> None:
+        """Insert the borrower, or replace their details unless the stored ones are newer: `at`
+        is when the case that brought them opened, and the latest case has the current ones."""
+        row = BorrowerRow(
+            borrower_id=borrower.borrower_id,
+            name=borrower.name,
+            phone=borrower.phone,
+            email=borrower.email,
+            address=borrower.address,
+            timezone=borrower.timezone,
+            locale=borrower.locale,
+            updated_at=utc_iso(at),
+        )
+        if self.insert_if_absent(row):
+            return
+        values = row.model_dump(exclude={"borrower_id"})
+        with self.session() as session:
+            # One conditional statement, so a concurrent older write cannot slip in between.
+            session.execute(
+                update(BorrowerRow)
+                .where(
+                    col(BorrowerRow.borrower_id) == row.borrower_id,
+                    col(BorrowerRow.updated_at) <= row.updated_at,
+                )
+                .values(**values)
+            )
+
     def contacts_of_case(self, case_id: str) -> Sequence[ContactAttemptRow]:
         return self._of_case(
             select(ContactAttemptRow)
@@ -228,7 +261,7 @@ class Store:
 def _sqlite_engine(url: str) -> Engine:
     # Activities run in a thread pool, so connections cross threads; the pool hands each one
     # to one thread at a time.
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

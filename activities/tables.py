@@ -46,6 +46,21 @@ class CaseRow(SQLModel, table=True):
     closed_at: str | None = None
 
 
+class BorrowerRow(SQLModel, table=True):
+    """A borrower's contact details: kept here only, never in Temporal's history."""
+
+    __tablename__ = "borrowers"
+
+    borrower_id: str = Field(primary_key=True, max_length=MESSAGE_ID_MAX)
+    name: str | None = Field(default=None, sa_type=Text)
+    phone: str | None = Field(default=None, index=True, max_length=32)
+    email: str | None = Field(default=None, index=True, max_length=320)
+    address: str | None = Field(default=None, sa_type=Text)
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: str = Field(default="zh-CN", max_length=16)
+    updated_at: str
+
+
 class ContactAttemptRow(SQLModel, table=True):
     """The outbox: written before anything leaves the system, so a retry can see what was sent."""
 

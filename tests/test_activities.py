@@ -14,12 +14,16 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel, select
+from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -31,12 +35,14 @@ from activities.contracts import (
     CaseSnapshot,
     ContactRequest,
     LegalHandOffRequest,
+    LoanFacts,
     PaymentRecord,
     PrepareRequest,
 )
 from activities.notify import WebhookNotifier
 from activities.store import Store, normalize_url, utc_iso
 from activities.tables import (
+    BorrowerRow,
     CaseEventRow,
     CaseRow,
     ContactAttemptRow,
@@ -45,7 +51,7 @@ from activities.tables import (
     PaymentRow,
     WorkItemRow,
 )
-from domain.case import Borrower, CaseInput
+from domain.case import Borrower, CaseInput, parse_case_input
 from tests.conftest import sqlite_store
 
 CASE_ID = "run-0001"
@@ -55,6 +61,7 @@ PHONE = "+8613800138000"
 EMAIL = "wxm@example.cn"
 ADDRESS = "上海市浦东新区世纪大道 100 号"
 OPENED_AT = "2026-11-05T01:00:00+00:00"
+HISTORY_DIR = Path(__file__).parent / "histories"
 
 
 def borrower(**changes: Any) -> Borrower:
@@ -101,10 +108,10 @@ def contact(attempt_id: str, channel: str = "sms", **changes: Any) -> ContactReq
         channel=channel,
         template="reminder_friendly",
         days_past_due=3,
-        borrower=borrower(),
         currency="CNY",
         outstanding_minor=500_000,
         scheduled_at="2026-11-04T02:00:00+00:00",
+        borrower_id="B-77",
     )
     return replace(base, **changes)
 
@@ -290,6 +297,172 @@ def test_activities_run_in_the_temporal_activity_environment(store: Store, tmp_p
     assert len(activities.all()) == 6
 
 
+# -- the borrower's contact details, by id ------------------------------------------------
+
+
+def test_prepare_case_keeps_the_newest_cases_borrower_details(store: Store, tmp_path: Path) -> None:
+    activities = CollectionActivities(store, tmp_path, WebhookNotifier({}))
+    activities.prepare_case(prepare_request())
+    activities.prepare_case(prepare_request())
+    [first] = rows(store, BorrowerRow)
+    assert (first.borrower_id, first.name, first.phone, first.email, first.address) == (
+        "B-77",
+        NAME,
+        PHONE,
+        EMAIL,
+        ADDRESS,
+    )
+    assert (first.timezone, first.locale) == ("Asia/Shanghai", "zh-CN")
+    assert first.updated_at == utc_iso(OPENED_AT)
+
+    # A later case of the same borrower brings new details: they replace the old ones...
+    moved = borrower(phone="+8613900139000", address="北京市海淀区新地址 2 号", locale="en")
+    activities.prepare_case(
+        prepare_request(
+            case_id="run-0002",
+            case=case_input(loan_id="L-2002", borrower=moved),
+            opened_at="2026-12-01T00:00:00+00:00",
+        )
+    )
+    # ...and a retried preparation of the older case does not bring the old ones back.
+    activities.prepare_case(prepare_request())
+
+    [latest] = rows(store, BorrowerRow)
+    assert (latest.phone, latest.address, latest.locale) == (
+        "+8613900139000",
+        "北京市海淀区新地址 2 号",
+        "en",
+    )
+    assert latest.updated_at == utc_iso("2026-12-01T00:00:00+00:00")
+    assert outbox_recipient(activities, store, contact("sms-1")) == "+8613900139000"
+
+
+def outbox_recipient(
+    activities: CollectionActivities, store: Store, request: ContactRequest
+) -> str | None:
+    activities.send_notice(request)
+    attempt = store.get(ContactAttemptRow, request.attempt_id)
+    assert attempt is not None
+    return attempt.recipient
+
+
+def test_contacts_read_the_borrowers_details_from_the_database(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    outbox.send_notice(contact("sms-1"))
+    outbox.send_notice(contact("email-1", "email"))
+    outbox.send_notice(contact("letter-1", "letter"))
+    outbox.queue_call(contact("call-1", "call"))
+    outbox.book_field_visit(contact("visit-1", "field_visit"))
+
+    attempts = {row.attempt_id: row for row in rows(store, ContactAttemptRow)}
+    assert {key: row.recipient for key, row in attempts.items()} == {
+        "sms-1": PHONE,
+        "email-1": EMAIL,
+        "letter-1": ADDRESS,
+        "call-1": PHONE,
+        "visit-1": ADDRESS,
+    }
+    # The notice greets the borrower by the name on record, in their language.
+    assert all(NAME in (row.body or "") for row in attempts.values())
+    assert all(row.status in ("sent", "queued", "booked") for row in attempts.values())
+
+
+def test_a_borrower_without_a_row_is_skipped_on_every_channel(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    unknown = {"borrower_id": "B-none"}
+    results = [
+        outbox.send_notice(contact("sms-1", **unknown)),
+        outbox.send_notice(contact("email-1", "email", **unknown)),
+        outbox.queue_call(contact("call-1", "call", **unknown)),
+        outbox.book_field_visit(contact("visit-1", "field_visit", **unknown)),
+        # A task from before requests named the borrower, of a case never prepared.
+        outbox.send_notice(contact("sms-2", case_id="run-unknown", borrower_id=None)),
+    ]
+
+    assert {result.result for result in results} == {"skipped_no_contact"}
+    assert {(row.status, row.recipient) for row in rows(store, ContactAttemptRow)} == {
+        ("skipped", None)
+    }
+    assert rows(store, WorkItemRow) == []
+    assert rows(store, FieldVisitRow) == []
+
+
+def recorded_old_requests() -> tuple[dict[str, Any], dict[str, Any]]:
+    """From a history recorded before requests named the borrower: the start input and, per
+    contact activity, the first input it scheduled (carrying the borrower's details)."""
+    for path in sorted(HISTORY_DIR.glob("unpaid_written_off@*.json")):
+        history = WorkflowHistory.from_json("old", path.read_text())
+        started = history.events[0].workflow_execution_started_event_attributes
+        [start] = DataConverter.default.payload_converter.from_payloads(started.input.payloads)
+        inputs: dict[str, Any] = {}
+        for history_event in history.events:
+            if history_event.HasField("activity_task_scheduled_event_attributes"):
+                scheduled = history_event.activity_task_scheduled_event_attributes
+                inputs.setdefault(scheduled.activity_type.name, scheduled.input.payloads)
+        old = json.loads(inputs["send_notice"][0].data)
+        if "borrower" in old and "borrower_id" not in old:
+            return start, inputs
+    pytest.fail("tests/histories/ holds no history of requests that carried the borrower")
+
+
+def test_tasks_scheduled_with_the_old_payloads_find_the_borrower_through_the_case(
+    store: Store, tmp_path: Path
+) -> None:
+    start, inputs = recorded_old_requests()
+    convert = DataConverter.default.payload_converter
+    [sms] = convert.from_payloads(inputs["send_notice"], [ContactRequest])
+    [call] = convert.from_payloads(inputs["queue_call"], [ContactRequest])
+    [visit] = convert.from_payloads(inputs["book_field_visit"], [ContactRequest])
+    [legal] = convert.from_payloads(inputs["hand_off_to_legal"], [LegalHandOffRequest])
+    assert (sms.borrower_id, legal.loan) == (None, None)
+
+    activities = CollectionActivities(store, tmp_path, WebhookNotifier({}))
+    case = parse_case_input(start, now=datetime.fromisoformat(sms.scheduled_at))
+    # The details on record differ from those the old payloads carried: the record wins.
+    on_record = replace(case.borrower, phone="+8613900139000", address="北京市海淀区新地址 2 号")
+    activities.prepare_case(
+        PrepareRequest(
+            case_id=sms.case_id,
+            workflow_id=f"collection-{case.loan_id}",
+            case=replace(case, borrower=on_record),
+            opened_at=OPENED_AT,
+        )
+    )
+
+    assert activities.send_notice(sms).result == "sent"
+    assert activities.queue_call(call).result == "queued"
+    assert activities.book_field_visit(visit).result == "booked"
+    result = activities.hand_off_to_legal(legal)
+
+    recipients = {row.channel: row.recipient for row in rows(store, ContactAttemptRow)}
+    assert recipients == {
+        "sms": "+8613900139000",
+        "call": "+8613900139000",
+        "field_visit": "北京市海淀区新地址 2 号",
+        "legal": None,
+    }
+    evidence = json.loads((Path(result.evidence_dir) / "case.json").read_text())
+    assert evidence["loan_id"] == case.loan_id
+    assert (evidence["due_date"], evidence["overdue_amount_minor"]) == (
+        case.due_date,
+        case.overdue_amount_minor,
+    )
+    assert evidence["borrower"]["address"] == "北京市海淀区新地址 2 号"
+    assert evidence["borrower"]["name"] == case.borrower.name
+
+
+def test_database_errors_do_not_quote_the_rows_values(store: Store) -> None:
+    """An error's message reaches logs and, as an activity's failure, Temporal's history."""
+    row = BorrowerRow(borrower_id="B-77", phone=PHONE, address=ADDRESS, updated_at=OPENED_AT)
+    store.insert_if_absent(row)
+    with pytest.raises(IntegrityError) as excinfo, store.session() as session:
+        session.add(BorrowerRow(**row.model_dump()))
+    assert "borrowers" in str(excinfo.value)
+    assert PHONE not in str(excinfo.value) and ADDRESS not in str(excinfo.value)
+
+
 # -- send_notice ----------------------------------------------------------------------------
 
 
@@ -323,7 +496,8 @@ def test_notice_goes_to_the_channels_contact_detail(
 def test_notice_without_the_contact_detail_is_skipped(
     webhook: CollectionActivities, store: Store, provider: Provider
 ) -> None:
-    request = contact("email-1", "email", borrower=borrower(email=None))
+    webhook.prepare_case(prepare_request(case=case_input(borrower=borrower(email=None))))
+    request = contact("email-1", "email")
     first = webhook.send_notice(request)
     again = webhook.send_notice(request)
 
@@ -452,7 +626,8 @@ def test_queue_call_creates_one_open_work_item(outbox: CollectionActivities, sto
 def test_queue_call_without_a_phone_number_is_skipped(
     outbox: CollectionActivities, store: Store
 ) -> None:
-    result = outbox.queue_call(contact("call-1", "call", borrower=borrower(phone=None)))
+    outbox.prepare_case(prepare_request(case=case_input(borrower=borrower(phone=None))))
+    result = outbox.queue_call(contact("call-1", "call"))
     assert result.result == "skipped_no_contact"
     assert rows(store, WorkItemRow) == []
 
@@ -569,7 +744,7 @@ def legal_request(referral_id: str = "legal-1", **changes: Any) -> LegalHandOffR
     base = LegalHandOffRequest(
         case_id=CASE_ID,
         referral_id=referral_id,
-        case=case_input(),
+        loan=LoanFacts.of(case_input()),
         days_past_due=61,
         outstanding_minor=350_000,
         paid_minor=150_000,
@@ -618,7 +793,17 @@ def test_hand_off_writes_a_verifiable_evidence_package_once(
 
     case = json.loads((folder / "case.json").read_text())
     assert case["loan_id"] == LOAN_ID
-    assert case["borrower"]["borrower_id"] == "B-77"
+    # For the lawyers: whom the claim is against, from the case database.
+    assert case["borrower"] == {
+        "borrower_id": "B-77",
+        "name": NAME,
+        "phone": PHONE,
+        "email": EMAIL,
+        "address": ADDRESS,
+        "timezone": "Asia/Shanghai",
+        "locale": "zh-CN",
+    }
+    assert (case["currency"], case["overdue_amount_minor"]) == ("CNY", 500_000)
     assert case["at_hand_off"] == {
         "at": "2026-12-31T02:00:00+00:00",
         "days_past_due": 61,
@@ -652,7 +837,7 @@ def test_hand_off_refuses_a_loan_id_that_escapes_the_evidence_folder(
     outbox: CollectionActivities, store: Store
 ) -> None:
     with pytest.raises(ApplicationError) as excinfo:
-        outbox.hand_off_to_legal(legal_request(case=case_input(loan_id="..")))
+        outbox.hand_off_to_legal(legal_request(loan=LoanFacts.of(case_input(loan_id=".."))))
     assert application_error(excinfo).type == contracts.INVALID_CASE
     assert rows(store, LegalReferralRow) == []
 

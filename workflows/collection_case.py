@@ -244,12 +244,14 @@ class CollectionCase:
         number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
         summary = f"{CHANNEL_LABEL[step.channel]} {number} · DPD {run.days_past_due}"
         now = workflow.now()
+        # Activity inputs stay in the history for good: ids and loan facts only, the borrower
+        # by id (the activities read the contact details from the case database).
         request: contracts.ContactRequest | contracts.LegalHandOffRequest
         if step.channel == "legal":
             request = contracts.LegalHandOffRequest(
                 case_id=self._case_id,
                 referral_id=attempt_id,
-                case=state.case,
+                loan=contracts.LoanFacts.of(state.case),
                 days_past_due=run.days_past_due,
                 outstanding_minor=state.outstanding_minor,
                 paid_minor=state.paid_minor,
@@ -264,7 +266,7 @@ class CollectionCase:
                 channel=step.channel,
                 template=step.template,
                 days_past_due=run.days_past_due,
-                borrower=state.case.borrower,
+                borrower_id=state.case.borrower.borrower_id,
                 currency=state.case.currency,
                 outstanding_minor=state.outstanding_minor,
                 scheduled_at=now.isoformat(),
