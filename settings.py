@@ -8,6 +8,8 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 
+import encryption
+
 PROJECT_DIR = Path(__file__).resolve().parent
 TASK_QUEUE_DEFAULT = "collections"
 
@@ -33,7 +35,8 @@ def evidence_dir() -> Path:
 
 
 async def connect_client() -> Client:
-    """Connect as the envconfig profile / TEMPORAL_* variables say (default localhost:7233)."""
+    """Connect as the envconfig profile / TEMPORAL_* variables say (default localhost:7233),
+    encrypting payloads when `COLLECTIONS_ENCRYPTION_KEYS` is set."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config)
+    return await Client.connect(**config, data_converter=encryption.converter_from_env())

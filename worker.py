@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+import encryption
 import settings
 from activities.case_activities import CollectionActivities
 from cli.namespace_setup import (
@@ -42,10 +43,14 @@ EXIT_NAMESPACE_NOT_READY = 3
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
-    """A worker for every workflow and activity of the system, configured from the environment."""
+    """A worker for every workflow and activity of the system, configured from the environment.
+
+    `client` may use Temporal's default data converter: with `COLLECTIONS_ENCRYPTION_KEYS`
+    set, the worker adds the encryption codec to its own copy of the client.
+    """
     activities = CollectionActivities.from_env()
     return Worker(
-        client,
+        encryption.with_encryption_from_env(client),
         task_queue=task_queue or settings.task_queue(),
         workflows=[CollectionCase],
         activities=activities.all(),
