@@ -9,6 +9,8 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
+import encryption
+
 PROJECT_DIR = Path(__file__).resolve().parent
 TASK_QUEUE_DEFAULT = "collections"
 
@@ -34,10 +36,13 @@ def evidence_dir() -> Path:
 
 
 async def connect_client(runtime: Runtime | None = None) -> Client:
-    """Connect as the envconfig profile / TEMPORAL_* variables say (default localhost:7233).
+    """Connect as the envconfig profile / TEMPORAL_* variables say (default localhost:7233),
+    encrypting payloads when `COLLECTIONS_ENCRYPTION_KEYS` is set.
 
     `runtime` carries the SDK's telemetry (the worker's metrics); None is the SDK's default.
     """
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
-    return await Client.connect(**config, runtime=runtime)
+    return await Client.connect(
+        **config, data_converter=encryption.converter_from_env(), runtime=runtime
+    )

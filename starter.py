@@ -13,6 +13,7 @@
     python starter.py list --stage phone
     python starter.py demo
     python starter.py report --as-of 2026-03-31 --csv report.csv --html report.html
+    python starter.py codec-server
 
 Every command connects as `settings.connect_client()` says (envconfig profile or
 `TEMPORAL_ADDRESS`, default localhost:7233). Exit codes: 0 ok, 2 bad input (nothing
@@ -40,6 +41,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 import settings
+from cli import codec_server
 from cli.cases import case_from_flags, load_case_file, open_case, validate_case
 from cli.commitments import (
     INSTALLMENT_EXAMPLE,
@@ -67,6 +69,7 @@ from domain.case_state import CASE_STAGES, CASE_STATUSES
 from domain.errors import InvalidInput
 from domain.messages import CONTACT_OUTCOMES, HOLD_KINDS, LEGAL_EVENTS, VISIT_OUTCOMES
 from domain.payments import parse_payment
+from encryption import ENCRYPTION_KEYS_ENV, EncryptionConfigError
 
 ClientFactory = Callable[[], Awaitable[Client]]
 
@@ -277,6 +280,13 @@ async def cmd_report(args: argparse.Namespace, connect: ClientFactory) -> int:
         err(f"report: {error}")
         return EXIT_ERROR
     out(text)
+    return EXIT_OK
+
+
+async def cmd_codec_server(args: argparse.Namespace, connect: ClientFactory) -> int:
+    config = codec_server.CodecServerConfig.from_env(port=args.port)
+    codec = codec_server.codec_from_env()
+    await asyncio.to_thread(codec_server.serve, codec, config, out)
     return EXIT_OK
 
 
@@ -511,6 +521,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=str(settings.PROJECT_DIR / "data" / "demo_portfolio.csv"))
     p.add_argument("--once", action="store_true", help="one pass instead of until Ctrl-C")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between passes")
+
+    p = command(
+        "codec-server",
+        cmd_codec_server,
+        "Serve /encode and /decode so the Temporal UI and CLI show encrypted payloads.",
+    )
+    p.epilog = (
+        f"Keys from {ENCRYPTION_KEYS_ENV}; listens on {codec_server.HOST_ENV} "
+        f"(default {codec_server.DEFAULT_HOST}):{codec_server.PORT_ENV} (default "
+        f"{codec_server.DEFAULT_PORT}); CORS for {codec_server.ORIGINS_ENV} (default "
+        f"{codec_server.DEFAULT_ORIGINS}); with {codec_server.TOKEN_ENV} set, requests need "
+        "Authorization: Bearer <token>."
+    )
+    p.add_argument("--port", type=int, help=f"overrides {codec_server.PORT_ENV}")
     return parser
 
 
@@ -524,6 +548,9 @@ async def run(argv: Sequence[str] | None = None, connect: ClientFactory | None =
         return EXIT_BAD_INPUT
     except InvalidInput as error:
         err(f"invalid input: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    except EncryptionConfigError as error:
+        err(f"invalid configuration: {error}")
         return EXIT_BAD_INPUT
     except TimeoutError as error:
         # The commands that wait for a case explain their timeouts; this is the rest.

@@ -28,6 +28,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+import encryption
 import settings
 from activities import metrics
 from activities.case_activities import CollectionActivities
@@ -56,10 +57,14 @@ SDK_EXPORTER_BIND_ATTEMPTS = 5
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
-    """A worker for every workflow and activity of the system, configured from the environment."""
+    """A worker for every workflow and activity of the system, configured from the environment.
+
+    `client` may use Temporal's default data converter: with `COLLECTIONS_ENCRYPTION_KEYS`
+    set, the worker adds the encryption codec to its own copy of the client.
+    """
     activities = CollectionActivities.from_env()
     return Worker(
-        client,
+        encryption.with_encryption_from_env(client),
         task_queue=task_queue or settings.task_queue(),
         workflows=[CollectionCase],
         activities=activities.all(),

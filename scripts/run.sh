@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the Temporal dev server (persisted in var/temporal.db), the worker and the
-# demo portfolio with simulated borrowers. Ctrl-C stops everything; running it again
-# resumes the persisted cases instead of opening them twice.
+# demo portfolio with simulated borrowers, every payload encrypted (the key in
+# var/encryption.keys) and a codec server so the UI shows them in clear text. Ctrl-C stops
+# everything; running it again resumes the persisted cases instead of opening them twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -9,25 +10,58 @@ mkdir -p var
 
 server_pid=""
 worker_pid=""
+codec_pid=""
 stop_all() {
     trap - INT TERM EXIT
     echo
-    echo "stopping: worker, then Temporal server"
+    echo "stopping: worker, codec server, then Temporal server"
     # Background jobs of a script ignore Ctrl-C, so they are stopped explicitly.
     [ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
+    [ -n "$codec_pid" ] && kill -TERM "$codec_pid" 2>/dev/null && wait "$codec_pid" 2>/dev/null
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     echo "stopped"
 }
 trap stop_all INT TERM EXIT
 
+# Encryption of payloads: the keys the environment gives, else this machine's own key,
+# made once (readable by this user only). `make reset` forgets it with the cases it
+# encrypted; without it those cases could not be read.
+key_source=COLLECTIONS_ENCRYPTION_KEYS
+if [ -z "${COLLECTIONS_ENCRYPTION_KEYS:-}" ]; then
+    key_source=var/encryption.keys
+    if [ ! -s var/encryption.keys ]; then
+        (umask 077 && "$BIN/python" -c \
+            'import datetime, encryption; print(encryption.new_key_entry("local-" + datetime.date.today().strftime("%Y%m%d")))' \
+            >var/encryption.keys)
+        echo "made an encryption key: var/encryption.keys"
+    fi
+    COLLECTIONS_ENCRYPTION_KEYS=$(cat var/encryption.keys)
+fi
+export COLLECTIONS_ENCRYPTION_KEYS
+codec_port=${CODEC_SERVER_PORT:-8081}
+codec_url="http://127.0.0.1:$codec_port"
+export CODEC_SERVER_PORT=$codec_port
+export CODEC_SERVER_CORS_ORIGINS=${CODEC_SERVER_CORS_ORIGINS:-http://localhost:8233,http://127.0.0.1:8233}
+# The dev server's UI has no login, so it has no access token to pass on: locally the codec
+# server relies on listening on loopback only and answering the UI's origin only.
+"$BIN/python" starter.py codec-server >>var/codec-server.log 2>&1 &
+codec_pid=$!
+for _ in $(seq 1 30); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$codec_port") 2>/dev/null && break
+    kill -0 "$codec_pid" 2>/dev/null || { echo "codec server failed; see var/codec-server.log"; exit 1; }
+    sleep 0.5
+done
+
 if "$BIN/temporal" operator cluster health --address localhost:7233 >/dev/null 2>&1; then
     echo "a Temporal server already listens on localhost:7233; using it"
+    echo "(its UI shows payloads in clear text once its codec server setting is $codec_url)"
 else
     search_attributes=$("$BIN/python" -c \
         'from workflows.search_attributes import CLI_TYPES as t; print(" ".join(f"--search-attribute {k}={v}" for k, v in t.items()))')
     # shellcheck disable=SC2086
     "$BIN/temporal" server start-dev \
         --db-filename var/temporal.db --port 7233 --ui-port 8233 --http-port 7243 \
+        --ui-codec-endpoint "$codec_url" \
         --log-level warn $search_attributes >var/temporal.log 2>&1 &
     server_pid=$!
     for _ in $(seq 1 60); do
@@ -40,13 +74,14 @@ fi
 "$BIN/python" worker.py >>var/worker.log 2>&1 &
 worker_pid=$!
 
-cat <<'BANNER'
+cat <<BANNER
 
   Temporal UI:   http://localhost:8233   (cases are workflows named collection-<loan id>)
   HTTP API:      http://localhost:7243   gRPC: localhost:7233
-  Logs:          var/worker.log, var/temporal.log
+  Encryption:    keys from $key_source; codec server $codec_url
+  Logs:          var/worker.log, var/temporal.log, var/codec-server.log
   Try:           .venv/bin/python starter.py list --stage legal
-  Ctrl-C stops everything; `make run` again resumes the same cases.
+  Ctrl-C stops everything; \`make run\` again resumes the same cases.
 
 BANNER
 "$BIN/python" starter.py demo
