@@ -5,6 +5,13 @@ Switched on by `COLLECTIONS_ENCRYPTION_KEYS`, a comma-separated list of `key-id:
 rotated by putting a new one in front and dropping the old one once no history needs it.
 Unset, nothing is encrypted and every payload is the plain JSON the contract describes.
 
+`COLLECTIONS_ENCRYPTION_SCOPE` says what is encrypted: `personal` (the default) seals every
+payload that carries a borrower's contact details — a case's start input, the one place they
+enter Temporal (activities look them up in the case database by `borrower_id`) — and leaves
+the rest plain, so clients with Temporal's default converter still read answers, query results
+and case results as the contract's plain JSON; `all` seals every payload, and then only
+clients with the codec can read what comes back.
+
 An encrypted payload keeps the key id in its metadata; its data is the nonce followed by the
 AES-GCM ciphertext of the whole original payload (metadata and data), the key id bound in as
 associated data. Payloads without the encrypted encoding decode as they are: payment systems
@@ -29,6 +36,11 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter, PayloadCodec
 
 ENCRYPTION_KEYS_ENV = "COLLECTIONS_ENCRYPTION_KEYS"
+ENCRYPTION_SCOPE_ENV = "COLLECTIONS_ENCRYPTION_SCOPE"
+SCOPE_PERSONAL = "personal"
+SCOPE_ALL = "all"
+# The key under which a case's input carries the borrower's contact details.
+PERSONAL_DATA_MARK = b'"borrower"'
 ENCRYPTED_ENCODING = b"binary/encrypted"
 KEY_ID_METADATA = "encryption-key-id"
 KEY_BYTES = 32  # AES-256
@@ -95,9 +107,15 @@ def new_key_entry(key_id: str) -> str:
 class EncryptionCodec(PayloadCodec):
     """AES-256-GCM payload codec: the first key encrypts, any of the keys decrypts."""
 
-    def __init__(self, keys: Sequence[EncryptionKey]) -> None:
+    def __init__(self, keys: Sequence[EncryptionKey], scope: str = SCOPE_PERSONAL) -> None:
         if not keys:
             raise EncryptionConfigError(f"{ENCRYPTION_KEYS_ENV}: at least one key is needed")
+        if scope not in (SCOPE_PERSONAL, SCOPE_ALL):
+            raise EncryptionConfigError(
+                f"{ENCRYPTION_SCOPE_ENV}: must be {SCOPE_PERSONAL!r} or {SCOPE_ALL!r}, "
+                f"not {scope!r}"
+            )
+        self.scope = scope
         self.encrypting_key_id = keys[0].key_id
         self._ciphers = {key.key_id: AESGCM(key.key) for key in keys}
 
@@ -117,6 +135,9 @@ class EncryptionCodec(PayloadCodec):
         cipher = self._ciphers[self.encrypting_key_id]
         encrypted = []
         for payload in payloads:
+            if self.scope == SCOPE_PERSONAL and PERSONAL_DATA_MARK not in payload.data:
+                encrypted.append(payload)
+                continue
             nonce = os.urandom(NONCE_BYTES)
             sealed = cipher.encrypt(nonce, payload.SerializeToString(), key_id)
             encrypted.append(
@@ -150,11 +171,16 @@ class EncryptionCodec(PayloadCodec):
             ) from None
 
 
+def scope_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    return environ.get(ENCRYPTION_SCOPE_ENV, "").strip() or SCOPE_PERSONAL
+
+
 def encrypting_converter(
     keys: Sequence[EncryptionKey], base: DataConverter = DataConverter.default
 ) -> DataConverter:
-    """`base` (its payload and failure converters kept) with the encryption codec."""
-    return dataclasses.replace(base, payload_codec=EncryptionCodec(keys))
+    """`base` (its payload and failure converters kept) with the encryption codec, sealing
+    what `COLLECTIONS_ENCRYPTION_SCOPE` says."""
+    return dataclasses.replace(base, payload_codec=EncryptionCodec(keys, scope_from_env()))
 
 
 def converter_from_env(base: DataConverter = DataConverter.default) -> DataConverter:

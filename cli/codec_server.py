@@ -28,6 +28,7 @@ from encryption import (
     EncryptionCodec,
     PayloadDecryptionError,
     keys_from_env,
+    scope_from_env,
 )
 
 PORT_ENV = "CODEC_SERVER_PORT"
@@ -213,7 +214,7 @@ def codec_from_env() -> EncryptionCodec:
         raise UsageError(
             f"{ENCRYPTION_KEYS_ENV} is not set: the codec server needs the workers' keys"
         )
-    return EncryptionCodec(keys)
+    return EncryptionCodec(keys, scope_from_env())
 
 
 def serve(

@@ -33,6 +33,7 @@ from cli.codec_server import CodecHTTPServer, CodecServerConfig, start_in_thread
 from encryption import (
     ENCRYPTED_ENCODING,
     ENCRYPTION_KEYS_ENV,
+    ENCRYPTION_SCOPE_ENV,
     EncryptionCodec,
     EncryptionConfigError,
     PayloadDecryptionError,
@@ -53,8 +54,8 @@ def key_entry(key_id: str) -> str:
     return encryption.new_key_entry(key_id)
 
 
-def codec_of(*entries: str) -> EncryptionCodec:
-    return EncryptionCodec(encryption.parse_keys(",".join(entries)))
+def codec_of(*entries: str, scope: str = encryption.SCOPE_ALL) -> EncryptionCodec:
+    return EncryptionCodec(encryption.parse_keys(",".join(entries)), scope)
 
 
 def json_payloads(*values: Any) -> list[Payload]:
@@ -76,6 +77,17 @@ async def test_codec_round_trip_hides_the_data_and_names_the_key() -> None:
     # A fresh nonce each time: the same value never encrypts to the same bytes.
     assert (await codec.encode(plain))[0].data != encoded[0].data
     assert await codec.decode(encoded) == plain
+
+
+async def test_the_personal_scope_seals_what_carries_a_borrower_and_nothing_else() -> None:
+    codec = codec_of(key_entry("k1"), scope=encryption.SCOPE_PERSONAL)
+    case = {"loan_id": "L-1", "borrower": {"borrower_id": "B-1", "phone": "+8613800138000"}}
+    answer = {"loan_id": "L-1", "status": "active"}
+    sealed, plain = await codec.encode(json_payloads(case, answer))
+    assert sealed.metadata["encoding"] == ENCRYPTED_ENCODING
+    assert b"+8613800138000" not in sealed.data
+    assert plain == json_payloads(answer)[0]
+    assert await codec.decode([sealed, plain]) == json_payloads(case, answer)
 
 
 async def test_rotation_the_first_key_encrypts_every_listed_key_decrypts() -> None:
@@ -379,8 +391,10 @@ class MarkingCodec(PayloadCodec):
 async def encrypted(
     monkeypatch: pytest.MonkeyPatch, dev_server: DevServer
 ) -> AsyncIterator[Client]:
-    """Encryption on; yields a client with the codec, as `settings.connect_client()` gives."""
+    """Encryption of every payload on; yields a client with the codec, as
+    `settings.connect_client()` gives."""
     monkeypatch.setenv(ENCRYPTION_KEYS_ENV, f"{key_entry('k2')},{key_entry('k1')}")
+    monkeypatch.setenv(ENCRYPTION_SCOPE_ENV, "all")
     yield encryption.with_encryption_from_env(dev_server.env.client)
 
 
@@ -524,6 +538,54 @@ async def test_a_plain_json_payment_signal_reaches_an_encrypted_case(
         with pytest.raises(Exception, match="binary/encrypted"):
             await plain_client.get_workflow_handle(wf_id).query(CollectionCase.status)
         await handle.terminate("test over")
+
+
+async def test_by_default_only_personal_data_is_sealed_and_answers_stay_plain_json(
+    dev_server: DevServer, case_world: CaseWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENCRYPTION_KEYS_ENV, key_entry("k1"))
+    monkeypatch.delenv(ENCRYPTION_SCOPE_ENV, raising=False)
+    encrypted = encryption.with_encryption_from_env(dev_server.env.client)
+    plain_client = dev_server.env.client
+    now = datetime.now(UTC)
+    raw = case_input((now - timedelta(days=5)).date(), policy="demo")
+    wf_id = workflow_id(raw["loan_id"])
+    async with make_worker(plain_client, case_world):
+        assert (await open_case(encrypted, raw, now=now)).outcome == "opened"
+        await wait_for_contacts(encrypted.get_workflow_handle(wf_id))
+        # A client with Temporal's default converter reads answers as plain JSON objects.
+        plain = plain_client.get_workflow_handle(wf_id)
+        status = await plain.query(CollectionCase.status)
+        assert status["loan_id"] == raw["loan_id"] and status["contacts"]
+        answer = await plain.execute_update(
+            "record_payment", {"payment_id": "p-1", "amount_minor": 1000, "currency": "CNY"}
+        )
+        assert answer["applied"] is True
+        history = await plain.fetch_history()
+        await plain.terminate("test over")
+
+    found = needles(raw["borrower"])
+    sealed = []
+    for event in history.events:
+        raw_event = event.SerializeToString()
+        assert not [f for f, forms in found.items() if any(n in raw_event for n in forms)]
+        sealed += [
+            f"{EventType.Name(event.event_type)}{path}"
+            for path, payload in walk_payloads(event)
+            if payload.metadata["encoding"] == ENCRYPTED_ENCODING
+        ]
+    # The start input, and nothing else, was sealed: it alone carried the contact details.
+    assert sealed == [
+        "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED.workflow_execution_started_event_attributes"
+        ".input.payloads"
+    ]
+
+
+def test_a_bad_scope_is_an_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENCRYPTION_KEYS_ENV, key_entry("k1"))
+    monkeypatch.setenv(ENCRYPTION_SCOPE_ENV, "some")
+    with pytest.raises(EncryptionConfigError, match=f"^{ENCRYPTION_SCOPE_ENV}: must be"):
+        encryption.converter_from_env()
 
 
 async def test_create_worker_keeps_the_client_when_encryption_is_off(
