@@ -39,6 +39,7 @@ from cli.namespace_setup import (
     list_search_attributes,
     type_name,
 )
+from log_redaction import redact_personal_data
 from workflows.collection_case import CollectionCase
 from workflows.search_attributes import INDEXED_TYPES
 
@@ -80,7 +81,9 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
 
 def configure_logging() -> None:
     """One log stream, structlog's and the stdlib's (activities, the SDK) alike: JSON lines
-    when not on a terminal, for log shippers; readable lines on a terminal."""
+    when not on a terminal, for log shippers; readable lines on a terminal. Personal data is
+    redacted last, just before rendering, where every record passes (structlog's events and
+    the stdlib's, whose message text is the event) with its exception text already written."""
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer()
         if sys.stderr.isatty()
@@ -103,6 +106,7 @@ def configure_logging() -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_personal_data,
                 renderer,
             ],
             foreign_pre_chain=shared,

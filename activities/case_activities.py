@@ -61,9 +61,10 @@ from activities.tables import (
 from domain.case import Borrower
 from domain.case_state import FINAL_STATUSES
 from domain.errors import InvalidInput
-from domain.notices import NoticeFacts, render_notice
+from domain.notices import NoticeFacts
 from domain.policy import Policy
 from policies import load_policy
+from templates import render_notice
 
 NOTIFICATION_REJECTED = "NotificationRejected"
 NOTIFICATION_UNAVAILABLE = "NotificationUnavailable"

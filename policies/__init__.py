@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.errors import InvalidInput
 from domain.policy import Policy, parse_policy
+from templates import check_templates
 
 POLICY_DIR = Path(__file__).parent
 
@@ -29,6 +30,10 @@ def load_policy(name: str) -> Policy:
         raise InvalidInput(f"policies/{name}.toml: {error.field}", error.problem) from None
     if policy.name != name:
         raise InvalidInput(f"policies/{name}.toml: name", f"must be {name!r}")
+    try:
+        check_templates((step.template, step.channel) for step in policy.ladder)
+    except InvalidInput as error:
+        raise InvalidInput(f"policies/{name}.toml: ladder", str(error)) from None
     return policy
 
 

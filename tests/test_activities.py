@@ -100,13 +100,17 @@ def prepare_request(**changes: Any) -> PrepareRequest:
     return replace(base, **changes)
 
 
+# The default ladder's template on each channel that is not a reminder's.
+TEMPLATE_OF_CHANNEL = {"call": "first_call", "field_visit": "field_visit"}
+
+
 def contact(attempt_id: str, channel: str = "sms", **changes: Any) -> ContactRequest:
     base = ContactRequest(
         case_id=CASE_ID,
         attempt_id=attempt_id,
         loan_id=LOAN_ID,
         channel=channel,
-        template="reminder_friendly",
+        template=TEMPLATE_OF_CHANNEL.get(channel, "reminder_friendly"),
         days_past_due=3,
         currency="CNY",
         outstanding_minor=500_000,
@@ -478,7 +482,7 @@ def test_notice_without_provider_goes_to_the_outbox_once(
     [after] = rows(store, ContactAttemptRow)
     assert after.sent_at == stored.sent_at is not None
     assert (after.status, after.recipient, after.channel) == ("sent", PHONE, "sms")
-    assert after.body is not None and LOAN_ID in after.body and "CNY 5,000.00" in after.body
+    assert after.body is not None and LOAN_ID in after.body and "¥5,000.00" in after.body
     assert LOAN_ID in caplog.text
     for personal in (NAME, PHONE, EMAIL, ADDRESS):
         assert personal not in caplog.text

@@ -16,7 +16,6 @@ from domain.decide import choose_step
 from domain.errors import InvalidInput
 from domain.messages import Outcome, parse_contact_outcome, parse_hold, parse_legal_event
 from domain.money import format_money
-from domain.notices import NoticeFacts, render_notice
 from domain.payments import Payment, apply_payment, parse_payment
 from domain.policy import ContactWindow, LadderStep, parse_policy
 from policies import available_policies, load_policy
@@ -468,17 +467,6 @@ def test_legal_events_need_a_referral() -> None:
     with pytest.raises(InvalidInput) as caught:
         state.record_legal_event(event, at=NOW)
     assert caught.value.field == "event"
-
-
-def test_notice_states_amount_channels_and_opt_out() -> None:
-    facts = NoticeFacts("L-1", "Ann", "en", 7, 12345, "USD")
-    text = render_notice("reminder_firm", "sms", facts)
-    assert "USD 123.45" in text and "7 days" in text and "bank transfer" in text
-    assert text.endswith("Reply STOP to opt out of text messages")
-    letter = render_notice(
-        "final_notice", "letter", NoticeFacts("L-1", None, "zh-CN", 30, 100, "CNY")
-    )
-    assert "CNY 1.00" in letter and "退订" not in letter
 
 
 def test_the_legal_track_moves_only_in_the_allowed_order() -> None:
