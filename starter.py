@@ -41,7 +41,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 import settings
+from activities.store import Store
 from cli import codec_server
+from cli.borrower_backfill import backfill_borrowers
 from cli.cases import case_from_flags, load_case_file, open_case, validate_case
 from cli.commitments import (
     INSTALLMENT_EXAMPLE,
@@ -283,6 +285,18 @@ async def cmd_report(args: argparse.Namespace, connect: ClientFactory) -> int:
     return EXIT_OK
 
 
+async def cmd_backfill_borrowers(args: argparse.Namespace, connect: ClientFactory) -> int:
+    store = Store.from_env()
+    try:
+        report = await backfill_borrowers(await connect(), store)
+    finally:
+        store.dispose()
+    out(f"recorded the borrowers of {report.recorded} open cases")
+    for workflow_id in report.unreadable:
+        err(f"{workflow_id}: its start input names no valid borrower; nothing recorded")
+    return EXIT_ERROR if report.unreadable else EXIT_OK
+
+
 async def cmd_codec_server(args: argparse.Namespace, connect: ClientFactory) -> int:
     config = codec_server.CodecServerConfig.from_env(port=args.port)
     codec = codec_server.codec_from_env()
@@ -521,6 +535,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=str(settings.PROJECT_DIR / "data" / "demo_portfolio.csv"))
     p.add_argument("--once", action="store_true", help="one pass instead of until Ctrl-C")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between passes")
+
+    command(
+        "backfill-borrowers",
+        cmd_backfill_borrowers,
+        "Once, when upgrading: record the borrower of every open case opened before the case "
+        "database kept contact details (read from each case's start input; safe to repeat).",
+    )
 
     p = command(
         "codec-server",

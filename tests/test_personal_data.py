@@ -15,13 +15,16 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+import starter
 from activities.tables import BorrowerRow
 from cli.borrower_backfill import backfill_borrowers
 from tests.conftest import sqlite_store
@@ -149,7 +152,7 @@ async def test_personal_data_appears_in_no_payload_but_the_start_input(
 
 
 async def test_backfill_records_the_borrowers_of_open_cases_prepared_before(
-    dev_server: DevServer, tmp_path: Path
+    dev_server: DevServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     """Cases opened by an earlier version have no `borrowers` row (no worker runs here, so
     nothing prepares them either): the backfill takes the details from their start inputs."""
@@ -179,6 +182,14 @@ async def test_backfill_records_the_borrowers_of_open_cases_prepared_before(
             await asyncio.sleep(0.2)
         again = await backfill_borrowers(client, store)
         row = store.get(BorrowerRow, borrower_id)
+        # The operator's command does the same, and names the case it could not read.
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'collections.db'}")
+
+        async def connect() -> Client:
+            return client
+
+        code = await starter.run(["backfill-borrowers"], connect=connect)
+        printed = capsys.readouterr()
     finally:
         store.dispose()
         for handle in handles:
@@ -190,3 +201,6 @@ async def test_backfill_records_the_borrowers_of_open_cases_prepared_before(
     assert (row.timezone, row.locale) == ("Asia/Shanghai", "zh-CN")
     assert handles[-1].id in report.unreadable and handles[0].id not in report.unreadable
     assert again.recorded >= 2
+    assert code == 1
+    assert "recorded the borrowers of" in printed.out
+    assert f"{handles[-1].id}: its start input names no valid borrower" in printed.err
