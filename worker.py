@@ -23,12 +23,14 @@ from temporalio.worker import Worker
 
 import settings
 from activities.case_activities import CollectionActivities
+from activities.store import Store
 from cli.namespace_setup import (
     REFUSED,
     compare_search_attributes,
     list_search_attributes,
     type_name,
 )
+from migrations import SchemaNotCurrent
 from workflows.collection_case import CollectionCase
 from workflows.search_attributes import INDEXED_TYPES
 
@@ -39,6 +41,8 @@ DEFAULT_CACHED_CASES = 10_000
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
+# Exit status when the case database is not at this version's schema: run the migrations.
+EXIT_DATABASE_NOT_READY = 4
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
@@ -161,10 +165,35 @@ async def check_search_attributes(
     raise NamespaceNotReady(message)
 
 
+class CaseDatabaseNotReady(Exception):
+    """The case database is not at the schema this version needs."""
+
+
+def check_case_database() -> None:
+    """Refuse to run cases on a database behind (or ahead of) this version's schema.
+
+    Activities would fail on every missing column, over and over; better to stop at once and
+    say what to do. An empty database is created (`Store.require_current_schema`). Raises
+    `CaseDatabaseNotReady` after logging the error.
+    """
+    store = Store.from_env()
+    try:
+        store.require_current_schema()
+    except SchemaNotCurrent as error:
+        message = f"{error}, then start the worker again"
+        structlog.get_logger("worker").error(
+            message, revision=error.status.revision, head=error.status.head
+        )
+        raise CaseDatabaseNotReady(message) from None
+    finally:
+        store.dispose()
+
+
 async def run_until_stopped() -> None:
     log = structlog.get_logger("worker")
     client = await settings.connect_client()
     await check_search_attributes(client)
+    check_case_database()
     worker = create_worker(client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -184,6 +213,8 @@ def main() -> None:
         asyncio.run(run_until_stopped())
     except NamespaceNotReady:
         code = EXIT_NAMESPACE_NOT_READY  # already logged, with what to do
+    except CaseDatabaseNotReady:
+        code = EXIT_DATABASE_NOT_READY  # already logged, with what to do
     except Exception:
         structlog.get_logger("worker").exception("worker failed")
         code = 1

@@ -7,9 +7,8 @@ because both backends then behave the same and the rows stay readable in any SQL
 The columns agree with the validation in `domain/fields.py`, so that whatever a message may
 hold can be recorded: amounts (up to 2^53 - 1) are BIGINT, because a plain `int` column is a
 32-bit INTEGER on PostgreSQL; caller-chosen ids are varchar(128); notes, reasons, bodies and
-JSON are unbounded TEXT. Tables are made by `create_all` and there are no migrations yet: a
-changed column type reaches new databases only, and an existing database keeps its old types
-until altered by hand (`Store.create_schema` warns about amount columns left too narrow).
+JSON are unbounded TEXT. A change here needs a revision in migrations/versions (see the
+`migrations` package); tests/test_migrations.py fails, naming the column, until it has one.
 """
 
 from __future__ import annotations
@@ -66,6 +65,9 @@ class ContactAttemptRow(SQLModel, table=True):
     sent_at: str | None = None
     result: str | None = Field(default=None, max_length=32)
     note: str | None = Field(default=None, sa_type=Text)
+    # What the provider reported afterwards (a delivery receipt): delivered, failed, ...
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_updated_at: str | None = None
 
 
 class PaymentRow(SQLModel, table=True):
