@@ -1,6 +1,7 @@
 """The command line of the collection system: setup, open, import, pay, status, list, demo, ...
 
     python starter.py setup
+    python starter.py migrate
     python starter.py open --loan-id L-1001 --borrower-id B-77 --currency CNY \\
         --amount-minor 500000 --due-date 2026-01-05
     python starter.py import data/loans.csv
@@ -16,7 +17,8 @@
     python starter.py codec-server
 
 Every command connects as `settings.connect_client()` says (envconfig profile or
-`TEMPORAL_ADDRESS`, default localhost:7233). Exit codes: 0 ok, 2 bad input (nothing
+`TEMPORAL_ADDRESS`, default localhost:7233), except `migrate`, which works on the case
+database (`DATABASE_URL`) only. Exit codes: 0 ok, 2 bad input (nothing
 was sent), 1 any other error. Printed lines carry loan ids, never a borrower's
 personal data (except where the operator typed it). The work is done in the `cli`
 package; this file holds the argument parser and one thin function per command.
@@ -57,6 +59,7 @@ from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, ou
 from cli.csv_import import import_cases, read_case_csv
 from cli.demo import BEHAVIOURS, run_demo
 from cli.listing import BUCKETS, CASE_COLUMNS, case_rows, list_query
+from cli.migrate import migrate_case_database
 from cli.namespace_setup import set_up_namespace
 from cli.render import render_status, table
 from cli.report import ReportError, run_report
@@ -81,6 +84,10 @@ ClientFactory = Callable[[], Awaitable[Client]]
 # --------------------------------------------------------------------------------------
 async def cmd_setup(args: argparse.Namespace, connect: ClientFactory) -> int:
     return await set_up_namespace(await connect())
+
+
+async def cmd_migrate(args: argparse.Namespace, connect: ClientFactory) -> int:
+    return migrate_case_database()
 
 
 async def cmd_open(args: argparse.Namespace, connect: ClientFactory) -> int:
@@ -367,6 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
         "setup",
         cmd_setup,
         "Register the custom search attributes on the namespace (only the missing ones).",
+    )
+    command(
+        "migrate",
+        cmd_migrate,
+        "Bring the case database (DATABASE_URL) to this version's schema; idempotent.",
     )
 
     p = command("open", cmd_open, "Open a collection case (returns the open one if it exists).")

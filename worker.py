@@ -40,6 +40,7 @@ from cli.namespace_setup import (
     type_name,
 )
 from log_redaction import redact_personal_data
+from migrations import SchemaNotCurrent
 from workflows.collection_case import CollectionCase
 from workflows.search_attributes import INDEXED_TYPES
 
@@ -55,6 +56,8 @@ METRICS_PORT = "METRICS_PORT"
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 SDK_SCRAPE_TIMEOUT_SECONDS = 5
 SDK_EXPORTER_BIND_ATTEMPTS = 5
+# Exit status when the case database is not at this version's schema: run the migrations.
+EXIT_DATABASE_NOT_READY = 4
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
@@ -294,6 +297,30 @@ def _free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class CaseDatabaseNotReady(Exception):
+    """The case database is not at the schema this version needs."""
+
+
+def check_case_database() -> None:
+    """Refuse to run cases on a database behind (or ahead of) this version's schema.
+
+    Activities would fail on every missing column, over and over; better to stop at once and
+    say what to do. An empty database is created (`Store.require_current_schema`). Raises
+    `CaseDatabaseNotReady` after logging the error.
+    """
+    store = Store.from_env()
+    try:
+        store.require_current_schema()
+    except SchemaNotCurrent as error:
+        message = f"{error}, then start the worker again"
+        structlog.get_logger("worker").error(
+            message, revision=error.status.revision, head=error.status.head
+        )
+        raise CaseDatabaseNotReady(message) from None
+    finally:
+        store.dispose()
+
+
 async def run_until_stopped() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -312,6 +339,7 @@ async def run_worker(stop: asyncio.Event) -> None:
             log.info("metrics served", port=endpoint.port, path="/metrics")
         client = await settings.connect_client(endpoint.runtime if endpoint else None)
         await check_search_attributes(client)
+        check_case_database()
         worker = create_worker(client)
         async with worker:
             log.info("worker started", task_queue=worker.task_queue)
@@ -330,6 +358,8 @@ def main() -> None:
         asyncio.run(run_until_stopped())
     except NamespaceNotReady:
         code = EXIT_NAMESPACE_NOT_READY  # already logged, with what to do
+    except CaseDatabaseNotReady:
+        code = EXIT_DATABASE_NOT_READY  # already logged, with what to do
     except Exception:
         structlog.get_logger("worker").exception("worker failed")
         code = 1

@@ -111,7 +111,7 @@ class CollectionActivities:
     def from_env(cls) -> CollectionActivities:
         """Database, evidence folder and providers as configured in the environment."""
         store = Store.from_env()
-        store.create_schema()
+        store.require_current_schema()
         return cls(store, settings.evidence_dir(), WebhookNotifier.from_env())
 
     def all(self) -> Sequence[Callable[..., Any]]:

@@ -6,7 +6,6 @@ activities idempotent: a retried activity finds its own earlier row and does not
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Engine, event, inspect, update
+from sqlalchemy import Engine, event, inspect, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+import migrations
 import settings
 from activities.tables import (
     BorrowerRow,
@@ -29,10 +29,9 @@ from activities.tables import (
     PaymentRow,
 )
 from domain.case import Borrower
+from migrations import Migration, SchemaNotCurrent, SchemaStatus
 
 Row = TypeVar("Row", bound=SQLModel)
-
-log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_SECONDS = 10
@@ -96,41 +95,37 @@ class Store:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         return cls.from_url(url)
 
-    def create_schema(self) -> None:
-        """Create missing tables; existing ones are left as they are (there are no migrations).
+    def migrate(self, revision: str = "head") -> Migration:
+        """Bring the database to `revision` (default: the newest) in one transaction.
 
-        `create_all` never alters a table, so a database made before the amount columns became
-        BIGINT keeps 32-bit columns that fail on amounts above 2^31 - 1: say so at start-up.
+        An empty database gets every table; one made by `create_all` before there were
+        migrations is adopted first (see `migrations`). Raises `SchemaError` for a database
+        this version cannot migrate.
         """
-        if self.schema is not None:
-            with self.engine.begin() as connection:
-                connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-        SQLModel.metadata.create_all(self.engine)
-        narrow = self.narrow_amount_columns()
-        if narrow:
-            log.warning(
-                "amount columns narrower than BIGINT (made by an older version): %s; "
-                "amounts above 2147483647 will fail to store until each is altered, for example "
-                "ALTER TABLE payments ALTER COLUMN amount_minor TYPE BIGINT",
-                ", ".join(narrow),
-            )
+        with self.engine.begin() as connection:
+            return migrations.upgrade(connection, schema=self.schema, revision=revision)
 
-    def narrow_amount_columns(self) -> list[str]:
-        """`table.column` for each BIGINT column of the model that the database holds narrower."""
-        # SQLite's INTEGER is 64-bit whatever the declared type, so only other backends can be
-        # too narrow.
-        if self.engine.dialect.name == "sqlite":
-            return []
-        inspector = inspect(self.engine)
-        narrow: list[str] = []
-        for table in SQLModel.metadata.sorted_tables:
-            wanted = {c.name for c in table.columns if isinstance(c.type, BigInteger)}
-            if not wanted:
-                continue
-            for column in inspector.get_columns(table.name, schema=self.schema):
-                if column["name"] in wanted and not isinstance(column["type"], BigInteger):
-                    narrow.append(f"{table.name}.{column['name']}")
-        return narrow
+    def schema_status(self) -> SchemaStatus:
+        with self.engine.connect() as connection:
+            return migrations.schema_status(connection, schema=self.schema)
+
+    def schema_revision(self) -> str | None:
+        """The revision the database is at; None before its first migration."""
+        return self.schema_status().revision
+
+    def require_current_schema(self) -> None:
+        """What a worker needs before it runs activities: the newest schema.
+
+        An empty database is created at once (nothing in it to lose, and a fresh
+        `DATABASE_URL` works as before); any other database not at the newest revision
+        raises `SchemaNotCurrent`, whose message names `python starter.py migrate`: upgrading
+        a database in use is the operator's step, taken once, not every worker's at start.
+        """
+        status = self.schema_status()
+        if status.state == "empty":
+            self.migrate()
+        elif not status.at_head:
+            raise SchemaNotCurrent(status)
 
     def dispose(self) -> None:
         self.engine.dispose()

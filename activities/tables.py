@@ -7,9 +7,8 @@ because both backends then behave the same and the rows stay readable in any SQL
 The columns agree with the validation in `domain/fields.py`, so that whatever a message may
 hold can be recorded: amounts (up to 2^53 - 1) are BIGINT, because a plain `int` column is a
 32-bit INTEGER on PostgreSQL; caller-chosen ids are varchar(128); notes, reasons, bodies and
-JSON are unbounded TEXT. Tables are made by `create_all` and there are no migrations yet: a
-changed column type reaches new databases only, and an existing database keeps its old types
-until altered by hand (`Store.create_schema` warns about amount columns left too narrow).
+JSON are unbounded TEXT. A change here needs a revision in migrations/versions (see the
+`migrations` package); tests/test_migrations.py fails, naming the column, until it has one.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ class CaseRow(SQLModel, table=True):
     case_id: str = Field(primary_key=True, max_length=64)
     workflow_id: str = Field(index=True, max_length=128)
     loan_id: str = Field(index=True, max_length=64)
-    borrower_id: str = Field(max_length=MESSAGE_ID_MAX)
+    borrower_id: str = Field(index=True, max_length=MESSAGE_ID_MAX)
     currency: str = Field(max_length=3)
     overdue_amount_minor: int = Field(sa_type=BigInteger)
     due_date: str = Field(max_length=10)
@@ -81,6 +80,9 @@ class ContactAttemptRow(SQLModel, table=True):
     sent_at: str | None = None
     result: str | None = Field(default=None, max_length=32)
     note: str | None = Field(default=None, sa_type=Text)
+    # What the provider reported afterwards (a delivery receipt): delivered, failed, ...
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_updated_at: str | None = None
 
 
 class PaymentRow(SQLModel, table=True):

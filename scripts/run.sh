@@ -71,6 +71,7 @@ else
     done
 fi
 
+"$BIN/python" starter.py migrate
 "$BIN/python" worker.py >>var/worker.log 2>&1 &
 worker_pid=$!
 

@@ -2,6 +2,8 @@
 
 Database: `store` is parametrized over SQLite (a file under tmp_path) and PostgreSQL. The
 PostgreSQL variant needs `TEST_POSTGRES_URL`; each test gets its own schema, dropped afterwards.
+Both are made by the migrations (`Store.migrate`), as every deployed database is, so every
+test that uses them runs on the schema the revisions make.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ POSTGRES_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 def sqlite_store(directory: Path) -> Store:
     store = Store.from_url(f"sqlite:///{directory / 'collections.db'}")
-    store.create_schema()
+    store.migrate()
     return store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+def blank_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A case database with nothing in it yet (no table, no revision): for `store` and for
+    the tests of the migrations themselves."""
     if request.param == "sqlite":
-        store = sqlite_store(tmp_path)
+        store = Store.from_url(f"sqlite:///{tmp_path / 'collections.db'}")
         yield store
         store.dispose()
         return
@@ -37,20 +41,27 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if not url:
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}, for example {POSTGRES_EXAMPLE}")
     schema = f"test_{uuid.uuid4().hex[:16]}"
-    store = Store.from_url(url, schema=schema)
+    admin = Store.from_url(url)
     try:
-        store.create_schema()
+        with admin.engine.begin() as connection:
+            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     except OperationalError as error:
         # The variable says PostgreSQL is meant to be tested: an unreachable server is a failure.
         pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL is unreachable: {error}")
+    store = Store.from_url(url, schema=schema)
     try:
         yield store
     finally:
         store.dispose()
-        admin = Store.from_url(url)
         with admin.engine.begin() as connection:
             connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         admin.dispose()
+
+
+@pytest.fixture
+def store(blank_store: Store) -> Store:
+    blank_store.migrate()
+    return blank_store
 
 
 # The Temporal servers (time-skipping test server, dev server) and per-test case worlds.

@@ -876,7 +876,7 @@ def test_store_from_env_creates_the_sqlite_folder(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new' / 'cases.db'}")
     store = Store.from_env()
-    store.create_schema()
+    store.migrate()
     with store.engine.connect() as connection:
         mode = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
     store.dispose()

@@ -6,7 +6,6 @@ Issue 5, item 10: amounts within 2^53 - 1 minor units, ids 1-128 characters, not
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -401,18 +400,3 @@ def test_free_text_columns_are_unbounded(store: Store) -> None:
         attempt = session.exec(select(ContactAttemptRow)).one()
     assert (event.ref_id, event.detail) == ("h" * 128, long_text)
     assert (attempt.body, attempt.note) == (long_text, long_text)
-
-
-def test_create_schema_warns_about_amount_columns_left_narrow(
-    store: Store, caplog: pytest.LogCaptureFixture
-) -> None:
-    assert store.narrow_amount_columns() == []
-    if store.engine.dialect.name == "sqlite":
-        return  # SQLite integers are 64-bit whatever the declared type
-    # A database made before the columns became BIGINT.
-    with store.engine.begin() as connection:
-        connection.exec_driver_sql("ALTER TABLE payments ALTER COLUMN amount_minor TYPE INTEGER")
-    with caplog.at_level(logging.WARNING, logger="activities.store"):
-        store.create_schema()
-    assert store.narrow_amount_columns() == ["payments.amount_minor"]
-    assert "payments.amount_minor" in caplog.text

@@ -87,7 +87,7 @@ def demo_case(days_overdue: int) -> dict[str, Any]:
 @pytest_asyncio.fixture
 async def real_activities(case_world: CaseWorld) -> AsyncIterator[CollectionActivities]:
     store = Store.from_url(case_world.database_url)
-    store.create_schema()
+    store.migrate()
     activities = CollectionActivities(store, case_world.evidence_dir, WebhookNotifier({}))
     yield activities
     store.dispose()

@@ -101,7 +101,7 @@ def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'collections.db'}"
         store = Store.from_url(url)
-        store.create_schema()
+        store.migrate()
         yield SharedDatabase(url, store)
         store.dispose()
         return
@@ -110,7 +110,7 @@ def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}")
     schema = f"test_{uuid.uuid4().hex[:16]}"
     store = Store.from_url(base, schema=schema)
-    store.create_schema()
+    store.migrate()
     separator = "&" if "?" in base else "?"
     # The worker processes reach the same schema through the URL alone.
     yield SharedDatabase(f"{base}{separator}options=-csearch_path%3D{schema}", store)

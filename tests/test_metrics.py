@@ -120,12 +120,12 @@ async def test_worker_serves_sdk_and_business_metrics_on_one_port(
     paying = case_input(due)
     paying["borrower"]["timezone"] = timezone
     unreachable = case_input(due)
-    unreachable["borrower"].update(timezone=timezone, phone=None)
+    unreachable["borrower"].update(borrower_id="B-78", timezone=timezone, phone=None)
     client = dev_server.env.client  # the payment system's and the operator's client
     # The worker makes its tables as it starts; made first here, the test can wait on rows
     # from the start.
     schema = Store.from_url(case_world.database_url)
-    schema.create_schema()
+    schema.migrate()
     schema.dispose()
 
     async with worker_process(dev_server, monkeypatch) as (port, worker_task):

@@ -1,0 +1,42 @@
+"""`migrate`: bring the case database (`DATABASE_URL`) to the schema this version needs.
+
+Idempotent: a database at the newest revision is left alone. An empty one gets every table;
+one made before there were migrations is adopted (see `migrations.legacy`). Prints one line,
+from which revision to which; the worker refuses to start until this has run.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from activities.store import Store
+from cli.console import EXIT_ERROR, EXIT_OK, err, out
+from migrations import INITIAL_REVISION, Migration, SchemaError
+
+
+def describe(migration: Migration) -> str:
+    if migration.adopted:
+        widened = f", widened {', '.join(migration.widened)}" if migration.widened else ""
+        before = f"tables made before migrations (adopted as {INITIAL_REVISION}{widened})"
+    else:
+        before = migration.before or "empty"
+    if migration.before == migration.after:
+        return f"at {migration.after} already, nothing to do"
+    return f"{before} -> {migration.after}"
+
+
+def migrate_case_database(store: Store | None = None) -> int:
+    store = store or Store.from_env()
+    where = f"case database {store.engine.url.render_as_string(hide_password=True)}"
+    try:
+        migration = store.migrate()
+    except SchemaError as error:
+        err(f"{where}: {error}")
+        return EXIT_ERROR
+    except SQLAlchemyError as error:
+        err(f"{where}: cannot migrate: {getattr(error, 'orig', None) or error}")
+        return EXIT_ERROR
+    finally:
+        store.dispose()
+    out(f"{where}: {describe(migration)}")
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""One module per revision of the case database's schema (loaded by Alembic by path)."""
