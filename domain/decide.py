@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.caps import CONTACT_WINDOW, Deferred, EarlierContact, check_contact
 from domain.case_state import CallTask, CaseState
 from domain.clock import SECONDS_PER_DAY, CaseClock, bucket
-from domain.contact_rules import next_contact_time, window_closes_at
+from domain.contact_rules import window_closes_at
 from domain.policy import STAGES, LadderStep, Policy
 
 # Bucket boundaries in days past due: M1 from 1, M2 from 31, M3 from 61, M4+ from 91.
@@ -26,8 +27,13 @@ BUCKET_STARTS = (1, 31, 61, 91)
 # A contact may start no later than this before its window closes, so that an attempt started
 # last (its HTTP call bounded well below this) still ends inside the window.
 SEND_MARGIN = timedelta(seconds=30)
-# Results of a contact attempt that count against the channel's daily cap.
+# Results of a contact attempt that count against the channel's caps: all but these.
 COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact",)
+# A call's result once its outcome is recorded: somebody answered (the borrower, in all but
+# `wrong_number`, so that was a conversation with them), or nobody did.
+CONVERSATION_RESULTS = ("reached", "refused", "promised", "disputed")
+CONNECTED_RESULTS = (*CONVERSATION_RESULTS, "wrong_number")
+UNANSWERED_RESULTS = ("no_answer",)
 
 
 @dataclass(frozen=True)
@@ -136,9 +142,9 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
         if not requeue:
             return Lapse(f"call {task.attempt_id}")
         step = policy.ladder[task.step_index]
-        allowed_at = _allowed_at(state, plan, step, now)
+        allowed_at, rule = _allowed_at(state, plan, step, now)
         if allowed_at > now:
-            waiting = Wait(allowed_at, f"call task {task.attempt_id} re-queue · contact window")
+            waiting = Wait(allowed_at, f"call task {task.attempt_id} re-queue · {rule}")
             return _earliest(waiting, boundary, write_off, *deadlines)
         return RunStep(
             index=task.step_index,
@@ -164,9 +170,9 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
                 return Lapse(f"visit {booking.visit_id}")
             if not state.on_hold and not deadlines:
                 step = policy.ladder[booking.step_index]
-                allowed_at = _allowed_at(state, plan, step, now)
+                allowed_at, rule = _allowed_at(state, plan, step, now)
                 if allowed_at > now:
-                    waiting = Wait(allowed_at, f"visit {booking.visit_id} re-booking · window")
+                    waiting = Wait(allowed_at, f"visit {booking.visit_id} re-booking · {rule}")
                     return _earliest(waiting, boundary, write_off, *deadlines, *call_slas)
                 return RunStep(
                     index=booking.step_index,
@@ -194,7 +200,7 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
             return Skip(choice.run, f"{unusable.channel}: the phone is unusable (wrong number)")
     if choice.run is not None:
         step = _usable(state, policy.ladder[choice.run])
-        allowed_at = _allowed_at(state, plan, step, now)
+        allowed_at, rule = _allowed_at(state, plan, step, now)
         if allowed_at <= now:
             return RunStep(
                 index=choice.run,
@@ -204,12 +210,14 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
                 outstanding_minor=state.outstanding_minor,
                 deadline=_deadline(plan, step, now),
             )
-        waiting = Wait(allowed_at, f"{step.channel}: {step.template} · contact window or cap")
+        waiting = Wait(allowed_at, f"{step.channel}: {step.template} · {rule}")
         return _earliest(waiting, boundary, write_off, *call_slas)
     if state.next_step < len(policy.ladder):
         step = _usable(state, policy.ladder[state.next_step])
-        allowed_at = _allowed_at(state, plan, step, max(now, clock.start_of(step.dpd)))
-        upcoming = Wait(allowed_at, f"{step.channel}: {step.template} · DPD {step.dpd}")
+        allowed_at, rule = _allowed_at(state, plan, step, max(now, clock.start_of(step.dpd)))
+        # A step due at night waits for the window as a matter of course; a cap is news.
+        held = f" · {rule}" if rule and rule != CONTACT_WINDOW else ""
+        upcoming = Wait(allowed_at, f"{step.channel}: {step.template} · DPD {step.dpd}{held}")
         return _earliest(upcoming, boundary, write_off, *call_slas)
     return _earliest(boundary, write_off, *call_slas)
 
@@ -330,30 +338,49 @@ def linger_end(state: CaseState, policy: Policy) -> datetime:
     return state.closed_at + timedelta(seconds=days * policy.day_seconds)
 
 
-def _allowed_at(state: CaseState, plan: CasePlan, step: LadderStep, earliest: datetime) -> datetime:
-    """The first moment at or after `earliest` when the step may run: a legal hand-off at
-    once; a contact inside the borrower's contact window and under the channel's daily cap."""
+def _allowed_at(
+    state: CaseState, plan: CasePlan, step: LadderStep, earliest: datetime
+) -> tuple[datetime, str]:
+    """The first moment at or after `earliest` when the step may run, and the rule that holds
+    it back until then (`caps.py`'s name, "" if none): a legal hand-off at once; a contact
+    inside the borrower's contact window, with time left to end inside it, and within the
+    policy's caps counted over this case's own contacts."""
     if step.channel == "legal":
-        return earliest
-    window = plan.policy.contact_window
-    if state.not_before is not None:
-        earliest = max(earliest, state.not_before)
-    if window is not None:
-        closing = window_closes_at(earliest, timezone=plan.timezone, window=window)
-        if closing - SEND_MARGIN <= earliest < closing:
-            # Too late today to start and still end inside the window.
-            earliest = closing
-    return next_contact_time(
+        return earliest, ""
+    held_by = ""
+    if state.not_before is not None and state.not_before > earliest:
+        earliest, held_by = state.not_before, "after an unsent contact"
+    verdict = check_contact(
+        step.channel,
         earliest,
+        policy=plan.policy,
         timezone=plan.timezone,
-        window=plan.policy.contact_window,
-        daily_cap=plan.policy.daily_caps.get(step.channel),
-        earlier_contacts=[
-            datetime.fromisoformat(contact.at)
-            for contact in state.contacts
-            if contact.channel == step.channel and contact.result not in COUNTED_RESULTS_EXCLUDED
-        ],
+        contacts=earlier_contacts(state),
+        margin=SEND_MARGIN,
     )
+    if isinstance(verdict, Deferred):
+        return verdict.until, verdict.rule
+    return earliest, held_by
+
+
+def earlier_contacts(state: CaseState) -> list[EarlierContact]:
+    """The case's contacts as the caps count them (a call to the case's one phone number)."""
+    return [
+        EarlierContact(
+            channel=contact.channel,
+            at=datetime.fromisoformat(contact.at),
+            connected=(
+                True
+                if contact.result in CONNECTED_RESULTS
+                else False
+                if contact.result in UNANSWERED_RESULTS
+                else None
+            ),
+            conversation=contact.result in CONVERSATION_RESULTS,
+        )
+        for contact in state.contacts
+        if contact.result not in COUNTED_RESULTS_EXCLUDED
+    ]
 
 
 def _deadline(plan: CasePlan, step: LadderStep, now: datetime) -> datetime | None:

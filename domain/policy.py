@@ -5,8 +5,9 @@ into the workflow's history), so editing a policy file never changes a running c
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import pairwise
 from typing import Any
 
@@ -18,6 +19,32 @@ STAGES = ("reminder", "phone", "field_visit", "legal")
 CHANNELS = ("sms", "email", "letter", "call", "field_visit", "legal")
 CONTACT_CHANNELS = ("sms", "email", "letter", "call", "field_visit")
 CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Every key a policy file may hold (after `extends` is resolved): anything else is a typo that
+# would otherwise be ignored silently, and a cap that is silently ignored is no cap.
+POLICY_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "day_seconds",
+        "grace_days",
+        "write_off_dpd",
+        "default_timezone",
+        "linger_days",
+        "recovery_days",
+        "contact_window",
+        "daily_caps",
+        "rolling_caps_7d",
+        "call_quiet_days_after_conversation",
+        "connected_calls_per_day",
+        "unanswered_calls_per_number_per_day",
+        "opt_out_notice",
+        "commitments",
+        "ladder",
+    }
+)
+STEP_KEYS = frozenset({"dpd", "stage", "channel", "template", "repeat_every_days", "until_dpd"})
+WINDOW_KEYS = frozenset({"start", "end", "weekdays", "holidays"})
 
 
 @dataclass(frozen=True)
@@ -29,11 +56,40 @@ class LadderStep:
 
 
 @dataclass(frozen=True)
+class DayHours:
+    """One weekday's own contact hours, in place of the window's start and end that day;
+    `end_minute` not after `start_minute` means no contact at all that weekday."""
+
+    weekday: int  # 0 = Monday ... 6 = Sunday, as `date.weekday()`
+    start_minute: int = 0
+    end_minute: int = 0
+
+
+@dataclass(frozen=True)
 class ContactWindow:
-    """Local hours when the borrower may be contacted: [start, end) in minutes after midnight."""
+    """Local hours when the borrower may be contacted: [start, end) in minutes after midnight
+    of the borrower's wall clock, unless a weekday has its own hours or the day is a holiday.
+
+    The fields after `end_minute` have defaults: a policy recorded in an older case's history
+    (before weekdays and holidays existed) still decodes, to the same every-day window.
+    """
 
     start_minute: int
     end_minute: int
+    weekdays: tuple[DayHours, ...] = ()
+    # Dates (ISO, the borrower's calendar) on which nobody is contacted.
+    holidays: tuple[str, ...] = ()
+
+    def hours_on(self, day: date) -> tuple[int, int] | None:
+        """The [start, end) minutes of `day` in which contact is allowed; None: none that day."""
+        if self.holidays and day.isoformat() in self.holidays:
+            return None
+        for hours in self.weekdays:
+            if hours.weekday == day.weekday():
+                if hours.end_minute <= hours.start_minute:
+                    return None
+                return hours.start_minute, hours.end_minute
+        return self.start_minute, self.end_minute
 
 
 @dataclass(frozen=True)
@@ -52,6 +108,16 @@ class Policy:
     linger_days: int = 30
     recovery_days: int = 365
     commitments: CommitmentRules = field(default_factory=CommitmentRules)
+    # Contact caps beyond the daily ones (domain/caps.py applies them). Every one has a
+    # default meaning "no such cap", so policies recorded in older histories decode unchanged.
+    # At most this many contacts per channel in any 7 consecutive local days.
+    rolling_caps_7d: dict[str, int] = field(default_factory=dict)
+    # No call for this many local days counted from the day of a telephone conversation.
+    call_quiet_days_after_conversation: int = 0
+    connected_calls_per_day: int | None = None
+    unanswered_calls_per_number_per_day: int | None = None
+    # Every SMS and email carries a notice of how to opt out (the template renderer reads it).
+    opt_out_notice: bool = True
 
     @property
     def legal_dpd(self) -> int | None:
@@ -74,6 +140,12 @@ def _minutes(value: Any, path: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def _no_unknown_keys(data: Mapping[str, Any], known: Collection[str], path: str) -> None:
+    for key in data:
+        if key not in known:
+            raise InvalidInput(f"{path}{key}", "is not a known key")
+
+
 def _ladder(raw: Any) -> list[LadderStep]:
     if not isinstance(raw, list) or not raw:
         raise InvalidInput("ladder", "must be a non-empty list of steps")
@@ -81,6 +153,7 @@ def _ladder(raw: Any) -> list[LadderStep]:
     for position, entry in enumerate(raw):
         path = f"ladder[{position}]."
         data = fields.as_object(entry, f"ladder[{position}]")
+        _no_unknown_keys(data, STEP_KEYS, path)
         first = _int(data, "dpd", path, minimum=0)
         stage = data.get("stage")
         if stage not in STAGES:
@@ -93,6 +166,8 @@ def _ladder(raw: Any) -> list[LadderStep]:
         if "repeat_every_days" in data:
             every = _int(data, "repeat_every_days", path, minimum=1)
             last = _int(data, "until_dpd", path, minimum=first)
+        elif "until_dpd" in data:
+            raise InvalidInput(f"{path}until_dpd", "needs repeat_every_days")
         else:
             every = 1
         steps.extend(
@@ -134,7 +209,82 @@ def _commitments(raw: Any) -> CommitmentRules:
     return rules
 
 
+def _hours(value: Any, path: str) -> tuple[int, int]:
+    """`"HH:MM-HH:MM"` as [start, end) minutes; `"none"` as (0, 0): no contact that day."""
+    if value == "none":
+        return 0, 0
+    if not isinstance(value, str) or value.count("-") != 1:
+        raise InvalidInput(path, 'must be "HH:MM-HH:MM" or "none"')
+    start_text, end_text = value.split("-")
+    start, end = _minutes(start_text, path), _minutes(end_text, path)
+    if end <= start:
+        raise InvalidInput(path, "the end must be after the start")
+    return start, end
+
+
+def _holiday(value: Any, path: str) -> str:
+    if isinstance(value, date):  # a TOML date literal
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise InvalidInput(path, "must be a date YYYY-MM-DD")
+
+
+def _window(raw: Any) -> ContactWindow:
+    data = fields.as_object(raw, "contact_window")
+    _no_unknown_keys(data, WINDOW_KEYS, "contact_window.")
+    start = _minutes(data.get("start"), "contact_window.start")
+    end = _minutes(data.get("end"), "contact_window.end")
+    if end <= start:
+        raise InvalidInput("contact_window.end", "must be after contact_window.start")
+    weekdays = []
+    raw_days = fields.as_object(data.get("weekdays", {}), "contact_window.weekdays")
+    for key, value in raw_days.items():
+        if key not in WEEKDAYS:
+            raise InvalidInput(
+                f"contact_window.weekdays.{key}", f"is not a weekday ({', '.join(WEEKDAYS)})"
+            )
+        day_start, day_end = _hours(value, f"contact_window.weekdays.{key}")
+        weekdays.append(DayHours(WEEKDAYS.index(key), day_start, day_end))
+    if sum(1 for day in weekdays if day.end_minute <= day.start_minute) == len(WEEKDAYS):
+        raise InvalidInput("contact_window.weekdays", "closes every day of the week")
+    raw_holidays = data.get("holidays", [])
+    if not isinstance(raw_holidays, list):
+        raise InvalidInput("contact_window.holidays", "must be a list of dates")
+    holidays = sorted(
+        {_holiday(day, f"contact_window.holidays[{n}]") for n, day in enumerate(raw_holidays)}
+    )
+    return ContactWindow(
+        start_minute=start,
+        end_minute=end,
+        weekdays=tuple(sorted(weekdays, key=lambda day: day.weekday)),
+        holidays=tuple(holidays),
+    )
+
+
+def _channel_caps(data: Mapping[str, Any], table: str) -> dict[str, int]:
+    raw = fields.as_object(data.get(table, {}), table)
+    caps = {}
+    for channel in raw:
+        if channel not in CONTACT_CHANNELS:
+            raise InvalidInput(
+                f"{table}.{channel}", f"is not a contact channel ({', '.join(CONTACT_CHANNELS)})"
+            )
+        caps[channel] = _int(raw, channel, f"{table}.", minimum=1)
+    return caps
+
+
+def _optional_cap(data: Mapping[str, Any], key: str) -> int | None:
+    return _int(data, key, "", minimum=1) if key in data else None
+
+
 def parse_policy(data: Mapping[str, Any]) -> Policy:
+    """Validate a policy's data (`policies.load_policy` also checks that every step's template
+    has a text for its channel)."""
+    _no_unknown_keys(data, POLICY_KEYS, "")
     name = fields.required_str(data, "name")
     ladder = _ladder(data.get("ladder"))
     grace_days = _int(data, "grace_days", "", minimum=0)
@@ -146,24 +296,13 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
     default_timezone = fields.timezone_name(
         fields.required_str(data, "default_timezone"), "default_timezone"
     )
-    window = None
-    if "contact_window" in data:
-        raw_window = fields.as_object(data["contact_window"], "contact_window")
-        window = ContactWindow(
-            start_minute=_minutes(raw_window.get("start"), "contact_window.start"),
-            end_minute=_minutes(raw_window.get("end"), "contact_window.end"),
-        )
-        if window.end_minute <= window.start_minute:
-            raise InvalidInput("contact_window.end", "must be after contact_window.start")
-    caps_raw = fields.as_object(data.get("daily_caps", {}), "daily_caps")
-    daily_caps = {}
-    for channel in caps_raw:
-        if channel not in CONTACT_CHANNELS:
-            raise InvalidInput(f"daily_caps.{channel}", "is not a contact channel")
-        daily_caps[channel] = _int(caps_raw, channel, "daily_caps.", minimum=1)
+    window = _window(data["contact_window"]) if "contact_window" in data else None
     description = data.get("description", "")
     if not isinstance(description, str):
         raise InvalidInput("description", "must be a string")
+    opt_out_notice = data.get("opt_out_notice", True)
+    if not isinstance(opt_out_notice, bool):
+        raise InvalidInput("opt_out_notice", "must be true or false")
     return Policy(
         name=name,
         day_seconds=_int(data, "day_seconds", "", minimum=1),
@@ -172,11 +311,22 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
         default_timezone=default_timezone,
         ladder=ladder,
         contact_window=window,
-        daily_caps=daily_caps,
+        daily_caps=_channel_caps(data, "daily_caps"),
         description=description,
         linger_days=_int(data, "linger_days", "", minimum=0) if "linger_days" in data else 30,
         recovery_days=(
             _int(data, "recovery_days", "", minimum=0) if "recovery_days" in data else 365
         ),
         commitments=_commitments(data.get("commitments", {})),
+        rolling_caps_7d=_channel_caps(data, "rolling_caps_7d"),
+        call_quiet_days_after_conversation=(
+            _int(data, "call_quiet_days_after_conversation", "", minimum=0)
+            if "call_quiet_days_after_conversation" in data
+            else 0
+        ),
+        connected_calls_per_day=_optional_cap(data, "connected_calls_per_day"),
+        unanswered_calls_per_number_per_day=_optional_cap(
+            data, "unanswered_calls_per_number_per_day"
+        ),
+        opt_out_notice=opt_out_notice,
     )

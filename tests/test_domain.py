@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.caps import ALLOWED, Deferred, EarlierContact, check_contact
 from domain.case import parse_case_input
 from domain.case_state import CaseState
 from domain.clock import bucket, calendar_days_past_due, case_clock
@@ -266,12 +268,7 @@ def at_shanghai(day: int, hour: int, minute: int = 0) -> datetime:
 
 def test_inside_window_is_now() -> None:
     moment = at_shanghai(28, 12)
-    assert (
-        next_contact_time(
-            moment, timezone="Asia/Shanghai", window=WINDOW, daily_cap=None, earlier_contacts=[]
-        )
-        == moment
-    )
+    assert next_contact_time(moment, timezone="Asia/Shanghai", window=WINDOW) == moment
 
 
 def test_before_window_waits_for_opening_and_after_waits_for_next_day() -> None:
@@ -279,38 +276,32 @@ def test_before_window_waits_for_opening_and_after_waits_for_next_day() -> None:
         at_shanghai(28, 2),
         timezone="Asia/Shanghai",
         window=WINDOW,
-        daily_cap=None,
-        earlier_contacts=[],
     )
     assert early == at_shanghai(28, 8)
     late = next_contact_time(
         at_shanghai(28, 21, 30),
         timezone="Asia/Shanghai",
         window=WINDOW,
-        daily_cap=None,
-        earlier_contacts=[],
     )
     assert late == at_shanghai(29, 8)
 
 
 def test_daily_cap_defers_to_next_day() -> None:
     moment = at_shanghai(28, 12)
-    deferred = next_contact_time(
-        moment,
-        timezone="Asia/Shanghai",
-        window=WINDOW,
-        daily_cap=1,
-        earlier_contacts=[at_shanghai(28, 9)],
+    policy = replace(load_policy("default"), daily_caps={"sms": 1})
+    earlier = [EarlierContact("sms", at_shanghai(28, 9))]
+    deferred = check_contact(
+        "sms", moment, policy=policy, timezone="Asia/Shanghai", contacts=earlier
     )
-    assert deferred == at_shanghai(29, 8)
-    allowed = next_contact_time(
+    assert deferred == Deferred(at_shanghai(29, 8), "daily_cap.sms")
+    allowed = check_contact(
+        "sms",
         moment,
+        policy=replace(policy, daily_caps={"sms": 2}),
         timezone="Asia/Shanghai",
-        window=WINDOW,
-        daily_cap=2,
-        earlier_contacts=[at_shanghai(28, 9)],
+        contacts=earlier,
     )
-    assert allowed == moment
+    assert allowed == ALLOWED
 
 
 # -- payments and case state ---------------------------------------------------

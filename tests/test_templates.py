@@ -241,7 +241,7 @@ def test_a_policy_naming_an_unknown_template_fails_to_load(
     monkeypatch.setattr(policies, "POLICY_DIR", tmp_path)
     with pytest.raises(InvalidInput) as caught:
         load_policy("typo")
-    assert caught.value.field == "policies/typo.toml: ladder"
+    assert caught.value.field == "policies/typo.toml: ladder[2].template"
     assert "templates/zh-CN/reminder_frim.toml" in caught.value.problem
     assert "no template 'reminder_frim'" in caught.value.problem
 
@@ -259,6 +259,7 @@ def test_a_policy_using_a_template_on_a_channel_it_has_no_text_for_fails_to_load
     monkeypatch.setattr(policies, "POLICY_DIR", tmp_path)
     with pytest.raises(InvalidInput) as caught:
         load_policy("mixed")
+    assert caught.value.field == "policies/mixed.toml: ladder[4].template"
     assert "templates/zh-CN/reminder_firm.toml: call" in caught.value.problem
 
 
