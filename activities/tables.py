@@ -46,6 +46,21 @@ class CaseRow(SQLModel, table=True):
     closed_at: str | None = None
 
 
+class BorrowerRow(SQLModel, table=True):
+    """A borrower's contact details: kept here only, never in Temporal's history."""
+
+    __tablename__ = "borrowers"
+
+    borrower_id: str = Field(primary_key=True, max_length=MESSAGE_ID_MAX)
+    name: str | None = Field(default=None, sa_type=Text)
+    phone: str | None = Field(default=None, index=True, max_length=32)
+    email: str | None = Field(default=None, index=True, max_length=320)
+    address: str | None = Field(default=None, sa_type=Text)
+    timezone: str | None = Field(default=None, max_length=64)
+    locale: str = Field(default="zh-CN", max_length=16)
+    updated_at: str
+
+
 class ContactAttemptRow(SQLModel, table=True):
     """The outbox: written before anything leaves the system, so a retry can see what was sent."""
 
@@ -66,6 +81,9 @@ class ContactAttemptRow(SQLModel, table=True):
     sent_at: str | None = None
     result: str | None = Field(default=None, max_length=32)
     note: str | None = Field(default=None, sa_type=Text)
+    # What the provider reported afterwards (a delivery receipt): delivered, failed, ...
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_updated_at: str | None = None
 
 
 class PaymentRow(SQLModel, table=True):
@@ -158,4 +176,18 @@ class CaseEventRow(SQLModel, table=True):
     # A message id, a case id or a ladder position.
     ref_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
     detail: str = Field(default="{}", sa_type=Text)
+    at: str
+
+
+class BorrowerChannelRow(SQLModel, table=True):
+    """A channel a borrower cannot be reached on, across all of their loans: opted out (a STOP
+    reply, or the operator) or undeliverable (the provider refused the recipient for good)."""
+
+    __tablename__ = "borrower_channels"
+
+    borrower_id: str = Field(primary_key=True, max_length=MESSAGE_ID_MAX)
+    channel: str = Field(primary_key=True, max_length=16)
+    state: str = Field(max_length=16)  # opted_out | undeliverable
+    source: str = Field(max_length=32)  # inbound_reply | operator | provider_rejection
+    reason: str | None = Field(default=None, sa_type=Text)
     at: str
