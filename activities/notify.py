@@ -9,7 +9,6 @@ with the name of the missing variable.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 
@@ -41,8 +40,6 @@ __all__ = [
     "WebhookNotifier",
     "notifier_from_env",
 ]
-
-log = logging.getLogger(__name__)
 
 CHANNELS = ("sms", "email", "letter")
 # Channel -> the providers it may use; the first is the default when nothing is configured.
@@ -86,7 +83,7 @@ class ChannelNotifier:
         return self.providers.get(message.channel, self._outbox).deliver(message)
 
     def describe(self) -> str:
-        """Which provider each channel uses, for the start-up log (no secrets)."""
+        """Which provider each channel uses, e.g. for a start-up log line (no secrets)."""
         return " ".join(
             f"{channel}={getattr(self.providers.get(channel), 'name', 'outbox')}"
             for channel in CHANNELS
@@ -133,9 +130,7 @@ def notifier_from_env(environ: Mapping[str, str] | None = None) -> ChannelNotifi
     except ProviderConfigError:
         client.close()
         raise
-    notifier = ChannelNotifier(providers, client=client)
-    log.info("notification providers: %s", notifier.describe())
-    return notifier
+    return ChannelNotifier(providers, client=client)
 
 
 def _provider_of(env: _Env, channel: str) -> str:
