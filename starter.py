@@ -15,6 +15,8 @@
     python starter.py demo
     python starter.py report --as-of 2026-03-31 --csv report.csv --html report.html
     python starter.py codec-server
+    python starter.py webhooks
+    python starter.py opt-out --borrower-id B-77 --channel sms [--undo]
 
 Every command connects as `settings.connect_client()` says (envconfig profile or
 `TEMPORAL_ADDRESS`, default localhost:7233), except `migrate`, which works on the case
@@ -35,6 +37,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,9 +61,11 @@ from cli.commitments import (
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, out
 from cli.csv_import import import_cases, read_case_csv
 from cli.demo import BEHAVIOURS, run_demo
+from cli.inbound import PORT_ENV, InboundSettings, parse_port, serve
 from cli.listing import BUCKETS, CASE_COLUMNS, case_rows, list_query
 from cli.migrate import migrate_case_database
 from cli.namespace_setup import set_up_namespace
+from cli.opt_out import OPT_OUT_CHANNELS, set_opt_out
 from cli.render import render_status, table
 from cli.report import ReportError, run_report
 from cli.updates import (
@@ -311,6 +316,27 @@ async def cmd_codec_server(args: argparse.Namespace, connect: ClientFactory) -> 
     return EXIT_OK
 
 
+async def cmd_webhooks(args: argparse.Namespace, connect: ClientFactory) -> int:
+    settings_ = InboundSettings.from_env()
+    if args.port is not None:
+        settings_ = replace(settings_, port=parse_port(args.port, "--port"))
+    if args.host is not None:
+        settings_ = replace(settings_, host=args.host)
+    await asyncio.to_thread(serve, settings_)
+    return EXIT_OK
+
+
+async def cmd_opt_out(args: argparse.Namespace, connect: ClientFactory) -> int:
+    store = Store.from_env()
+    try:
+        store.require_current_schema()
+        return set_opt_out(
+            store, args.borrower_id, args.channel, undo=args.undo, reason=args.reason
+        )
+    finally:
+        store.dispose()
+
+
 # --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
@@ -542,6 +568,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--csv", metavar="PATH", help="also write the figures as one CSV table")
     p.add_argument("--html", metavar="PATH", help="also write a self-contained page of charts")
+
+    p = command(
+        "webhooks",
+        cmd_webhooks,
+        "Serve the inbound webhooks: delivery receipts and STOP replies (Twilio, SendGrid).",
+    )
+    p.add_argument("--port", help=f"default: {PORT_ENV} or 8082")
+    p.add_argument("--host", help="address to listen on; default: WEBHOOKS_HOST or 127.0.0.1")
+
+    p = command(
+        "opt-out",
+        cmd_opt_out,
+        "Opt a borrower out of a channel (all their loans), or lift it with --undo.",
+    )
+    p.add_argument("--borrower-id", required=True)
+    p.add_argument("--channel", required=True, choices=OPT_OUT_CHANNELS)
+    p.add_argument("--undo", action="store_true", help="lift the opt-out")
+    p.add_argument("--reason", help="why, for the record (e.g. the borrower's letter)")
 
     p = command("demo", cmd_demo, "Import the demo portfolio and simulate borrowers and agents.")
     p.add_argument("--csv", default=str(settings.PROJECT_DIR / "data" / "demo_portfolio.csv"))

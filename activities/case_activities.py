@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 
 import settings
 from activities import contracts, metrics
+from activities.borrower_channels import blocking_rule, mark
 from activities.contracts import (
     CaseEvent,
     CaseRecords,
@@ -45,8 +46,9 @@ from activities.notify import (
     DeliveryUnavailable,
     Notifier,
     OutboundMessage,
-    WebhookNotifier,
+    notifier_from_env,
 )
+from activities.providers.base import PROVIDER_REJECTION
 from activities.store import Store, utc_iso
 from activities.tables import (
     BorrowerRow,
@@ -96,6 +98,7 @@ RESULT_BY_STATUS = {
     "queued": "queued",
     "booked": "booked",
     "referred": "referred",
+    "blocked": "blocked",
 }
 
 log = activity.logger
@@ -112,7 +115,7 @@ class CollectionActivities:
         """Database, evidence folder and providers as configured in the environment."""
         store = Store.from_env()
         store.require_current_schema()
-        return cls(store, settings.evidence_dir(), WebhookNotifier.from_env())
+        return cls(store, settings.evidence_dir(), notifier_from_env())
 
     def all(self) -> Sequence[Callable[..., Any]]:
         """Every activity, bound to this instance, for `Worker(activities=...)`."""
@@ -193,14 +196,38 @@ class CollectionActivities:
             assert row is not None
             metrics.observe_attempt(row)
         if row.status in SENDABLE:
-            if row.body != body:
-                # The step was decided again (a payment changed the amount): the message states
-                # the amount at the moment it is sent, under the same idempotency key.
-                row = self.store.update(ContactAttemptRow, row.attempt_id, body=body) or row
-            row = self._deliver(row)
+            assert borrower is not None  # without the borrower's row the attempt is skipped
+            # Checked before every try, so a STOP that arrives between retries is honoured.
+            rule = blocking_rule(self.store, borrower.borrower_id, row.channel)
+            if rule is not None:
+                row = self._block(row, rule)
+            else:
+                if row.body != body:
+                    # The step was decided again (a payment changed the amount): the message
+                    # states the amount when it is sent, under the same idempotency key.
+                    row = self.store.update(ContactAttemptRow, row.attempt_id, body=body) or row
+                row = self._deliver(row, borrower.borrower_id)
         return _result_of(row)
 
-    def _deliver(self, row: ContactAttemptRow) -> ContactAttemptRow:
+    def _block(self, row: ContactAttemptRow, rule: str) -> ContactAttemptRow:
+        """Record that a rule (an opt-out, an undeliverable channel) stopped the contact."""
+        updated = self.store.update(
+            ContactAttemptRow, row.attempt_id, status="blocked", result="blocked", note=rule
+        )
+        assert updated is not None
+        metrics.observe_attempt(updated)
+        log.info(
+            "%s %s blocked (%s): loan_id=%s case_id=%s attempt_id=%s",
+            row.channel,
+            row.template,
+            rule,
+            row.loan_id,
+            row.case_id,
+            row.attempt_id,
+        )
+        return updated
+
+    def _deliver(self, row: ContactAttemptRow, borrower_id: str) -> ContactAttemptRow:
         """Send a pending outbox row; the attempt id doubles as the provider's idempotency key,
         so a crash between sending and marking it sent cannot make the borrower get it twice."""
         assert row.recipient is not None and row.body is not None
@@ -210,6 +237,17 @@ class CollectionActivities:
         try:
             delivery = self.notifier.deliver(message)
         except DeliveryRejected as error:
+            if error.recipient_state is not None:
+                # Before the attempt is marked failed: a retry after a crash here finds the
+                # attempt still pending and marks the channel again (idempotently).
+                mark(
+                    self.store,
+                    borrower_id,
+                    row.channel,
+                    error.recipient_state,
+                    source=PROVIDER_REJECTION,
+                    reason=f"{row.attempt_id}: {error}",
+                )
             self.store.update(
                 ContactAttemptRow,
                 row.attempt_id,
@@ -219,8 +257,10 @@ class CollectionActivities:
             )
             metrics.observe_contact(row.channel, "failed")
             log.warning(
-                "notice rejected by provider (HTTP %s): loan_id=%s case_id=%s attempt_id=%s",
+                "notice rejected by provider (HTTP %s, channel %s): loan_id=%s case_id=%s "
+                "attempt_id=%s",
                 error.status_code,
+                error.recipient_state or "left open",
                 row.loan_id,
                 row.case_id,
                 row.attempt_id,
@@ -228,7 +268,10 @@ class CollectionActivities:
             raise _rejected(row.channel, error.status_code) from None
         except DeliveryUnavailable as error:
             raise ApplicationError(
-                f"{row.channel} provider unavailable: {error}", type=NOTIFICATION_UNAVAILABLE
+                f"{row.channel} provider unavailable: {error}",
+                type=NOTIFICATION_UNAVAILABLE,
+                # The provider's Retry-After, if it gave one; otherwise the retry policy's backoff.
+                next_retry_delay=error.retry_after,
             ) from error
         updated = self.store.update(
             ContactAttemptRow,
@@ -663,6 +706,7 @@ def _result_of(row: ContactAttemptRow) -> ContactResult:
         attempt_id=row.attempt_id,
         result=RESULT_BY_STATUS[row.status],
         provider_ref=row.provider_ref,
+        rule=row.note if row.status == "blocked" else None,
     )
 
 

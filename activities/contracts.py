@@ -131,6 +131,9 @@ class ContactResult:
     attempt_id: str
     result: str
     provider_ref: str | None = None
+    # Why a contact was not sent although it could be (result "blocked"): "opt_out" or
+    # "undeliverable", the state of the borrower's channel.
+    rule: str | None = None
 
 
 @dataclass(frozen=True)

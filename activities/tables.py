@@ -74,7 +74,7 @@ class ContactAttemptRow(SQLModel, table=True):
     body: str | None = Field(default=None, sa_type=Text)
     # pending, sent, unconfirmed, skipped, queued, booked, failed, referred
     status: str = Field(max_length=16)
-    provider_ref: str | None = None
+    provider_ref: str | None = Field(default=None, index=True)
     days_past_due: int = 0
     created_at: str
     sent_at: str | None = None
@@ -175,4 +175,18 @@ class CaseEventRow(SQLModel, table=True):
     # A message id, a case id or a ladder position.
     ref_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
     detail: str = Field(default="{}", sa_type=Text)
+    at: str
+
+
+class BorrowerChannelRow(SQLModel, table=True):
+    """A channel a borrower cannot be reached on, across all of their loans: opted out (a STOP
+    reply, or the operator) or undeliverable (the provider refused the recipient for good)."""
+
+    __tablename__ = "borrower_channels"
+
+    borrower_id: str = Field(primary_key=True, max_length=MESSAGE_ID_MAX)
+    channel: str = Field(primary_key=True, max_length=16)
+    state: str = Field(max_length=16)  # opted_out | undeliverable
+    source: str = Field(max_length=32)  # inbound_reply | operator | provider_rejection
+    reason: str | None = Field(default=None, sa_type=Text)
     at: str

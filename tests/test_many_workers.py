@@ -151,6 +151,7 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
         "COLLECTIONS_EVIDENCE_DIR": str(tmp_path / "evidence"),
         "SMS_WEBHOOK_URL": slow_provider.url,
         "EMAIL_WEBHOOK_URL": slow_provider.url,
+        "NOTIFY_WEBHOOK_SECRET": "kill-test-secret",
         "NOTIFY_TIMEOUT_SECONDS": "5",
     }
     doomed = await start_worker(env)

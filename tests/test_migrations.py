@@ -95,6 +95,7 @@ def make_legacy_database(store: Store) -> None:
         for column in ("delivery_status", "delivery_updated_at"):
             connection.exec_driver_sql(f"ALTER TABLE contact_attempts DROP COLUMN {column}")
         connection.exec_driver_sql("DROP INDEX ix_cases_borrower_id")  # made by 0003
+        connection.exec_driver_sql("DROP INDEX ix_contact_attempts_provider_ref")  # by 0004
 
 
 def insert_rows_of_0001(store: Store) -> None:
@@ -155,10 +156,11 @@ def database_url(store: Store) -> str:
 # -- the revisions ------------------------------------------------------------------------------
 def test_revisions_form_one_line_each_in_a_file_named_by_its_id() -> None:
     scripts = list(script_directory().walk_revisions())
-    assert [script.revision for script in reversed(scripts)][:3] == [
+    assert [script.revision for script in reversed(scripts)][:4] == [
         INITIAL_REVISION,
         "0002_delivery_receipts",
         "0003_borrowers",
+        "0004_borrower_channels",
     ]
     assert scripts[0].revision == HEAD
     assert head_revision() == scripts[0].revision  # one head: a branch would raise here

@@ -67,7 +67,8 @@ POLL_SECONDS = 0.2
 MIN_RUN_SECONDS = 20.0
 # Outbox states of a contact that went out (the others: pending, skipped, failed).
 CONTACT_STATES = ("sent", "queued", "booked", "referred")
-PROVIDER_VARIABLES = ("SMS_WEBHOOK_URL", "EMAIL_WEBHOOK_URL", "LETTER_WEBHOOK_URL")
+# Each channel's provider, forced to the outbox: a benchmark never sends a real SMS.
+OUTBOX_ONLY = {"SMS_PROVIDER": "outbox", "EMAIL_PROVIDER": "outbox", "LETTER_PROVIDER": "outbox"}
 TARGETS: dict[str, tuple[str, float]] = {
     "default_ladder_events": ("<=", 250),
     "paid_after_first_sms_events": ("<=", 60),
@@ -465,8 +466,7 @@ async def run(cases: int) -> dict[str, Any]:
         os.environ["COLLECTIONS_VAR_DIR"] = tmp
         os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'collections.db'}"
         os.environ["COLLECTIONS_EVIDENCE_DIR"] = str(folder / "evidence")
-        for name in PROVIDER_VARIABLES:  # never a real SMS: the outbox only
-            os.environ.pop(name, None)
+        os.environ.update(OUTBOX_ONLY)
         report |= await on_dev_server(folder, cases)
         report |= await ladder_event_counts()
     report["targets"] = {name: f"{sense} {bound:g}" for name, (sense, bound) in TARGETS.items()}

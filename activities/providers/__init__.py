@@ -1,0 +1,1 @@
+"""Notification providers: each a small class with `deliver(message) -> Delivery`."""

@@ -1,0 +1,146 @@
+"""A SendGrid-compatible email provider (the v3 Mail Send API).
+
+Request: `POST {base}/v3/mail/send` with `Authorization: Bearer <api key>` and a JSON body of
+`personalizations` (the one recipient), `from`, `subject` and plain-text `content`. SendGrid has
+no idempotency header of its own: the attempt id goes in an `Idempotency-Key` header (honoured
+by relays that know it) and in `custom_args.idempotency_key`, which SendGrid copies into every
+event it posts back. SendGrid answers 202 with the message id in the `X-Message-Id` header; it
+is kept as the provider reference (events carry it as the start of `sg_message_id`).
+
+Refusals: a 400 whose `errors[].field` points at a recipient (`personalizations.N.to...`) makes
+the borrower's email channel undeliverable; every other 4xx (401/403 key, 400 on another
+field, 413, ...) is final and ours to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from activities.providers.base import (
+    INBOUND_REPLY,
+    OPTED_OUT,
+    UNDELIVERABLE,
+    Delivery,
+    OutboundMessage,
+    Receipt,
+    failure,
+    json_of,
+    post,
+)
+
+DEFAULT_API_BASE = "https://api.sendgrid.com"
+DEFAULT_SUBJECT = "还款提醒 / Payment reminder"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_ARG = "idempotency_key"
+MESSAGE_ID_HEADER = "X-Message-Id"
+RECIPIENT_FIELD = re.compile(r"personalizations(\.\d+)?\.to\b")
+# Event Webhook events that are delivery statuses; engagement events (open, click) are not.
+DELIVERY_EVENTS = frozenset({"processed", "deferred", "delivered", "bounce", "dropped"})
+# Events by which the borrower asks for no more email.
+OPT_OUT_EVENTS = frozenset({"unsubscribe", "group_unsubscribe", "spamreport"})
+# Why SendGrid dropped a message without trying: the address is dead, or the borrower said no.
+DROP_STATE_BY_REASON = {
+    "Bounced Address": UNDELIVERABLE,
+    "Invalid": UNDELIVERABLE,
+    "Unsubscribed Address": OPTED_OUT,
+    "Spam Reporting Address": OPTED_OUT,
+}
+
+
+class SendGridEmail:
+    name = "sendgrid"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        from_email: str,
+        client: httpx.Client,
+        from_name: str | None = None,
+        subject: str = DEFAULT_SUBJECT,
+        api_base: str = DEFAULT_API_BASE,
+    ) -> None:
+        self.url = f"{api_base.rstrip('/')}/v3/mail/send"
+        self._api_key = api_key
+        self._sender = {"email": from_email, **({"name": from_name} if from_name else {})}
+        self._subject = subject
+        self._client = client
+
+    def deliver(self, message: OutboundMessage) -> Delivery:
+        payload = {
+            "personalizations": [{"to": [{"email": message.to}]}],
+            "from": self._sender,
+            "subject": message.subject or self._subject,
+            "content": [{"type": "text/plain", "value": message.body}],
+            "custom_args": {IDEMPOTENCY_ARG: message.idempotency_key},
+        }
+        response = post(
+            self._client,
+            self.url,
+            json=payload,
+            headers={
+                "Authorization": f"Bearer {self._api_key}",
+                IDEMPOTENCY_HEADER: message.idempotency_key,
+            },
+        )
+        if not response.is_success:
+            raise failure(response, recipient_state=_recipient_state(response))
+        return Delivery(via=self.name, provider_ref=response.headers.get(MESSAGE_ID_HEADER))
+
+
+def _recipient_state(response: httpx.Response) -> str | None:
+    if response.status_code != 400:
+        return None
+    data = json_of(response)
+    errors = data.get("errors") if isinstance(data, dict) else None
+    for error in errors if isinstance(errors, list) else []:
+        field = error.get("field") if isinstance(error, dict) else None
+        if isinstance(field, str) and RECIPIENT_FIELD.match(field):
+            return UNDELIVERABLE
+    return None
+
+
+def event_receipt(event: Any, index: int) -> Receipt | None:
+    """One Event Webhook event as a receipt; None for an event that is neither a delivery
+    status nor an opt-out. Raises `ValueError` naming the bad field (`[index].event`)."""
+    if not isinstance(event, dict):
+        raise ValueError(f"[{index}]: must be a JSON object")
+    name = event.get("event")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"[{index}].event: is required")
+    if name not in DELIVERY_EVENTS and name not in OPT_OUT_EVENTS:
+        return None
+    message_id = event.get("sg_message_id")
+    attempt_id = event.get(IDEMPOTENCY_ARG)
+    if not isinstance(message_id, str) and not isinstance(attempt_id, str):
+        raise ValueError(f"[{index}].sg_message_id: is required")
+    # sg_message_id is the X-Message-Id we stored, a dot, and SendGrid's filter suffix.
+    refs = (message_id, message_id.split(".", 1)[0]) if isinstance(message_id, str) else ()
+    reason = event.get("reason") if isinstance(event.get("reason"), str) else None
+    if name in OPT_OUT_EVENTS:
+        return Receipt(
+            channel="email",
+            status=None,
+            provider_refs=refs,
+            attempt_id=attempt_id if isinstance(attempt_id, str) else None,
+            channel_state=OPTED_OUT,
+            source=INBOUND_REPLY,
+            reason=f"SendGrid {name}",
+        )
+    state = None
+    if name == "bounce" and event.get("type") != "blocked":
+        # A "blocked" bounce is the receiving server refusing us for now, not a dead address.
+        state = UNDELIVERABLE
+    elif name == "dropped" and reason is not None:
+        state = DROP_STATE_BY_REASON.get(reason)
+    return Receipt(
+        channel="email",
+        status=name,
+        provider_refs=refs,
+        attempt_id=attempt_id if isinstance(attempt_id, str) else None,
+        channel_state=state,
+        reason=f"SendGrid {name}: {reason}"[:300] if reason else f"SendGrid {name}",
+    )

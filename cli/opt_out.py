@@ -1,0 +1,54 @@
+"""`python starter.py opt-out`: an operator records (or lifts) a borrower's opt-out of a channel.
+
+The opt-out holds for the borrower across all of their loans, from the next contact on: that
+contact is recorded as blocked (`opt_out`) instead of sent. Lifting it removes an opt-out only;
+a channel the provider refused (undeliverable) stays so.
+"""
+
+from __future__ import annotations
+
+from activities.borrower_channels import (
+    OPERATOR,
+    borrower_is_known,
+    channel_state,
+    opt_out,
+    undo_opt_out,
+)
+from activities.store import Store
+from cli.console import EXIT_OK, UsageError, out
+from domain.fields import MESSAGE_ID_MAX, NOTE_MAX
+
+OPT_OUT_CHANNELS = ("sms", "email", "letter")
+
+
+def set_opt_out(
+    store: Store, borrower_id: str, channel: str, *, undo: bool, reason: str | None
+) -> int:
+    """Write the operator's opt-out (or lift it) and print what changed; raises `UsageError`
+    naming the field for bad input, before anything is written."""
+    borrower_id = borrower_id.strip()
+    if not 0 < len(borrower_id) <= MESSAGE_ID_MAX:
+        raise UsageError(f"--borrower-id: must be 1 to {MESSAGE_ID_MAX} characters")
+    if channel not in OPT_OUT_CHANNELS:
+        raise UsageError(f"--channel: must be one of {', '.join(OPT_OUT_CHANNELS)}")
+    if reason is not None and len(reason) > NOTE_MAX:
+        raise UsageError(f"--reason: at most {NOTE_MAX} characters")
+    if not borrower_is_known(store, borrower_id):
+        raise UsageError(f"--borrower-id: no case in the database names borrower {borrower_id}")
+    if undo:
+        change = undo_opt_out(store, borrower_id, channel)
+        if change.changed:
+            out(f"{borrower_id} {channel}: opt-out lifted")
+        elif change.state is None:
+            out(f"{borrower_id} {channel}: not opted out; nothing changed")
+        else:
+            row = channel_state(store, borrower_id, channel)
+            source = row.source if row is not None else "?"
+            out(f"{borrower_id} {channel}: {change.state} ({source}), not opted out; left as it is")
+        return EXIT_OK
+    change = opt_out(store, borrower_id, channel, source=OPERATOR, reason=reason)
+    if change.changed:
+        out(f"{borrower_id} {channel}: opted out")
+    else:
+        out(f"{borrower_id} {channel}: already opted out; nothing changed")
+    return EXIT_OK

@@ -1,0 +1,631 @@
+"""The notification providers against a real HTTP server on loopback that speaks each vendor's
+wire format (Twilio's Messages API, SendGrid's Mail Send, our signed JSON webhook), and
+`send_notice` over them on real SQLite and PostgreSQL.
+
+The loopback server records every request as it arrived (path, headers, raw body) and answers
+with the scripted responses in order, so each test shows what went over the wire and what the
+activity made of the answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+from sqlmodel import SQLModel, select
+from temporalio.exceptions import ApplicationError
+
+from activities.borrower_channels import OPERATOR, opt_out
+from activities.case_activities import CollectionActivities
+from activities.contracts import ContactRequest, PrepareRequest
+from activities.notify import (
+    ChannelNotifier,
+    ProviderConfigError,
+    WebhookNotifier,
+    notifier_from_env,
+)
+from activities.providers.base import OutboundMessage, retry_after
+from activities.providers.sendgrid import SendGridEmail
+from activities.providers.twilio import TwilioSms
+from activities.providers.webhook import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignedWebhook,
+    verify_signature,
+)
+from activities.store import Store
+from activities.tables import BorrowerChannelRow, ContactAttemptRow
+from domain.case import Borrower, CaseInput
+
+PHONE = "+8613800138000"
+EMAIL = "wxm@example.cn"
+ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
+AUTH_TOKEN = "twilio-auth-token"
+SENDGRID_KEY = "SG.test-key"
+SECRET = "webhook-secret"
+
+
+# -- a loopback provider --------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    # Seconds to wait before answering (a provider slower than our timeout).
+    delay: float = 0.0
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    @property
+    def form(self) -> dict[str, str]:
+        return {name: values[0] for name, values in parse_qs(self.body.decode()).items()}
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        return {key.lower(): value for key, value in self.headers.items()}.get(name.lower())
+
+
+@dataclass
+class Loopback:
+    """Answers with `script` in order, then with `default`; records every request."""
+
+    url: str = ""
+    script: list[Reply] = field(default_factory=list)
+    default: Reply = field(default_factory=Reply)
+    seen: list[Seen] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_reply(self) -> Reply:
+        with self.lock:
+            return self.script.pop(0) if self.script else self.default
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    server: LoopbackServer
+
+    def do_POST(self) -> None:
+        loopback = self.server.loopback
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        reply = loopback.next_reply()
+        with loopback.lock:
+            loopback.seen.append(Seen(self.path, dict(self.headers), body, reply.status))
+        if reply.delay:
+            time.sleep(reply.delay)
+        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (the timeout test)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+    loopback: Loopback
+
+
+@pytest.fixture
+def loopback() -> Iterator[Loopback]:
+    server = LoopbackServer(("127.0.0.1", 0), LoopbackHandler)
+    server.loopback = Loopback(url=f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.loopback
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as client:
+        yield client
+
+
+def twilio(loopback: Loopback, http: httpx.Client, **changes: Any) -> TwilioSms:
+    options: dict[str, Any] = {
+        "account_sid": ACCOUNT_SID,
+        "auth_token": AUTH_TOKEN,
+        "from_number": "+15005550006",
+        "status_callback": "https://collect.example.com/twilio/status",
+        "api_base": loopback.url,
+        "client": http,
+        **changes,
+    }
+    return TwilioSms(**options)
+
+
+def sendgrid(loopback: Loopback, http: httpx.Client) -> SendGridEmail:
+    return SendGridEmail(
+        api_key=SENDGRID_KEY,
+        from_email="collections@lender.example",
+        from_name="Lender",
+        api_base=loopback.url,
+        client=http,
+    )
+
+
+def twilio_created(sid: str = "SM0001") -> Reply:
+    return Reply(201, {"sid": sid, "status": "queued"})
+
+
+def twilio_error(status: int, code: int) -> Reply:
+    return Reply(status, {"code": code, "message": "refused", "status": status})
+
+
+def message(channel: str = "sms", key: str = "attempt-1") -> OutboundMessage:
+    return OutboundMessage(
+        idempotency_key=key, channel=channel, to=PHONE if channel == "sms" else EMAIL, body="hi"
+    )
+
+
+# -- the wire format of each provider -------------------------------------------------------
+
+
+def test_twilio_posts_the_messages_form_with_basic_auth_and_the_idempotency_token(
+    loopback: Loopback, http: httpx.Client
+) -> None:
+    loopback.script = [twilio_created("SM123")]
+    delivery = twilio(loopback, http).deliver(message())
+
+    [seen] = loopback.seen
+    assert seen.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert seen.header("Content-Type") == "application/x-www-form-urlencoded"
+    assert seen.form == {
+        "To": PHONE,
+        "From": "+15005550006",
+        "Body": "hi",
+        "StatusCallback": "https://collect.example.com/twilio/status",
+    }
+    credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    assert seen.header("Authorization") == f"Basic {credentials}"
+    assert seen.header("I-Twilio-Idempotency-Token") == "attempt-1"
+    assert (delivery.via, delivery.provider_ref) == ("twilio", "SM123")
+
+
+def test_twilio_can_send_from_a_messaging_service(loopback: Loopback, http: httpx.Client) -> None:
+    loopback.script = [twilio_created()]
+    provider = twilio(
+        loopback, http, from_number=None, messaging_service_sid="MG42", status_callback=None
+    )
+    provider.deliver(message())
+    [seen] = loopback.seen
+    assert seen.form == {"To": PHONE, "MessagingServiceSid": "MG42", "Body": "hi"}
+
+
+def test_sendgrid_posts_mail_send_json_with_a_bearer_key_and_keeps_the_message_id(
+    loopback: Loopback, http: httpx.Client
+) -> None:
+    loopback.script = [Reply(202, headers={"X-Message-Id": "XBg2anf2TqCy6WXKQFhieQ"})]
+    delivery = sendgrid(loopback, http).deliver(message("email", "email-1"))
+
+    [seen] = loopback.seen
+    assert seen.path == "/v3/mail/send"
+    assert seen.header("Authorization") == f"Bearer {SENDGRID_KEY}"
+    assert seen.header("Idempotency-Key") == "email-1"
+    assert seen.json == {
+        "personalizations": [{"to": [{"email": EMAIL}]}],
+        "from": {"email": "collections@lender.example", "name": "Lender"},
+        "subject": "还款提醒 / Payment reminder",
+        "content": [{"type": "text/plain", "value": "hi"}],
+        "custom_args": {"idempotency_key": "email-1"},
+    }
+    assert (delivery.via, delivery.provider_ref) == ("sendgrid", "XBg2anf2TqCy6WXKQFhieQ")
+
+
+def test_webhook_is_signed_so_the_receiver_can_verify_it_with_the_secret(
+    loopback: Loopback, http: httpx.Client
+) -> None:
+    loopback.script = [Reply(200, {"id": "hook-1"})]
+    before = int(time.time())
+    delivery = SignedWebhook(loopback.url + "/send", secret=SECRET, client=http).deliver(
+        message("letter", "letter-1")
+    )
+
+    [seen] = loopback.seen
+    assert seen.json == {
+        "idempotency_key": "letter-1",
+        "channel": "letter",
+        "to": EMAIL,
+        "body": "hi",
+    }
+    assert seen.header("Idempotency-Key") == "letter-1"
+    timestamp = seen.header(TIMESTAMP_HEADER)
+    signature = seen.header(SIGNATURE_HEADER)
+    assert timestamp is not None and signature is not None
+    assert before <= int(timestamp) <= int(time.time())
+    assert signature.startswith("sha256=")
+    assert verify_signature(SECRET, timestamp, seen.body, signature)
+    assert not verify_signature("another-secret", timestamp, seen.body, signature)
+    assert not verify_signature(SECRET, timestamp, seen.body + b" ", signature)
+    assert not verify_signature(SECRET, str(int(timestamp) + 1), seen.body, signature)
+    assert delivery.provider_ref == "hook-1"
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
+    now = datetime(2026, 11, 5, 8, 0, tzinfo=UTC)
+    at = format_datetime(now + timedelta(seconds=90), usegmt=True)
+
+    def answer(value: str) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": value})
+
+    assert retry_after(answer("7"), now=now) == timedelta(seconds=7)
+    assert retry_after(answer(at), now=now) == timedelta(seconds=90)
+    assert retry_after(answer("Mon, 01 Jan 2001 00:00:00 GMT"), now=now) == timedelta(0)
+    assert retry_after(answer("soon"), now=now) is None
+    assert retry_after(httpx.Response(503), now=now) is None
+
+
+# -- send_notice through the providers ------------------------------------------------------
+
+CASE_ID = "run-0001"
+LOAN_ID = "L-1001"
+
+
+def borrower(**changes: Any) -> Borrower:
+    return replace(
+        Borrower(
+            borrower_id="B-77",
+            name="王小明",
+            phone=PHONE,
+            email=EMAIL,
+            address="上海市",
+            locale="zh-CN",
+        ),
+        **changes,
+    )
+
+
+def prepare(
+    activities: CollectionActivities, case_id: str = CASE_ID, loan_id: str = LOAN_ID
+) -> None:
+    activities.prepare_case(
+        PrepareRequest(
+            case_id=case_id,
+            workflow_id=f"collection-{loan_id}",
+            case=CaseInput(
+                loan_id=loan_id,
+                borrower=borrower(),
+                currency="CNY",
+                overdue_amount_minor=500_000,
+                due_date="2026-11-01",
+            ),
+            opened_at="2026-11-05T01:00:00+00:00",
+        )
+    )
+
+
+def contact(
+    attempt_id: str, channel: str = "sms", case_id: str = CASE_ID, loan_id: str = LOAN_ID
+) -> ContactRequest:
+    return ContactRequest(
+        case_id=case_id,
+        attempt_id=attempt_id,
+        loan_id=loan_id,
+        channel=channel,
+        template="reminder_friendly",
+        days_past_due=3,
+        currency="CNY",
+        outstanding_minor=500_000,
+        scheduled_at="2026-11-04T02:00:00+00:00",
+    )
+
+
+def rows(store: Store, model: type[SQLModel]) -> list[Any]:
+    with store.session() as session:
+        return list(session.exec(select(model)).all())
+
+
+def channel_rows(store: Store) -> list[tuple[str, str, str, str]]:
+    return [(r.borrower_id, r.channel, r.state, r.source) for r in rows(store, BorrowerChannelRow)]
+
+
+def send_error(activities: CollectionActivities, request: ContactRequest) -> ApplicationError:
+    with pytest.raises(ApplicationError) as excinfo:
+        activities.send_notice(request)
+    return excinfo.value
+
+
+@pytest.fixture
+def vendors(
+    store: Store, tmp_path: Path, loopback: Loopback, http: httpx.Client
+) -> CollectionActivities:
+    """SMS through Twilio, email through SendGrid, letters through the signed webhook, all
+    on the loopback server; one case prepared."""
+    notifier = ChannelNotifier(
+        {
+            "sms": twilio(loopback, http),
+            "email": sendgrid(loopback, http),
+            "letter": SignedWebhook(loopback.url + "/letters", secret=SECRET, client=http),
+        }
+    )
+    activities = CollectionActivities(store, tmp_path / "evidence", notifier)
+    prepare(activities)
+    return activities
+
+
+def test_a_5xx_is_retried_with_the_same_idempotency_key_and_sent_once(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    loopback.script = [Reply(500, {"code": 20500}), twilio_created("SM9")]
+    error = send_error(vendors, contact("sms-1"))
+    assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
+    [pending] = rows(store, ContactAttemptRow)
+    assert pending.status == "pending"
+
+    result = vendors.send_notice(contact("sms-1"))
+    again = vendors.send_notice(contact("sms-1"))
+
+    assert (result.result, result.provider_ref) == ("sent", "SM9")
+    assert again == result
+    assert [seen.status for seen in loopback.seen] == [500, 201]
+    assert {seen.header("I-Twilio-Idempotency-Token") for seen in loopback.seen} == {"sms-1"}
+
+
+def test_a_429_retry_after_becomes_the_activitys_next_retry_delay(
+    vendors: CollectionActivities, loopback: Loopback
+) -> None:
+    loopback.script = [Reply(429, {"code": 20429}, headers={"Retry-After": "7"})]
+    error = send_error(vendors, contact("sms-1"))
+    assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
+    assert error.next_retry_delay == timedelta(seconds=7)
+
+
+def test_a_503_retry_after_date_becomes_the_next_retry_delay(
+    vendors: CollectionActivities, loopback: Loopback
+) -> None:
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    loopback.script = [Reply(503, headers={"Retry-After": later})]
+    error = send_error(vendors, contact("email-1", "email"))
+    assert not error.non_retryable
+    assert error.next_retry_delay is not None
+    assert timedelta(seconds=110) <= error.next_retry_delay <= timedelta(seconds=120)
+
+
+def test_a_provider_slower_than_the_timeout_is_retryable(
+    store: Store, tmp_path: Path, loopback: Loopback
+) -> None:
+    loopback.script = [Reply(201, {"sid": "SM-late"}, delay=1.5)]
+    with httpx.Client(timeout=0.3) as client:
+        notifier = ChannelNotifier({"sms": twilio(loopback, client)})
+        activities = CollectionActivities(store, tmp_path, notifier)
+        prepare(activities)
+        started = time.monotonic()
+        error = send_error(activities, contact("sms-1"))
+    assert time.monotonic() - started < 1.5
+    assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
+    assert "Timeout" in error.message
+    [attempt] = rows(store, ContactAttemptRow)
+    assert attempt.status == "pending"
+
+
+def test_a_refused_number_fails_for_good_and_blocks_the_channel_on_every_loan(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    loopback.script = [twilio_error(400, 21211)]
+    error = send_error(vendors, contact("sms-1"))
+    assert (error.type, error.non_retryable) == ("NotificationRejected", True)
+    [attempt] = rows(store, ContactAttemptRow)
+    assert (attempt.status, attempt.result) == ("failed", "failed")
+    assert channel_rows(store) == [("B-77", "sms", "undeliverable", "provider_rejection")]
+
+    # The borrower's other loan: not sent, recorded as blocked with the rule's name.
+    prepare(vendors, case_id="run-0002", loan_id="L-2002")
+    result = vendors.send_notice(contact("sms-2", case_id="run-0002", loan_id="L-2002"))
+    assert (result.result, result.rule) == ("blocked", "undeliverable")
+    assert len(loopback.seen) == 1
+    # Email is another channel: still sent.
+    loopback.script = [Reply(202, headers={"X-Message-Id": "m-1"})]
+    assert vendors.send_notice(contact("email-1", "email")).result == "sent"
+
+
+def test_twilio_unsubscribed_recipient_marks_the_channel_opted_out(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    loopback.script = [twilio_error(400, 21610)]
+    assert send_error(vendors, contact("sms-1")).non_retryable
+    assert channel_rows(store) == [("B-77", "sms", "opted_out", "provider_rejection")]
+
+
+def test_sendgrid_400_on_the_to_field_marks_email_undeliverable(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    loopback.script = [
+        Reply(
+            400,
+            {
+                "errors": [
+                    {
+                        "message": "Does not contain a valid address.",
+                        "field": "personalizations.0.to.0.email",
+                    }
+                ]
+            },
+        )
+    ]
+    error = send_error(vendors, contact("email-1", "email"))
+    assert (error.type, error.non_retryable) == ("NotificationRejected", True)
+    assert channel_rows(store) == [("B-77", "email", "undeliverable", "provider_rejection")]
+
+
+def test_webhook_422_marks_the_channel_undeliverable(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    loopback.script = [Reply(422, {"error": "no such address"})]
+    assert send_error(vendors, contact("letter-1", "letter")).non_retryable
+    assert channel_rows(store) == [("B-77", "letter", "undeliverable", "provider_rejection")]
+
+
+@pytest.mark.parametrize(
+    ("channel", "reply"),
+    [
+        ("sms", twilio_error(401, 20003)),
+        ("sms", twilio_error(400, 21606)),  # our From number cannot send
+        ("email", Reply(403, {"errors": [{"message": "access forbidden"}]})),
+        ("email", Reply(400, {"errors": [{"field": "from.email", "message": "bad"}]})),
+        ("letter", Reply(401)),
+    ],
+)
+def test_a_refusal_about_our_configuration_is_final_but_blames_no_borrower(
+    vendors: CollectionActivities, store: Store, loopback: Loopback, channel: str, reply: Reply
+) -> None:
+    loopback.script = [reply]
+    error = send_error(vendors, contact("n-1", channel))
+    assert (error.type, error.non_retryable) == ("NotificationRejected", True)
+    [attempt] = rows(store, ContactAttemptRow)
+    assert attempt.status == "failed"
+    assert channel_rows(store) == []
+    # A re-run gets the same refusal without asking the provider again.
+    assert send_error(vendors, contact("n-1", channel)).non_retryable
+    assert len(loopback.seen) == 1
+
+
+def test_an_opted_out_channel_is_not_sent_and_the_attempt_says_why(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    opt_out(store, "B-77", "sms", source=OPERATOR)
+    first = vendors.send_notice(contact("sms-1"))
+    again = vendors.send_notice(contact("sms-1"))
+
+    assert (first.result, first.rule, first.provider_ref) == ("blocked", "opt_out", None)
+    assert again == first
+    [attempt] = rows(store, ContactAttemptRow)
+    assert (attempt.status, attempt.result, attempt.note, attempt.sent_at) == (
+        "blocked",
+        "blocked",
+        "opt_out",
+        None,
+    )
+    assert loopback.seen == []
+
+
+def test_an_opt_out_between_retries_stops_the_retry(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    loopback.script = [Reply(503)]
+    assert not send_error(vendors, contact("sms-1")).non_retryable
+    opt_out(store, "B-77", "sms", source="inbound_reply")
+
+    result = vendors.send_notice(contact("sms-1"))
+
+    assert (result.result, result.rule) == ("blocked", "opt_out")
+    assert len(loopback.seen) == 1
+
+
+def test_the_outbox_honours_opt_outs_too(store: Store, tmp_path: Path) -> None:
+    activities = CollectionActivities(store, tmp_path, WebhookNotifier({}))
+    prepare(activities)
+    opt_out(store, "B-77", "email", source=OPERATOR)
+    assert activities.send_notice(contact("email-1", "email")).result == "blocked"
+    assert activities.send_notice(contact("sms-1", "sms")).result == "sent"
+
+
+# -- configuration from the environment -----------------------------------------------------
+
+TWILIO_ENV = {
+    "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+    "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    "TWILIO_FROM_NUMBER": "+15005550006",
+}
+SENDGRID_ENV = {"SENDGRID_API_KEY": SENDGRID_KEY, "SENDGRID_FROM_EMAIL": "c@lender.example"}
+
+
+def test_no_configuration_sends_every_channel_to_the_outbox() -> None:
+    notifier = notifier_from_env({})
+    assert notifier.describe() == "sms=outbox email=outbox letter=outbox"
+    assert notifier.deliver(message()).via == "outbox"
+    notifier.close()
+
+
+def test_configured_vendors_are_chosen_per_channel() -> None:
+    env = {
+        **TWILIO_ENV,
+        **SENDGRID_ENV,
+        "LETTER_WEBHOOK_URL": "https://letters.example/send",
+        "NOTIFY_WEBHOOK_SECRET": SECRET,
+    }
+    notifier = notifier_from_env(env)
+    assert notifier.describe() == "sms=twilio email=sendgrid letter=webhook"
+    notifier.close()
+    explicit = notifier_from_env({**env, "SMS_PROVIDER": "outbox"})
+    assert explicit.describe() == "sms=outbox email=sendgrid letter=webhook"
+    explicit.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SMS_PROVIDER": "twilio", **TWILIO_ENV, "TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_ACCOUNT_SID": ACCOUNT_SID}, "TWILIO_AUTH_TOKEN"),
+        (
+            {**TWILIO_ENV, "TWILIO_FROM_NUMBER": ""},
+            "TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID",
+        ),
+        (
+            {**TWILIO_ENV, "TWILIO_MESSAGING_SERVICE_SID": "MG1"},
+            "TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID",
+        ),
+        ({"SENDGRID_API_KEY": SENDGRID_KEY}, "SENDGRID_FROM_EMAIL"),
+        ({"EMAIL_WEBHOOK_URL": "https://mail.example/send"}, "NOTIFY_WEBHOOK_SECRET"),
+        ({"SMS_PROVIDER": "webhook", "NOTIFY_WEBHOOK_SECRET": SECRET}, "SMS_WEBHOOK_URL"),
+        ({"EMAIL_PROVIDER": "twilio"}, "EMAIL_PROVIDER"),
+        ({**TWILIO_ENV, "SMS_WEBHOOK_URL": "https://sms.example/send"}, "SMS_PROVIDER"),
+        ({**TWILIO_ENV, "TWILIO_API_BASE": "api.twilio.com"}, "TWILIO_API_BASE"),
+        ({"NOTIFY_TIMEOUT_SECONDS": "0"}, "NOTIFY_TIMEOUT_SECONDS"),
+    ],
+)
+def test_a_partial_configuration_is_refused_naming_the_variable(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ProviderConfigError, match=named):
+        notifier_from_env(env)
+
+
+def test_the_auth_token_alone_does_not_choose_twilio() -> None:
+    # The webhooks server checks Twilio's signatures with it; SMS may still use the outbox.
+    notifier = notifier_from_env({"TWILIO_AUTH_TOKEN": AUTH_TOKEN})
+    assert notifier.describe() == "sms=outbox email=outbox letter=outbox"
+    notifier.close()
+
+
+def test_the_worker_refuses_to_start_with_a_partial_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cases.db'}")
+    monkeypatch.setenv("SMS_PROVIDER", "twilio")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+    for name in ("TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER", "TWILIO_MESSAGING_SERVICE_SID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ProviderConfigError, match="SMS_PROVIDER=twilio needs TWILIO_AUTH_TOKEN"):
+        CollectionActivities.from_env()
