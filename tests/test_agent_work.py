@@ -120,7 +120,7 @@ def test_with_the_phone_unusable_an_sms_reminder_falls_back_to_email_or_is_skipp
             now=OPENED,
         )
         state = CaseState(case)
-        state.contacts.append(Contact("c1", "call", "first_call", "t", "queued", 14))
+        state.contacts.append(Contact("c1", "call", "first_call", OPENED.isoformat(), "queued", 14))
         state.record_outcome(Outcome("c1", "wrong_number"), "call", OPENED)
         plan = CasePlan(policy, "Asia/Shanghai", case_clock(DUE, "Asia/Shanghai", OPENED, 86400))
         state.next_step = 2  # the SMS at DPD 7 is next
