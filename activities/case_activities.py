@@ -13,8 +13,10 @@ or contact details.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 import settings
 from activities import contracts, metrics
 from activities.borrower_channels import blocking_rule, mark
+from activities.contact_caps import reserve_contact
 from activities.contracts import (
     CaseEvent,
     CaseRecords,
@@ -81,6 +84,8 @@ SKIP_TRACE_OPENED = "skip_trace_opened"
 SKIP_TRACE_QUEUE = "skip-trace"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
+# A contact a cap over all of the borrower's loans holds back: decided again later.
+DEFERRED = "deferred"
 # An outbox row whose send was given up half-way: maybe delivered, maybe not.
 UNCONFIRMED = "unconfirmed"
 # Outbox rows a send may (still) deliver, under the row's own idempotency key.
@@ -181,17 +186,19 @@ class CollectionActivities:
         if row is not None and row.status not in SENDABLE:
             return _result_of(row)
         borrower = self._borrower_of(request)
-        body = _body(request, borrower)
+        case = self.store.get(CaseRow, request.case_id)
+        body = _body(request, borrower, case)
         if row is None:
             recipient = _contact_detail(request.channel, borrower)
-            self.store.insert_if_absent(
-                _attempt_row(
-                    request,
-                    recipient=recipient,
-                    status="pending" if recipient else "skipped",
-                    body=body,
-                )
+            attempt = _attempt_row(
+                request,
+                recipient=recipient,
+                status="pending" if recipient else "skipped",
+                body=body,
             )
+            deferred = self._reserve(request, case, attempt)
+            if deferred is not None:
+                return deferred
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
             metrics.observe_attempt(row)
@@ -338,17 +345,17 @@ class CollectionActivities:
         row = self.store.get(ContactAttemptRow, request.attempt_id)
         if row is None:
             borrower = self._borrower_of(request)
+            case = self.store.get(CaseRow, request.case_id)
             recipient = _contact_detail(channel, borrower)
             attempt = _attempt_row(
                 request,
                 recipient=recipient,
                 status=status if recipient else "skipped",
-                body=_body(request, borrower),
+                body=_body(request, borrower, case),
             )
-            if recipient:
-                self.store.insert_if_absent(attempt, task(attempt))
-            else:
-                self.store.insert_if_absent(attempt)
+            deferred = self._reserve(request, case, attempt, task(attempt))
+            if deferred is not None:
+                return deferred
             row = self.store.get(ContactAttemptRow, request.attempt_id)
             assert row is not None
             metrics.observe_attempt(row)
@@ -361,6 +368,48 @@ class CollectionActivities:
                 request.attempt_id,
             )
         return _result_of(row)
+
+    def _reserve(
+        self,
+        request: ContactRequest,
+        case: CaseRow | None,
+        attempt: ContactAttemptRow,
+        *with_rows: SQLModel,
+    ) -> ContactResult | None:
+        """Write the attempt (and its task) if the caps, counted over all of the borrower's
+        loans, allow it now; otherwise the answer that defers it. An attempt nobody can be
+        contacted for (no contact detail, no prepared case) is written as skipped."""
+        if attempt.recipient is None or case is None:
+            self.store.insert_if_absent(attempt)
+            return None
+        deferred = reserve_contact(
+            self.store,
+            attempt,
+            *with_rows,
+            borrower_id=case.borrower_id,
+            policy=_policy(case.policy),
+            timezone=case.timezone,
+            at=datetime.fromisoformat(request.scheduled_at),
+        )
+        if deferred is None:
+            return None
+        metrics.observe_contact(attempt.channel, DEFERRED, rule=deferred.rule)
+        log.info(
+            "%s %s deferred by %s until %s: loan_id=%s case_id=%s attempt_id=%s",
+            attempt.channel,
+            attempt.template,
+            deferred.rule,
+            deferred.until.isoformat(),
+            attempt.loan_id,
+            attempt.case_id,
+            attempt.attempt_id,
+        )
+        return ContactResult(
+            attempt_id=attempt.attempt_id,
+            result=DEFERRED,
+            rule=deferred.rule,
+            retry_at=deferred.until.isoformat(),
+        )
 
     def _borrower_of(self, request: ContactRequest) -> BorrowerRow | None:
         """The borrower's contact details, by id; None when the database has none (nobody can
@@ -609,7 +658,9 @@ def planned_ladder(policy: Policy) -> list[str]:
     ]
 
 
+@functools.lru_cache(maxsize=64)
 def _policy(name: str) -> Policy:
+    """The named policy, read once per process (a broken file is read again on the retry)."""
     try:
         return load_policy(name)
     except InvalidInput as error:
@@ -663,7 +714,7 @@ def _contact_detail(channel: str, borrower: BorrowerRow | None) -> str | None:
     return by_channel.get(channel)
 
 
-def _body(request: ContactRequest, borrower: BorrowerRow | None) -> str:
+def _body(request: ContactRequest, borrower: BorrowerRow | None, case: CaseRow | None) -> str:
     facts = NoticeFacts(
         loan_id=request.loan_id,
         borrower_name=borrower.name if borrower else None,
@@ -673,7 +724,9 @@ def _body(request: ContactRequest, borrower: BorrowerRow | None) -> str:
         outstanding_minor=request.outstanding_minor,
         currency=request.currency,
     )
-    return render_notice(request.template, request.channel, facts)
+    # The opt-out line unless the case's policy does without it (every shipped one has it).
+    opt_out_notice = _policy(case.policy).opt_out_notice if case is not None else True
+    return render_notice(request.template, request.channel, facts, opt_out_notice=opt_out_notice)
 
 
 def _attempt_row(
@@ -690,7 +743,8 @@ def _attempt_row(
         status=status,
         result=RESULT_BY_STATUS.get(status),
         days_past_due=request.days_past_due,
-        created_at=utc_iso(),
+        # The case's moment of the contact (workflow time), the one its caps count by.
+        created_at=utc_iso(request.scheduled_at),
     )
 
 

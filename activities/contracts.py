@@ -131,9 +131,11 @@ class ContactResult:
     attempt_id: str
     result: str
     provider_ref: str | None = None
-    # Why a contact was not sent although it could be (result "blocked"): "opt_out" or
-    # "undeliverable", the state of the borrower's channel.
+    # Why a contact was not sent although it could be: result "blocked", "opt_out" or
+    # "undeliverable" (the state of the borrower's channel); result "deferred", the cap
+    # (counted over all of the borrower's loans) that holds it back until `retry_at`.
     rule: str | None = None
+    retry_at: str | None = None
 
 
 @dataclass(frozen=True)

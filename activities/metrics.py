@@ -84,6 +84,7 @@ CASE_EVENTS = Counter(
 # Contact attempts with no result yet: the send is still to come.
 NO_RESULT_YET = "pending"
 BLOCKED = "blocked"
+DEFERRED = "deferred"
 CASE_CLOSED_EVENT = "closed"
 # A rejected payment may name any currency, or none; a label keeps to ISO codes.
 ISO_CURRENCY = re.compile(r"[A-Z]{3}")
@@ -109,9 +110,9 @@ def observe_attempt(row: ContactAttemptRow) -> None:
 
 
 def observe_contact(channel: str, result: str, *, rule: str | None = None) -> None:
-    """One contact's result; a blocked one also by the rule that blocked it."""
+    """One contact's result; a blocked or deferred one also by the rule that held it back."""
     CONTACTS.labels(channel=channel, result=result).inc()
-    if result == BLOCKED:
+    if result in (BLOCKED, DEFERRED):
         name = rule if rule is not None and RULE_NAME.fullmatch(rule) else OTHER
         CONTACTS_BLOCKED.labels(channel=channel, rule=name).inc()
 

@@ -170,6 +170,9 @@ class CaseState:
     visits: dict[str, VisitBooking] = field(default_factory=dict)
     # A `wrong_number` outcome: no more call tasks or SMS to that phone.
     phone_unusable: bool = False
+    # Channels that cannot reach the borrower on any loan (opted out, or the provider refused
+    # the recipient for good), with the rule that says so: later reminders use another channel.
+    unreachable_channels: dict[str, str] = field(default_factory=dict)
     holds: dict[str, Hold] = field(default_factory=dict)
     contacts: list[Contact] = field(default_factory=list)
     payments: list[PaymentEntry] = field(default_factory=list)
@@ -746,14 +749,27 @@ class CaseState:
         task.state = "expired"
         self.journal.append(AuditFact("call_expired", attempt_id, {"requeues": task.requeues}))
 
-    def note_unsent(self, attempt_id: str, why: str, *, not_before: datetime | None) -> None:
-        """A contact that did not leave (cancelled by a hold or a payment, or retried until its
-        window closed): on record, and the step is decided again, not before `not_before`."""
+    def note_unsent(
+        self, attempt_id: str, why: str, *, not_before: datetime | None, rule: str | None = None
+    ) -> None:
+        """A contact that did not leave (cancelled by a hold or a payment, retried until its
+        window closed, or deferred by a cap counted over all of the borrower's loans): on
+        record, with the rule that held it back, and the step is decided again, not before
+        `not_before`."""
         self.not_before = not_before
         self.unsent += 1
-        self.journal.append(
-            AuditFact("contact_not_sent", f"{attempt_id}:{self.unsent}", {"why": why})
-        )
+        detail: dict[str, str | int | None] = {"why": why}
+        if rule is not None:
+            detail["rule"] = rule
+        self.journal.append(AuditFact("contact_not_sent", f"{attempt_id}:{self.unsent}", detail))
+
+    def note_unreachable(self, channel: str, rule: str) -> None:
+        """A contact was blocked because its channel cannot reach the borrower (`rule`:
+        opt_out, undeliverable): later reminders fall back to another channel."""
+        if channel in self.unreachable_channels:
+            return
+        self.unreachable_channels[channel] = rule
+        self.journal.append(AuditFact("channel_unreachable", channel, {"rule": rule}))
 
     def close(self, final_status: str, at: datetime) -> None:
         if final_status not in FINAL_STATUSES:

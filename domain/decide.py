@@ -28,7 +28,7 @@ BUCKET_STARTS = (1, 31, 61, 91)
 # last (its HTTP call bounded well below this) still ends inside the window.
 SEND_MARGIN = timedelta(seconds=30)
 # Results of a contact attempt that count against the channel's caps: all but these.
-COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact",)
+COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact", "blocked")
 # A call's result once its outcome is recorded: somebody answered (the borrower, in all but
 # `wrong_number`, so that was a conversation with them), or nobody did.
 CONVERSATION_RESULTS = ("reached", "refused", "promised", "disputed")
@@ -236,11 +236,24 @@ def visit_slot(plan: CasePlan, now: datetime) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), time(10), tzinfo=local.tzinfo)
 
 
+# Where a written reminder goes when its channel cannot reach the borrower, in order.
+FALLBACK_CHANNELS = {"sms": ("email", "letter"), "email": ("sms", "letter"), "letter": ()}
+
+
 def _usable(state: CaseState, step: LadderStep) -> LadderStep:
     """The step as it can be carried out: with the phone unusable, an SMS reminder falls back
-    to email."""
+    to email; on a channel that cannot reach the borrower (opted out, or refused by the
+    provider for good), a reminder falls back to the next channel that can."""
     if state.phone_unusable and step.channel == "sms" and state.case.borrower.email:
         return replace(step, channel="email")
+    if step.channel not in state.unreachable_channels:
+        return step
+    borrower = state.case.borrower
+    detail = {"sms": borrower.phone, "email": borrower.email, "letter": borrower.address}
+    unusable = {*state.unreachable_channels, *(("sms",) if state.phone_unusable else ())}
+    for channel in FALLBACK_CHANNELS.get(step.channel, ()):
+        if channel not in unusable and detail[channel]:
+            return replace(step, channel=channel)
     return step
 
 
@@ -366,21 +379,26 @@ def _allowed_at(
 def earlier_contacts(state: CaseState) -> list[EarlierContact]:
     """The case's contacts as the caps count them (a call to the case's one phone number)."""
     return [
-        EarlierContact(
-            channel=contact.channel,
-            at=datetime.fromisoformat(contact.at),
-            connected=(
-                True
-                if contact.result in CONNECTED_RESULTS
-                else False
-                if contact.result in UNANSWERED_RESULTS
-                else None
-            ),
-            conversation=contact.result in CONVERSATION_RESULTS,
-        )
+        earlier_contact(contact.channel, datetime.fromisoformat(contact.at), contact.result)
         for contact in state.contacts
         if contact.result not in COUNTED_RESULTS_EXCLUDED
     ]
+
+
+def earlier_contact(
+    channel: str, at: datetime, result: str | None, *, number: str | None = None
+) -> EarlierContact:
+    """One contact as the caps count it; a call's result says whether it connected and
+    whether it was a conversation (unknown until the agent records the outcome)."""
+    return EarlierContact(
+        channel=channel,
+        at=at,
+        connected=(
+            True if result in CONNECTED_RESULTS else False if result in UNANSWERED_RESULTS else None
+        ),
+        conversation=result in CONVERSATION_RESULTS,
+        number=number,
+    )
 
 
 def _deadline(plan: CasePlan, step: LadderStep, now: datetime) -> datetime | None:

@@ -761,7 +761,9 @@ def test_hand_off_writes_a_verifiable_evidence_package_once(
     outbox: CollectionActivities, store: Store, tmp_path: Path
 ) -> None:
     outbox.send_notice(contact("sms-1"))
-    outbox.queue_call(contact("call-1", "call", template="first_call"))
+    outbox.queue_call(
+        contact("call-1", "call", template="first_call", scheduled_at="2026-11-14T02:00:00+00:00")
+    )
     outbox.store_case_event(
         event("o-1", "contact_outcome", ref_id="call-1", detail={"outcome": "no_answer"})
     )
@@ -856,7 +858,15 @@ def test_concurrent_activities_do_not_lose_or_duplicate_rows(
     keys = [f"e-{number % 20}" for number in range(120)]
     with ThreadPoolExecutor(max_workers=12) as pool:
         list(pool.map(lambda key: outbox.store_case_event(event(key)), keys))
-        results = list(pool.map(lambda n: outbox.send_notice(contact(f"sms-{n % 10}")), range(60)))
+        # Each of the 10 reminders on a day of its own: one SMS a day is the policy's cap.
+        results = list(
+            pool.map(
+                lambda n: outbox.send_notice(
+                    contact(f"sms-{n % 10}", scheduled_at=f"2026-11-{10 + n % 10}T02:00:00+00:00")
+                ),
+                range(60),
+            )
+        )
 
     assert len(rows(store, CaseEventRow)) == 20
     assert len(rows(store, ContactAttemptRow)) == 10

@@ -36,10 +36,12 @@ CONTACT_ACTIVITIES = {"send_notice", "queue_call", "book_field_visit", "hand_off
 
 
 def case_input(due_date: date, **changes: Any) -> dict[str, Any]:
+    """A case of a borrower of its own (caps count over all of a borrower's loans: a test of
+    several loans of one borrower passes `borrower`)."""
     data: dict[str, Any] = {
         "loan_id": f"L-{uuid.uuid4().hex[:8]}",
         "borrower": {
-            "borrower_id": "B-77",
+            "borrower_id": f"B-{uuid.uuid4().hex[:8]}",
             "name": "王小明",
             "phone": "+8613800138000",
             "email": "wxm@example.cn",

@@ -89,6 +89,9 @@ CHANNEL_LABEL = {
     "field_visit": "Field visit",
     "legal": "Legal hand-off",
 }
+# Contact results of a channel rule: blocked (opted out, undeliverable), deferred (a cap).
+BLOCKED = "blocked"
+DEFERRED = "deferred"
 PAYMENT_SIGNAL = "payment_received"
 PLAN_SIGNAL = "plan_received"
 
@@ -296,9 +299,24 @@ class CollectionCase:
         await workflow.wait_condition(lambda: handle.done() or not contact_still_stands(state, run))
         if not handle.done():
             handle.cancel()
+        blocked_by: str | None = None
         try:
             outcome = await handle
             result = outcome.result if isinstance(outcome, contracts.ContactResult) else "referred"
+            if isinstance(outcome, contracts.ContactResult) and result == DEFERRED:
+                # A cap counted over all of the borrower's loans holds it back (another loan
+                # used it up): it did not leave, and the step is decided again when allowed.
+                state.note_unsent(
+                    attempt_id,
+                    "deferred by a cap over the borrower's loans",
+                    not_before=(
+                        datetime.fromisoformat(outcome.retry_at) if outcome.retry_at else None
+                    ),
+                    rule=outcome.rule,
+                )
+                return
+            if isinstance(outcome, contracts.ContactResult) and result == BLOCKED:
+                blocked_by = outcome.rule or BLOCKED
         except ActivityError as error:
             if error.retry_state != RetryState.NON_RETRYABLE_FAILURE:
                 # Cancelled (a hold, a payment, the close), or retried until its window
@@ -329,6 +347,9 @@ class CollectionCase:
             ),
             requeue_of=run.requeue_of,
         )
+        if blocked_by is not None:
+            # The channel cannot reach the borrower: later reminders use another one.
+            state.note_unreachable(step.channel, blocked_by)
 
     # -- bookkeeping -------------------------------------------------------------
     async def _write_journal(self) -> None:

@@ -1,0 +1,94 @@
+"""Caps across all of a borrower's loans, enforced where a contact is recorded.
+
+Each case counts its own contacts when it decides (`domain.decide`), but a borrower with three
+overdue loans has three cases, and only the case database sees all of their contacts. So the
+outbox row of a contact is written as a reservation: in one transaction that holds the
+borrower's row locked, the borrower's recent contacts on every loan are read, the policy's
+caps (`domain.caps.check_contact`) are applied to them, and the row is written only if they
+allow it. Two workers sending for two loans of one borrower in the same second take turns on
+the lock; the second one sees the first one's row and is deferred.
+
+Why here and not in a borrower workflow: the row is the outbox entry every send writes before
+anything leaves anyway, so the reservation costs no extra round trip, works the same with any
+number of workers, and survives a worker killed mid-send (the row stays, counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, SQLModel, col, select
+
+from activities.store import Store, utc_iso
+from activities.tables import BorrowerRow, CaseRow, ContactAttemptRow
+from domain.caps import Deferred, EarlierContact, check_contact
+from domain.decide import earlier_contact
+from domain.policy import Policy
+
+# Outbox states that count as a contact made (or being made): everything but the ones that
+# never reached the borrower (skipped, blocked by an opt-out, refused by the provider).
+COUNTED_STATUSES = ("pending", "unconfirmed", "sent", "queued", "booked")
+# The longest any cap looks back is 7 local days; a day more covers every timezone.
+LOOKBACK = timedelta(days=8)
+
+
+def reserve_contact(
+    store: Store,
+    attempt: ContactAttemptRow,
+    *with_rows: SQLModel,
+    borrower_id: str,
+    policy: Policy,
+    timezone: str,
+    at: datetime,
+) -> Deferred | None:
+    """Write `attempt` (and `with_rows`, such as its work item) if the policy's caps allow one
+    more contact on its channel at `at`, counted over all of the borrower's loans; otherwise
+    write nothing and say until when and by which rule it is deferred. An attempt already
+    written (a retry) is left as it is."""
+    with store.session() as session:
+        # The borrower's row is the lock: every reservation for this borrower takes it first.
+        session.exec(
+            select(BorrowerRow.borrower_id)
+            .where(col(BorrowerRow.borrower_id) == borrower_id)
+            .with_for_update()
+        ).first()
+        if session.get(ContactAttemptRow, attempt.attempt_id) is not None:
+            return None
+        verdict = check_contact(
+            attempt.channel,
+            at,
+            policy=policy,
+            timezone=timezone,
+            contacts=borrower_contacts(session, borrower_id, since=at - LOOKBACK),
+            number=attempt.recipient if attempt.channel == "call" else None,
+        )
+        if isinstance(verdict, Deferred):
+            return verdict
+        session.add(attempt)
+        session.add_all(with_rows)
+    return None
+
+
+def borrower_contacts(
+    session: Session, borrower_id: str, *, since: datetime
+) -> Sequence[EarlierContact]:
+    """The borrower's contacts on all of their loans since `since`, as the caps count them."""
+    rows = session.exec(
+        select(ContactAttemptRow)
+        .join(CaseRow, col(CaseRow.case_id) == col(ContactAttemptRow.case_id))
+        .where(
+            col(CaseRow.borrower_id) == borrower_id,
+            col(ContactAttemptRow.created_at) >= utc_iso(since),
+            col(ContactAttemptRow.status).in_(COUNTED_STATUSES),
+        )
+    ).all()
+    return [
+        earlier_contact(
+            row.channel,
+            datetime.fromisoformat(row.created_at),
+            row.result,
+            number=row.recipient if row.channel == "call" else None,
+        )
+        for row in rows
+    ]
