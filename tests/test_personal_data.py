@@ -82,7 +82,9 @@ async def test_personal_data_appears_in_no_payload_but_the_start_input(
     time_env: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
     async with make_worker(time_env.client, case_world):
-        handle = await start_case(time_env, case_world, days_overdue=0, policy="demo")
+        handle = await start_case(
+            time_env, case_world, days_overdue=0, policy="demo", borrower=PERSONAL
+        )
         result = await handle.result()
         history = await handle.fetch_history()
         description = await handle.describe()
@@ -132,7 +134,9 @@ async def test_personal_data_appears_in_no_payload_but_the_start_input(
         for attributes in scheduled
         if attributes.activity_type.name in ("send_notice", "queue_call", "book_field_visit")
     ]
-    assert contact_inputs and {entry["borrower_id"] for entry in contact_inputs} == {"B-77"}
+    assert contact_inputs and {entry["borrower_id"] for entry in contact_inputs} == {
+        PERSONAL["borrower_id"]
+    }
     assert all("borrower" not in entry for entry in contact_inputs)
     # Nor do the UI's summary, current details and search attributes.
     assert "Last contacts" in metadata.current_details
