@@ -170,7 +170,12 @@ class CollectionActivities:
         log.info("case prepared: loan_id=%s case_id=%s", case.loan_id, request.case_id)
         if first_time:
             metrics.observe_case_opened(policy.name)
-        return PreparedCase(policy=policy, timezone=timezone, planned_ladder=ladder)
+        return PreparedCase(
+            policy=policy,
+            timezone=timezone,
+            planned_ladder=ladder,
+            opened_at=datetime.fromisoformat(request.opened_at).isoformat(),
+        )
 
     @activity.defn(name=contracts.SEND_NOTICE)
     def send_notice(self, request: ContactRequest) -> ContactResult:

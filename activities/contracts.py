@@ -44,6 +44,8 @@ class PreparedCase:
     policy: Policy
     timezone: str
     planned_ladder: list[str] = field(default_factory=list)
+    # When the case was opened (the request's `opened_at`), as recorded with this result.
+    opened_at: str | None = None
 
 
 @dataclass(frozen=True)

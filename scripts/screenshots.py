@@ -58,10 +58,11 @@ async def connect() -> Client:
             await asyncio.sleep(2)
 
 
-async def settle(page: Page, seconds: float = 3) -> None:
-    # A running case's page keeps polling, so "networkidle" never comes: wait for load, then
-    # give the UI a moment to decode payloads through the codec server.
+async def settle(page: Page, shown: str, seconds: float = 3) -> None:
+    # A running case's page keeps polling, so "networkidle" never comes: wait for load and for
+    # `shown` on the page, then give the UI a moment to decode payloads via the codec server.
     await page.wait_for_load_state("load")
+    await page.get_by_text(shown).first.wait_for(timeout=60_000)
     await page.wait_for_timeout(seconds * 1000)
 
 
@@ -75,10 +76,10 @@ async def take_screenshots(client: Client) -> None:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = await browser.new_page(viewport={"width": 1600, "height": 1000})
         await page.goto(f"{UI}/namespaces/default/workflows?query={quote(query)}")
-        await settle(page)
+        await settle(page, "collection-L-")
         await page.screenshot(path=str(DOCS / "ui-cases-by-stage.png"))
         await page.goto(f"{UI}/namespaces/default/workflows/{workflow_id}/{run_id}/history")
-        await settle(page, 5)
+        await settle(page, "Event History", 8)
         await page.screenshot(path=str(DOCS / "ui-case.png"), full_page=True)
         await browser.close()
     print(f"saved docs/ui-cases-by-stage.png and docs/ui-case.png ({workflow_id})")

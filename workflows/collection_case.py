@@ -139,6 +139,8 @@ class CollectionCase:
         self._writing = False
         # Set when the case's position changed: the case table gets a snapshot.
         self._snapshot_due = False
+        # The moment the case decides at until its first timer or activity (see `run`).
+        self._pinned_now: datetime | None = None
 
     # -- the process -------------------------------------------------------------
     @workflow.run
@@ -148,13 +150,24 @@ class CollectionCase:
                 str(self._invalid), type=contracts.INVALID_CASE, non_retryable=True
             )
         state = self._state
-        prepared = await self._prepare(state)
+        prepared = await self._prepare(state, workflow.now())
         self._timezone = prepared.timezone
+        # Workflow time around the preparation (a local activity) is not the same in a replay
+        # as it was live when the preparation outlasted its workflow task: a case deciding by
+        # it could decide otherwise on a worker that replays it. So the case's clock counts
+        # from its opening, and its first decision is taken at its opening too; every later
+        # one follows a timer, an activity or a message, whose time is recorded.
+        # The moment of opening comes back in the preparation's result, which the history
+        # records, so every replay reads the same one.
+        if workflow.patched("first-decision-at-opening") and prepared.opened_at:
+            clock_start = self._pinned_now = datetime.fromisoformat(prepared.opened_at)
+        else:
+            clock_start = workflow.now()
         plan = CasePlan(
             policy=prepared.policy,
             timezone=prepared.timezone,
             clock=case_clock(
-                state.case.due, prepared.timezone, workflow.now(), prepared.policy.day_seconds
+                state.case.due, prepared.timezone, clock_start, prepared.policy.day_seconds
             ),
         )
         self._plan = plan
@@ -165,11 +178,11 @@ class CollectionCase:
         self._publish(state, first=True)
         writer = asyncio.create_task(self._write_journal())
         while True:
-            decision = decide(state, plan, workflow.now())
+            decision = decide(state, plan, self._now())
             if isinstance(decision, Complete):
                 break
             if isinstance(decision, Close):
-                state.close(decision.status, workflow.now())
+                state.close(decision.status, self._now())
             elif isinstance(decision, Lapse):
                 state.lapse(decision.kind)
                 self._publish(state)
@@ -192,7 +205,7 @@ class CollectionCase:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state.status_view(self._days_past_due())
 
-    async def _prepare(self, state: CaseState) -> contracts.PreparedCase:
+    async def _prepare(self, state: CaseState, opened_at: datetime) -> contracts.PreparedCase:
         try:
             prepared: contracts.PreparedCase = await workflow.execute_local_activity(
                 contracts.PREPARE_CASE,
@@ -200,7 +213,7 @@ class CollectionCase:
                     case_id=self._case_id,
                     workflow_id=workflow.info().workflow_id,
                     case=state.case,
-                    opened_at=workflow.now().isoformat(),
+                    opened_at=opened_at.isoformat(),
                 ),
                 result_type=contracts.PreparedCase,
                 start_to_close_timeout=DB_TIMEOUT,
@@ -220,10 +233,12 @@ class CollectionCase:
         state.next_action = {"kind": decision.reason, "due_at": decision.until.isoformat()}
         self._publish(state)
         seen = state.revision
+        timeout = max(decision.until - self._now(), timedelta(milliseconds=1))
+        self._pinned_now = None
         with suppress(TimeoutError):
             await workflow.wait_condition(
                 lambda: state.revision != seen,
-                timeout=max(decision.until - workflow.now(), timedelta(milliseconds=1)),
+                timeout=timeout,
                 timeout_summary=decision.reason,
             )
 
@@ -246,7 +261,7 @@ class CollectionCase:
             attempt_id += f".r{state.requeue_number(run.requeue_of)}"
         number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
         summary = f"{CHANNEL_LABEL[step.channel]} {number} · DPD {run.days_past_due}"
-        now = workflow.now()
+        now = self._now()
         # Activity inputs stay in the history for good: ids and loan facts only, the borrower
         # by id (the activities read the contact details from the case database).
         request: contracts.ContactRequest | contracts.LegalHandOffRequest
@@ -296,6 +311,7 @@ class CollectionCase:
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=summary,
         )
+        self._pinned_now = None
         await workflow.wait_condition(lambda: handle.done() or not contact_still_stands(state, run))
         if not handle.done():
             handle.cancel()
@@ -684,6 +700,9 @@ class CollectionCase:
         return state.status_view(max(self._days_past_due(), self._days_past_due(today)))
 
     # -- helpers -----------------------------------------------------------------
+    def _now(self) -> datetime:
+        return self._pinned_now or workflow.now()
+
     def _require_state(self, error_type: str) -> CaseState:
         if self._state is None:
             raise ApplicationError(
@@ -694,7 +713,7 @@ class CollectionCase:
     def _days_past_due(self, at: datetime | None = None) -> int:
         """Days past due now, or at closing for a closed case (its DPD stops there)."""
         state = self._require_state("CaseNotOpened")
-        moment = state.closed_at or at or workflow.now()
+        moment = state.closed_at or at or self._now()
         if self._plan is not None:
             return self._plan.clock.days_past_due(moment)
         return calendar_days_past_due(state.case.due, moment, self._timezone)
