@@ -48,6 +48,9 @@ from workflows.search_attributes import INDEXED_TYPES
 ACTIVITY_THREADS = 16
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 DEFAULT_CACHED_CASES = 10_000
+# The SDK's defaults: workflow tasks run one at a time per core anyway (Python's GIL).
+DEFAULT_WORKFLOW_TASKS = 100
+DEFAULT_POLLERS = 5
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
@@ -67,19 +70,33 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
     set, the worker adds the encryption codec to its own copy of the client.
     """
     activities = CollectionActivities.from_env()
+    activity_threads = _tuning("WORKER_ACTIVITY_THREADS", ACTIVITY_THREADS)
     return Worker(
         encryption.with_encryption_from_env(client),
         task_queue=task_queue or settings.task_queue(),
         workflows=[CollectionCase],
         activities=activities.all(),
-        activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
-        max_concurrent_activities=ACTIVITY_THREADS,
+        activity_executor=ThreadPoolExecutor(max_workers=activity_threads),
+        max_concurrent_activities=activity_threads,
+        max_concurrent_workflow_tasks=_tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
+        max_concurrent_workflow_task_polls=_tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
+        max_concurrent_activity_task_polls=_tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
         # Cases sleep for days between steps; evicting one from the cache means replaying its
         # whole history on its next message, so keep a portfolio's worth of them in memory.
-        max_cached_workflows=int(os.environ.get("WORKER_CACHED_CASES", DEFAULT_CACHED_CASES)),
+        max_cached_workflows=_tuning("WORKER_CACHED_CASES", DEFAULT_CACHED_CASES),
         # On SIGTERM, let activities in flight (a send, a database write) finish first.
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+def _tuning(variable: str, default: int) -> int:
+    """A positive whole number from the environment; a bad value names the variable."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{variable}: must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
 
 
 def configure_logging() -> None:

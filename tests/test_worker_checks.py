@@ -24,6 +24,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
 import worker
 from tests.temporal_fixtures import CaseWorld, DevServer
@@ -168,3 +169,18 @@ async def test_worker_starts_once_setup_has_added_the_attributes(
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0
+
+
+async def test_worker_tuning_comes_from_the_environment(
+    time_env: WorkflowEnvironment, case_world: CaseWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORKER_ACTIVITY_THREADS", "3")
+    monkeypatch.setenv("WORKER_WORKFLOW_POLLERS", "2")
+    monkeypatch.setenv("WORKER_CACHED_CASES", "50")
+    config = worker.create_worker(time_env.client).config()
+    assert config["max_concurrent_activities"] == 3
+    assert config["max_concurrent_workflow_task_polls"] == 2
+    assert config["max_cached_workflows"] == 50
+    monkeypatch.setenv("WORKER_WORKFLOW_TASKS", "lots")
+    with pytest.raises(ValueError, match=r"^WORKER_WORKFLOW_TASKS: must be a whole number"):
+        worker.create_worker(time_env.client)
