@@ -158,8 +158,10 @@ class CollectionCase:
         # from its opening, and its first decision is taken at its opening too; every later
         # one follows a timer, an activity or a message, whose time is recorded.
         # The moment of opening comes back in the preparation's result, which the history
-        # records, so every replay reads the same one.
-        if workflow.patched("first-decision-at-opening") and prepared.opened_at:
+        # records, so every replay reads the same one. A case prepared before results carried
+        # it goes on as it began (no patch marker is needed: the result itself tells them apart,
+        # and a marker beside a local activity's is not replayed in its place).
+        if prepared.opened_at:
             clock_start = self._pinned_now = datetime.fromisoformat(prepared.opened_at)
         else:
             clock_start = workflow.now()
