@@ -173,6 +173,9 @@ class CaseState:
     # Channels that cannot reach the borrower on any loan (opted out, or the provider refused
     # the recipient for good), with the rule that says so: later reminders use another channel.
     unreachable_channels: dict[str, str] = field(default_factory=dict)
+    # The last deferral put on record, so a case that wakes again while still held back does
+    # not record it twice.
+    last_deferral: str | None = None
     holds: dict[str, Hold] = field(default_factory=dict)
     contacts: list[Contact] = field(default_factory=list)
     payments: list[PaymentEntry] = field(default_factory=list)
@@ -762,6 +765,21 @@ class CaseState:
         if rule is not None:
             detail["rule"] = rule
         self.journal.append(AuditFact("contact_not_sent", f"{attempt_id}:{self.unsent}", detail))
+
+    def note_deferred(self, step_index: int, channel: str, rule: str, until: datetime) -> None:
+        """A step due now is held back by `rule` (the contact window, a cap) until `until`:
+        on record, once for each such decision."""
+        key = f"{step_index}:{channel}:{rule}:{until.isoformat()}"
+        if key == self.last_deferral:
+            return
+        self.last_deferral = key
+        self.journal.append(
+            AuditFact(
+                "contact_deferred",
+                key,
+                {"rule": rule, "channel": channel, "until": until.isoformat()},
+            )
+        )
 
     def note_unreachable(self, channel: str, rule: str) -> None:
         """A contact was blocked because its channel cannot reach the borrower (`rule`:

@@ -34,6 +34,8 @@ COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact", "blocked")
 CONVERSATION_RESULTS = ("reached", "refused", "promised", "disputed")
 CONNECTED_RESULTS = (*CONVERSATION_RESULTS, "wrong_number")
 UNANSWERED_RESULTS = ("no_answer",)
+# Why a step waits after a contact that did not leave (on record already, with its reason).
+AFTER_UNSENT = "after an unsent contact"
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,21 @@ class Skip:
 
 @dataclass(frozen=True)
 class Wait:
-    """Nothing is due before `until`; `reason` names what is due then (shown on the timer)."""
+    """Nothing is due before `until`; `reason` names what is due then (shown on the timer).
+    `deferred`: a step due now that a rule (the window, a cap) holds back until then."""
 
     until: datetime
     reason: str
+    deferred: Deferral | None = None
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """A step due now, held back by `rule` (a name of `domain.caps`): the audit log says so."""
+
+    step_index: int
+    channel: str
+    rule: str
 
 
 @dataclass(frozen=True)
@@ -144,7 +157,11 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
         step = policy.ladder[task.step_index]
         allowed_at, rule = _allowed_at(state, plan, step, now)
         if allowed_at > now:
-            waiting = Wait(allowed_at, f"call task {task.attempt_id} re-queue · {rule}")
+            waiting = Wait(
+                allowed_at,
+                f"call task {task.attempt_id} re-queue · {rule}",
+                _deferral(task.step_index, step, rule),
+            )
             return _earliest(waiting, boundary, write_off, *deadlines)
         return RunStep(
             index=task.step_index,
@@ -172,7 +189,11 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
                 step = policy.ladder[booking.step_index]
                 allowed_at, rule = _allowed_at(state, plan, step, now)
                 if allowed_at > now:
-                    waiting = Wait(allowed_at, f"visit {booking.visit_id} re-booking · {rule}")
+                    waiting = Wait(
+                        allowed_at,
+                        f"visit {booking.visit_id} re-booking · {rule}",
+                        _deferral(booking.step_index, step, rule),
+                    )
                     return _earliest(waiting, boundary, write_off, *deadlines, *call_slas)
                 return RunStep(
                     index=booking.step_index,
@@ -210,7 +231,11 @@ def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
                 outstanding_minor=state.outstanding_minor,
                 deadline=_deadline(plan, step, now),
             )
-        waiting = Wait(allowed_at, f"{step.channel}: {step.template} · {rule}")
+        waiting = Wait(
+            allowed_at,
+            f"{step.channel}: {step.template} · {rule}",
+            _deferral(choice.run, step, rule),
+        )
         return _earliest(waiting, boundary, write_off, *call_slas)
     if state.next_step < len(policy.ladder):
         step = _usable(state, policy.ladder[state.next_step])
@@ -362,7 +387,7 @@ def _allowed_at(
         return earliest, ""
     held_by = ""
     if state.not_before is not None and state.not_before > earliest:
-        earliest, held_by = state.not_before, "after an unsent contact"
+        earliest, held_by = state.not_before, AFTER_UNSENT
     verdict = check_contact(
         step.channel,
         earliest,
@@ -417,4 +442,11 @@ def _next_bucket_boundary(clock: CaseClock, days_past_due: int) -> Wait | None:
 
 def _earliest(*waits: Wait | None, reason_prefix: str = "") -> Wait:
     first = min((wait for wait in waits if wait is not None), key=lambda wait: wait.until)
-    return Wait(first.until, reason_prefix + first.reason)
+    return Wait(first.until, reason_prefix + first.reason, first.deferred)
+
+
+def _deferral(index: int, step: LadderStep, rule: str) -> Deferral | None:
+    """What the audit log records of a step held back: a rule's, not a re-decision's wait."""
+    if not rule or rule == AFTER_UNSENT:
+        return None
+    return Deferral(index, step.channel, rule)

@@ -41,8 +41,16 @@ async def test_a_reminder_due_at_23_goes_out_when_the_window_opens(
         handle = await start_case(env, case_world, days_overdue=3)  # the SMS of DPD 3 is due
         await env.sleep(timedelta(hours=12))
         status = await handle.query(CollectionCase.status)
+        await written(
+            case_world, "select count(*) from case_events where kind = 'contact_deferred'", 1
+        )
         await handle.terminate("test over")
 
+    # The audit log says why it waited: the contact window, until 08:00.
+    [(detail,)] = rows(case_world, "select detail from case_events where kind = 'contact_deferred'")
+    deferral = json.loads(detail)
+    assert (deferral["rule"], deferral["channel"]) == ("contact_window", "sms")
+    assert datetime.fromisoformat(deferral["until"]).astimezone(SHANGHAI).hour == 8
     [sms] = [contact for contact in status["contacts"] if contact["channel"] == "sms"]
     sent = datetime.fromisoformat(sms["at"]).astimezone(SHANGHAI)
     # Not dropped, not at 23:00, not late: at the opening of the window, 08:00 the next day.

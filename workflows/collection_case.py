@@ -232,6 +232,12 @@ class CollectionCase:
             raise
 
     async def _wait(self, state: CaseState, decision: Wait) -> None:
+        deferred = decision.deferred
+        # Added after cases were running: their histories record no deferrals.
+        if deferred is not None and workflow.patched("audit-deferrals"):
+            state.note_deferred(
+                deferred.step_index, deferred.channel, deferred.rule, decision.until
+            )
         state.next_action = {"kind": decision.reason, "due_at": decision.until.isoformat()}
         self._publish(state)
         seen = state.revision
