@@ -142,7 +142,7 @@ class CollectionActivities:
         ladder = planned_ladder(policy)
         opened_at = utc_iso(request.opened_at)
         first_time = self.store.get(CaseRow, request.case_id) is None
-        self.store.upsert_case(
+        stored = self.store.upsert_case(
             CaseRow(
                 case_id=request.case_id,
                 workflow_id=request.workflow_id,
@@ -174,7 +174,8 @@ class CollectionActivities:
             policy=policy,
             timezone=timezone,
             planned_ladder=ladder,
-            opened_at=datetime.fromisoformat(request.opened_at).isoformat(),
+            # The first opening recorded, whichever attempt of the preparation this is.
+            opened_at=stored.opened_at,
         )
 
     @activity.defn(name=contracts.SEND_NOTICE)
