@@ -62,6 +62,7 @@ else
     "$BIN/temporal" server start-dev \
         --db-filename var/temporal.db --port 7233 --ui-port 8233 --http-port 7243 \
         --ui-codec-endpoint "$codec_url" \
+        --dynamic-config-value matching.useNewMatcher=true \
         --log-level warn $search_attributes >var/temporal.log 2>&1 &
     server_pid=$!
     for _ in $(seq 1 60); do

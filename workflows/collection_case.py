@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import Priority, RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 
 with workflow.unsafe.imports_passed_through():
@@ -92,6 +92,11 @@ CHANNEL_LABEL = {
 # Contact results of a channel rule: blocked (opted out, undeliverable), deferred (a cap).
 BLOCKED = "blocked"
 DEFERRED = "deferred"
+# On a busy task queue, a new case's first contact goes ahead of the routine work of cases
+# already running (their next reminders, their bookkeeping), and bookkeeping goes last: a
+# borrower newly overdue hears first, and nothing waits on a case-table write.
+FIRST_CONTACT = Priority(priority_key=2)
+BOOKKEEPING = Priority(priority_key=4)
 PAYMENT_SIGNAL = "payment_received"
 PLAN_SIGNAL = "plan_received"
 
@@ -318,6 +323,7 @@ class CollectionCase:
             # Wait for the cancellation to be settled, so the record says whether it left.
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
             summary=summary,
+            priority=FIRST_CONTACT if not state.contacts else Priority.default,
         )
         self._pinned_now = None
         await workflow.wait_condition(lambda: handle.done() or not contact_still_stands(state, run))
@@ -391,6 +397,7 @@ class CollectionCase:
                     start_to_close_timeout=DB_TIMEOUT,
                     retry_policy=RETRY,
                     summary=f"Case records · {state.status}",
+                    priority=BOOKKEEPING,
                 )
             finally:
                 self._writing = False

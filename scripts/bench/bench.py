@@ -312,6 +312,8 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
         search_attributes=search_attributes.ALL,
         ui=False,
         dev_server_log_level="error",
+        # Task-queue priorities (a first contact ahead of routine work) need the new matcher.
+        dev_server_extra_args=["--dynamic-config-value", "matching.useNewMatcher=true"],
     )
     try:
         client = env.client
