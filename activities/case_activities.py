@@ -84,8 +84,6 @@ SKIP_TRACE_OPENED = "skip_trace_opened"
 SKIP_TRACE_QUEUE = "skip-trace"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
-# A contact a cap over all of the borrower's loans holds back: decided again later.
-DEFERRED = "deferred"
 # An outbox row whose send was given up half-way: maybe delivered, maybe not.
 UNCONFIRMED = "unconfirmed"
 # Outbox rows a send may (still) deliver, under the row's own idempotency key.
@@ -399,7 +397,7 @@ class CollectionActivities:
         )
         if deferred is None:
             return None
-        metrics.observe_contact(attempt.channel, DEFERRED, rule=deferred.rule)
+        metrics.observe_contact(attempt.channel, contracts.CONTACT_DEFERRED, rule=deferred.rule)
         log.info(
             "%s %s deferred by %s until %s: loan_id=%s case_id=%s attempt_id=%s",
             attempt.channel,
@@ -412,7 +410,7 @@ class CollectionActivities:
         )
         return ContactResult(
             attempt_id=attempt.attempt_id,
-            result=DEFERRED,
+            result=contracts.CONTACT_DEFERRED,
             rule=deferred.rule,
             retry_at=deferred.until.isoformat(),
         )

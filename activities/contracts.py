@@ -27,6 +27,11 @@ BOOK_FIELD_VISIT = "book_field_visit"
 HAND_OFF_TO_LEGAL = "hand_off_to_legal"
 STORE_CASE_RECORDS = "store_case_records"
 
+# Results of a contact a channel rule kept from leaving: blocked (opted out, undeliverable),
+# deferred (a cap over all of the borrower's loans, until `retry_at`).
+CONTACT_BLOCKED = "blocked"
+CONTACT_DEFERRED = "deferred"
+
 # Business errors raised by activities; the workflow's retry policies never retry them.
 INVALID_CASE = "InvalidCase"
 

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from activities.contracts import CaseEvent, PaymentRecord
+from activities.contracts import CONTACT_BLOCKED, CONTACT_DEFERRED, CaseEvent, PaymentRecord
 from activities.store import Store
 from activities.tables import CaseRow, ContactAttemptRow
 from domain.case_state import CASE_STAGES
@@ -83,8 +83,6 @@ CASE_EVENTS = Counter(
 
 # Contact attempts with no result yet: the send is still to come.
 NO_RESULT_YET = "pending"
-BLOCKED = "blocked"
-DEFERRED = "deferred"
 CASE_CLOSED_EVENT = "closed"
 # A rejected payment may name any currency, or none; a label keeps to ISO codes.
 ISO_CURRENCY = re.compile(r"[A-Z]{3}")
@@ -103,8 +101,8 @@ def observe_attempt(row: ContactAttemptRow) -> None:
     """A contact attempt whose result was just written; one still pending counts later."""
     if row.status == NO_RESULT_YET:
         return
-    if row.status == BLOCKED or row.result == BLOCKED:
-        observe_contact(row.channel, BLOCKED, rule=row.note)
+    if row.status == CONTACT_BLOCKED or row.result == CONTACT_BLOCKED:
+        observe_contact(row.channel, CONTACT_BLOCKED, rule=row.note)
     else:
         observe_contact(row.channel, row.result or row.status)
 
@@ -112,7 +110,7 @@ def observe_attempt(row: ContactAttemptRow) -> None:
 def observe_contact(channel: str, result: str, *, rule: str | None = None) -> None:
     """One contact's result; a blocked or deferred one also by the rule that held it back."""
     CONTACTS.labels(channel=channel, result=result).inc()
-    if result in (BLOCKED, DEFERRED):
+    if result in (CONTACT_BLOCKED, CONTACT_DEFERRED):
         name = rule if rule is not None and RULE_NAME.fullmatch(rule) else OTHER
         CONTACTS_BLOCKED.labels(channel=channel, rule=name).inc()
 

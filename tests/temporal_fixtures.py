@@ -6,11 +6,13 @@ to the SDK by path: the SDK's own download does not work everywhere.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,3 +121,22 @@ def case_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Case
 
 def make_worker(client: Client, world: CaseWorld) -> Worker:
     return worker_module.create_worker(client, task_queue=world.task_queue)
+
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+async def start_worker_process(env: Mapping[str, str]) -> asyncio.subprocess.Process:
+    """`python worker.py` as a deployment runs it, once its first log line says it started."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(PROJECT_DIR / "worker.py"),
+        cwd=PROJECT_DIR,
+        env=dict(env),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    started = await asyncio.wait_for(process.stderr.readline(), timeout=30)
+    assert json.loads(started)["event"] == "worker started", started
+    return process

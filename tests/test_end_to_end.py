@@ -19,7 +19,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from tests.temporal_fixtures import CaseWorld, DevServer, make_worker
+from tests.temporal_fixtures import CaseWorld, DevServer, make_worker, start_worker_process
 from tests.test_workflow import case_input
 from workflows.collection_case import CollectionCase
 from workflows.search_attributes import CLI_TYPES
@@ -183,17 +183,7 @@ async def test_import_twice_opens_each_case_once(
 async def test_worker_process_stops_cleanly_on_sigterm(
     dev_server: DevServer, case_world: CaseWorld
 ) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(PROJECT_DIR / "worker.py"),
-        cwd=PROJECT_DIR,
-        env={**os.environ, "TEMPORAL_ADDRESS": dev_server.address},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    started = await asyncio.wait_for(process.stderr.readline(), timeout=30)
-    assert json.loads(started)["event"] == "worker started"
+    process = await start_worker_process({**os.environ, "TEMPORAL_ADDRESS": dev_server.address})
     process.send_signal(signal.SIGTERM)
     _, rest = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -27,7 +26,7 @@ from sqlmodel import col, select
 from activities.store import Store
 from activities.tables import ContactAttemptRow, PaymentRow
 from tests.conftest import POSTGRES_ENV
-from tests.temporal_fixtures import DevServer
+from tests.temporal_fixtures import DevServer, start_worker_process
 from tests.test_workflow import case_input
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -121,21 +120,6 @@ def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     admin.dispose()
 
 
-async def start_worker(env: dict[str, str]) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(PROJECT_DIR / "worker.py"),
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    started = await asyncio.wait_for(process.stderr.readline(), timeout=30)
-    assert json.loads(started)["event"] == "worker started", started
-    return process
-
-
 async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
     dev_server: DevServer,
     slow_provider: SlowProvider,
@@ -154,8 +138,8 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
         "NOTIFY_WEBHOOK_SECRET": "kill-test-secret",
         "NOTIFY_TIMEOUT_SECONDS": "5",
     }
-    doomed = await start_worker(env)
-    survivor = await start_worker(env)
+    doomed = await start_worker_process(env)
+    survivor = await start_worker_process(env)
     client = dev_server.env.client
     # Four days overdue on the demo clock: a reminder at once, then one every few seconds.
     due = (datetime.now(UTC) - timedelta(days=4)).date()

@@ -7,10 +7,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from migrations import INITIAL_REVISION, SchemaError, SchemaNotCurrent, head_rev
 from migrations.legacy import CREATE_ALL_TABLES
 from migrations.revisions import known_revisions, scratch_database, script_directory
 from tests.conftest import POSTGRES_ENV
-from tests.temporal_fixtures import CaseWorld, DevServer
+from tests.temporal_fixtures import CaseWorld, DevServer, start_worker_process
 from tests.test_worker_checks import log_lines, process_env, run_process
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -428,17 +426,7 @@ async def test_worker_refuses_a_database_behind_until_migrated(
     assert code == 0, err
     assert f"{INITIAL_REVISION} -> {HEAD}" in out
 
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(PROJECT_DIR / "worker.py"),
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    started = await asyncio.wait_for(process.stderr.readline(), timeout=30)
-    assert json.loads(started)["event"] == "worker started"
+    process = await start_worker_process(env)
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0

@@ -27,7 +27,7 @@ from temporalio.service import RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from tests.temporal_fixtures import CaseWorld, DevServer
+from tests.temporal_fixtures import CaseWorld, DevServer, start_worker_process
 from tests.test_starter import KEYWORD, FakeOperatorService, operator_client
 from workflows import search_attributes as sa
 
@@ -155,17 +155,7 @@ async def test_worker_starts_once_setup_has_added_the_attributes(
     assert code == 0, err
     assert f"added {len(sa.INDEXED_TYPES)}, already present 0" in out
 
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(PROJECT_DIR / "worker.py"),
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    started = await asyncio.wait_for(process.stderr.readline(), timeout=30)
-    assert json.loads(started)["event"] == "worker started"
+    process = await start_worker_process(env)
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0

@@ -89,9 +89,6 @@ CHANNEL_LABEL = {
     "field_visit": "Field visit",
     "legal": "Legal hand-off",
 }
-# Contact results of a channel rule: blocked (opted out, undeliverable), deferred (a cap).
-BLOCKED = "blocked"
-DEFERRED = "deferred"
 # On a busy task queue, a new case's first contact goes ahead of the routine work of cases
 # already running (their next reminders, their bookkeeping), and bookkeeping goes last: a
 # borrower newly overdue hears first, and nothing waits on a case-table write.
@@ -333,7 +330,10 @@ class CollectionCase:
         try:
             outcome = await handle
             result = outcome.result if isinstance(outcome, contracts.ContactResult) else "referred"
-            if isinstance(outcome, contracts.ContactResult) and result == DEFERRED:
+            if (
+                isinstance(outcome, contracts.ContactResult)
+                and result == contracts.CONTACT_DEFERRED
+            ):
                 # A cap counted over all of the borrower's loans holds it back (another loan
                 # used it up): it did not leave, and the step is decided again when allowed.
                 state.note_unsent(
@@ -345,8 +345,8 @@ class CollectionCase:
                     rule=outcome.rule,
                 )
                 return
-            if isinstance(outcome, contracts.ContactResult) and result == BLOCKED:
-                blocked_by = outcome.rule or BLOCKED
+            if isinstance(outcome, contracts.ContactResult) and result == contracts.CONTACT_BLOCKED:
+                blocked_by = outcome.rule or contracts.CONTACT_BLOCKED
         except ActivityError as error:
             if error.retry_state != RetryState.NON_RETRYABLE_FAILURE:
                 # Cancelled (a hold, a payment, the close), or retried until its window
