@@ -7,6 +7,7 @@ behind `make run` and deployments, configured from the environment.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +32,7 @@ from temporalio.worker import Worker
 
 import encryption
 import settings
+import workflows
 from activities import metrics
 from activities.case_activities import CollectionActivities
 from activities.store import Store
@@ -70,6 +73,7 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
     set, the worker adds the encryption codec to its own copy of the client.
     """
     activities = CollectionActivities.from_env()
+    compile_workflow_modules()
     activity_threads = _tuning("WORKER_ACTIVITY_THREADS", ACTIVITY_THREADS)
     return Worker(
         encryption.with_encryption_from_env(client),
@@ -87,6 +91,19 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         # On SIGTERM, let activities in flight (a send, a database write) finish first.
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
+
+
+def compile_workflow_modules() -> None:
+    """Write the workflow modules' bytecode, if it is missing or stale.
+
+    The sandbox imports the workflow modules afresh for every case it starts or brings back
+    into its cache. Where Python writes no bytecode by itself (PYTHONDONTWRITEBYTECODE, usual
+    in containers) each of those imports compiled the source again: a sixth of the worker's
+    time when a thousand cases opened at once. Best effort: where the folder is read-only,
+    cases run as before, only slower.
+    """
+    for folder in workflows.__path__:
+        compileall.compile_dir(Path(folder), quiet=2)
 
 
 def _tuning(variable: str, default: int) -> int:

@@ -51,8 +51,7 @@ def blocking_rule(store: Store, borrower_id: str, channel: str) -> str | None:
 
 
 def channel_state(store: Store, borrower_id: str, channel: str) -> BorrowerChannelRow | None:
-    with store.session() as session:
-        return session.get(BorrowerChannelRow, (borrower_id, channel))
+    return store.get(BorrowerChannelRow, (borrower_id, channel))
 
 
 def opt_out(
@@ -112,7 +111,7 @@ def mark(
 
 def borrowers_with_phone(store: Store, phone: str) -> Sequence[str]:
     """Every borrower id with this phone number (one person may borrow under several ids)."""
-    with store.session() as session:
+    with store.reading() as session:
         return session.exec(
             select(BorrowerRow.borrower_id)
             .where(col(BorrowerRow.phone) == phone)
@@ -129,7 +128,7 @@ def borrower_is_known(store: Store, borrower_id: str) -> bool:
     """Whether any case or contact record names this borrower (guards operators' typos)."""
     if store.get(BorrowerRow, borrower_id) is not None:
         return True
-    with store.session() as session:
+    with store.reading() as session:
         found = session.exec(
             select(CaseRow.case_id).where(col(CaseRow.borrower_id) == borrower_id).limit(1)
         ).first()

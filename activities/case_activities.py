@@ -139,8 +139,7 @@ class CollectionActivities:
         timezone = case.borrower.timezone or policy.default_timezone
         ladder = planned_ladder(policy)
         opened_at = utc_iso(request.opened_at)
-        first_time = self.store.get(CaseRow, request.case_id) is None
-        stored = self.store.upsert_case(
+        stored, first_time = self.store.open_case(
             CaseRow(
                 case_id=request.case_id,
                 workflow_id=request.workflow_id,
@@ -160,11 +159,11 @@ class CollectionActivities:
                 opened_at=opened_at,
                 # Workflow time, like every snapshot's, so the first snapshot is never "older".
                 updated_at=opened_at,
-            )
+            ),
+            # The one place contact details enter the system: this activity is local, so its
+            # input never reaches the history, and every later activity reads them from here.
+            case.borrower,
         )
-        # The one place contact details enter the system: this activity is local, so its
-        # input never reaches the history, and every later activity reads them from here.
-        self.store.record_borrower(case.borrower, at=opened_at)
         log.info("case prepared: loan_id=%s case_id=%s", case.loan_id, request.case_id)
         if first_time:
             metrics.observe_case_opened(policy.name)
@@ -186,11 +185,9 @@ class CollectionActivities:
                 type=INVALID_CONTACT,
                 non_retryable=True,
             )
-        row = self.store.get(ContactAttemptRow, request.attempt_id)
+        row, case, borrower = self._contact_facts(request)
         if row is not None and row.status not in SENDABLE:
             return _result_of(row)
-        borrower = self._borrower_of(request)
-        case = self.store.get(CaseRow, request.case_id)
         body = _body(request, borrower, case)
         if row is None:
             recipient = _contact_detail(request.channel, borrower)
@@ -346,10 +343,8 @@ class CollectionActivities:
         for two staff), once; without the contact detail nobody can act, so no task."""
         if request.records is not None:
             self.store_case_records(request.records)
-        row = self.store.get(ContactAttemptRow, request.attempt_id)
+        row, case, borrower = self._contact_facts(request)
         if row is None:
-            borrower = self._borrower_of(request)
-            case = self.store.get(CaseRow, request.case_id)
             recipient = _contact_detail(channel, borrower)
             attempt = _attempt_row(
                 request,
@@ -415,17 +410,19 @@ class CollectionActivities:
             retry_at=deferred.until.isoformat(),
         )
 
-    def _borrower_of(self, request: ContactRequest) -> BorrowerRow | None:
-        """The borrower's contact details, by id; None when the database has none (nobody can
-        be contacted then). A task scheduled before requests named the borrower finds them
-        through its case's row."""
-        borrower_id = request.borrower_id
-        if borrower_id is None:
-            case_row = self.store.get(CaseRow, request.case_id)
-            if case_row is None:
-                return None
-            borrower_id = case_row.borrower_id
-        return self.store.get(BorrowerRow, borrower_id)
+    def _contact_facts(
+        self, request: ContactRequest
+    ) -> tuple[ContactAttemptRow | None, CaseRow | None, BorrowerRow | None]:
+        """The attempt so far, the case and the borrower's contact details, read together.
+
+        The borrower is None when the database has none (nobody can be contacted then). A task
+        scheduled before requests named the borrower finds them through its case's row."""
+        with self.store.reading() as session:
+            attempt = session.get(ContactAttemptRow, request.attempt_id)
+            case = session.get(CaseRow, request.case_id)
+            borrower_id = request.borrower_id or (case.borrower_id if case else None)
+            borrower = None if borrower_id is None else session.get(BorrowerRow, borrower_id)
+        return attempt, case, borrower
 
     @activity.defn(name=contracts.HAND_OFF_TO_LEGAL)
     def hand_off_to_legal(self, request: LegalHandOffRequest) -> LegalHandOffResult:
@@ -517,7 +514,16 @@ class CollectionActivities:
 
     @activity.defn(name=contracts.STORE_CASE_RECORDS)
     def store_case_records(self, records: CaseRecords) -> None:
-        """A case's bookkeeping batch; every part is idempotent, so a retried batch is too."""
+        """A case's bookkeeping batch; every part is idempotent, so a retried batch is too.
+
+        Usually the whole batch is one transaction. Where that meets a conflict (the same
+        payment applied under another record id, a concurrent retry of this batch, no prepared
+        case), each record is stored on its own, as each part's own method decides."""
+        for case_event in records.events:
+            if case_event.kind == LEGAL_RECALLED:
+                self._recall_legal_file(case_event, utc_iso(case_event.at))
+        if self._store_in_one_transaction(records):
+            return
         for record in records.payments:
             self.store_payment(record)
         for case_event in records.events:
@@ -525,25 +531,38 @@ class CollectionActivities:
         if records.snapshot is not None:
             self.store_case_snapshot(records.snapshot)
 
-    def store_payment(self, record: PaymentRecord) -> None:
-        row = PaymentRow(
-            record_id=record.record_id,
-            case_id=record.case_id,
-            loan_id=record.loan_id,
-            payment_id=record.payment_id,
-            amount_minor=record.amount_minor,
-            currency=record.currency,
-            status=record.status,
-            reason=record.reason,
-            paid_at=record.paid_at,
-            source=record.source,
-            applied_minor=record.applied_minor,
-            overpaid_minor=record.overpaid_minor,
-            outstanding_after_minor=record.outstanding_after_minor,
-            received_at=utc_iso(record.received_at),
-        )
+    def _store_in_one_transaction(self, records: CaseRecords) -> bool:
+        """Store the batch in one transaction; False, with nothing written, on any conflict."""
+        stored_payments: list[PaymentRecord] = []
+        stored_events: list[CaseEvent] = []
         try:
-            inserted = self.store.insert_if_absent(row)
+            with self.store.session() as session:
+                for record in records.payments:
+                    payment = _payment_row(record)
+                    if session.get(PaymentRow, payment.record_id) is None:
+                        session.add(payment)
+                        stored_payments.append(record)
+                for case_event in records.events:
+                    row = _case_event_row(case_event)
+                    if session.get(CaseEventRow, row.event_key) is None:
+                        session.add(row)
+                        effect = _event_effect(case_event, row.at)
+                        if effect is not None:
+                            effect(session)
+                        stored_events.append(case_event)
+                if records.snapshot is not None and not _apply_snapshot(session, records.snapshot):
+                    raise _NoPreparedCase
+        except (IntegrityError, _NoPreparedCase):
+            return False
+        for record in stored_payments:
+            self._stored_payment(record)
+        for case_event in stored_events:
+            self._stored_case_event(case_event)
+        return True
+
+    def store_payment(self, record: PaymentRecord) -> None:
+        try:
+            inserted = self.store.insert_if_absent(_payment_row(record))
         except IntegrityError:
             if not self._applied_payment_exists(record):
                 raise
@@ -551,17 +570,20 @@ class CollectionActivities:
             inserted = False
             metrics.observe_payment(record, result="duplicate")
         if inserted:
-            metrics.observe_payment(record)
-            log.info(
-                "payment %s stored: loan_id=%s case_id=%s record_id=%s",
-                record.status,
-                record.loan_id,
-                record.case_id,
-                record.record_id,
-            )
+            self._stored_payment(record)
+
+    def _stored_payment(self, record: PaymentRecord) -> None:
+        metrics.observe_payment(record)
+        log.info(
+            "payment %s stored: loan_id=%s case_id=%s record_id=%s",
+            record.status,
+            record.loan_id,
+            record.case_id,
+            record.record_id,
+        )
 
     def _applied_payment_exists(self, record: PaymentRecord) -> bool:
-        with self.store.session() as session:
+        with self.store.reading() as session:
             found = session.exec(
                 select(PaymentRow.record_id).where(
                     col(PaymentRow.case_id) == record.case_id,
@@ -572,61 +594,101 @@ class CollectionActivities:
         return found is not None
 
     def store_case_event(self, case_event: CaseEvent) -> None:
-        at = utc_iso(case_event.at)
-        row = CaseEventRow(
-            event_key=case_event.event_key,
-            case_id=case_event.case_id,
-            loan_id=case_event.loan_id,
-            kind=case_event.kind,
-            ref_id=case_event.ref_id,
-            detail=json.dumps(case_event.detail, ensure_ascii=False, sort_keys=True),
-            at=at,
-        )
-        effect: Callable[[Session], None] | None = None
-        if case_event.kind in (CONTACT_OUTCOME, VISIT_OUTCOME) and case_event.ref_id:
-            effect = _outcome_effect(case_event, at)
+        row = _case_event_row(case_event)
         if case_event.kind == LEGAL_RECALLED:
-            self._recall_legal_file(case_event, at)
-        if case_event.kind == CALL_EXPIRED and case_event.ref_id:
-            effect = _expire_work_item(case_event.ref_id)
-        if case_event.kind == SKIP_TRACE_OPENED and case_event.ref_id:
-            effect = _open_skip_trace(case_event, at)
-        if case_event.kind == CONTACT_NOT_SENT and case_event.ref_id:
-            effect = _unconfirm_attempt(case_event.ref_id.rsplit(":", 1)[0])
-        if self.store.insert_if_absent(row, then=effect):
-            metrics.observe_case_event(case_event)
-            log.info(
-                "case event %s: loan_id=%s case_id=%s",
-                case_event.kind,
-                case_event.loan_id,
-                case_event.case_id,
-            )
+            self._recall_legal_file(case_event, row.at)
+        if self.store.insert_if_absent(row, then=_event_effect(case_event, row.at)):
+            self._stored_case_event(case_event)
+
+    def _stored_case_event(self, case_event: CaseEvent) -> None:
+        metrics.observe_case_event(case_event)
+        log.info(
+            "case event %s: loan_id=%s case_id=%s",
+            case_event.kind,
+            case_event.loan_id,
+            case_event.case_id,
+        )
 
     def store_case_snapshot(self, snapshot: CaseSnapshot) -> None:
-        at = utc_iso(snapshot.at)
         with self.store.session() as session:
-            row = session.get(CaseRow, snapshot.case_id)
-            if row is None:
+            if not _apply_snapshot(session, snapshot):
                 raise ApplicationError(
                     f"case_id: no prepared case {snapshot.case_id!r}",
                     type=CASE_NOT_FOUND,
                     non_retryable=True,
                 )
-            # Snapshot activities may finish out of order; an older one must not win.
-            if at < row.updated_at:
-                return
-            row.stage = snapshot.stage
-            row.status = snapshot.status
-            row.days_past_due = snapshot.days_past_due
-            row.outstanding_minor = snapshot.outstanding_minor
-            row.paid_minor = snapshot.paid_minor
-            row.updated_at = at
-            if snapshot.status in FINAL_STATUSES:
-                row.closed_at = row.closed_at or at
-            else:
-                row.closed_at = None
-            session.add(row)
-            _settle_open_work(session, snapshot.case_id, snapshot.status)
+
+
+class _NoPreparedCase(Exception):
+    """A snapshot names a case the database does not have: the batch is stored part by part."""
+
+
+def _payment_row(record: PaymentRecord) -> PaymentRow:
+    return PaymentRow(
+        record_id=record.record_id,
+        case_id=record.case_id,
+        loan_id=record.loan_id,
+        payment_id=record.payment_id,
+        amount_minor=record.amount_minor,
+        currency=record.currency,
+        status=record.status,
+        reason=record.reason,
+        paid_at=record.paid_at,
+        source=record.source,
+        applied_minor=record.applied_minor,
+        overpaid_minor=record.overpaid_minor,
+        outstanding_after_minor=record.outstanding_after_minor,
+        received_at=utc_iso(record.received_at),
+    )
+
+
+def _case_event_row(case_event: CaseEvent) -> CaseEventRow:
+    return CaseEventRow(
+        event_key=case_event.event_key,
+        case_id=case_event.case_id,
+        loan_id=case_event.loan_id,
+        kind=case_event.kind,
+        ref_id=case_event.ref_id,
+        detail=json.dumps(case_event.detail, ensure_ascii=False, sort_keys=True),
+        at=utc_iso(case_event.at),
+    )
+
+
+def _event_effect(case_event: CaseEvent, at: str) -> Callable[[Session], None] | None:
+    """What a new case event changes besides its own row, in the same transaction."""
+    if case_event.kind in (CONTACT_OUTCOME, VISIT_OUTCOME) and case_event.ref_id:
+        return _outcome_effect(case_event, at)
+    if case_event.kind == CALL_EXPIRED and case_event.ref_id:
+        return _expire_work_item(case_event.ref_id)
+    if case_event.kind == SKIP_TRACE_OPENED and case_event.ref_id:
+        return _open_skip_trace(case_event, at)
+    if case_event.kind == CONTACT_NOT_SENT and case_event.ref_id:
+        return _unconfirm_attempt(case_event.ref_id.rsplit(":", 1)[0])
+    return None
+
+
+def _apply_snapshot(session: Session, snapshot: CaseSnapshot) -> bool:
+    """Write the case's position to its row; False if there is no such case."""
+    at = utc_iso(snapshot.at)
+    row = session.get(CaseRow, snapshot.case_id)
+    if row is None:
+        return False
+    # Snapshot activities may finish out of order; an older one must not win.
+    if at < row.updated_at:
+        return True
+    row.stage = snapshot.stage
+    row.status = snapshot.status
+    row.days_past_due = snapshot.days_past_due
+    row.outstanding_minor = snapshot.outstanding_minor
+    row.paid_minor = snapshot.paid_minor
+    row.updated_at = at
+    if snapshot.status in FINAL_STATUSES:
+        row.closed_at = row.closed_at or at
+    else:
+        row.closed_at = None
+    session.add(row)
+    _settle_open_work(session, snapshot.case_id, snapshot.status)
+    return True
 
 
 # What a case's open work (call tasks, booked visits) becomes with the case's status: a closed

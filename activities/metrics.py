@@ -187,7 +187,7 @@ class OpenCasesCollector(Collector):
             .where(col(CaseRow.closed_at).is_(None))
             .group_by(CaseRow.stage)
         )
-        with self.store.session() as session:
+        with self.store.reading() as session:
             return {stage: int(count) for stage, count in session.exec(statement).all()}
 
     @staticmethod

@@ -61,8 +61,13 @@ def normalize_url(url: str) -> str:
 
 
 class Store:
-    def __init__(self, engine: Engine, *, schema: str | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, schema: str | None = None, reader: Engine | None = None
+    ) -> None:
         self.engine = engine
+        # Reads that write nothing go through `reader`: on SQLite one whose transactions do not
+        # take the write lock (see `_sqlite_engine`), so a read never queues behind writers.
+        self.reader = reader or engine
         self.schema = schema
 
     @classmethod
@@ -73,7 +78,7 @@ class Store:
         if backend == "sqlite":
             if schema is not None:
                 raise ValueError("schema is supported on PostgreSQL only")
-            return cls(_sqlite_engine(url))
+            return cls(_sqlite_engine(url), reader=_sqlite_engine(url, writes=False))
         # Fail an activity attempt (to be retried) rather than hang on an unreachable server.
         connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
         if schema is not None:
@@ -129,6 +134,7 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -137,8 +143,15 @@ class Store:
             yield session
             session.commit()
 
-    def get(self, model: type[Row], key: str) -> Row | None:
-        with Session(self.engine, expire_on_commit=False) as session:
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: what it sees is one consistent state of the database, and
+        it never waits for a writer (nor makes one wait). Whatever it adds is not committed."""
+        with Session(self.reader, expire_on_commit=False) as session:
+            yield session
+
+    def get(self, model: type[Row], key: Any) -> Row | None:
+        with self.reading() as session:
             return session.get(model, key)
 
     def insert_if_absent(
@@ -177,55 +190,40 @@ class Store:
             session.add(row)
         return row
 
-    def upsert_case(self, row: CaseRow) -> CaseRow:
-        """Insert the case, or refresh its facts while keeping when it opened and where it is."""
-        if self.insert_if_absent(row):
-            return row
-        with self.session() as session:
-            stored = session.get(CaseRow, row.case_id)
-            assert stored is not None
-            for name in (
-                "workflow_id",
-                "loan_id",
-                "borrower_id",
-                "currency",
-                "overdue_amount_minor",
-                "due_date",
-                "policy",
-                "portfolio",
-                "timezone",
-                "planned_ladder",
-            ):
-                setattr(stored, name, getattr(row, name))
-            session.add(stored)
-        return stored
+    def open_case(self, row: CaseRow, borrower: Borrower) -> tuple[CaseRow, bool]:
+        """Insert the case, or refresh its facts while keeping when it opened and where it is,
+        and record its borrower (see `record_borrower`), in one transaction. Returns the
+        stored case and whether it is new."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.session() as session:
+                    stored = session.get(CaseRow, row.case_id)
+                    if stored is None:
+                        session.add(row)
+                        stored = row
+                    else:
+                        for name in CASE_FACTS:
+                            setattr(stored, name, getattr(row, name))
+                        session.add(stored)
+                    _write_borrower(session, borrower, at=row.opened_at)
+                return stored, stored is row
+            except IntegrityError:
+                # Another worker wrote the case or the borrower first: read it and go on.
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     def record_borrower(self, borrower: Borrower, *, at: str) -> None:
         """Insert the borrower, or replace their details unless the stored ones are newer: `at`
         is when the case that brought them opened, and the latest case has the current ones."""
-        row = BorrowerRow(
-            borrower_id=borrower.borrower_id,
-            name=borrower.name,
-            phone=borrower.phone,
-            email=borrower.email,
-            address=borrower.address,
-            timezone=borrower.timezone,
-            locale=borrower.locale,
-            updated_at=utc_iso(at),
-        )
-        if self.insert_if_absent(row):
-            return
-        values = row.model_dump(exclude={"borrower_id"})
-        with self.session() as session:
-            # One conditional statement, so a concurrent older write cannot slip in between.
-            session.execute(
-                update(BorrowerRow)
-                .where(
-                    col(BorrowerRow.borrower_id) == row.borrower_id,
-                    col(BorrowerRow.updated_at) <= row.updated_at,
-                )
-                .values(**values)
-            )
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.session() as session:
+                    _write_borrower(session, borrower, at=at)
+                return
+            except IntegrityError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
 
     def contacts_of_case(self, case_id: str) -> Sequence[ContactAttemptRow]:
         return self._of_case(
@@ -249,11 +247,56 @@ class Store:
         )
 
     def _of_case(self, statement: SelectOfScalar[Row]) -> Sequence[Row]:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self.reading() as session:
             return session.exec(statement).all()
 
 
-def _sqlite_engine(url: str) -> Engine:
+# What a case's row takes from the case each time it is prepared; when it opened and where it
+# stands are the case's own.
+CASE_FACTS = (
+    "workflow_id",
+    "loan_id",
+    "borrower_id",
+    "currency",
+    "overdue_amount_minor",
+    "due_date",
+    "policy",
+    "portfolio",
+    "timezone",
+    "planned_ladder",
+)
+# A write that lost a race for a new row (PostgreSQL) is tried again, and then finds it.
+WRITE_ATTEMPTS = 3
+
+
+def _write_borrower(session: Session, borrower: Borrower, *, at: str) -> None:
+    row = BorrowerRow(
+        borrower_id=borrower.borrower_id,
+        name=borrower.name,
+        phone=borrower.phone,
+        email=borrower.email,
+        address=borrower.address,
+        timezone=borrower.timezone,
+        locale=borrower.locale,
+        updated_at=utc_iso(at),
+    )
+    if session.get(BorrowerRow, row.borrower_id) is None:
+        session.add(row)
+        return
+    # One conditional statement, so a concurrent older write cannot slip in between.
+    session.execute(
+        update(BorrowerRow)
+        .where(
+            col(BorrowerRow.borrower_id) == row.borrower_id,
+            col(BorrowerRow.updated_at) <= row.updated_at,
+        )
+        .values(**row.model_dump(exclude={"borrower_id"}))
+    )
+
+
+def _sqlite_engine(url: str, *, writes: bool = True) -> Engine:
+    """An engine whose transactions take the write lock when they begin (`writes`), or one
+    whose transactions only read, each from one snapshot, beside the writer (WAL)."""
     # Activities run in a thread pool, so connections cross threads; the pool hands each one
     # to one thread at a time.
     engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
@@ -270,8 +313,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        # Take the write lock up front: a deferred transaction that later upgrades to a writer
-        # fails with "database is locked" at once, ignoring the busy timeout.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes the write lock up front: a deferred transaction that later upgrades to
+        # a writer fails with "database is locked" at once, ignoring the busy timeout. A reader
+        # stays deferred, so it neither waits for the write lock nor holds it.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine

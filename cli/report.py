@@ -24,7 +24,7 @@ from sqlalchemy import inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 import settings
 from activities.store import Store, normalize_url
@@ -113,7 +113,7 @@ def open_case_database(url: str) -> Store:
 
 def read_rows(store: Store) -> ReportRows:
     """The rows the report counts: every case, applied payments, commitment events."""
-    with Session(store.engine) as session:
+    with store.reading() as session:
         # The columns the report reads, not whole rows (`planned_ladder` is long text).
         case_rows = session.execute(
             sa_select(*(col(getattr(CaseRow, name)) for name in CASE_COLUMNS)).order_by(

@@ -58,12 +58,12 @@ if "$BIN/temporal" operator cluster health --address localhost:7233 >/dev/null 2
 else
     search_attributes=$("$BIN/python" -c \
         'from workflows.search_attributes import CLI_TYPES as t; print(" ".join(f"--search-attribute {k}={v}" for k, v in t.items()))')
+    server_settings=$("$BIN/python" -c 'import settings; print(" ".join(settings.DEV_SERVER_ARGS))')
     # shellcheck disable=SC2086
     "$BIN/temporal" server start-dev \
         --db-filename var/temporal.db --port 7233 --ui-port 8233 --http-port 7243 \
         --ui-codec-endpoint "$codec_url" \
-        --dynamic-config-value matching.useNewMatcher=true \
-        --log-level warn $search_attributes >var/temporal.log 2>&1 &
+        --log-level warn $server_settings $search_attributes >var/temporal.log 2>&1 &
     server_pid=$!
     for _ in $(seq 1 60); do
         "$BIN/temporal" operator cluster health --address localhost:7233 >/dev/null 2>&1 && break

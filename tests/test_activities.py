@@ -739,6 +739,34 @@ def test_snapshot_of_an_unknown_case_is_an_error(store: Store, tmp_path: Path) -
     with pytest.raises(ApplicationError) as excinfo:
         activities.store_case_snapshot(snapshot())
     assert application_error(excinfo).type == "CaseNotFound"
+    # In a batch, the events before the snapshot are kept, as when stored one by one.
+    with pytest.raises(ApplicationError) as excinfo:
+        activities.store_case_records(
+            CaseRecords(CASE_ID, LOAN_ID, events=[event("e-1")], snapshot=snapshot())
+        )
+    assert application_error(excinfo).type == "CaseNotFound"
+    assert [row.event_key for row in rows(store, CaseEventRow)] == ["e-1"]
+
+
+def test_a_batch_with_a_conflicting_payment_stores_the_rest(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    outbox.store_payment(payment("r-1"))
+    # The same payment under another record id conflicts in the one-transaction write: the
+    # batch is then stored part by part, the payment counted once and the rest kept.
+    outbox.store_case_records(
+        CaseRecords(
+            CASE_ID,
+            LOAN_ID,
+            payments=[payment("r-0"), payment("r-2", payment_id="P-r-1")],
+            events=[event("e-1")],
+            snapshot=snapshot("active", at="2026-11-07T00:00:00+00:00"),
+        )
+    )
+    assert sorted(row.record_id for row in rows(store, PaymentRow)) == ["r-0", "r-1"]
+    assert [row.event_key for row in rows(store, CaseEventRow)] == ["e-1"]
+    [case] = rows(store, CaseRow)
+    assert (case.stage, case.days_past_due) == ("reminder", 6)
 
 
 # -- legal hand-off -------------------------------------------------------------------------

@@ -42,12 +42,19 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
-from figures import ReadHistory, percentile, schedule_to_start_ms, timer_lateness_ms
+from figures import (
+    ReadHistory,
+    percentile,
+    schedule_to_start_ms,
+    timer_due_and_lateness,
+    timer_lateness_ms,
+)
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+import settings
 import worker as project_worker
 from workflows import search_attributes
 
@@ -55,6 +62,8 @@ log = structlog.get_logger("bench")
 
 CASES_QUEUE, CEILING_QUEUE, LADDER_QUEUE = "bench-cases", "bench-ceiling", "bench-ladder"
 TIMEZONE, CURRENCY, OVERDUE_MINOR, PARTIAL_MINOR = "Asia/Shanghai", "CNY", 500_000, 100
+# A payment left unanswered (the server's deadline passed) is sent again, up to this many sends.
+SENDS_PER_PAYMENT = 3
 IN_FLIGHT = 20  # concurrent payments when saturating, and concurrent history reads
 # The headline payment latency: a payment system sending this many payments a second to the
 # N open cases (a portfolio of 1,000 overdue loans gets a few hundred payments a day), for
@@ -62,9 +71,10 @@ IN_FLIGHT = 20  # concurrent payments when saturating, and concurrent history re
 PAYMENT_RATE_PER_S = float(os.environ.get("BENCH_PAYMENT_RATE", "5"))
 PACED_SECONDS = 30
 POLL_SECONDS = 0.2
-# The cases run at least this long before their histories are read (10 `demo` days), so a
-# small run too has ladder timers fire and later steps' activities run.
-MIN_RUN_SECONDS = 20.0
+# The demo cases run at least this long before their histories are read (60 `demo` days), so
+# that, however fast the payments went, their timers have fired in numbers a p99 can be read
+# from (a p99 of 50 timers is their maximum).
+MIN_RUN_SECONDS = 120.0
 # Outbox states of a contact that went out (the others: pending, skipped, failed).
 CONTACT_STATES = ("sent", "queued", "booked", "referred")
 # Each channel's provider, forced to the outbox: a benchmark never sends a real SMS.
@@ -255,16 +265,27 @@ async def measure_payments(
     a payment system sends them): latency at a load the system carries. Without it, IN_FLIGHT
     at a time (closed loop): the most it carries, and the latency when saturated."""
     slots = asyncio.Semaphore(IN_FLIGHT if rate_per_s is None else len(loan_ids))
+    resent = 0
 
     async def pay(position: int, loan_id: str) -> float:
+        nonlocal resent
         payment = {"payment_id": f"{tag}-{loan_id}", "amount_minor": PARTIAL_MINOR}
         if rate_per_s is not None:
             await asyncio.sleep(position / rate_per_s)
         async with slots:
             begun = time.perf_counter()
-            await handle(client, loan_id).execute_update(
-                "record_payment", payment | {"currency": CURRENCY}, result_type=dict
-            )
+            for attempt in range(1, SENDS_PER_PAYMENT + 1):
+                try:
+                    await handle(client, loan_id).execute_update(
+                        "record_payment", payment | {"currency": CURRENCY}, result_type=dict
+                    )
+                    break
+                except WorkflowUpdateRPCTimeoutOrCancelledError:
+                    # No answer within the server's deadline: as a payment system does, send
+                    # the same payment again (the case answers a resent id as a duplicate).
+                    if attempt == SENDS_PER_PAYMENT:
+                        raise
+                    resent += 1
             return (time.perf_counter() - begun) * 1000
 
     begun = time.perf_counter()
@@ -281,6 +302,7 @@ async def measure_payments(
         "p50": rounded(percentile(latencies, 0.5)),
         "p99": rounded(percentile(latencies, 0.99)),
         "per_s": rounded(len(latencies) / elapsed, 1),
+        "resent": resent,
         "failed": len(failures),
     }
 
@@ -302,7 +324,18 @@ async def read_histories(
     histories = await asyncio.gather(*(read(loan_id) for loan_id in loan_ids))
     lateness = [ms for h in histories for ms in timer_lateness_ms(h, cutoff_ns, since_ns)]
     waits = [ms for h in histories for ms in schedule_to_start_ms(h, cutoff_ns, since_ns)]
+    if dump := os.environ.get("BENCH_DUMP_DIR"):
+        dump_histories(Path(dump), histories)
     return lateness, waits
+
+
+def dump_histories(folder: Path, histories: list[ReadHistory]) -> None:
+    """For diagnosis (BENCH_DUMP_DIR): each timer's due time and lateness, as CSV lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"timers-{time.time_ns()}.csv", "w") as out:
+        for number, h in enumerate(histories):
+            for due_ns, late_ms in timer_due_and_lateness(h):
+                out.write(f"{number},{due_ns},{late_ms:.1f}\n")
 
 
 async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
@@ -312,8 +345,8 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
         search_attributes=search_attributes.ALL,
         ui=False,
         dev_server_log_level="error",
-        # Task-queue priorities (a first contact ahead of routine work) need the new matcher.
-        dev_server_extra_args=["--dynamic-config-value", "matching.useNewMatcher=true"],
+        # Started as `make run` starts it.
+        dev_server_extra_args=list(settings.DEV_SERVER_ARGS),
     )
     try:
         client = env.client

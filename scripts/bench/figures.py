@@ -61,6 +61,20 @@ def timer_lateness_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -
     return _delays(due, fired, history.pending_until(), since_ns, cutoff_ns)
 
 
+def timer_due_and_lateness(history: ReadHistory) -> list[tuple[int, float]]:
+    """(due Unix ns, lateness ms) of every fired timer: where in a run the late ones fall."""
+    due: dict[int, int] = {}
+    pairs = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            timeout = event.timer_started_event_attributes.start_to_fire_timeout
+            due[event.event_id] = _ns(event) + timeout.ToNanoseconds()
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            at = due[event.timer_fired_event_attributes.started_event_id]
+            pairs.append((at, (_ns(event) - at) / NS_PER_MS))
+    return pairs
+
+
 def schedule_to_start_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -> list[float]:
     """ActivityTaskStarted time minus ActivityTaskScheduled time, activities scheduled by cutoff.
 
