@@ -78,6 +78,9 @@ class Store:
         if backend == "sqlite":
             if schema is not None:
                 raise ValueError("schema is supported on PostgreSQL only")
+            if make_url(url).database in (None, "", ":memory:"):
+                # A second engine would open a second, empty, database.
+                return cls(_sqlite_engine(url))
             return cls(_sqlite_engine(url), reader=_sqlite_engine(url, writes=False))
         # Fail an activity attempt (to be retried) rather than hang on an unreachable server.
         connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}

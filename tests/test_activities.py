@@ -975,3 +975,33 @@ def test_case_records_are_idempotent_and_settle_the_open_work(
     )
     assert [row.status for row in rows(store, WorkItemRow)] == ["cancelled"]
     assert [row.status for row in rows(store, FieldVisitRow)] == ["cancelled"]
+
+
+# -- the SQLite store under concurrency -----------------------------------------------------
+
+
+def test_a_read_does_not_wait_for_a_writer_on_sqlite(tmp_path: Path) -> None:
+    store = sqlite_store(tmp_path)
+    activities = CollectionActivities(store, tmp_path / "evidence", WebhookNotifier({}))
+    activities.prepare_case(prepare_request())
+    try:
+        # Another activity holds the write lock, mid-transaction.
+        with store.session() as writing:
+            writing.add(
+                CaseEventRow(
+                    event_key="e-pending", case_id=CASE_ID, loan_id=LOAN_ID, kind="note", at="now"
+                )
+            )
+            writing.flush()
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                # Before reads had an engine of their own, this waited out the writer (up to
+                # the 30 s busy timeout): every read queued behind every write.
+                read = pool.submit(store.get, CaseRow, CASE_ID)
+                case = read.result(timeout=5)
+                events = pool.submit(store.events_of_case, CASE_ID).result(timeout=5)
+        assert case is not None and case.case_id == CASE_ID
+        # The read saw the database as it was, without the uncommitted row.
+        assert events == []
+        assert [row.event_key for row in store.events_of_case(CASE_ID)] == ["e-pending"]
+    finally:
+        store.dispose()

@@ -97,6 +97,8 @@ NOTES = {
     " cases answer: per_s is the most this machine carries",
     "record_payment_during_demo_ms": "the same payments while the N demo cases race through"
     " their ladders (2 s days): the worker is saturated by the demo itself",
+    "resent": "payments sent again, with the same payment id, after the server's deadline"
+    " passed without an answer, as a payment system does; a payment is timed to its answer",
     "quiet": "the quiet cases' timers are days away and fire in no run; their activity figure"
     " counts only what the payment phase scheduled (store_case_records)",
     "targets": "record_payment_ms_p99 is the quiet figure; timer lateness is the demo figure",
