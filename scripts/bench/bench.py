@@ -49,6 +49,7 @@ from figures import (
     timer_due_and_lateness,
     timer_lateness_ms,
 )
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -334,10 +335,24 @@ async def read_histories(
 def dump_histories(folder: Path, histories: list[ReadHistory]) -> None:
     """For diagnosis (BENCH_DUMP_DIR): each timer's due time and lateness, as CSV lines."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"timers-{time.time_ns()}.csv", "w") as out:
+    stamp = time.time_ns()
+    with (
+        open(folder / f"timers-{stamp}.csv", "w") as out,
+        open(folder / f"late-timers-{stamp}.txt", "w") as late,
+    ):
         for number, h in enumerate(histories):
             for due_ns, late_ms in timer_due_and_lateness(h):
                 out.write(f"{number},{due_ns},{late_ms:.1f}\n")
+                if late_ms > 1000:
+                    # What the case's history records from a second before the timer was due
+                    # until it fired: what held it back.
+                    fired_ns = due_ns + int(late_ms * 1e6)
+                    late.write(f"history {number}: due {due_ns}, {late_ms:.0f} ms late\n")
+                    for event in h.events:
+                        at = event.event_time.ToNanoseconds()
+                        if due_ns - 1_000_000_000 <= at <= fired_ns:
+                            kind = EventType.Name(event.event_type)
+                            late.write(f"  {(at - due_ns) / 1e6:+9.0f} ms {kind}\n")
 
 
 async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
