@@ -32,6 +32,7 @@ from domain.case import Borrower
 from migrations import Migration, SchemaNotCurrent, SchemaStatus
 
 Row = TypeVar("Row", bound=SQLModel)
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_SECONDS = 10
@@ -197,36 +198,37 @@ class Store:
         """Insert the case, or refresh its facts while keeping when it opened and where it is,
         and record its borrower (see `record_borrower`), in one transaction. Returns the
         stored case and whether it is new."""
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                with self.session() as session:
-                    stored = session.get(CaseRow, row.case_id)
-                    if stored is None:
-                        session.add(row)
-                        stored = row
-                    else:
-                        for name in CASE_FACTS:
-                            setattr(stored, name, getattr(row, name))
-                        session.add(stored)
-                    _write_borrower(session, borrower, at=row.opened_at)
-                return stored, stored is row
-            except IntegrityError:
-                # Another worker wrote the case or the borrower first: read it and go on.
-                if attempt == WRITE_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+
+        def write(session: Session) -> tuple[CaseRow, bool]:
+            stored = session.get(CaseRow, row.case_id)
+            if stored is None:
+                session.add(row)
+            else:
+                for name in CASE_FACTS:
+                    setattr(stored, name, getattr(row, name))
+                session.add(stored)
+            _write_borrower(session, borrower, at=row.opened_at)
+            return (row, True) if stored is None else (stored, False)
+
+        return self._write_racing(write)
 
     def record_borrower(self, borrower: Borrower, *, at: str) -> None:
         """Insert the borrower, or replace their details unless the stored ones are newer: `at`
         is when the case that brought them opened, and the latest case has the current ones."""
+        self._write_racing(lambda session: _write_borrower(session, borrower, at=at))
+
+    def _write_racing(self, write: Callable[[Session], T]) -> T:
+        """`write` in one transaction. Where it lost a race for a new row to another worker
+        (PostgreSQL), it runs again, and then finds that row."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.session() as session:
-                    _write_borrower(session, borrower, at=at)
-                return
+                    result = write(session)
+                return result
             except IntegrityError:
                 if attempt == WRITE_ATTEMPTS:
                     raise
+        raise AssertionError("unreachable")
 
     def contacts_of_case(self, case_id: str) -> Sequence[ContactAttemptRow]:
         return self._of_case(

@@ -1005,3 +1005,26 @@ def test_a_read_does_not_wait_for_a_writer_on_sqlite(tmp_path: Path) -> None:
         assert [row.event_key for row in store.events_of_case(CASE_ID)] == ["e-pending"]
     finally:
         store.dispose()
+
+
+def test_cases_of_one_borrower_opened_at_once_record_the_borrower_once(store: Store) -> None:
+    # An import opens a borrower's loans together: on PostgreSQL their preparations race to
+    # insert the borrower's row; the losers write again and find it.
+    activities = CollectionActivities(store, Path("unused-evidence"), WebhookNotifier({}))
+    opened = threading.Barrier(8)
+
+    def prepare(number: int) -> str | None:
+        request = prepare_request(
+            case_id=f"case-{number}",
+            case=case_input(loan_id=f"L-RACE-{number}"),
+            workflow_id=f"collection-L-RACE-{number}",
+        )
+        opened.wait()
+        return activities.prepare_case(request).opened_at
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(prepare, range(8)))
+    assert results == [utc_iso(OPENED_AT)] * 8
+    assert len(rows(store, CaseRow)) == 8
+    [borrower_row] = rows(store, BorrowerRow)
+    assert borrower_row.borrower_id == borrower().borrower_id
