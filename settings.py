@@ -20,6 +20,9 @@ TASK_QUEUE_DEFAULT = "collections"
 # - The server fires no timer sooner than a "max time shift" after the moment it was created
 #   (1 s by default), so a timer shorter than that, which `demo` cases with their two-second
 #   days set all the time, fired up to a second late; 100 ms keeps demo days two seconds long.
+# - When the server's timer queue falls behind it stops reading due timers for a "poll
+#   backoff" (5 s by default): under a storm of cases, timers due in that pause all fired
+#   5-11 s late together. 200 ms keeps the pause shorter than a timer may be late.
 # - SQLite in WAL mode lets the server read while it writes: in its default rollback-journal
 #   mode every read waits out the writer, and under a storm of cases that doubles the time a
 #   workflow takes. `synchronous=full` keeps every committed transaction across a power cut.
@@ -28,6 +31,8 @@ DEV_SERVER_ARGS = (
     "matching.useNewMatcher=true",
     "--dynamic-config-value",
     'history.timerProcessorMaxTimeShift="100ms"',
+    "--dynamic-config-value",
+    'history.timerProcessorPollBackoffInterval="200ms"',
     "--sqlite-pragma",
     "journal_mode=wal",
     "--sqlite-pragma",
