@@ -52,7 +52,7 @@ from activities.notify import (
     notifier_from_env,
 )
 from activities.providers.base import PROVIDER_REJECTION
-from activities.store import Store, utc_iso
+from activities.store import Store, add_if_absent, utc_iso
 from activities.tables import (
     BorrowerRow,
     CaseEventRow,
@@ -538,17 +538,11 @@ class CollectionActivities:
         try:
             with self.store.session() as session:
                 for record in records.payments:
-                    payment = _payment_row(record)
-                    if session.get(PaymentRow, payment.record_id) is None:
-                        session.add(payment)
+                    if add_if_absent(session, _payment_row(record)):
                         stored_payments.append(record)
                 for case_event in records.events:
                     row = _case_event_row(case_event)
-                    if session.get(CaseEventRow, row.event_key) is None:
-                        session.add(row)
-                        effect = _event_effect(case_event, row.at)
-                        if effect is not None:
-                            effect(session)
+                    if add_if_absent(session, row, then=_event_effect(case_event, row.at)):
                         stored_events.append(case_event)
                 if records.snapshot is not None and not _apply_snapshot(session, records.snapshot):
                     raise _NoPreparedCase

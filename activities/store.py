@@ -169,11 +169,8 @@ class Store:
         first = rows[0]
         key = inspect(first).mapper.primary_key_from_instance(first)
         with Session(self.engine, expire_on_commit=False) as session:
-            if session.get(type(first), key) is not None:
+            if not add_if_absent(session, *rows, then=then):
                 return False
-            session.add_all(rows)
-            if then is not None:
-                then(session)
             try:
                 session.commit()
             except IntegrityError:
@@ -254,6 +251,21 @@ class Store:
     def _of_case(self, statement: SelectOfScalar[Row]) -> Sequence[Row]:
         with self.reading() as session:
             return session.exec(statement).all()
+
+
+def add_if_absent(
+    session: Session, *rows: SQLModel, then: Callable[[Session], None] | None = None
+) -> bool:
+    """Add `rows` to the session's transaction unless the first one's key exists, and run
+    `then` with them; True if added. `insert_if_absent` is this in a transaction of its own."""
+    first = rows[0]
+    key = inspect(first).mapper.primary_key_from_instance(first)
+    if session.get(type(first), key) is not None:
+        return False
+    session.add_all(rows)
+    if then is not None:
+        then(session)
+    return True
 
 
 # What a case's row takes from the case each time it is prepared; when it opened and where it

@@ -80,12 +80,14 @@ MIN_RUN_SECONDS = 120.0
 CONTACT_STATES = ("sent", "queued", "booked", "referred")
 # Each channel's provider, forced to the outbox: a benchmark never sends a real SMS.
 OUTBOX_ONLY = {"SMS_PROVIDER": "outbox", "EMAIL_PROVIDER": "outbox", "LETTER_PROVIDER": "outbox"}
+# A timer fired later than this is late: the target's bound, and what BENCH_DUMP_DIR explains.
+LATE_TIMER_MS = 1000
 TARGETS: dict[str, tuple[str, float]] = {
     "default_ladder_events": ("<=", 250),
     "paid_after_first_sms_events": ("<=", 60),
     "ratio_to_ceiling": (">=", 0.5),
     "record_payment_ms_p99": ("<=", 150),
-    "timer_lateness_ms_p99_demo": ("<=", 1000),
+    "timer_lateness_ms_p99_demo": ("<=", LATE_TIMER_MS),
 }
 NOTES = {
     "record_payment_ms": "N open, quiet `default` cases (real days, each asleep until its first"
@@ -343,7 +345,7 @@ def dump_histories(folder: Path, histories: list[ReadHistory]) -> None:
         for number, h in enumerate(histories):
             for due_ns, late_ms in timer_due_and_lateness(h):
                 out.write(f"{number},{due_ns},{late_ms:.1f}\n")
-                if late_ms > 1000:
+                if late_ms > LATE_TIMER_MS:
                     # What the case's history records from a second before the timer was due
                     # until it fired: what held it back.
                     fired_ns = due_ns + int(late_ms * 1e6)
@@ -422,7 +424,7 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
             "p50": rounded(percentile(lateness, 0.5)),
             "p95": rounded(percentile(lateness, 0.95)),
             "max": rounded(max(lateness, default=None)),
-            "over_1s": sum(1 for ms in lateness if ms > 1000),
+            "over_1s": sum(1 for ms in lateness if ms > LATE_TIMER_MS),
         },
         "activity_schedule_to_start_ms_p99_quiet": rounded(percentile(quiet_waits, 0.99)),
         "activity_schedule_to_start_ms_p99_demo": rounded(percentile(waits, 0.99)),

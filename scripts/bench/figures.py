@@ -46,8 +46,9 @@ def _ns(event: HistoryEvent) -> int:
     return event.event_time.ToNanoseconds()
 
 
-def timer_lateness_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -> list[float]:
-    """TimerFired time minus (TimerStarted time + start_to_fire_timeout), timers due by cutoff."""
+def _timers(history: ReadHistory) -> tuple[dict[int, int], dict[int, int]]:
+    """By TimerStarted event id: when each timer not cancelled was due, and when each fired
+    (Unix ns)."""
     due: dict[int, int] = {}
     fired: dict[int, int] = {}
     for event in history.events:
@@ -58,21 +59,19 @@ def timer_lateness_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -
             fired[event.timer_fired_event_attributes.started_event_id] = _ns(event)
         elif event.event_type == EventType.EVENT_TYPE_TIMER_CANCELED:
             due.pop(event.timer_canceled_event_attributes.started_event_id, None)
+    return due, fired
+
+
+def timer_lateness_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -> list[float]:
+    """TimerFired time minus (TimerStarted time + start_to_fire_timeout), timers due by cutoff."""
+    due, fired = _timers(history)
     return _delays(due, fired, history.pending_until(), since_ns, cutoff_ns)
 
 
 def timer_due_and_lateness(history: ReadHistory) -> list[tuple[int, float]]:
     """(due Unix ns, lateness ms) of every fired timer: where in a run the late ones fall."""
-    due: dict[int, int] = {}
-    pairs = []
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
-            timeout = event.timer_started_event_attributes.start_to_fire_timeout
-            due[event.event_id] = _ns(event) + timeout.ToNanoseconds()
-        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
-            at = due[event.timer_fired_event_attributes.started_event_id]
-            pairs.append((at, (_ns(event) - at) / NS_PER_MS))
-    return pairs
+    due, fired = _timers(history)
+    return [(due[key], (at - due[key]) / NS_PER_MS) for key, at in fired.items()]
 
 
 def schedule_to_start_ms(history: ReadHistory, cutoff_ns: int, since_ns: int = 0) -> list[float]:
