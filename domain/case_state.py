@@ -13,9 +13,12 @@ next (a payment, a hold, a release), so the workflow knows when to decide again.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from domain import commitments
 from domain.case import CaseInput
@@ -41,6 +44,11 @@ OPEN_STATUSES = ("active", "promise_pending", "in_plan", "on_hold")
 CASE_STATUSES = (*OPEN_STATUSES, *FINAL_STATUSES)
 # A case's stages in the order it passes them.
 CASE_STAGES = ("preparation", "grace", *LADDER_STAGES, "closed")
+# A flood of invalid signals must not grow the case without bound: its state keeps the latest
+# rejections of each kind (every one of them reaches the case database through the journal) and
+# counts the rest; a rejection's reason is cut to a length that cannot bloat the history.
+REJECTIONS_KEPT = 50
+REASON_MAX = 500
 # The field that names each kind of message, for errors about its id.
 ID_FIELDS = {
     "payment": "payment_id",
@@ -119,6 +127,9 @@ class AuditFact:
     kind: str
     ref_id: str
     detail: dict[str, str | int | None]
+    # When it was first handed to the writer (set by the workflow), so a batch written late, or
+    # written again after a failure, keeps the moment it happened.
+    at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +147,7 @@ class PaymentFact:
     applied_minor: int = 0
     overpaid_minor: int = 0
     outstanding_after_minor: int | None = None
+    at: str | None = None
 
 
 Fact = AuditFact | PaymentFact
@@ -143,8 +155,21 @@ Fact = AuditFact | PaymentFact
 
 @dataclass(frozen=True)
 class Answered:
-    body: object
+    """The first answer to a message, with a fingerprint of the message it answered (not the
+    message itself: the answers travel with the case when it continues as new)."""
+
+    fingerprint: str
     answer: dict[str, Any]
+
+
+def fingerprint(body: object) -> str:
+    """A short digest of a parsed message (a frozen dataclass of plain values, whose repr is
+    stable), enough to tell the same message from another one under the same id."""
+    return hashlib.sha256(repr(body).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def bounded_reason(reason: str) -> str:
+    return reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 1] + "…"
 
 
 @dataclass
@@ -179,8 +204,11 @@ class CaseState:
     holds: dict[str, Hold] = field(default_factory=dict)
     contacts: list[Contact] = field(default_factory=list)
     payments: list[PaymentEntry] = field(default_factory=list)
+    # The latest REJECTIONS_KEPT rejections of each kind, and how many there were in all.
     rejected_payments: list[dict[str, Any]] = field(default_factory=list)
     rejected_plans: list[dict[str, Any]] = field(default_factory=list)
+    rejected_payment_count: int = 0
+    rejected_plan_count: int = 0
     legal_events: list[dict[str, Any]] = field(default_factory=list)
     next_action: dict[str, Any] | None = None
     answers: dict[str, Answered] = field(default_factory=dict)
@@ -235,7 +263,7 @@ class CaseState:
         earlier = self.answers.get(f"{kind}:{message_id}")
         if earlier is None:
             return None
-        if earlier.body != body:
+        if earlier.fingerprint != fingerprint(body):
             raise InvalidInput(
                 ID_FIELDS[kind], f"{message_id!r} was already used for a different {kind}"
             )
@@ -244,7 +272,7 @@ class CaseState:
     def _answer(
         self, kind: str, message_id: str, body: object, answer: dict[str, Any]
     ) -> dict[str, Any]:
-        self.answers[f"{kind}:{message_id}"] = Answered(body, answer)
+        self.answers[f"{kind}:{message_id}"] = Answered(fingerprint(body), answer)
         return answer
 
     # -- payments ----------------------------------------------------------------
@@ -310,7 +338,9 @@ class CaseState:
     def reject_payment(self, raw: Any, reason: str, record_id: str) -> None:
         """Keep an invalid payment signal with its reason; an absurd id is stored shortened."""
         payment_id = storable_id(raw.get("payment_id") if isinstance(raw, dict) else None)
-        self.rejected_payments.append({"payment_id": payment_id, "reason": reason})
+        reason = bounded_reason(reason)
+        self.rejected_payment_count += 1
+        _keep_latest(self.rejected_payments, {"payment_id": payment_id, "reason": reason})
         self.journal.append(
             PaymentFact(
                 record_id=record_id, status="rejected", payment_id=payment_id, reason=reason
@@ -535,9 +565,11 @@ class CaseState:
     def reject_plan(self, raw: Any, reason: str) -> None:
         """Keep a plan signal the case cannot take, with the reason: nothing sent is lost."""
         plan_id = storable_id(raw.get("plan_id") if isinstance(raw, dict) else None)
-        self.rejected_plans.append({"plan_id": plan_id, "reason": reason})
+        reason = bounded_reason(reason)
+        self.rejected_plan_count += 1
+        _keep_latest(self.rejected_plans, {"plan_id": plan_id, "reason": reason})
         self.journal.append(
-            AuditFact("plan_rejected", f"{plan_id}:{len(self.rejected_plans)}", {"reason": reason})
+            AuditFact("plan_rejected", f"{plan_id}:{self.rejected_plan_count}", {"reason": reason})
         )
 
     # -- holds -------------------------------------------------------------------
@@ -898,4 +930,29 @@ class CaseState:
             ],
             "rejected_payments": list(self.rejected_payments),
             "rejected_plans": list(self.rejected_plans),
+            # How many there were in all: the lists above keep the latest REJECTIONS_KEPT.
+            "rejected_counts": {
+                "payments": self.rejected_payment_count,
+                "plans": self.rejected_plan_count,
+            },
         }
+
+    # -- continue-as-new ---------------------------------------------------------
+    def carried(self) -> dict[str, Any]:
+        """The whole state as plain JSON data, for the next run of the case."""
+        carried: dict[str, Any] = _STATE.dump_python(self, mode="json")
+        return carried
+
+    @staticmethod
+    def restored(carried: Any) -> CaseState:
+        """The state a previous run carried over (`carried`)."""
+        return _STATE.validate_python(carried)
+
+
+def _keep_latest(kept: list[dict[str, Any]], entry: dict[str, Any]) -> None:
+    kept.append(entry)
+    del kept[:-REJECTIONS_KEPT]
+
+
+# Built once: pydantic reads the dataclasses' type hints, nested ones included.
+_STATE: TypeAdapter[CaseState] = TypeAdapter(CaseState)

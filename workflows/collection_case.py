@@ -14,6 +14,7 @@ waits for bookkeeping.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +27,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 with workflow.unsafe.imports_passed_through():
     from activities import contracts
     from domain.case import parse_case_input
-    from domain.case_state import AuditFact, CaseState, Contact, PaymentFact
+    from domain.case_state import AuditFact, CaseState, Contact, Fact, PaymentFact
     from domain.clock import bucket, calendar_days_past_due, case_clock
     from domain.commitments import (
         CommitmentRules,
@@ -96,6 +97,29 @@ FIRST_CONTACT = Priority(priority_key=2)
 BOOKKEEPING = Priority(priority_key=4)
 PAYMENT_SIGNAL = "payment_received"
 PLAN_SIGNAL = "plan_received"
+# A bookkeeping batch carries at most this many records, so that no activity input grows with a
+# flood of messages (thousands of rejected signals once made one too slow to serialise); the
+# rest waits for the next batch.
+JOURNAL_BATCH = 200
+# A batch the database refused is kept and tried again, after a pause that grows to the last.
+BOOKKEEPING_TRIES = RetryPolicy(
+    maximum_attempts=3,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=[contracts.INVALID_CASE],
+)
+BOOKKEEPING_PAUSES = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+)
+# A case continues as new well before Temporal's limits on one run (51,200 events or 50 MB of
+# history, 10,000 signals, 2,000 updates), whenever the server suggests it (by default at
+# 4,096 events or 4 MB), and in any case at these marks.
+HISTORY_EVENTS_MAX = 10_000
+HISTORY_BYTES_MAX = 20 * 1024 * 1024
+SIGNALS_MAX = 5_000
+UPDATES_MAX = 1_000
 
 Answer = TypeVar("Answer")
 
@@ -126,14 +150,19 @@ def _decoded(value: RawValue) -> Any:
 @workflow.defn(name="CollectionCase")
 class CollectionCase:
     @workflow.init
-    def __init__(self, case: dict[str, Any]) -> None:
-        # Messages may arrive before `run` starts, so the state is built here from the input.
+    def __init__(self, case: dict[str, Any], carried: dict[str, Any] | None = None) -> None:
+        # Messages may arrive before `run` starts, so the state is built here from the input,
+        # or taken over from the run before when the case continued as new.
         self._invalid: InvalidInput | None = None
         self._state: CaseState | None = None
-        try:
-            self._state = CaseState(parse_case_input(case, now=workflow.now()))
-        except InvalidInput as error:
-            self._invalid = error
+        self._carried = carried
+        if carried is not None:
+            self._state = CaseState.restored(carried["state"])
+        else:
+            try:
+                self._state = CaseState(parse_case_input(case, now=workflow.now()))
+            except InvalidInput as error:
+                self._invalid = error
         self._case_id = workflow.info().first_execution_run_id
         self._plan: CasePlan | None = None
         self._timezone = "UTC"
@@ -143,16 +172,28 @@ class CollectionCase:
         self._snapshot_due = False
         # The moment the case decides at until its first timer or activity (see `run`).
         self._pinned_now: datetime | None = None
+        if carried is not None:
+            self._snapshot_due = bool(carried.get("snapshot_due"))
+        # Messages taken in this run, against Temporal's limits per run.
+        self._signals_this_run = 0
+        self._updates_this_run = 0
+        # Why the last bookkeeping batch failed, while it is being tried again (for the UI).
+        self._bookkeeping_problem: str | None = None
 
     # -- the process -------------------------------------------------------------
     @workflow.run
-    async def run(self, case: dict[str, Any]) -> dict[str, Any]:
+    async def run(
+        self, case: dict[str, Any], carried: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if self._state is None:
             raise ApplicationError(
                 str(self._invalid), type=contracts.INVALID_CASE, non_retryable=True
             )
         state = self._state
-        prepared = await self._prepare(state, workflow.now())
+        # A run carried over prepares again (idempotent: the case row keeps its first opening,
+        # and the borrower's details are written as of that opening, never over newer ones).
+        opened_at = datetime.fromisoformat(carried["opened_at"]) if carried else workflow.now()
+        prepared = await self._prepare(state, opened_at)
         self._timezone = prepared.timezone
         # Workflow time around the preparation (a local activity) is not the same in a replay
         # as it was live when the preparation outlasted its workflow task: a case deciding by
@@ -163,10 +204,14 @@ class CollectionCase:
         # records, so every replay reads the same one. A case prepared before results carried
         # it goes on as it began (no patch marker is needed: the result itself tells them apart,
         # and a marker beside a local activity's is not replayed in its place).
-        if prepared.opened_at:
+        if carried:
+            # Its clock still counts from the opening; it decides at the time of this run.
+            clock_start = datetime.fromisoformat(carried["opened_at"])
+        elif prepared.opened_at:
             clock_start = self._pinned_now = datetime.fromisoformat(prepared.opened_at)
         else:
             clock_start = workflow.now()
+        self._opened_at = clock_start
         plan = CasePlan(
             policy=prepared.policy,
             timezone=prepared.timezone,
@@ -175,13 +220,15 @@ class CollectionCase:
             ),
         )
         self._plan = plan
-        if not state.closed:
+        if not state.closed and not carried:
             state.stage = "grace"
-        # The case table got this position from preparation itself.
+        # The case table got this position from preparation itself (or from the run before).
         self._published = self._position(state)
         self._publish(state, first=True)
         writer = asyncio.create_task(self._write_journal())
         while True:
+            if self._continue_as_new_due():
+                await self._continue_as_new(case, state)
             decision = decide(state, plan, self._now())
             if isinstance(decision, Complete):
                 break
@@ -247,7 +294,7 @@ class CollectionCase:
         self._pinned_now = None
         with suppress(TimeoutError):
             await workflow.wait_condition(
-                lambda: state.revision != seen,
+                lambda: state.revision != seen or self._continue_as_new_due(),
                 timeout=timeout,
                 timeout_summary=decision.reason,
             )
@@ -262,8 +309,11 @@ class CollectionCase:
         if run.requeue_of is None:
             state.begin_step(run.index, step.stage, run.skipped, run.days_past_due)
         self._publish(state)
-        # The step's own activity writes the bookkeeping so far: one round trip, not two.
-        records = self._take_records(state)
+        # The step's own activity writes the bookkeeping so far: one round trip, not two. If the
+        # activity does not run to the end, the records go back to the journal (every record
+        # is idempotent by its key, so writing one twice is harmless).
+        facts = self._take_facts(state)
+        records = self._records(state, facts)
         # Run ids are time-ordered (UUIDv7): their tail, not their head, tells cases apart.
         # The id is the provider's idempotency key, so a step decided again reuses it.
         attempt_id = f"{state.case.loan_id}.{self._case_id[-8:]}.{run.index:02d}"
@@ -323,7 +373,13 @@ class CollectionCase:
             priority=FIRST_CONTACT if not state.contacts else Priority.default,
         )
         self._pinned_now = None
-        await workflow.wait_condition(lambda: handle.done() or not contact_still_stands(state, run))
+        # A case due to continue as new hands over first: the step is decided again in the next
+        # run, under the same attempt id.
+        await workflow.wait_condition(
+            lambda: (
+                handle.done() or not contact_still_stands(state, run) or self._continue_as_new_due()
+            )
+        )
         if not handle.done():
             handle.cancel()
         blocked_by: str | None = None
@@ -348,6 +404,9 @@ class CollectionCase:
             if isinstance(outcome, contracts.ContactResult) and result == contracts.CONTACT_BLOCKED:
                 blocked_by = outcome.rule or contracts.CONTACT_BLOCKED
         except ActivityError as error:
+            # Added after cases were running: their contacts' records were not given back.
+            if workflow.patched("contact-records-given-back"):
+                self._give_back(state, facts)
             if error.retry_state != RetryState.NON_RETRYABLE_FAILURE:
                 # Cancelled (a hold, a payment, the close), or retried until its window
                 # closed: it did not leave, and the step is decided again.
@@ -384,28 +443,71 @@ class CollectionCase:
     # -- bookkeeping -------------------------------------------------------------
     async def _write_journal(self) -> None:
         """Write what the domain journalled to the case database, in batches, beside the
-        process: handlers answer and contacts go out without waiting for it."""
+        process: handlers answer and contacts go out without waiting for it. A batch the
+        database refuses (down, or a worker pointed at another database) goes back to the
+        journal and is tried again after a pause; the case shows the problem meanwhile."""
         state = self._require_state("CaseNotOpened")
+        failures = 0
         while True:
             await workflow.wait_condition(lambda: bool(state.journal) or self._snapshot_due)
             self._writing = True
-            records = self._take_records(state)
+            facts = self._take_facts(state)
+            records = self._records(state, facts)
             try:
                 await workflow.execute_activity(
                     contracts.STORE_CASE_RECORDS,
                     records,
                     start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=RETRY,
+                    retry_policy=BOOKKEEPING_TRIES,
                     summary=f"Case records · {state.status}",
                     priority=BOOKKEEPING,
                 )
+            except ActivityError as error:
+                self._give_back(state, facts)
+                pause = BOOKKEEPING_PAUSES[min(failures, len(BOOKKEEPING_PAUSES) - 1)]
+                failures += 1
+                cause = str(error.cause) if error.cause is not None else str(error)
+                self._bookkeeping_problem = (
+                    f"case records not written ({failures} failed batches; "
+                    f"{cause[:200]}); next try in {int(pause.total_seconds())} s"
+                )
+                workflow.logger.warning(
+                    "case records not written, kept for another try in %s s (%s failed): %s",
+                    int(pause.total_seconds()),
+                    failures,
+                    cause[:200],
+                )
+                self._publish(state)
+                self._writing = False
+                await workflow.sleep(pause, summary="Case records kept for another try")
+                continue
             finally:
                 self._writing = False
+            if failures:
+                failures = 0
+                self._bookkeeping_problem = None
+                self._publish(state)
 
-    def _take_records(self, state: CaseState) -> contracts.CaseRecords:
-        """What the domain journalled, and the case's position, as one batch for the database;
-        the journal is empty afterwards."""
-        facts, state.journal = state.journal, []
+    def _take_facts(self, state: CaseState) -> list[Fact]:
+        """Up to one batch of what the domain journalled, oldest first, each stamped with the
+        moment it was first taken (a batch written again keeps it)."""
+        now = workflow.now().isoformat()
+        facts = [
+            fact if fact.at is not None else dataclasses.replace(fact, at=now)
+            for fact in state.journal[:JOURNAL_BATCH]
+        ]
+        del state.journal[:JOURNAL_BATCH]
+        return facts
+
+    def _give_back(self, state: CaseState, facts: list[Fact]) -> None:
+        """Records an activity did not (surely) write go back to the head of the journal, and
+        the case's position is written again with them."""
+        state.journal[:0] = facts
+        self._snapshot_due = True
+
+    def _records(self, state: CaseState, facts: list[Fact]) -> contracts.CaseRecords:
+        """Journalled facts, and the case's position when it changed, as one batch for the
+        database."""
         self._snapshot_due = False
         now = workflow.now().isoformat()
         payments = [
@@ -417,7 +519,7 @@ class CollectionCase:
                 amount_minor=fact.amount_minor,
                 currency=fact.currency,
                 status=fact.status,
-                received_at=now,
+                received_at=fact.at or now,
                 paid_at=fact.paid_at,
                 source=fact.source,
                 reason=fact.reason,
@@ -434,7 +536,7 @@ class CollectionCase:
                 event_key=f"{self._case_id}:{fact.kind}:{fact.ref_id}",
                 loan_id=state.case.loan_id,
                 kind=fact.kind,
-                at=now,
+                at=fact.at or now,
                 ref_id=fact.ref_id,
                 detail=fact.detail,
             )
@@ -458,6 +560,44 @@ class CollectionCase:
             ),
         )
 
+    # -- continue-as-new ---------------------------------------------------------
+    def _continue_as_new_due(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= HISTORY_EVENTS_MAX
+            or info.get_current_history_size() >= HISTORY_BYTES_MAX
+            or self._signals_this_run >= SIGNALS_MAX
+            or self._updates_this_run >= UPDATES_MAX
+        )
+
+    async def _continue_as_new(self, case: dict[str, Any], state: CaseState) -> None:
+        """Hand the case over to a new run with its whole state: its answers (so a message
+        sent again is answered as the first time), its open work, and what the database has
+        not yet got. Nothing awaits between taking the state and handing it over, so no
+        message can slip in between; a message that reaches this run after it completed goes
+        to the next one."""
+        await workflow.wait_condition(
+            lambda: (
+                not self._writing
+                and len(state.journal) <= JOURNAL_BATCH
+                and workflow.all_handlers_finished()
+            )
+        )
+        workflow.logger.info(
+            "case continues as new: %s events, %s bytes of history, %s signals, %s updates",
+            workflow.info().get_current_history_length(),
+            workflow.info().get_current_history_size(),
+            self._signals_this_run,
+            self._updates_this_run,
+        )
+        carried = {
+            "state": state.carried(),
+            "opened_at": self._opened_at.isoformat(),
+            "snapshot_due": self._snapshot_due,
+        }
+        workflow.continue_as_new(args=[case, carried])
+
     def _position(self, state: CaseState) -> tuple[object, ...]:
         days_past_due = self._days_past_due()
         return (state.stage, state.status, bucket(days_past_due), state.outstanding_minor)
@@ -467,7 +607,7 @@ class CollectionCase:
         and have the case table follow. No await: it never delays a decision."""
         days_past_due = self._days_past_due()
         position = self._position(state)
-        workflow.set_current_details(self._details(state, days_past_due))
+        workflow.set_current_details(self._details(state, days_past_due, self._bookkeeping_problem))
         if position == self._published and not first:
             return
         if position != self._published:
@@ -494,8 +634,8 @@ class CollectionCase:
 
     # -- payments ----------------------------------------------------------------
     @workflow.update
-    def record_payment(self, payment: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidPayment")
+    def record_payment(self, payment: Any) -> dict[str, Any]:
+        state = self._taking("InvalidPayment")
         answer = _answering(
             "InvalidPayment",
             lambda: state.take_payment(
@@ -507,7 +647,7 @@ class CollectionCase:
         return answer
 
     @record_payment.validator
-    def _validate_payment(self, payment: dict[str, Any]) -> None:
+    def _validate_payment(self, payment: Any) -> None:
         state = self._require_state("InvalidPayment")
         _answering(
             "InvalidPayment",
@@ -520,6 +660,7 @@ class CollectionCase:
     def _on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """Signals take any number of arguments of any type: a payment signal that cannot be
         read is kept in `rejected_payments` with the reason, never fails a workflow task."""
+        self._signals_this_run += 1
         state = self._state
         if state is None:
             return
@@ -566,8 +707,8 @@ class CollectionCase:
         return self._plan.policy.commitments, case_today(state, self._plan, workflow.now())
 
     @workflow.update
-    def promise_to_pay(self, promise: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidPromise")
+    def promise_to_pay(self, promise: Any) -> dict[str, Any]:
+        state = self._taking("InvalidPromise")
         answer = _answering(
             "InvalidPromise",
             lambda: state.take_promise(parse_promise(promise), *self._commitment_terms()),
@@ -576,7 +717,7 @@ class CollectionCase:
         return answer
 
     @promise_to_pay.validator
-    def _validate_promise(self, promise: dict[str, Any]) -> None:
+    def _validate_promise(self, promise: Any) -> None:
         state = self._require_state("InvalidPromise")
         _answering(
             "InvalidPromise",
@@ -584,8 +725,8 @@ class CollectionCase:
         )
 
     @workflow.update
-    def propose_plan(self, plan: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidPlan")
+    def propose_plan(self, plan: Any) -> dict[str, Any]:
+        state = self._taking("InvalidPlan")
         answer = _answering(
             "InvalidPlan", lambda: state.take_plan(parse_plan(plan), *self._commitment_terms())
         )
@@ -593,15 +734,15 @@ class CollectionCase:
         return answer
 
     @propose_plan.validator
-    def _validate_plan(self, plan: dict[str, Any]) -> None:
+    def _validate_plan(self, plan: Any) -> None:
         state = self._require_state("InvalidPlan")
         _answering(
             "InvalidPlan", lambda: state.check_plan(parse_plan(plan), *self._commitment_terms())
         )
 
     @workflow.update
-    def agree_settlement(self, settlement: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidSettlement")
+    def agree_settlement(self, settlement: Any) -> dict[str, Any]:
+        state = self._taking("InvalidSettlement")
         answer = _answering(
             "InvalidSettlement",
             lambda: state.take_settlement(parse_settlement(settlement), *self._commitment_terms()),
@@ -610,7 +751,7 @@ class CollectionCase:
         return answer
 
     @agree_settlement.validator
-    def _validate_settlement(self, settlement: dict[str, Any]) -> None:
+    def _validate_settlement(self, settlement: Any) -> None:
         state = self._require_state("InvalidSettlement")
         _answering(
             "InvalidSettlement",
@@ -619,8 +760,8 @@ class CollectionCase:
 
     # -- holds, outcomes, legal events -------------------------------------------
     @workflow.update
-    def place_hold(self, hold: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidHold")
+    def place_hold(self, hold: Any) -> dict[str, Any]:
+        state = self._taking("InvalidHold")
         answer = _answering(
             "InvalidHold", lambda: state.place_hold(parse_hold(hold), workflow.now())
         )
@@ -628,25 +769,25 @@ class CollectionCase:
         return answer
 
     @place_hold.validator
-    def _validate_hold(self, hold: dict[str, Any]) -> None:
+    def _validate_hold(self, hold: Any) -> None:
         state = self._require_state("InvalidHold")
         _answering("InvalidHold", lambda: state.check_hold(parse_hold(hold)))
 
     @workflow.update
-    def release_hold(self, release: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidHold")
+    def release_hold(self, release: Any) -> dict[str, Any]:
+        state = self._taking("InvalidHold")
         answer = _answering("InvalidHold", lambda: state.release_hold(parse_hold_release(release)))
         self._publish(state)
         return answer
 
     @release_hold.validator
-    def _validate_release(self, release: dict[str, Any]) -> None:
+    def _validate_release(self, release: Any) -> None:
         state = self._require_state("InvalidHold")
         _answering("InvalidHold", lambda: state.check_release(parse_hold_release(release)))
 
     @workflow.update
-    def record_contact_outcome(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidOutcome")
+    def record_contact_outcome(self, outcome: Any) -> dict[str, Any]:
+        state = self._taking("InvalidOutcome")
         answer = _answering(
             "InvalidOutcome",
             lambda: state.record_outcome(
@@ -662,15 +803,15 @@ class CollectionCase:
         return answer
 
     @record_contact_outcome.validator
-    def _validate_contact_outcome(self, outcome: dict[str, Any]) -> None:
+    def _validate_contact_outcome(self, outcome: Any) -> None:
         state = self._require_state("InvalidOutcome")
         _answering(
             "InvalidOutcome", lambda: state.check_outcome(parse_contact_outcome(outcome), "call")
         )
 
     @workflow.update
-    def record_visit_outcome(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidOutcome")
+    def record_visit_outcome(self, outcome: Any) -> dict[str, Any]:
+        state = self._taking("InvalidOutcome")
         return _answering(
             "InvalidOutcome",
             lambda: state.record_outcome(
@@ -684,7 +825,7 @@ class CollectionCase:
         )
 
     @record_visit_outcome.validator
-    def _validate_visit_outcome(self, outcome: dict[str, Any]) -> None:
+    def _validate_visit_outcome(self, outcome: Any) -> None:
         state = self._require_state("InvalidOutcome")
         _answering(
             "InvalidOutcome",
@@ -692,15 +833,15 @@ class CollectionCase:
         )
 
     @workflow.update
-    def record_legal_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        state = self._require_state("InvalidLegalEvent")
+    def record_legal_event(self, event: Any) -> dict[str, Any]:
+        state = self._taking("InvalidLegalEvent")
         return _answering(
             "InvalidLegalEvent",
             lambda: state.record_legal_event(parse_legal_event(event), workflow.now()),
         )
 
     @record_legal_event.validator
-    def _validate_legal_event(self, event: dict[str, Any]) -> None:
+    def _validate_legal_event(self, event: Any) -> None:
         state = self._require_state("InvalidLegalEvent")
         _answering("InvalidLegalEvent", lambda: state.check_legal_event(parse_legal_event(event)))
 
@@ -718,6 +859,12 @@ class CollectionCase:
     def _now(self) -> datetime:
         return self._pinned_now or workflow.now()
 
+    def _taking(self, error_type: str) -> CaseState:
+        """The state, for an update handler about to take its message (counted against the
+        updates one run may take)."""
+        self._updates_this_run += 1
+        return self._require_state(error_type)
+
     def _require_state(self, error_type: str) -> CaseState:
         if self._state is None:
             raise ApplicationError(
@@ -734,7 +881,7 @@ class CollectionCase:
         return calendar_days_past_due(state.case.due, moment, self._timezone)
 
     @staticmethod
-    def _details(state: CaseState, days_past_due: int) -> str:
+    def _details(state: CaseState, days_past_due: int, problem: str | None = None) -> str:
         # Shown in the Temporal UI: ids and amounts only, never the borrower's personal data.
         currency = state.case.currency
         lines = [
@@ -747,6 +894,8 @@ class CollectionCase:
         if state.holds:
             kinds = ", ".join(sorted({hold.kind for hold in state.holds.values()}))
             lines.append(f"On hold: {kinds}")
+        if problem:
+            lines.append(f"**Bookkeeping:** {problem}")
         if state.next_action:
             lines.append(f"Next: {state.next_action['kind']} at {state.next_action['due_at']}")
         if state.contacts:
