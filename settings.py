@@ -26,7 +26,27 @@ TASK_QUEUE_DEFAULT = "collections"
 # - SQLite in WAL mode lets the server read while it writes: in its default rollback-journal
 #   mode every read waits out the writer, and under a storm of cases that doubles the time a
 #   workflow takes. `synchronous=full` keeps every committed transaction across a power cut.
+# Temporal's limits that keep one sender from breaking a case (see the README's "Reliability";
+# a real cluster sets the same values in its dynamic config):
+# - no payload above 128 KB: a signal of 1.9 MB is refused at the door (the system's own
+#   payloads are far smaller), so a case's history grows slowly enough to continue as new;
+# - continue-as-new suggested at 1 MB of history (default 4 MB): a case flooded with large
+#   signals hands over while its history is still quick to replay;
+# - up to 1,000 signals may wait while a workflow task runs (default 100; their size stays
+#   capped at 2 MB): beyond it the server fails the task, and a flood of small signals then
+#   keeps a case from ever completing one.
+DEV_SERVER_LIMITS = (
+    "--dynamic-config-value",
+    "limit.blobSize.error=131072",
+    "--dynamic-config-value",
+    "limit.blobSize.warn=65536",
+    "--dynamic-config-value",
+    "limit.historySize.suggestContinueAsNew=1048576",
+    "--dynamic-config-value",
+    "history.maximumBufferedEventsBatch=1000",
+)
 DEV_SERVER_ARGS = (
+    *DEV_SERVER_LIMITS,
     "--dynamic-config-value",
     "matching.useNewMatcher=true",
     "--dynamic-config-value",

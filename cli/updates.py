@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
+import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -22,6 +23,7 @@ from temporalio.client import (
     Client,
     RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError
@@ -51,6 +53,81 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+# Answers that mean "send it again": a case handing over to its next run (continue-as-new)
+# refuses signals meanwhile ("workflow is closing", RESOURCE_EXHAUSTED), aborts the updates in
+# flight (UNAVAILABLE) and answers none while its hand-over is retried ("Workflow Task in failed
+# state"), and the server holds at most 10 updates in flight per case (RESOURCE_EXHAUSTED).
+# Sending again is safe: the message id is the idempotency key.
+RESEND_STATUSES = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
+NOT_READY = "WorkflowNotReadyFailure"
+T = TypeVar("T")
+RESEND_FIRST_PAUSE = 0.2
+RESEND_MAX_PAUSE = 3.0
+
+
+def _worth_resending(error: RPCError) -> bool:
+    if error.status in RESEND_STATUSES:
+        return True
+    details = error.grpc_status.details if error.status == RPCStatusCode.FAILED_PRECONDITION else []
+    return any(detail.type_url.endswith(NOT_READY) for detail in details)
+
+
+async def resending(send: Callable[[float], Awaitable[T]], *, timeout: float) -> T:
+    """`send(seconds_left)`, and again while the case answers that it cannot take the message
+    yet, until `timeout` seconds have passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pause = RESEND_FIRST_PAUSE
+    while True:
+        try:
+            return await send(max(deadline - loop.time(), 0.1))
+        except RPCError as error:
+            if not _worth_resending(error) or loop.time() + pause >= deadline:
+                raise
+        except RPCTimeoutOrCancelledError:
+            # An update not yet answered when its run handed over.
+            if loop.time() + pause >= deadline:
+                raise
+        # Spread out, so that senders waiting for the same hand-over do not all come back
+        # together in the middle of it (a message arriving then makes it start over).
+        await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+        pause = min(pause * 2, RESEND_MAX_PAUSE)
+
+
+async def send_update(
+    handle: WorkflowHandle[Any, Any],
+    update: str,
+    arg: Any,
+    *,
+    timeout: float = ANSWER_TIMEOUT_SECONDS,
+) -> dict[str, Any]:
+    """Send one update and wait for its answer, resending it through a hand-over."""
+
+    async def send(seconds_left: float) -> dict[str, Any]:
+        answer = await handle.execute_update(
+            update, arg, result_type=dict, rpc_timeout=timedelta(seconds=seconds_left)
+        )
+        return dict(answer)
+
+    return await resending(send, timeout=timeout)
+
+
+async def send_signal(
+    handle: WorkflowHandle[Any, Any],
+    signal: str,
+    arg: Any,
+    *,
+    timeout: float = ANSWER_TIMEOUT_SECONDS,
+) -> None:
+    """Send one signal (`payment_received`, `plan_received`, ...), resending it while the case
+    hands over to its next run ("workflow is closing")."""
+
+    async def send(seconds_left: float) -> None:
+        await handle.signal(signal, arg, rpc_timeout=timedelta(seconds=seconds_left))
+
+    await resending(send, timeout=timeout)
+
+
 class CaseNotFound(Exception):
     """No case for the loan, or the case is closed and no longer takes updates."""
 
@@ -76,15 +153,7 @@ async def call_update(
     """
     handle = client.get_workflow_handle(workflow_id(loan_id))
     try:
-        answer = await _within(
-            handle.execute_update(
-                update,
-                arg,
-                result_type=dict,
-                rpc_timeout=timedelta(seconds=timeout),
-            ),
-            timeout,
-        )
+        answer = await _within(send_update(handle, update, arg, timeout=timeout), timeout)
     except RPCTimeoutOrCancelledError:
         # The SDK's own form of our RPC deadline passing while the update waits.
         raise TimeoutError(f"{loan_id}: no answer within {timeout:g} s") from None

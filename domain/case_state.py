@@ -13,7 +13,9 @@ next (a payment, a hold, a release), so the workflow knows when to decide again.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -938,15 +940,15 @@ class CaseState:
         }
 
     # -- continue-as-new ---------------------------------------------------------
-    def carried(self) -> dict[str, Any]:
-        """The whole state as plain JSON data, for the next run of the case."""
-        carried: dict[str, Any] = _STATE.dump_python(self, mode="json")
-        return carried
+    def carried(self) -> str:
+        """The whole state for the next run of the case: its JSON, compressed (a flooded
+        case's unwritten records repeat themselves, and must fit one payload)."""
+        return base64.b64encode(zlib.compress(_STATE.dump_json(self))).decode("ascii")
 
     @staticmethod
-    def restored(carried: Any) -> CaseState:
+    def restored(carried: str) -> CaseState:
         """The state a previous run carried over (`carried`)."""
-        return _STATE.validate_python(carried)
+        return _STATE.validate_json(zlib.decompress(base64.b64decode(carried)))
 
 
 def _keep_latest(kept: list[dict[str, Any]], entry: dict[str, Any]) -> None:

@@ -23,7 +23,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+import settings
 import worker as worker_module
+from activities.case_activities import CollectionActivities
+from activities.notify import WebhookNotifier
+from activities.store import Store
 from workflows import search_attributes as attrs
 
 
@@ -91,7 +95,7 @@ async def dev_server() -> AsyncIterator[DevServer]:
         dev_server_existing_path=server_binary("temporal"),
         search_attributes=attrs.ALL,
         ui=False,
-        dev_server_extra_args=["--http-port", str(http_port)],
+        dev_server_extra_args=["--http-port", str(http_port), *settings.DEV_SERVER_LIMITS],
     )
     yield DevServer(env=env, address=f"127.0.0.1:{port}", http_port=http_port)
     await env.shutdown()
@@ -117,6 +121,16 @@ def case_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Case
     monkeypatch.setenv("COLLECTIONS_EVIDENCE_DIR", str(world.evidence_dir))
     monkeypatch.setenv("COLLECTIONS_TASK_QUEUE", world.task_queue)
     yield world
+
+
+@pytest_asyncio.fixture
+async def real_activities(case_world: CaseWorld) -> AsyncIterator[CollectionActivities]:
+    """The real activities on the test's own database, with no provider configured."""
+    store = Store.from_url(case_world.database_url)
+    store.migrate()
+    activities = CollectionActivities(store, case_world.evidence_dir, WebhookNotifier({}))
+    yield activities
+    store.dispose()
 
 
 def make_worker(client: Client, world: CaseWorld) -> Worker:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import create_engine, text
 from temporalio import activity
 from temporalio.client import WorkflowHandle
@@ -27,8 +26,6 @@ from temporalio.worker import Worker
 from activities import contracts
 from activities.case_activities import CollectionActivities
 from activities.contracts import CaseRecords, ContactRequest, ContactResult, PrepareRequest
-from activities.notify import WebhookNotifier
-from activities.store import Store
 from tests.temporal_fixtures import CaseWorld, DevServer
 from tests.test_workflow import case_input
 from workflows.collection_case import CollectionCase
@@ -82,15 +79,6 @@ class Scene:
 def demo_case(days_overdue: int) -> dict[str, Any]:
     due = (datetime.now(UTC) - timedelta(days=days_overdue)).date()
     return case_input(due, policy="demo")
-
-
-@pytest_asyncio.fixture
-async def real_activities(case_world: CaseWorld) -> AsyncIterator[CollectionActivities]:
-    store = Store.from_url(case_world.database_url)
-    store.migrate()
-    activities = CollectionActivities(store, case_world.evidence_dir, WebhookNotifier({}))
-    yield activities
-    store.dispose()
 
 
 def worker_with(

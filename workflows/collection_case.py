@@ -97,10 +97,12 @@ FIRST_CONTACT = Priority(priority_key=2)
 BOOKKEEPING = Priority(priority_key=4)
 PAYMENT_SIGNAL = "payment_received"
 PLAN_SIGNAL = "plan_received"
-# A bookkeeping batch carries at most this many records, so that no activity input grows with a
-# flood of messages (thousands of rejected signals once made one too slow to serialise); the
-# rest waits for the next batch.
-JOURNAL_BATCH = 200
+# A bookkeeping batch carries at most this many records, and about this many bytes, so that no
+# activity input grows with a flood of messages (thousands of rejected signals once made one
+# too slow to serialise) and each stays well within the namespace's blob limit; the rest waits
+# for the next batch. About 500 rejected signals fit one batch.
+JOURNAL_BATCH = 1000
+JOURNAL_BATCH_BYTES = 64 * 1024
 # A batch the database refused is kept and tried again, after a pause that grows to the last.
 BOOKKEEPING_TRIES = RetryPolicy(
     maximum_attempts=3,
@@ -120,6 +122,10 @@ HISTORY_EVENTS_MAX = 10_000
 HISTORY_BYTES_MAX = 20 * 1024 * 1024
 SIGNALS_MAX = 5_000
 UPDATES_MAX = 1_000
+# What the next run takes over (compressed) must fit one payload well within the namespace's
+# blob limit (128 KB on the dev server, see settings.DEV_SERVER_LIMITS); more unwritten records
+# than that are written first.
+CARRY_BYTES_MAX = 96 * 1024
 
 Answer = TypeVar("Answer")
 
@@ -179,6 +185,11 @@ class CollectionCase:
         self._updates_this_run = 0
         # Why the last bookkeeping batch failed, while it is being tried again (for the UI).
         self._bookkeeping_problem: str | None = None
+        # Set while the case hands over to its next run: the writer takes no new batch.
+        self._handing_over = False
+        # The batch the writer's activity is writing: carried over too if the case hands over
+        # before it is done (writing a record twice is harmless).
+        self._in_flight: list[Fact] = []
 
     # -- the process -------------------------------------------------------------
     @workflow.run
@@ -449,9 +460,11 @@ class CollectionCase:
         state = self._require_state("CaseNotOpened")
         failures = 0
         while True:
-            await workflow.wait_condition(lambda: bool(state.journal) or self._snapshot_due)
+            await workflow.wait_condition(
+                lambda: (bool(state.journal) or self._snapshot_due) and not self._handing_over
+            )
             self._writing = True
-            facts = self._take_facts(state)
+            facts = self._in_flight = self._take_facts(state)
             records = self._records(state, facts)
             try:
                 await workflow.execute_activity(
@@ -483,6 +496,7 @@ class CollectionCase:
                 continue
             finally:
                 self._writing = False
+                self._in_flight = []
             if failures:
                 failures = 0
                 self._bookkeeping_problem = None
@@ -492,11 +506,15 @@ class CollectionCase:
         """Up to one batch of what the domain journalled, oldest first, each stamped with the
         moment it was first taken (a batch written again keeps it)."""
         now = workflow.now().isoformat()
-        facts = [
-            fact if fact.at is not None else dataclasses.replace(fact, at=now)
-            for fact in state.journal[:JOURNAL_BATCH]
-        ]
-        del state.journal[:JOURNAL_BATCH]
+        facts: list[Fact] = []
+        size = 0
+        for fact in state.journal[:JOURNAL_BATCH]:
+            facts.append(fact if fact.at is not None else dataclasses.replace(fact, at=now))
+            # The repr is about as long as the record's JSON.
+            size += len(repr(fact))
+            if size >= JOURNAL_BATCH_BYTES:
+                break
+        del state.journal[: len(facts)]
         return facts
 
     def _give_back(self, state: CaseState, facts: list[Fact]) -> None:
@@ -577,25 +595,35 @@ class CollectionCase:
         not yet got. Nothing awaits between taking the state and handing it over, so no
         message can slip in between; a message that reaches this run after it completed goes
         to the next one."""
-        await workflow.wait_condition(
-            lambda: (
-                not self._writing
-                and len(state.journal) <= JOURNAL_BATCH
-                and workflow.all_handlers_finished()
-            )
-        )
+        self._handing_over = True
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            # A batch still being written is carried too: the case does not wait for it.
+            carried = {
+                "state": dataclasses.replace(
+                    state, journal=[*self._in_flight, *state.journal]
+                ).carried(),
+                "opened_at": self._opened_at.isoformat(),
+                "snapshot_due": self._snapshot_due or bool(self._in_flight),
+            }
+            size = len(str(carried["state"]))
+            if size <= CARRY_BYTES_MAX:
+                break
+            # Too much not yet written to carry over: one more batch is written first.
+            if not self._writing:
+                self._handing_over = False
+                await workflow.wait_condition(lambda: self._writing)
+                self._handing_over = True
+            await workflow.wait_condition(lambda: not self._writing)
         workflow.logger.info(
-            "case continues as new: %s events, %s bytes of history, %s signals, %s updates",
+            "case continues as new: %s events, %s bytes of history, %s signals, %s updates, "
+            "%s bytes carried",
             workflow.info().get_current_history_length(),
             workflow.info().get_current_history_size(),
             self._signals_this_run,
             self._updates_this_run,
+            size,
         )
-        carried = {
-            "state": state.carried(),
-            "opened_at": self._opened_at.isoformat(),
-            "snapshot_due": self._snapshot_due,
-        }
         workflow.continue_as_new(args=[case, carried])
 
     def _position(self, state: CaseState) -> tuple[object, ...]:
