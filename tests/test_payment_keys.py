@@ -22,7 +22,8 @@ from activities.case_activities import CollectionActivities
 from activities.contracts import CaseRecords, PaymentRecord
 from activities.notify import WebhookNotifier
 from activities.store import Store
-from cli.report import AsOf, load_report, report_json
+from cli.report import load_report, report_json
+from domain.report import AsOf
 from tests.temporal_fixtures import CaseWorld, make_worker
 from tests.test_activities import case_input, payment, prepare_request
 from tests.test_workflow import rows, start_case, written
@@ -102,9 +103,7 @@ def test_the_same_payment_under_another_record_id_still_counts_once_per_case(
     # Applied again under another record id (a replayed case): the money counts once.
     two_cases.store_payment(bank_payment("run-A", record_id="bank-1-replayed"))
     two_cases.store_case_records(
-        CaseRecords(
-            "run-A", "L-A", payments=[bank_payment("run-A", record_id="bank-1-in-a-batch")]
-        )
+        CaseRecords("run-A", "L-A", payments=[bank_payment("run-A", record_id="bank-1-in-a-batch")])
     )
     two_cases.store_payment(bank_payment("run-B"))
 
@@ -150,3 +149,46 @@ async def test_two_loans_paid_under_one_id_are_both_collected_end_to_end(
     assert await starter.run(["report", "--json"]) == 0
     (currency,) = json.loads(capsys.readouterr().out)["currencies"]
     assert currency["collected_minor"] == 2 * AMOUNT
+
+
+async def test_signals_with_an_empty_id_are_kept_as_rejected_and_never_applied(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    """A payment system that can only signal and sends "" as the id: the payment is kept as
+    rejected each time it is sent, never applied under an id made up for it."""
+    empty_payment = {"payment_id": "", "amount_minor": 1000, "currency": "CNY"}
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(time_env, case_world, days_overdue=20)
+        today = (await time_env.get_current_time()).date()
+        plan = {
+            "plan_id": "",
+            "installments": [{"due_date": today.isoformat(), "amount_minor": 500000}],
+        }
+        await handle.signal("payment_received", empty_payment)
+        await handle.signal("payment_received", empty_payment)  # the payment system retries
+        await handle.signal("plan_received", plan)
+        valid = {"payment_id": "p-ok", "amount_minor": 2000, "currency": "CNY"}
+        await handle.execute_update(CollectionCase.record_payment, valid)
+        status = await handle.query(CollectionCase.status)
+        await written(case_world, "select count(*) from payments", 3)
+        await handle.terminate("test over")
+
+    empty_id = "payment_id: must be 1 to 128 characters, not empty"
+    assert status["rejected_payments"] == [
+        {"payment_id": None, "reason": empty_id},
+        {"payment_id": None, "reason": empty_id},
+    ]
+    assert [p["payment_id"] for p in status["payments"]] == ["p-ok"]
+    assert (status["paid_minor"], status["outstanding_minor"]) == (2000, 498000)
+    assert status["plan"] is None
+    assert status["rejected_plans"] == [
+        {"plan_id": None, "reason": "plan_id: must be 1 to 128 characters, not empty"}
+    ]
+    stored = rows(
+        case_world, "select status, payment_id, applied_minor from payments order by status"
+    )
+    assert [tuple(row) for row in stored] == [
+        ("applied", "p-ok", 2000),
+        ("rejected", None, 0),
+        ("rejected", None, 0),
+    ]
