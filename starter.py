@@ -75,9 +75,20 @@ from cli.updates import (
     query_status,
     run_update,
 )
+from domain.case import loan_id_of
 from domain.case_state import CASE_STAGES, CASE_STATUSES
 from domain.errors import InvalidInput
-from domain.messages import CONTACT_OUTCOMES, HOLD_KINDS, LEGAL_EVENTS, VISIT_OUTCOMES
+from domain.messages import (
+    CONTACT_OUTCOMES,
+    HOLD_KINDS,
+    LEGAL_EVENTS,
+    VISIT_OUTCOMES,
+    parse_contact_outcome,
+    parse_hold,
+    parse_hold_release,
+    parse_legal_event,
+    parse_visit_outcome,
+)
 from domain.payments import parse_payment
 from encryption import ENCRYPTION_KEYS_ENV, EncryptionConfigError
 
@@ -128,7 +139,10 @@ async def cmd_import(args: argparse.Namespace, connect: ClientFactory) -> int:
 
 
 async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
-    payment_id = args.payment_id or str(uuid.uuid4())
+    # Only a missing id is made up. An empty one is refused below like any id the case would
+    # refuse: replaced by a new uuid, every retry of the command would pay again.
+    generated = args.payment_id is None
+    payment_id = str(uuid.uuid4()) if generated else args.payment_id
     arg: dict[str, Any] = {
         "payment_id": payment_id,
         "amount_minor": args.amount_minor,
@@ -139,13 +153,14 @@ async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
     if args.paid_at:
         arg["paid_at"] = args.paid_at
     try:
+        loan_id_of(vars(args))
         # The case's own rules (amount bounds, id length, paid_at, source), before anything
         # is sent; only the case knows its currency, so the currency is checked there.
         parse_payment(arg, case_currency=args.currency, now=datetime.now(UTC))
     except InvalidInput as error:
         err(f"invalid payment: {error.field}: {error.problem}")
         return EXIT_BAD_INPUT
-    if args.payment_id is None:
+    if generated:
         out(f"payment id {payment_id} (retry with --payment-id {payment_id})")
     return await run_update(
         await connect(), args.loan_id, "record_payment", arg, timeout=args.timeout
@@ -153,7 +168,7 @@ async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
 
 
 async def cmd_promise(args: argparse.Namespace, connect: ClientFactory) -> int:
-    return await _send_commitment(
+    return await _send_checked(
         args,
         connect,
         "promise",
@@ -163,7 +178,7 @@ async def cmd_promise(args: argparse.Namespace, connect: ClientFactory) -> int:
 
 
 async def cmd_plan(args: argparse.Namespace, connect: ClientFactory) -> int:
-    return await _send_commitment(
+    return await _send_checked(
         args,
         connect,
         "plan",
@@ -175,7 +190,7 @@ async def cmd_plan(args: argparse.Namespace, connect: ClientFactory) -> int:
 
 
 async def cmd_settle(args: argparse.Namespace, connect: ClientFactory) -> int:
-    return await _send_commitment(
+    return await _send_checked(
         args,
         connect,
         "settlement",
@@ -184,20 +199,28 @@ async def cmd_settle(args: argparse.Namespace, connect: ClientFactory) -> int:
     )
 
 
-async def _send_commitment(
+async def _send_checked(
     args: argparse.Namespace,
     connect: ClientFactory,
     what: str,
     update: str,
     message: Callable[[], dict[str, Any]],
 ) -> int:
-    """Build the message and check it as the case would, before connecting; then send it."""
+    """Build the message and check it (and the loan id) as the case would, before connecting;
+    then send it. A refused one exits 2 naming the field, and nothing is sent."""
     try:
+        loan_id_of(vars(args))
         arg = message()
     except InvalidInput as error:
         err(f"invalid {what}: {error.field}: {error.problem}")
         return EXIT_BAD_INPUT
     return await run_update(await connect(), args.loan_id, update, arg, timeout=args.timeout)
+
+
+def _checked(arg: dict[str, Any], parse: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    """`arg` once the case's own parser has read it (raises `InvalidInput`)."""
+    parse(arg)
+    return arg
 
 
 def _with_note(arg: dict[str, Any], note: str | None) -> dict[str, Any]:
@@ -206,34 +229,48 @@ def _with_note(arg: dict[str, Any], note: str | None) -> dict[str, Any]:
 
 async def cmd_hold(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = {"hold_id": args.hold_id, "kind": args.kind, "reason": args.reason}
-    return await run_update(await connect(), args.loan_id, "place_hold", arg, timeout=args.timeout)
+    return await _send_checked(
+        args, connect, "hold", "place_hold", lambda: _checked(arg, parse_hold)
+    )
 
 
 async def cmd_release(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = {"hold_id": args.hold_id}
-    return await run_update(
-        await connect(), args.loan_id, "release_hold", arg, timeout=args.timeout
+    return await _send_checked(
+        args, connect, "hold release", "release_hold", lambda: _checked(arg, parse_hold_release)
     )
 
 
 async def cmd_outcome(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = _with_note({"attempt_id": args.attempt_id, "outcome": args.outcome}, args.note)
-    return await run_update(
-        await connect(), args.loan_id, "record_contact_outcome", arg, timeout=args.timeout
+    return await _send_checked(
+        args,
+        connect,
+        "contact outcome",
+        "record_contact_outcome",
+        lambda: _checked(arg, parse_contact_outcome),
     )
 
 
 async def cmd_visit(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = _with_note({"visit_id": args.visit_id, "outcome": args.outcome}, args.note)
-    return await run_update(
-        await connect(), args.loan_id, "record_visit_outcome", arg, timeout=args.timeout
+    return await _send_checked(
+        args,
+        connect,
+        "visit outcome",
+        "record_visit_outcome",
+        lambda: _checked(arg, parse_visit_outcome),
     )
 
 
 async def cmd_legal(args: argparse.Namespace, connect: ClientFactory) -> int:
     arg = _with_note({"event_id": args.event_id, "event": args.event}, args.note)
-    return await run_update(
-        await connect(), args.loan_id, "record_legal_event", arg, timeout=args.timeout
+    return await _send_checked(
+        args,
+        connect,
+        "legal event",
+        "record_legal_event",
+        lambda: _checked(arg, parse_legal_event),
     )
 
 

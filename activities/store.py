@@ -181,7 +181,7 @@ class Store:
                 raise
         return True
 
-    def update(self, model: type[Row], key: str, **values: Any) -> Row | None:
+    def update(self, model: type[Row], key: Any, **values: Any) -> Row | None:
         with self.session() as session:
             row = session.get(model, key)
             if row is None:

@@ -99,9 +99,11 @@ class PaymentRow(SQLModel, table=True):
         ),
     )
 
+    # The key is the case and the record: a payment id is unique within one payment system,
+    # not across loans, so two loans may each be paid under the same id (0005_payments_by_case).
+    case_id: str = Field(primary_key=True, index=True, max_length=64)
     # An applied payment's id, or "rejected-" and a uuid: both well within the bound.
     record_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
     loan_id: str = Field(index=True, max_length=64)
     # A rejected payment's id goes through `domain.fields.storable_id`, so it fits too.
     payment_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)

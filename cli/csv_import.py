@@ -7,7 +7,7 @@ import csv
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,9 +17,21 @@ from temporalio.client import Client
 from cli.cases import OpenResult, open_case, validate_case
 from cli.console import UsageError, err, out
 from domain.errors import InvalidInput
+from domain.fields import shown
 
 CSV_REQUIRED_COLUMNS = ("loan_id", "borrower_id", "currency", "overdue_amount_minor")
-INTEGER = re.compile(r"[+-]?[0-9]+")
+INTEGER = re.compile(r"([+-]?)([0-9]+)")
+# Digits past which a whole number is beyond every bound the checks apply (amounts stop at
+# 2^53 - 1, 16 digits), and past which Python refuses to convert text to int at all (4,300).
+NUMBER_DIGITS_MAX = 30
+# How long a cell the reader takes (the csv module's default is 128 KiB, and a longer cell
+# ended the import with a traceback). No accepted value comes near it (notes stop at 2,000
+# characters): it only lets a row's own checks name the field that is too long. A cell
+# longer still is reported for its row, without a field.
+CELL_CHARS_MAX = 16 * 1024 * 1024
+# A byte that is not UTF-8, as `surrogateescape` decodes it: no valid UTF-8 text holds one.
+NOT_UTF8 = re.compile("[\udc80-\udcff]")
+BORROWER_COLUMNS = ("borrower_id", "name", "phone", "email", "address", "timezone", "locale")
 
 
 @dataclass(frozen=True)
@@ -46,54 +58,92 @@ class CsvBatch:
     errors: list[RowError] = field(default_factory=list)
 
 
-def _cell(row: Mapping[str, str | None], column: str) -> str:
+def _cell(row: Mapping[str | None, Any], column: str, *, field: str | None = None) -> str:
+    """The cell of `column`, stripped; "" when the row has none. `field` is what errors name
+    (the start input's field, where it differs from the column)."""
     value = row.get(column)
-    return value.strip() if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if NOT_UTF8.search(value):
+        raise InvalidInput(field or column, "is not UTF-8 text (save the file as UTF-8)")
+    return value.strip()
 
 
-def _due_date(row: Mapping[str, str | None], now: datetime) -> str:
+def _whole_number(text: str) -> int | None:
+    """`text` as an integer if it is one (ASCII digits, an optional sign), else None.
+
+    A number of more digits than any bound allows stands as 10^NUMBER_DIGITS_MAX (with its
+    sign): the checks refuse it just the same, naming their bound, and `int` never meets a
+    string longer than it converts.
+    """
+    match = INTEGER.fullmatch(text)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    digits = digits.lstrip("0") or "0"
+    magnitude = 10**NUMBER_DIGITS_MAX if len(digits) > NUMBER_DIGITS_MAX else int(digits)
+    return -magnitude if sign == "-" else magnitude
+
+
+def _due_date(row: Mapping[str | None, Any], now: datetime) -> str:
     """`due_date` as given, or today (borrower's timezone, else UTC) minus `days_overdue`."""
     due = _cell(row, "due_date")
     if due:
         return due
-    days = _cell(row, "days_overdue")
-    if not days:
+    text = _cell(row, "days_overdue")
+    if not text:
         raise InvalidInput("due_date", "is required (or give days_overdue)")
-    if not days.isdigit():
+    days = _whole_number(text)
+    if days is None or days < 0:
         raise InvalidInput("days_overdue", "must be a whole number of days (0 or more)")
-    timezone = _cell(row, "timezone")
+    timezone = _cell(row, "timezone", field="borrower.timezone")
     try:
         today = now.astimezone(ZoneInfo(timezone or "UTC")).date()
     except (ValueError, KeyError):
-        raise InvalidInput("borrower.timezone", f"unknown IANA timezone {timezone!r}") from None
-    return (today - timedelta(days=int(days))).isoformat()
+        raise InvalidInput(
+            "borrower.timezone", f"unknown IANA timezone {shown(timezone)}"
+        ) from None
+    earliest = (today - date.min).days
+    if days > earliest:
+        raise InvalidInput(
+            "days_overdue", f"must be at most {earliest} (a due date in year 1 or later)"
+        )
+    return (today - timedelta(days=days)).isoformat()
 
 
 def case_from_row(
-    row: Mapping[str, str | None], *, now: datetime, policy: str | None = None
+    row: Mapping[str | None, Any], *, now: datetime, policy: str | None = None
 ) -> dict[str, Any]:
     """A CSV row as the start input; `policy` (the --policy flag) overrides the column."""
     amount_text = _cell(row, "overdue_amount_minor")
-    amount: Any = int(amount_text) if INTEGER.fullmatch(amount_text) else amount_text or None
+    amount = _whole_number(amount_text)
     borrower = {
-        "borrower_id": _cell(row, "borrower_id"),
-        "name": _cell(row, "name"),
-        "phone": _cell(row, "phone"),
-        "email": _cell(row, "email"),
-        "address": _cell(row, "address"),
-        "timezone": _cell(row, "timezone"),
-        "locale": _cell(row, "locale"),
+        column: _cell(row, column, field=f"borrower.{column}") for column in BORROWER_COLUMNS
     }
     raw: dict[str, Any] = {
         "loan_id": _cell(row, "loan_id"),
         "borrower": {k: v for k, v in borrower.items() if v},
         "currency": _cell(row, "currency"),
-        "overdue_amount_minor": amount,
+        # Text that is not a whole number goes to the case's check as it is, which says so.
+        "overdue_amount_minor": amount if amount is not None else amount_text or None,
         "due_date": _due_date(row, now),
         "policy": policy or _cell(row, "policy"),
         "portfolio": _cell(row, "portfolio"),
     }
     return {k: v for k, v in raw.items() if v not in ("", None)}
+
+
+def _check_cell_count(row: Mapping[str | None, Any], header: Sequence[str]) -> None:
+    """Refuse more filled cells than the header has columns: a value with an unquoted comma,
+    most likely, which puts every cell after it in the wrong column. (Empty extra cells, as
+    some spreadsheets write, are harmless.)"""
+    extra = row.get(None)
+    if isinstance(extra, list) and any(str(cell).strip() for cell in extra):
+        raise InvalidInput(
+            "row",
+            f"{len(header) + len(extra)} cells, but the header has {len(header)} columns "
+            "(put a value that holds a comma in double quotes)",
+        )
 
 
 def parse_case_csv(
@@ -109,8 +159,13 @@ def parse_case_csv(
     `never_pays`).
     """
     batch = CsvBatch()
+    _allow_long_cells()
     reader = csv.DictReader(lines)
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as error:
+        batch.errors.append(RowError(1, "header", f"cannot be read as CSV: {error}"))
+        return batch
     missing = [column for column in CSV_REQUIRED_COLUMNS if column not in header]
     if "due_date" not in header and "days_overdue" not in header:
         missing.append("due_date")
@@ -119,11 +174,21 @@ def parse_case_csv(
             batch.errors.append(RowError(1, column, "column is missing from the header"))
         return batch
     seen: dict[str, int] = {}
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            # The line it stopped on: the DictReader's own count moves only with a row read.
+            line = reader.reader.line_num
+            batch.errors.append(RowError(line, "row", f"cannot be read: {error}"))
+            continue  # the reader goes on with the next line
         line = reader.line_num
         if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
             continue  # a blank line
         try:
+            _check_cell_count(row, header)
             raw = case_from_row(row, now=now, policy=policy)
             case, _ = validate_case(raw, now=now)
             behaviour = _cell(row, "behaviour")
@@ -141,6 +206,12 @@ def parse_case_csv(
     return batch
 
 
+def _allow_long_cells() -> None:
+    # Process-wide, and only ever raised: a reader elsewhere can but take longer cells.
+    if csv.field_size_limit() < CELL_CHARS_MAX:
+        csv.field_size_limit(CELL_CHARS_MAX)
+
+
 def read_case_csv(
     path: Path,
     *,
@@ -149,12 +220,12 @@ def read_case_csv(
     behaviours: Sequence[str] | None = None,
 ) -> CsvBatch:
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
+        # A byte that is not UTF-8 is kept (as a lone surrogate) for its row to be reported
+        # with its line and column, rather than ending the whole read.
+        with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as file:
             return parse_case_csv(file, now=now, policy=policy, behaviours=behaviours)
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The start input of a collection case and its validation."""
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -76,6 +77,13 @@ def parse_borrower(raw: Any) -> Borrower:
     )
 
 
+def loan_id_of(data: Mapping[str, Any]) -> str:
+    """The `loan_id` of a start input, or of a command naming the case a message is for."""
+    return fields.matching(
+        fields.required_str(data, "loan_id"), LOAN_ID, "loan_id", "1-64 of A-Za-z0-9._-"
+    )
+
+
 def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
     """Validate a start input (a plain JSON object) against the contract.
 
@@ -83,9 +91,7 @@ def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
     borrower's timezone (UTC when the borrower names none).
     """
     data = fields.as_object(raw, "case")
-    loan_id = fields.matching(
-        fields.required_str(data, "loan_id"), LOAN_ID, "loan_id", "1-64 of A-Za-z0-9._-"
-    )
+    loan_id = loan_id_of(data)
     borrower = parse_borrower(data.get("borrower"))
     currency = fields.matching(
         fields.required_str(data, "currency"), CURRENCY, "currency", "3 capital letters (ISO 4217)"

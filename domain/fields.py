@@ -105,6 +105,9 @@ def bounded_text(
 
 def message_id(data: Mapping[str, Any], field: str, *, prefix: str = "") -> str:
     """Caller-chosen idempotency key of a payment, promise, hold or outcome: 1-128 characters."""
+    if data.get(field) == "":
+        # Given, but empty: say so, rather than "is required" to a caller who sent one.
+        raise InvalidInput(prefix + field, f"must be 1 to {MESSAGE_ID_MAX} characters, not empty")
     return bounded_text(data, field, required=True, max_chars=MESSAGE_ID_MAX, prefix=prefix)
 
 

@@ -343,7 +343,7 @@ def test_applied_payment_amounts_at_the_bound_round_trip_exactly(store: Store) -
         source="s" * SOURCE_MAX,
     )
     assert store.insert_if_absent(row)
-    stored = store.get(PaymentRow, ID_128)
+    stored = store.get(PaymentRow, ("run-1", ID_128))
     assert stored is not None
     assert (
         stored.amount_minor,
@@ -356,7 +356,7 @@ def test_applied_payment_amounts_at_the_bound_round_trip_exactly(store: Store) -
 def test_rejected_payment_with_long_id_and_reason_is_stored(store: Store) -> None:
     reason = "r" * 5000
     assert store.insert_if_absent(payment_row("rejected-1", payment_id=ID_128, reason=reason))
-    stored = store.get(PaymentRow, "rejected-1")
+    stored = store.get(PaymentRow, ("run-1", "rejected-1"))
     assert stored is not None
     assert (stored.payment_id, stored.reason) == (ID_128, reason)
 
@@ -366,7 +366,7 @@ def test_rejected_payment_with_an_absurd_id_is_stored(store: Store, absurd: obje
     payment_id = fields.storable_id(absurd)
     reason = str(refused(lambda: parse_payment(payment(payment_id=absurd), case_currency="CNY")))
     assert store.insert_if_absent(payment_row("rejected-2", payment_id=payment_id, reason=reason))
-    stored = store.get(PaymentRow, "rejected-2")
+    stored = store.get(PaymentRow, ("run-1", "rejected-2"))
     assert stored is not None
     assert (stored.payment_id, stored.reason) == (payment_id, reason)
 

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from structlog.testing import capture_logs
 
@@ -26,7 +28,12 @@ from activities.store import Store
 from activities.tables import ContactAttemptRow, PaymentRow
 from migrations import INITIAL_REVISION, SchemaError, SchemaNotCurrent, head_revision
 from migrations.legacy import CREATE_ALL_TABLES
-from migrations.revisions import known_revisions, scratch_database, script_directory
+from migrations.revisions import (
+    alembic_config,
+    known_revisions,
+    scratch_database,
+    script_directory,
+)
 from tests.conftest import POSTGRES_ENV
 from tests.temporal_fixtures import CaseWorld, DevServer, start_worker_process
 from tests.test_worker_checks import log_lines, process_env, run_process
@@ -154,11 +161,12 @@ def database_url(store: Store) -> str:
 # -- the revisions ------------------------------------------------------------------------------
 def test_revisions_form_one_line_each_in_a_file_named_by_its_id() -> None:
     scripts = list(script_directory().walk_revisions())
-    assert [script.revision for script in reversed(scripts)][:4] == [
+    assert [script.revision for script in reversed(scripts)][:5] == [
         INITIAL_REVISION,
         "0002_delivery_receipts",
         "0003_borrowers",
         "0004_borrower_channels",
+        "0005_payments_by_case",
     ]
     assert scripts[0].revision == HEAD
     assert head_revision() == scripts[0].revision  # one head: a branch would raise here
@@ -245,6 +253,73 @@ def test_upgrade_from_0001_to_0002_keeps_the_rows(blank_store: Store) -> None:
     assert contact.delivery_status == "delivered"
 
 
+# -- 0005: payments keyed by case and record --------------------------------------------------
+def applied_payment(case_id: str, record_id: str, payment_id: str) -> PaymentRow:
+    return PaymentRow(
+        case_id=case_id,
+        record_id=record_id,
+        loan_id=f"L-{case_id}",
+        payment_id=payment_id,
+        amount_minor=50000,
+        currency="CNY",
+        status="applied",
+        applied_minor=50000,
+        received_at="2026-11-06T00:00:00.000000+00:00",
+    )
+
+
+def payments_key(store: Store) -> tuple[str | None, list[str]]:
+    with store.engine.connect() as connection:
+        key = inspect(connection).get_pk_constraint("payments", schema=store.schema)
+    return key["name"], key["constrained_columns"]
+
+
+def test_upgrade_from_0004_keys_payments_by_case_and_keeps_the_rows(blank_store: Store) -> None:
+    blank_store.migrate("0004_borrower_channels")
+    insert_rows_of_0001(blank_store)
+    assert payments_key(blank_store)[1] == ["record_id"]
+
+    blank_store.migrate("0005_payments_by_case")
+
+    assert_rows_of_0001_kept(blank_store)
+    assert payments_key(blank_store) == ("payments_pkey", ["case_id", "record_id"])
+    # Another loan paid under the same payment id: a row of its own.
+    assert blank_store.insert_if_absent(applied_payment("run-2", "p-1", "p-1"))
+    assert [p.amount_minor for p in blank_store.payments_of_case("run-2")] == [50000]
+    # The same case's record again is the one already there.
+    assert not blank_store.insert_if_absent(applied_payment("run-1", "p-1", "p-1"))
+    (payment,) = blank_store.payments_of_case("run-1")
+    assert payment.amount_minor == 100000
+    # The copied table (SQLite) kept its indexes: an applied payment still counts once a case.
+    with pytest.raises(IntegrityError):
+        blank_store.insert_if_absent(applied_payment("run-1", "p-1-again", "p-1"))
+    with blank_store.engine.connect() as connection:
+        assert differences(connection) == []
+
+
+def test_downgrade_from_0005_refuses_while_cases_share_a_record_id(blank_store: Store) -> None:
+    blank_store.migrate("0005_payments_by_case")
+    insert_rows_of_0001(blank_store)
+    blank_store.insert_if_absent(applied_payment("run-2", "p-1", "p-1"))
+
+    def downgrade() -> None:
+        with blank_store.engine.begin() as connection:
+            command.downgrade(
+                alembic_config(connection, schema=blank_store.schema), "0004_borrower_channels"
+            )
+
+    with pytest.raises(RuntimeError, match="cases share record ids p-1"):
+        downgrade()
+    assert blank_store.schema_revision() == "0005_payments_by_case"
+    assert len(blank_store.payments_of_case("run-2")) == 1
+
+    with blank_store.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM payments WHERE case_id = 'run-2'")
+    downgrade()
+    assert payments_key(blank_store)[1] == ["record_id"]
+    assert_rows_of_0001_kept(blank_store)
+
+
 # -- a database made by create_all before migrations ---------------------------------------------
 def test_a_legacy_database_is_adopted_and_upgraded(blank_store: Store) -> None:
     make_legacy_database(blank_store)
@@ -269,7 +344,7 @@ def test_a_legacy_database_is_adopted_and_upgraded(blank_store: Store) -> None:
     with blank_store.engine.connect() as connection:
         assert differences(connection) == []
     # An amount above 2^31 - 1 now fits.
-    blank_store.update(PaymentRow, "p-1", amount_minor=2**53 - 1)
+    blank_store.update(PaymentRow, ("run-1", "p-1"), amount_minor=2**53 - 1)
     (payment,) = blank_store.payments_of_case("run-1")
     assert payment.amount_minor == 2**53 - 1
 

@@ -308,6 +308,7 @@ def pay_args(*extra: str, amount: int = 100000) -> list[str]:
         (pay_args("--payment-id", "p-1", amount=AMOUNT_MAX + 1), "amount_minor"),
         (pay_args("--payment-id", "p-1", amount=0), "amount_minor"),
         (pay_args("--payment-id", "p" * 129), "payment_id"),
+        (pay_args("--payment-id", ""), "payment_id"),
         (pay_args("--payment-id", "p-1", "--paid-at", "2099-01-01T00:00:00Z"), "paid_at"),
         (pay_args("--payment-id", "p-1", "--source", "s" * 65), "source"),
     ],
@@ -333,6 +334,127 @@ def test_pay_at_the_bound_is_sent() -> None:
     result = run_cli(*pay_args("--payment-id", "p-1", amount=AMOUNT_MAX))
     assert result.returncode == 1
     assert "connect" in result.stderr.lower()
+
+
+def test_an_empty_payment_id_is_refused_not_replaced_by_a_new_one(capsys: Any) -> None:
+    """A new id on every retry would pay again each time."""
+    assert asyncio.run(starter.run(pay_args("--payment-id", ""), connect=refuse_connect)) == 2
+    captured = capsys.readouterr()
+    assert captured.err == ("invalid payment: payment_id: must be 1 to 128 characters, not empty\n")
+    assert captured.out == ""
+
+
+class RecordingCase:
+    """A case's handle that records each update and answers it."""
+
+    def __init__(self, sent: list[tuple[str, str, Any]], workflow_id: str) -> None:
+        self.sent = sent
+        self.workflow_id = workflow_id
+
+    async def execute_update(self, update: str, arg: Any, **kwargs: Any) -> dict[str, Any]:
+        self.sent.append((self.workflow_id, update, arg))
+        return {"status": "active"}
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Any]] = []
+
+    def get_workflow_handle(self, workflow_id: str) -> RecordingCase:
+        return RecordingCase(self.sent, workflow_id)
+
+
+# Each command that sends a message, with the option that is its id, the rest of its flags,
+# and what it sends.
+MESSAGE_COMMANDS = {
+    "pay": ("--payment-id", ["--amount-minor", "100", "--currency", "CNY"], "record_payment"),
+    "promise": (
+        "--promise-id",
+        ["--amount-minor", "100", "--due-date", "2026-12-05"],
+        "promise_to_pay",
+    ),
+    "plan": ("--plan-id", ["--installment", "2026-12-10:100"], "propose_plan"),
+    "settle": (
+        "--settlement-id",
+        ["--amount-minor", "100", "--due-date", "2026-12-05"],
+        "agree_settlement",
+    ),
+    "hold": ("--hold-id", ["--kind", "dispute", "--reason", "disputes the fee"], "place_hold"),
+    "release": ("--hold-id", [], "release_hold"),
+    "outcome": ("--attempt-id", ["--outcome", "reached"], "record_contact_outcome"),
+    "visit": ("--visit-id", ["--outcome", "met"], "record_visit_outcome"),
+    "legal": ("--event-id", ["--event", "filed"], "record_legal_event"),
+}
+WHAT_OF_COMMAND = {
+    "pay": "payment",
+    "promise": "promise",
+    "plan": "plan",
+    "settle": "settlement",
+    "hold": "hold",
+    "release": "hold release",
+    "outcome": "contact outcome",
+    "visit": "visit outcome",
+    "legal": "legal event",
+}
+
+
+def message_args(command: str, message_id: str, loan_id: str = "L-1001") -> list[str]:
+    option, flags, _ = MESSAGE_COMMANDS[command]
+    return [command, loan_id, option, message_id, *flags]
+
+
+@pytest.mark.parametrize("command", sorted(MESSAGE_COMMANDS))
+@pytest.mark.parametrize(
+    ("message_id", "problem"),
+    [
+        ("", "must be 1 to 128 characters, not empty"),
+        ("m" * 129, "must be at most 128 characters"),
+    ],
+)
+def test_every_id_option_is_refused_empty_or_over_long_without_contacting_temporal(
+    command: str, message_id: str, problem: str, capsys: Any
+) -> None:
+    assert asyncio.run(starter.run(message_args(command, message_id), connect=refuse_connect)) == 2
+    captured = capsys.readouterr()
+    field = MESSAGE_COMMANDS[command][0].removeprefix("--").replace("-", "_")
+    assert captured.err == f"invalid {WHAT_OF_COMMAND[command]}: {field}: {problem}\n"
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("command", sorted(MESSAGE_COMMANDS))
+@pytest.mark.parametrize("loan_id", ["", "L 1001", "L" * 65])
+def test_every_message_command_refuses_a_malformed_loan_id(
+    command: str, loan_id: str, capsys: Any
+) -> None:
+    args = message_args(command, "m-1", loan_id=loan_id)
+    assert asyncio.run(starter.run(args, connect=refuse_connect)) == 2
+    assert capsys.readouterr().err.startswith(f"invalid {WHAT_OF_COMMAND[command]}: loan_id: ")
+
+
+@pytest.mark.parametrize("command", sorted(MESSAGE_COMMANDS))
+def test_every_message_command_sends_a_valid_message_to_its_case(command: str, capsys: Any) -> None:
+    client = RecordingClient()
+    code = asyncio.run(starter.run(message_args(command, "m" * 128), connect=fake_connect(client)))
+    assert code == 0, capsys.readouterr().err
+    ((workflow_id, update, arg),) = client.sent
+    option, _, expected_update = MESSAGE_COMMANDS[command]
+    assert (workflow_id, update) == ("collection-L-1001", expected_update)
+    assert arg[option.removeprefix("--").replace("-", "_")] == "m" * 128
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        ([*message_args("hold", "h-1")[:-1], "r" * 2001], "reason"),
+        ([*message_args("outcome", "c-1"), "--note", "n" * 2001], "note"),
+        ([*message_args("legal", "e-1"), "--note", "n\x00"], "note"),
+    ],
+)
+def test_message_texts_the_case_would_refuse_are_refused_before_sending(
+    args: list[str], field: str, capsys: Any
+) -> None:
+    assert asyncio.run(starter.run(args, connect=refuse_connect)) == 2
+    assert f": {field}: " in capsys.readouterr().err
 
 
 def test_open_valid_case_does_try_to_connect() -> None:
