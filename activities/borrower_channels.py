@@ -1,8 +1,20 @@
-"""Channels a borrower cannot be reached on, across all of their loans (`borrower_channels`).
+"""Addresses a borrower cannot be reached at, across all of their loans (`borrower_channels`).
 
 Three writers share these rules: `send_notice` (a provider refused the recipient for good), the
 inbound webhooks (a STOP reply, a bounce) and the operator's `starter.py opt-out`. A row is
-keyed by borrower and channel, so every write is idempotent.
+keyed by borrower, channel and recipient, so every write is idempotent.
+
+A mark belongs to the address it was found for (the number, mailbox or postal address, as the
+borrowers table and the outbox hold it): a bounce says that mailbox is dead, a STOP says the
+person at that number wants no texts. When the borrower's phone or email changes (a newer case
+brings another one), the new address starts clean, and the old address keeps its marks: should
+the borrower's details ever name it again, it is blocked again. Only the case database holds
+the addresses; logs name borrower ids and channels only.
+
+A mark made before addresses were kept, for a borrower who had no address on record for that
+channel when the database was migrated, has recipient "": an opt-out of that kind holds for
+every address of the channel (we cannot tell which one the borrower spoke for) until it is
+lifted; an undeliverable mark of that kind blocks nothing (its address is gone).
 
 Which state wins: an opt-out is the borrower's own word, so it replaces an undeliverable mark,
 and an undeliverable mark never replaces an opt-out. Lifting an opt-out (START) leaves no row:
@@ -14,15 +26,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlmodel import col, select
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
 
 from activities.providers.base import (
     INBOUND_REPLY,
+    OPTED_IN,
     OPTED_OUT,
     PROVIDER_REJECTION,
     UNDELIVERABLE,
 )
-from activities.store import Store, utc_iso
+from activities.store import Store, add_if_absent, utc_iso
 from activities.tables import BorrowerChannelRow, BorrowerRow, CaseRow
 
 CHANNEL_STATES = (OPTED_OUT, UNDELIVERABLE)
@@ -32,6 +46,12 @@ SOURCES = (INBOUND_REPLY, OPERATOR, PROVIDER_REJECTION)
 
 # The rule a blocked contact attempt names in its `note`, by the channel's state.
 RULE_BY_STATE = {OPTED_OUT: "opt_out", UNDELIVERABLE: "undeliverable"}
+
+# The recipient of a mark whose address was not known (see the module's note).
+UNKNOWN_RECIPIENT = ""
+
+# Which of a borrower's details a channel's messages go to (as `send_notice` addresses them).
+DETAIL_BY_CHANNEL = {"sms": "phone", "email": "email", "letter": "address"}
 
 
 @dataclass(frozen=True)
@@ -44,79 +64,246 @@ class ChannelChange:
     changed: bool
 
 
-def blocking_rule(store: Store, borrower_id: str, channel: str) -> str | None:
-    """The rule that forbids sending on `channel` to the borrower, or None if it is allowed."""
-    row = channel_state(store, borrower_id, channel)
+def blocking_rule(
+    store: Store, borrower_id: str, channel: str, recipient: str | None = None
+) -> str | None:
+    """The rule that forbids sending on `channel` to `recipient` (default: the borrower's
+    current address on record), or None if it is allowed."""
+    row = channel_state(store, borrower_id, channel, recipient)
     return None if row is None else RULE_BY_STATE.get(row.state, row.state)
 
 
-def channel_state(store: Store, borrower_id: str, channel: str) -> BorrowerChannelRow | None:
-    return store.get(BorrowerChannelRow, (borrower_id, channel))
+def channel_state(
+    store: Store, borrower_id: str, channel: str, recipient: str | None = None
+) -> BorrowerChannelRow | None:
+    """The mark that governs `recipient` (default: the borrower's current address), if any;
+    an opt-out before an undeliverable mark."""
+    with store.reading() as session:
+        return _governing(session, borrower_id, channel, recipient)
 
 
-def opt_out(
-    store: Store, borrower_id: str, channel: str, *, source: str, reason: str | None = None
-) -> ChannelChange:
-    """Record that the borrower does not want `channel`; replaces an undeliverable mark."""
-    with store.session() as session:
-        row = session.get(BorrowerChannelRow, (borrower_id, channel))
-        if row is not None and row.state == OPTED_OUT:
-            return ChannelChange(borrower_id, channel, OPTED_OUT, changed=False)
-        row = row or BorrowerChannelRow(
-            borrower_id=borrower_id, channel=channel, state=OPTED_OUT, source=source, at=""
+def current_recipient(session: Session, borrower_id: str, channel: str) -> str:
+    """The borrower's address on record for `channel`; UNKNOWN_RECIPIENT if none."""
+    borrower = session.get(BorrowerRow, borrower_id)
+    detail = DETAIL_BY_CHANNEL.get(channel)
+    value = getattr(borrower, detail) if borrower is not None and detail is not None else None
+    return value if isinstance(value, str) else UNKNOWN_RECIPIENT
+
+
+def _governing(
+    session: Session, borrower_id: str, channel: str, recipient: str | None
+) -> BorrowerChannelRow | None:
+    if recipient is None:
+        recipient = current_recipient(session, borrower_id, channel)
+    marks = session.exec(
+        select(BorrowerChannelRow).where(
+            col(BorrowerChannelRow.borrower_id) == borrower_id,
+            col(BorrowerChannelRow.channel) == channel,
+            or_(
+                col(BorrowerChannelRow.recipient) == recipient,
+                and_(
+                    col(BorrowerChannelRow.recipient) == UNKNOWN_RECIPIENT,
+                    col(BorrowerChannelRow.state) == OPTED_OUT,
+                ),
+            ),
         )
-        row.state, row.source, row.reason, row.at = OPTED_OUT, source, reason, utc_iso()
-        session.add(row)
+    ).all()
+    # An opt-out before an undeliverable mark; the address's own row before one of unknown
+    # address.
+    ranked = sorted(marks, key=lambda row: (row.state != OPTED_OUT, row.recipient != recipient))
+    return ranked[0] if ranked else None
+
+
+# -- writes, each in the caller's transaction (the webhooks record the message with it) ----------
+
+
+def record_opt_out(
+    session: Session,
+    borrower_id: str,
+    channel: str,
+    recipient: str | None = None,
+    *,
+    source: str,
+    reason: str | None = None,
+) -> ChannelChange:
+    """Record that the borrower does not want `channel` at `recipient` (default: their
+    current address); replaces an undeliverable mark of that address."""
+    if recipient is None:
+        recipient = current_recipient(session, borrower_id, channel)
+    row = session.get(BorrowerChannelRow, (borrower_id, channel, recipient))
+    if row is not None and row.state == OPTED_OUT:
+        return ChannelChange(borrower_id, channel, OPTED_OUT, changed=False)
+    row = row or BorrowerChannelRow(
+        borrower_id=borrower_id,
+        channel=channel,
+        recipient=recipient,
+        state=OPTED_OUT,
+        source=source,
+        at="",
+    )
+    row.state, row.source, row.reason, row.at = OPTED_OUT, source, reason, utc_iso()
+    session.add(row)
     return ChannelChange(borrower_id, channel, OPTED_OUT, changed=True)
 
 
-def undo_opt_out(store: Store, borrower_id: str, channel: str) -> ChannelChange:
-    """Lift an opt-out (a START reply, the operator); an undeliverable mark stays."""
-    with store.session() as session:
-        row = session.get(BorrowerChannelRow, (borrower_id, channel))
-        if row is None or row.state != OPTED_OUT:
-            return ChannelChange(
-                borrower_id, channel, None if row is None else row.state, changed=False
-            )
-        session.delete(row)
-    return ChannelChange(borrower_id, channel, None, changed=True)
-
-
-def mark_undeliverable(
-    store: Store, borrower_id: str, channel: str, *, source: str, reason: str | None
+def lift_opt_out(
+    session: Session, borrower_id: str, channel: str, recipient: str | None = None
 ) -> ChannelChange:
-    """Record that the provider refuses the recipient for good; an opt-out is left as it is."""
-    row = BorrowerChannelRow(
+    """Lift the opt-out of `recipient` (default: the current address), and one of unknown
+    address, which may have been that one; an undeliverable mark stays."""
+    if recipient is None:
+        recipient = current_recipient(session, borrower_id, channel)
+    lifted = False
+    for address in dict.fromkeys((recipient, UNKNOWN_RECIPIENT)):
+        row = session.get(BorrowerChannelRow, (borrower_id, channel, address))
+        if row is not None and row.state == OPTED_OUT:
+            session.delete(row)
+            lifted = True
+    if lifted:
+        session.flush()
+        return ChannelChange(borrower_id, channel, None, changed=True)
+    left = _governing(session, borrower_id, channel, recipient)
+    return ChannelChange(borrower_id, channel, None if left is None else left.state, changed=False)
+
+
+def record_undeliverable(
+    session: Session,
+    borrower_id: str,
+    channel: str,
+    recipient: str | None = None,
+    *,
+    source: str,
+    reason: str | None,
+) -> ChannelChange:
+    """Record that the provider refuses `recipient` for good; an opt-out is left as it is."""
+    row = _undeliverable_row(session, borrower_id, channel, recipient, source, reason)
+    added = add_if_absent(session, row)
+    return ChannelChange(borrower_id, channel, UNDELIVERABLE, changed=added)
+
+
+def record_mark(
+    session: Session,
+    borrower_id: str,
+    channel: str,
+    state: str,
+    recipient: str | None = None,
+    *,
+    source: str,
+    reason: str | None,
+) -> ChannelChange:
+    """Write `state` (opted_out, undeliverable; opted_in lifts an opt-out) by the rules above."""
+    if state == OPTED_OUT:
+        return record_opt_out(
+            session, borrower_id, channel, recipient, source=source, reason=reason
+        )
+    if state == UNDELIVERABLE:
+        return record_undeliverable(
+            session, borrower_id, channel, recipient, source=source, reason=reason
+        )
+    if state == OPTED_IN:
+        return lift_opt_out(session, borrower_id, channel, recipient)
+    raise ValueError(f"state: must be one of {', '.join(CHANNEL_STATES)}, not {state!r}")
+
+
+def _undeliverable_row(
+    session: Session,
+    borrower_id: str,
+    channel: str,
+    recipient: str | None,
+    source: str,
+    reason: str | None,
+) -> BorrowerChannelRow:
+    return BorrowerChannelRow(
         borrower_id=borrower_id,
         channel=channel,
+        recipient=current_recipient(session, borrower_id, channel)
+        if recipient is None
+        else recipient,
         state=UNDELIVERABLE,
         source=source,
         reason=reason,
         at=utc_iso(),
     )
+
+
+# -- the same, each in a transaction of its own ---------------------------------------------------
+
+
+def opt_out(
+    store: Store,
+    borrower_id: str,
+    channel: str,
+    recipient: str | None = None,
+    *,
+    source: str,
+    reason: str | None = None,
+) -> ChannelChange:
+    with store.session() as session:
+        return record_opt_out(
+            session, borrower_id, channel, recipient, source=source, reason=reason
+        )
+
+
+def undo_opt_out(
+    store: Store, borrower_id: str, channel: str, recipient: str | None = None
+) -> ChannelChange:
+    with store.session() as session:
+        return lift_opt_out(session, borrower_id, channel, recipient)
+
+
+def mark_undeliverable(
+    store: Store,
+    borrower_id: str,
+    channel: str,
+    recipient: str | None = None,
+    *,
+    source: str,
+    reason: str | None,
+) -> ChannelChange:
+    with store.reading() as session:
+        row = _undeliverable_row(session, borrower_id, channel, recipient, source, reason)
+    # Two workers may find the same refusal at once: the second finds the first one's row.
     inserted = store.insert_if_absent(row)
     return ChannelChange(borrower_id, channel, UNDELIVERABLE, changed=inserted)
 
 
 def mark(
-    store: Store, borrower_id: str, channel: str, state: str, *, source: str, reason: str | None
+    store: Store,
+    borrower_id: str,
+    channel: str,
+    state: str,
+    recipient: str | None = None,
+    *,
+    source: str,
+    reason: str | None,
 ) -> ChannelChange:
-    """Write `state` (opted_out or undeliverable) by the rules above."""
-    if state == OPTED_OUT:
-        return opt_out(store, borrower_id, channel, source=source, reason=reason)
+    """Write `state` (opted_out or undeliverable) for `recipient` (default: the borrower's
+    current address) by the rules above."""
     if state == UNDELIVERABLE:
-        return mark_undeliverable(store, borrower_id, channel, source=source, reason=reason)
-    raise ValueError(f"state: must be one of {', '.join(CHANNEL_STATES)}, not {state!r}")
+        return mark_undeliverable(
+            store, borrower_id, channel, recipient, source=source, reason=reason
+        )
+    with store.session() as session:
+        return record_mark(
+            session, borrower_id, channel, state, recipient, source=source, reason=reason
+        )
+
+
+# -- lookups ---------------------------------------------------------------------------------------
 
 
 def borrowers_with_phone(store: Store, phone: str) -> Sequence[str]:
     """Every borrower id with this phone number (one person may borrow under several ids)."""
     with store.reading() as session:
-        return session.exec(
-            select(BorrowerRow.borrower_id)
-            .where(col(BorrowerRow.phone) == phone)
-            .order_by(col(BorrowerRow.borrower_id))
-        ).all()
+        return borrowers_with_phone_in(session, phone)
+
+
+def borrowers_with_phone_in(session: Session, phone: str) -> Sequence[str]:
+    return session.exec(
+        select(BorrowerRow.borrower_id)
+        .where(col(BorrowerRow.phone) == phone)
+        .order_by(col(BorrowerRow.borrower_id))
+    ).all()
 
 
 def borrower_of_case(store: Store, case_id: str) -> str | None:

@@ -206,7 +206,7 @@ class CollectionActivities:
         if row.status in SENDABLE:
             assert borrower is not None  # without the borrower's row the attempt is skipped
             # Checked before every try, so a STOP that arrives between retries is honoured.
-            rule = blocking_rule(self.store, borrower.borrower_id, row.channel)
+            rule = blocking_rule(self.store, borrower.borrower_id, row.channel, row.recipient)
             if rule is not None:
                 row = self._block(row, rule)
             else:
@@ -253,6 +253,7 @@ class CollectionActivities:
                     borrower_id,
                     row.channel,
                     error.recipient_state,
+                    row.recipient,
                     source=PROVIDER_REJECTION,
                     reason=f"{row.attempt_id}: {error}",
                 )

@@ -181,14 +181,39 @@ class CaseEventRow(SQLModel, table=True):
 
 
 class BorrowerChannelRow(SQLModel, table=True):
-    """A channel a borrower cannot be reached on, across all of their loans: opted out (a STOP
-    reply, or the operator) or undeliverable (the provider refused the recipient for good)."""
+    """A channel a borrower cannot be reached on at one address, across all of their loans:
+    opted out (a STOP reply, or the operator) or undeliverable (the provider refused the
+    recipient for good). A mark belongs to the address it was found for, so a borrower's new
+    number or mailbox starts clean."""
 
     __tablename__ = "borrower_channels"
 
     borrower_id: str = Field(primary_key=True, max_length=MESSAGE_ID_MAX)
     channel: str = Field(primary_key=True, max_length=16)
+    # The number, mailbox or postal address, as the borrowers table and the outbox hold it;
+    # "" where none was known (see activities/borrower_channels.py).
+    recipient: str = Field(default="", primary_key=True)
     state: str = Field(max_length=16)  # opted_out | undeliverable
     source: str = Field(max_length=32)  # inbound_reply | operator | provider_rejection
     reason: str | None = Field(default=None, sa_type=Text)
     at: str
+
+
+class InboundMessageRow(SQLModel, table=True):
+    """A message the inbound webhooks applied (a receipt, a STOP or START): the same message
+    again changes nothing, and an opt-out or opt-in older than the latest one applied from the
+    same address changes nothing either."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (Index("ix_inbound_messages_word", "channel", "recipient", "said_at"),)
+
+    # The provider's id of the message, prefixed by its kind: twilio-inbound:SM..,
+    # twilio-status:SM..:delivered, sendgrid:<sg_event_id> (or a digest of the event).
+    message_key: str = Field(primary_key=True, max_length=200)
+    channel: str = Field(max_length=16)
+    # An opt-out or opt-in (`intent`) only: the address it came from.
+    recipient: str | None = None
+    intent: str | None = Field(default=None, max_length=16)
+    # When the sender said it: the provider's timestamp where it gives one, else arrival.
+    said_at: str
+    received_at: str

@@ -6,19 +6,37 @@
     GET  /healthz          200 while the server runs
 
 Receipts update the contact attempt's `delivery_status` (`activities.receipts`); a permanent
-failure and an opt-out reply change the borrower's channel (`activities.borrower_channels`).
-Twilio's requests are verified by their `X-Twilio-Signature` when `TWILIO_AUTH_TOKEN` is set,
-SendGrid's by a `token` query parameter when `SENDGRID_WEBHOOK_TOKEN` is set; a request that
-fails the check gets 403 and changes nothing. Every route is idempotent, as providers retry.
+failure and an opt-out reply change the borrower's channel at that address
+(`activities.borrower_channels`). Each message is applied once, by the provider's id, and
+opt-outs and opt-ins in order (`activities.inbound_messages`).
+
+Every request is verified: Twilio's by their `X-Twilio-Signature` (`TWILIO_AUTH_TOKEN`) over
+the URL Twilio requested, which is `WEBHOOKS_PUBLIC_URL` and the path (configuration only: the
+`Host` header is the caller's to choose); SendGrid's by a `token` query parameter
+(`SENDGRID_WEBHOOK_TOKEN`). A request that fails the check gets 403 and changes nothing. The
+server refuses to start without those settings, unless `WEBHOOKS_INSECURE_DEV=1` says this is
+a developer's machine (then it warns at start and on every unverified request).
+
+What a caller can hold: a body of at most MAX_BODY_BYTES (413) and JSON nested at most
+MAX_JSON_DEPTH deep (400); a connection idle for `WEBHOOKS_IDLE_TIMEOUT_SECONDS` or still
+sending its request after `WEBHOOKS_REQUEST_TIMEOUT_SECONDS` is closed; at most
+`WEBHOOKS_MAX_CONNECTIONS` are served at once, and one more is answered 503 at once, so stalled
+clients hold a bounded number of threads, each for seconds.
 Logs carry attempt ids and counts, never phone numbers or addresses.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import hmac
 import json
 import logging
 import os
+import re
+import socket
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,14 +44,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from activities.borrower_channels import borrowers_with_phone, opt_out, undo_opt_out
-from activities.providers.base import INBOUND_REPLY, Receipt
+from activities.inbound_messages import DUPLICATE, OUT_OF_ORDER, apply_sms_reply
+from activities.providers.base import Receipt
 from activities.providers.sendgrid import event_receipt
 from activities.providers.twilio import SIGNATURE_HEADER, signature_is_valid, status_receipt
 from activities.receipts import UNKNOWN, apply_receipt
 from activities.store import Store
 from cli.console import UsageError
-from domain.opt_out import OPT_OUT, reply_intent
+from domain.opt_out import reply_intent
 
 log = logging.getLogger("inbound")
 
@@ -42,10 +60,23 @@ HOST_ENV = "WEBHOOKS_HOST"
 PUBLIC_URL_ENV = "WEBHOOKS_PUBLIC_URL"
 SENDGRID_TOKEN_ENV = "SENDGRID_WEBHOOK_TOKEN"
 TWILIO_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+INSECURE_DEV_ENV = "WEBHOOKS_INSECURE_DEV"
+IDLE_TIMEOUT_ENV = "WEBHOOKS_IDLE_TIMEOUT_SECONDS"
+REQUEST_TIMEOUT_ENV = "WEBHOOKS_REQUEST_TIMEOUT_SECONDS"
+MAX_CONNECTIONS_ENV = "WEBHOOKS_MAX_CONNECTIONS"
 DEFAULT_PORT = 8082
 DEFAULT_HOST = "127.0.0.1"
+DEFAULT_IDLE_TIMEOUT_SECONDS = 5.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_CONNECTIONS = 64
 # SendGrid batches events into posts well below this.
 MAX_BODY_BYTES = 5 * 1024 * 1024
+# SendGrid's events are an array of objects holding at most an array of categories: depth 3.
+MAX_JSON_DEPTH = 16
+# A Twilio request has some twenty fields.
+MAX_FORM_FIELDS = 200
+# Twilio's ids are 34 characters; anything far longer is not one.
+MESSAGE_SID_MAX = 128
 
 TWILIO_STATUS_PATH = "/twilio/status"
 TWILIO_INBOUND_PATH = "/twilio/inbound"
@@ -59,20 +90,90 @@ class InboundSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     twilio_auth_token: str | None = None
-    # The address providers call (behind a proxy): Twilio signs the URL it requested.
+    # The address providers call (through any proxy): Twilio signs the URL it requested.
     public_url: str | None = None
     sendgrid_token: str | None = None
+    # A developer's machine: requests without a configured secret are taken unverified.
+    insecure_dev: bool = False
+    idle_timeout_seconds: float = DEFAULT_IDLE_TIMEOUT_SECONDS
+    request_timeout_seconds: float = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InboundSettings:
         env = os.environ if environ is None else environ
+        insecure = env.get(INSECURE_DEV_ENV) or ""
+        if insecure not in ("", "0", "1"):
+            raise UsageError(f"{INSECURE_DEV_ENV}: must be 1 (or unset), not {insecure!r}")
         return cls(
             host=env.get(HOST_ENV) or DEFAULT_HOST,
             port=parse_port(env.get(PORT_ENV) or str(DEFAULT_PORT), PORT_ENV),
             twilio_auth_token=env.get(TWILIO_TOKEN_ENV) or None,
             public_url=(env.get(PUBLIC_URL_ENV) or "").rstrip("/") or None,
             sendgrid_token=env.get(SENDGRID_TOKEN_ENV) or None,
+            insecure_dev=insecure == "1",
+            idle_timeout_seconds=_seconds(env, IDLE_TIMEOUT_ENV, DEFAULT_IDLE_TIMEOUT_SECONDS),
+            request_timeout_seconds=_seconds(
+                env, REQUEST_TIMEOUT_ENV, DEFAULT_REQUEST_TIMEOUT_SECONDS
+            ),
+            max_connections=_count(env, MAX_CONNECTIONS_ENV, DEFAULT_MAX_CONNECTIONS),
         )
+
+    def check(self) -> None:
+        """Refuse (`UsageError`, naming the variable) settings under which a request could
+        change a borrower's channels unverified, or be checked against a URL the caller chose."""
+        missing = [
+            name
+            for name, value in (
+                (TWILIO_TOKEN_ENV, self.twilio_auth_token),
+                (SENDGRID_TOKEN_ENV, self.sendgrid_token),
+            )
+            if value is None
+        ]
+        if missing and not self.insecure_dev:
+            raise UsageError(
+                f"{' and '.join(missing)}: required, or anyone who finds the webhooks can opt "
+                f"borrowers out (set {INSECURE_DEV_ENV}=1 to accept unverified requests on a "
+                "developer's machine)"
+            )
+        if self.twilio_auth_token is not None:
+            if self.public_url is None:
+                raise UsageError(
+                    f"{PUBLIC_URL_ENV}: required with {TWILIO_TOKEN_ENV}: the URL Twilio calls "
+                    "(e.g. https://collect.example.com/hooks), which its signature covers"
+                )
+            parts = urlsplit(self.public_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+                raise UsageError(
+                    f"{PUBLIC_URL_ENV}: must be an http(s) URL without a query, "
+                    f"not {self.public_url!r}"
+                )
+        if not self.idle_timeout_seconds > 0 or not self.request_timeout_seconds > 0:
+            raise UsageError(f"{IDLE_TIMEOUT_ENV}, {REQUEST_TIMEOUT_ENV}: must be above 0")
+        if self.max_connections < 1:
+            raise UsageError(f"{MAX_CONNECTIONS_ENV}: must be at least 1")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name) or ""
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise UsageError(f"{name}: must be a number of seconds above 0, not {text!r}")
+    return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name) or ""
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) <= 10_000:
+        raise UsageError(f"{name}: must be a whole number from 1 to 10000, not {text!r}")
+    return int(text)
 
 
 def parse_port(text: str, name: str) -> int:
@@ -89,8 +190,8 @@ class Request:
     # Names in lower case.
     headers: Mapping[str, str]
     body: bytes
-    # The URL the caller requested, as Twilio signs it.
-    url: str
+    # The path and query as requested: Twilio signs the public URL followed by it.
+    target: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +209,7 @@ class Inbound:
     """What each route does, on a store; the HTTP handler below only reads and answers."""
 
     def __init__(self, store: Store, settings: InboundSettings) -> None:
+        settings.check()
         self.store = store
         self.settings = settings
 
@@ -135,9 +237,10 @@ class Inbound:
         params, refused = self._twilio_form(request)
         if refused is not None:
             return refused
+        sid = _message_sid(params)
         receipt = status_receipt(params)
         if receipt is not None:
-            self._apply(receipt)
+            self._apply(receipt, f"twilio-status:{sid}:{receipt.status}")
         return Answer(HTTPStatus.NO_CONTENT)
 
     def twilio_reply(self, request: Request) -> Answer:
@@ -147,58 +250,61 @@ class Inbound:
         phone = params.get("From", "").strip()
         if not phone:
             raise ValueError("From: is required")
+        sid = _message_sid(params)
         intent = reply_intent(params.get("Body", ""))
         if intent is not None:
-            # One person may borrow under several ids: the reply speaks for all of them.
-            borrowers = borrowers_with_phone(self.store, phone)
-            for borrower_id in borrowers:
-                if intent == OPT_OUT:
-                    opt_out(
-                        self.store,
-                        borrower_id,
-                        "sms",
-                        source=INBOUND_REPLY,
-                        reason=f"SMS reply {params.get('MessageSid', '')}".strip(),
-                    )
-                else:
-                    undo_opt_out(self.store, borrower_id, "sms")
-            log.info("sms reply %s: %d borrower(s) with that number", intent, len(borrowers))
+            applied = apply_sms_reply(self.store, sid, phone, intent)
+            if applied.outcome in (DUPLICATE, OUT_OF_ORDER):
+                log.info("sms reply %s: %s, nothing changed", intent, applied.outcome)
+            else:
+                log.info("sms reply %s: %d borrower(s) with that number", intent, applied.borrowers)
         return Answer(HTTPStatus.OK, EMPTY_TWIML, "text/xml")
 
     def _twilio_form(self, request: Request) -> tuple[dict[str, str], Answer | None]:
-        pairs = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        try:
+            pairs = parse_qsl(
+                request.body.decode("utf-8", "replace"),
+                keep_blank_values=True,
+                max_num_fields=MAX_FORM_FIELDS,
+            )
+        except ValueError:
+            raise ValueError(f"body: at most {MAX_FORM_FIELDS} form fields") from None
         token = self.settings.twilio_auth_token
-        if token is not None:
-            header = request.headers.get(SIGNATURE_HEADER.lower(), "")
-            if not header or not signature_is_valid(token, request.url, pairs, header):
-                log.warning("refused a Twilio request with a bad signature: %s", request.path)
-                return {}, _text(HTTPStatus.FORBIDDEN, f"{SIGNATURE_HEADER}: invalid")
+        if token is None:
+            _warn_unverified("Twilio", request.path)
+            return dict(pairs), None
+        # `check` refused a token without the public URL: never the Host header's word.
+        assert self.settings.public_url is not None
+        url = self.settings.public_url + request.target
+        header = request.headers.get(SIGNATURE_HEADER.lower(), "")
+        if not header or not signature_is_valid(token, url, pairs, header):
+            log.warning("refused a Twilio request with a bad signature: %s", request.path)
+            return {}, _text(HTTPStatus.FORBIDDEN, f"{SIGNATURE_HEADER}: invalid")
         return dict(pairs), None
 
     # -- SendGrid ----------------------------------------------------------------------------
 
     def sendgrid_events(self, request: Request) -> Answer:
         token = self.settings.sendgrid_token
-        if token is not None:
+        if token is None:
+            _warn_unverified("SendGrid", request.path)
+        else:
             given = (request.query.get("token") or [""])[0]
             if not hmac.compare_digest(given.encode(), token.encode()):
                 log.warning("refused a SendGrid request without the right token")
                 return _text(HTTPStatus.FORBIDDEN, "token: invalid")
-        try:
-            events: Any = json.loads(request.body)
-        except ValueError:
-            raise ValueError("body: must be a JSON array of events") from None
+        events = parse_json(request.body)
         if not isinstance(events, list):
             raise ValueError("body: must be a JSON array of events")
         # Every event is checked before any is applied, so a bad batch changes nothing.
-        receipts = [event_receipt(event, index) for index, event in enumerate(events)]
-        for receipt in receipts:
+        receipts = [(event_receipt(event, index), event) for index, event in enumerate(events)]
+        for receipt, event in receipts:
             if receipt is not None:
-                self._apply(receipt)
+                self._apply(receipt, _sendgrid_key(receipt, event))
         return Answer(HTTPStatus.OK)
 
-    def _apply(self, receipt: Receipt) -> None:
-        outcome = apply_receipt(self.store, receipt)
+    def _apply(self, receipt: Receipt, message_key: str) -> None:
+        outcome = apply_receipt(self.store, receipt, message_key)
         if outcome == UNKNOWN:
             # Not ours (another system's message on the same account), or sent before
             # provider references were kept: acknowledged, so the provider stops retrying.
@@ -213,18 +319,141 @@ class Inbound:
             )
 
 
+def _message_sid(params: Mapping[str, str]) -> str:
+    sid = params.get("MessageSid", "").strip()
+    if not sid:
+        raise ValueError("MessageSid: is required")
+    if len(sid) > MESSAGE_SID_MAX:
+        raise ValueError(f"MessageSid: at most {MESSAGE_SID_MAX} characters")
+    return sid
+
+
+def _sendgrid_key(receipt: Receipt, event: Any) -> str:
+    """SendGrid's id of the event; without one, a digest of it (a replay repeats its bytes)."""
+    if receipt.event_id is not None:
+        return f"sendgrid:{receipt.event_id}"
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"sendgrid-digest:{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def _warn_unverified(provider: str, path: str) -> None:
+    log.warning(
+        "UNVERIFIED %s request accepted on %s: %s=1, never in production",
+        provider,
+        path,
+        INSECURE_DEV_ENV,
+    )
+
+
+# A JSON string (with its escapes), and whatever is not a bracket.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def parse_json(body: bytes) -> Any:
+    """The body as JSON; `ValueError` naming the body if it is not JSON or is nested deeper than
+    MAX_JSON_DEPTH (the parser recurses: a deep enough body would exhaust the stack)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("body: must be UTF-8 JSON") from None
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("body: must be a JSON array of events") from None
+
+
 class InboundServer(ThreadingHTTPServer):
+    """One thread per connection, at most `max_connections` at once; a connection still
+    sending its request at its deadline is shut (the idle timeout alone would let a client
+    that sends a byte every few seconds keep its thread)."""
+
     daemon_threads = True
+    # Connections waiting to be accepted: a burst of callbacks is answered, not dropped.
+    request_queue_size = 128
+    # Seconds between checks of the deadlines (socketserver's `service_actions` runs this often).
+    poll_interval = 0.25
 
     def __init__(self, inbound: Inbound) -> None:
         super().__init__((inbound.settings.host, inbound.settings.port), _Handler)
         self.inbound = inbound
+        self._slots = threading.BoundedSemaphore(inbound.settings.max_connections)
+        self._deadlines: dict[socket.socket, float] = {}
+        self._deadlines_lock = threading.Lock()
+
+    def serve_forever(self, poll_interval: float | None = None) -> None:
+        super().serve_forever(self.poll_interval if poll_interval is None else poll_interval)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning(
+                "refused a connection: %d served already", self.inbound.settings.max_connections
+            )
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY_ANSWER)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.request_read(request)
+            self._slots.release()
+
+    def request_began(self, connection: socket.socket) -> None:
+        deadline = time.monotonic() + self.inbound.settings.request_timeout_seconds
+        with self._deadlines_lock:
+            self._deadlines[connection] = deadline
+
+    def request_read(self, connection: socket.socket) -> None:
+        with self._deadlines_lock:
+            self._deadlines.pop(connection, None)
+
+    def service_actions(self) -> None:
+        now = time.monotonic()
+        with self._deadlines_lock:
+            late = [c for c, deadline in self._deadlines.items() if deadline <= now]
+            for connection in late:
+                del self._deadlines[connection]
+        for connection in late:
+            log.info(
+                "closed a connection still sending its request after %.0f s",
+                self.inbound.settings.request_timeout_seconds,
+            )
+            # The handler's read returns at once; its thread ends.
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+_BUSY_ANSWER = (
+    b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain; "
+    b"charset=utf-8\r\nContent-Length: 28\r\nConnection: close\r\n\r\n"
+    b"busy: too many connections\r\n"
+)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: InboundServer
 
+    def setup(self) -> None:
+        super().setup()
+        # Every read and write waits at most this long: a stalled client is let go.
+        self.connection.settimeout(self.server.inbound.settings.idle_timeout_seconds)
+        self.server.request_began(self.connection)
+
     def do_GET(self) -> None:
+        self.server.request_read(self.connection)
         self._answer("GET", b"")
 
     def do_POST(self) -> None:
@@ -233,21 +462,35 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_text(HTTPStatus.LENGTH_REQUIRED, "Content-Length: is required"))
             return
         if int(length) > MAX_BODY_BYTES:
-            self._send(_text(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body: too large"))
+            self._send(
+                _text(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"body: at most {MAX_BODY_BYTES} bytes, not {int(length)}",
+                )
+            )
             return
-        self._answer("POST", self.rfile.read(int(length)))
+        try:
+            body = self.rfile.read(int(length))
+        except TimeoutError:
+            self._send(_text(HTTPStatus.REQUEST_TIMEOUT, "body: not received in time"))
+            return
+        self.server.request_read(self.connection)
+        if len(body) < int(length):
+            # The client closed early, or the server shut the connection at its deadline.
+            self.close_connection = True
+            return
+        self._answer("POST", body)
 
     def _answer(self, method: str, body: bytes) -> None:
         inbound = self.server.inbound
         parts = urlsplit(self.path)
-        base = inbound.settings.public_url or f"http://{self.headers.get('Host', '')}"
         request = Request(
             method=method,
             path=parts.path,
             query=parse_qs(parts.query),
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
-            url=base + self.path,
+            target=self.path,
         )
         try:
             answer = inbound.handle(request)
@@ -258,13 +501,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(answer)
 
     def _send(self, answer: Answer) -> None:
-        self.send_response(answer.status)
-        if answer.status != HTTPStatus.NO_CONTENT:
-            self.send_header("Content-Type", answer.content_type)
-            self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        if answer.body:
-            self.wfile.write(answer.body)
+        self.close_connection = True
+        try:
+            self.send_response(answer.status)
+            if answer.status != HTTPStatus.NO_CONTENT:
+                self.send_header("Content-Type", answer.content_type)
+                self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            if answer.body:
+                self.wfile.write(answer.body)
+        except OSError:
+            # The caller went away (or the deadline shut the connection): nothing to tell it.
+            pass
 
     def log_message(self, format: str, *args: Any) -> None:
         # The default writes the client address and request line to stderr for every request;
@@ -282,14 +530,22 @@ def serve(settings: InboundSettings) -> None:
     # the starter needs, and only for its log set-up.
     from worker import configure_logging
 
+    settings.check()
     configure_logging()
     store = Store.from_env()
     store.require_current_schema()
     server = make_server(store, settings)
-    if settings.twilio_auth_token is None:
-        log.warning("%s is not set: Twilio requests are accepted unverified", TWILIO_TOKEN_ENV)
-    if settings.sendgrid_token is None:
-        log.warning("%s is not set: SendGrid events are accepted unverified", SENDGRID_TOKEN_ENV)
+    for name, value in (
+        (TWILIO_TOKEN_ENV, settings.twilio_auth_token),
+        (SENDGRID_TOKEN_ENV, settings.sendgrid_token),
+    ):
+        if value is None:
+            log.warning(
+                "INSECURE: %s=1 and %s is not set: its requests are accepted UNVERIFIED; "
+                "anyone who can reach this port can opt borrowers out. Never in production.",
+                INSECURE_DEV_ENV,
+                name,
+            )
     log.info("webhooks listening on %s:%d", settings.host, server.server_address[1])
     try:
         server.serve_forever()

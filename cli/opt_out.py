@@ -1,8 +1,10 @@
 """`python starter.py opt-out`: an operator records (or lifts) a borrower's opt-out of a channel.
 
 The opt-out holds for the borrower across all of their loans, from the next contact on: that
-contact is recorded as blocked (`opt_out`) instead of sent. Lifting it removes an opt-out only;
-a channel the provider refused (undeliverable) stays so.
+contact is recorded as blocked (`opt_out`) instead of sent. It is recorded for the address the
+borrower has on record for that channel now (a borrower with none: for any address), as every
+mark belongs to its address (`activities.borrower_channels`). Lifting it removes an opt-out
+only; an address the provider refused (undeliverable) stays so.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 # What a refusal means for the borrower's channel (`activities.borrower_channels`).
 UNDELIVERABLE = "undeliverable"
 OPTED_OUT = "opted_out"
+# A report that lifts an opt-out (a SendGrid resubscribe); never a stored state.
+OPTED_IN = "opted_in"
 # Who said so (`borrower_channels.source`).
 PROVIDER_REJECTION = "provider_rejection"
 INBOUND_REPLY = "inbound_reply"
@@ -80,7 +82,9 @@ class Receipt:
     It names the message by `provider_refs` (the vendor's message id, in the forms it may
     take), else by `attempt_id` where the vendor echoes our idempotency key back. `status` is
     the delivery status to record, if the report is one; `channel_state` what the report means
-    for the borrower's channel (opted_out, undeliverable), if anything.
+    for the borrower's channel (opted_out, undeliverable, opted_in), if anything. `said_at` is
+    when the vendor says it happened (UTC ISO), if it says; `event_id` its id of the report,
+    if it has one.
     """
 
     channel: str
@@ -90,6 +94,8 @@ class Receipt:
     channel_state: str | None = None
     source: str = PROVIDER_REJECTION
     reason: str | None = None
+    said_at: str | None = None
+    event_id: str | None = None
 
 
 class Notifier(Protocol):

@@ -15,12 +15,14 @@ field, 413, ...) is final and ours to fix.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from activities.providers.base import (
     INBOUND_REPLY,
+    OPTED_IN,
     OPTED_OUT,
     UNDELIVERABLE,
     Delivery,
@@ -41,6 +43,10 @@ RECIPIENT_FIELD = re.compile(r"personalizations(\.\d+)?\.to\b")
 DELIVERY_EVENTS = frozenset({"processed", "deferred", "delivered", "bounce", "dropped"})
 # Events by which the borrower asks for no more email.
 OPT_OUT_EVENTS = frozenset({"unsubscribe", "group_unsubscribe", "spamreport"})
+# ... and by which they ask for it again.
+OPT_IN_EVENTS = frozenset({"group_resubscribe"})
+# SendGrid's event ids are 22-character base64; anything far longer is not one.
+EVENT_ID_MAX = 128
 # Why SendGrid dropped a message without trying: the address is dead, or the borrower said no.
 DROP_STATE_BY_REASON = {
     "Bounced Address": UNDELIVERABLE,
@@ -105,13 +111,14 @@ def _recipient_state(response: httpx.Response) -> str | None:
 
 def event_receipt(event: Any, index: int) -> Receipt | None:
     """One Event Webhook event as a receipt; None for an event that is neither a delivery
-    status nor an opt-out. Raises `ValueError` naming the bad field (`[index].event`)."""
+    status nor an opt-out or opt-in. Raises `ValueError` naming the bad field
+    (`[index].event`)."""
     if not isinstance(event, dict):
         raise ValueError(f"[{index}]: must be a JSON object")
     name = event.get("event")
     if not isinstance(name, str) or not name:
         raise ValueError(f"[{index}].event: is required")
-    if name not in DELIVERY_EVENTS and name not in OPT_OUT_EVENTS:
+    if name not in DELIVERY_EVENTS | OPT_OUT_EVENTS | OPT_IN_EVENTS:
         return None
     message_id = event.get("sg_message_id")
     attempt_id = event.get(IDEMPOTENCY_ARG)
@@ -120,15 +127,19 @@ def event_receipt(event: Any, index: int) -> Receipt | None:
     # sg_message_id is the X-Message-Id we stored, a dot, and SendGrid's filter suffix.
     refs = (message_id, message_id.split(".", 1)[0]) if isinstance(message_id, str) else ()
     reason = event.get("reason") if isinstance(event.get("reason"), str) else None
-    if name in OPT_OUT_EVENTS:
+    attempt = attempt_id if isinstance(attempt_id, str) else None
+    said_at, event_id = _said_at(event, index), _event_id(event, index)
+    if name in OPT_OUT_EVENTS or name in OPT_IN_EVENTS:
         return Receipt(
             channel="email",
             status=None,
-            provider_refs=refs,
-            attempt_id=attempt_id if isinstance(attempt_id, str) else None,
-            channel_state=OPTED_OUT,
+            channel_state=OPTED_OUT if name in OPT_OUT_EVENTS else OPTED_IN,
             source=INBOUND_REPLY,
             reason=f"SendGrid {name}",
+            provider_refs=refs,
+            attempt_id=attempt,
+            said_at=said_at,
+            event_id=event_id,
         )
     state = None
     if name == "bounce" and event.get("type") != "blocked":
@@ -139,8 +150,34 @@ def event_receipt(event: Any, index: int) -> Receipt | None:
     return Receipt(
         channel="email",
         status=name,
-        provider_refs=refs,
-        attempt_id=attempt_id if isinstance(attempt_id, str) else None,
         channel_state=state,
         reason=f"SendGrid {name}: {reason}"[:300] if reason else f"SendGrid {name}",
+        provider_refs=refs,
+        attempt_id=attempt,
+        said_at=said_at,
+        event_id=event_id,
     )
+
+
+def _said_at(event: dict[str, Any], index: int) -> str | None:
+    """The event's `timestamp` (Unix seconds) as UTC ISO; None if it has none."""
+    timestamp = event.get("timestamp")
+    if timestamp is None:
+        return None
+    # bool is an int to Python, not a time to anyone.
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
+        raise ValueError(f"[{index}].timestamp: must be Unix seconds, a whole number")
+    try:
+        moment = datetime.fromtimestamp(timestamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"[{index}].timestamp: must be Unix seconds, a whole number") from None
+    return moment.isoformat(timespec="microseconds")
+
+
+def _event_id(event: dict[str, Any], index: int) -> str | None:
+    event_id = event.get("sg_event_id")
+    if event_id is None:
+        return None
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= EVENT_ID_MAX:
+        raise ValueError(f"[{index}].sg_event_id: must be text of 1 to {EVENT_ID_MAX} characters")
+    return event_id
