@@ -38,7 +38,7 @@ from activities.notify import (
 )
 from activities.providers.base import OutboundMessage, retry_after
 from activities.providers.sendgrid import SendGridEmail
-from activities.providers.twilio import TwilioSms
+from activities.providers.twilio import TwilioSms, send_marker
 from activities.providers.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -75,6 +75,7 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     status: int
+    method: str = "POST"
 
     @property
     def form(self) -> dict[str, str]:
@@ -107,11 +108,20 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     server: LoopbackServer
 
     def do_POST(self) -> None:
+        self.answer()
+
+    def do_GET(self) -> None:
+        # A provider's listing, read before sending again what may have reached it.
+        self.answer()
+
+    def answer(self) -> None:
         loopback = self.server.loopback
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         reply = loopback.next_reply()
         with loopback.lock:
-            loopback.seen.append(Seen(self.path, dict(self.headers), body, reply.status))
+            loopback.seen.append(
+                Seen(self.path, dict(self.headers), body, reply.status, self.command)
+            )
         if reply.delay:
             time.sleep(reply.delay)
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
@@ -205,7 +215,8 @@ def test_twilio_posts_the_messages_form_with_basic_auth_and_the_idempotency_toke
     assert seen.form == {
         "To": PHONE,
         "From": "+15005550006",
-        "Body": "hi",
+        # The attempt's marker, by which a later try finds this message in Twilio's list.
+        "Body": f"hi\n{send_marker('attempt-1')}",
         "StatusCallback": "https://collect.example.com/twilio/status",
     }
     credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
@@ -221,7 +232,11 @@ def test_twilio_can_send_from_a_messaging_service(loopback: Loopback, http: http
     )
     provider.deliver(message())
     [seen] = loopback.seen
-    assert seen.form == {"To": PHONE, "MessagingServiceSid": "MG42", "Body": "hi"}
+    assert seen.form == {
+        "To": PHONE,
+        "MessagingServiceSid": "MG42",
+        "Body": f"hi\n{send_marker('attempt-1')}",
+    }
 
 
 def test_sendgrid_posts_mail_send_json_with_a_bearer_key_and_keeps_the_message_id(
@@ -378,7 +393,11 @@ def vendors(
 def test_a_5xx_is_retried_with_the_same_idempotency_key_and_sent_once(
     vendors: CollectionActivities, store: Store, loopback: Loopback
 ) -> None:
-    loopback.script = [Reply(500, {"code": 20500}), twilio_created("SM9")]
+    loopback.script = [
+        Reply(500, {"code": 20500}),
+        Reply(200, {"messages": [], "next_page_uri": None}),  # the lookup: not there
+        twilio_created("SM9"),
+    ]
     error = send_error(vendors, contact("sms-1"))
     assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
     [pending] = rows(store, ContactAttemptRow)
@@ -389,8 +408,13 @@ def test_a_5xx_is_retried_with_the_same_idempotency_key_and_sent_once(
 
     assert (result.result, result.provider_ref) == ("sent", "SM9")
     assert again == result
-    assert [seen.status for seen in loopback.seen] == [500, 201]
-    assert {seen.header("I-Twilio-Idempotency-Token") for seen in loopback.seen} == {"sms-1"}
+    assert [(seen.method, seen.status) for seen in loopback.seen] == [
+        ("POST", 500),
+        ("GET", 200),
+        ("POST", 201),
+    ]
+    posts = [seen for seen in loopback.seen if seen.method == "POST"]
+    assert {seen.header("I-Twilio-Idempotency-Token") for seen in posts} == {"sms-1"}
 
 
 def test_a_429_retry_after_becomes_the_activitys_next_retry_delay(
