@@ -45,7 +45,7 @@ from activities.providers.webhook import (
     SignedWebhook,
     verify_signature,
 )
-from activities.store import Store
+from activities.store import Store, utc_iso
 from activities.tables import BorrowerChannelRow, ContactAttemptRow
 from domain.case import Borrower, CaseInput
 
@@ -424,6 +424,49 @@ def test_a_429_retry_after_becomes_the_activitys_next_retry_delay(
     error = send_error(vendors, contact("sms-1"))
     assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
     assert error.next_retry_delay == timedelta(seconds=7)
+
+
+def test_retry_after_holds_when_the_step_is_decided_again_during_the_wait(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    """A payment arrives while the activity waits out Twilio's Retry-After: the case cancels
+    the contact and decides the step again, which starts the activity anew at once (same
+    attempt id). It answers "deferred" until the moment Twilio named, without calling it."""
+    loopback.script = [Reply(429, {"code": 20429}, headers={"Retry-After": "120"})]
+    before = datetime.now(UTC)
+    error = send_error(vendors, contact("sms-1"))
+    after = datetime.now(UTC)
+    assert error.next_retry_delay == timedelta(seconds=120)
+    [row] = rows(store, ContactAttemptRow)
+    assert row.provider_not_before is not None
+    not_before = datetime.fromisoformat(row.provider_not_before)
+    assert before + timedelta(seconds=120) <= not_before <= after + timedelta(seconds=120)
+
+    decided_again = replace(contact("sms-1"), outstanding_minor=400_000)
+    held = vendors.send_notice(decided_again)
+    held_again = vendors.send_notice(decided_again)
+
+    assert (held.result, held.rule, held.retry_at) == (
+        "deferred",
+        "retry_after",
+        not_before.isoformat(),
+    )
+    assert held_again == held
+    assert len(loopback.seen) == 1
+    [row] = rows(store, ContactAttemptRow)
+    assert row.status == "pending"
+
+    # The moment passes: the first try may have reached Twilio, so it is asked, then sent.
+    store.update(
+        ContactAttemptRow,
+        "sms-1",
+        provider_not_before=utc_iso(datetime.now(UTC) - timedelta(seconds=1)),
+    )
+    loopback.script = [Reply(200, {"messages": [], "next_page_uri": None}), twilio_created("SM7")]
+    sent = vendors.send_notice(decided_again)
+    assert (sent.result, sent.provider_ref) == ("sent", "SM7")
+    assert [seen.method for seen in loopback.seen] == ["POST", "GET", "POST"]
+    assert "4,000.00" in loopback.seen[-1].form["Body"]
 
 
 def test_a_503_retry_after_date_becomes_the_next_retry_delay(
