@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,8 @@ VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
 # The rule of a contact deferred because its provider asked us to come back later.
 RETRY_AFTER_RULE = "retry_after"
+# What is left of a Retry-After that the activity waits out by its own retry, not by deferring.
+PROVIDER_WAIT_RETRIED = timedelta(seconds=2)
 # An outbox row whose send was given up half-way: maybe delivered, maybe not.
 UNCONFIRMED = "unconfirmed"
 # Outbox rows a send may (still) deliver, under the row's own idempotency key.
@@ -244,12 +246,22 @@ class CollectionActivities:
     def _held_by_provider(self, row: ContactAttemptRow) -> ContactResult | None:
         """The deferred answer while the provider's Retry-After runs: a step decided again
         (a payment arrived during the wait) starts the activity anew at once, and must not
-        call the provider before the moment it asked for."""
+        call the provider before the moment it asked for. The last moments of the wait are the
+        activity's own retry instead."""
         if row.provider_not_before is None:
             return None
         not_before = datetime.fromisoformat(row.provider_not_before)
-        if datetime.now(UTC) >= not_before:
+        remaining = not_before - datetime.now(UTC)
+        if remaining <= timedelta(0):
             return None
+        if remaining <= PROVIDER_WAIT_RETRIED:
+            # So short it is clocks differing (the server's timer against this worker's): a
+            # deferral would be due at once for the case and start the activity again at once.
+            raise ApplicationError(
+                f"{row.channel} provider asked us to wait until {row.provider_not_before}",
+                type=NOTIFICATION_UNAVAILABLE,
+                next_retry_delay=remaining,
+            )
         metrics.observe_contact(row.channel, contracts.CONTACT_DEFERRED, rule=RETRY_AFTER_RULE)
         log.info(
             "%s %s deferred by the provider's Retry-After until %s: loan_id=%s case_id=%s "

@@ -456,6 +456,18 @@ def test_retry_after_holds_when_the_step_is_decided_again_during_the_wait(
     [row] = rows(store, ContactAttemptRow)
     assert row.status == "pending"
 
+    # The last moments of the wait: the activity's own short retry, still no call to Twilio.
+    store.update(
+        ContactAttemptRow,
+        "sms-1",
+        provider_not_before=utc_iso(datetime.now(UTC) + timedelta(seconds=1)),
+    )
+    error = send_error(vendors, decided_again)
+    assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
+    assert error.next_retry_delay is not None
+    assert timedelta(0) < error.next_retry_delay <= timedelta(seconds=1)
+    assert len(loopback.seen) == 1
+
     # The moment passes: the first try may have reached Twilio, so it is asked, then sent.
     store.update(
         ContactAttemptRow,
