@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -76,6 +77,7 @@ class Seen:
     body: bytes
     status: int
     method: str = "POST"
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def form(self) -> dict[str, str]:
@@ -145,16 +147,24 @@ class LoopbackServer(ThreadingHTTPServer):
     loopback: Loopback
 
 
-@pytest.fixture
-def loopback() -> Iterator[Loopback]:
+@contextmanager
+def serving_loopback() -> Iterator[Loopback]:
     server = LoopbackServer(("127.0.0.1", 0), LoopbackHandler)
     server.loopback = Loopback(url=f"http://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server.loopback
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield server.loopback
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def loopback() -> Iterator[Loopback]:
+    with serving_loopback() as served:
+        yield served
 
 
 @pytest.fixture
