@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from activities.contracts import (
 )
 from activities.evidence import write_package
 from activities.notify import (
+    Delivery,
     DeliveryRejected,
     DeliveryUnavailable,
     Notifier,
@@ -84,6 +85,10 @@ SKIP_TRACE_OPENED = "skip_trace_opened"
 SKIP_TRACE_QUEUE = "skip-trace"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
+# The rule of a contact deferred because its provider asked us to come back later.
+RETRY_AFTER_RULE = "retry_after"
+# What is left of a Retry-After that the activity waits out by its own retry, not by deferring.
+PROVIDER_WAIT_RETRIED = timedelta(seconds=2)
 # An outbox row whose send was given up half-way: maybe delivered, maybe not.
 UNCONFIRMED = "unconfirmed"
 # Outbox rows a send may (still) deliver, under the row's own idempotency key.
@@ -210,6 +215,9 @@ class CollectionActivities:
             if rule is not None:
                 row = self._block(row, rule)
             else:
+                held = self._held_by_provider(row)
+                if held is not None:
+                    return held
                 if row.body != body:
                     # The step was decided again (a payment changed the amount): the message
                     # states the amount when it is sent, under the same idempotency key.
@@ -235,12 +243,69 @@ class CollectionActivities:
         )
         return updated
 
+    def _held_by_provider(self, row: ContactAttemptRow) -> ContactResult | None:
+        """The deferred answer while the provider's Retry-After runs: a step decided again
+        (a payment arrived during the wait) starts the activity anew at once, and must not
+        call the provider before the moment it asked for. The last moments of the wait are the
+        activity's own retry instead."""
+        if row.provider_not_before is None:
+            return None
+        not_before = datetime.fromisoformat(row.provider_not_before)
+        remaining = not_before - datetime.now(UTC)
+        if remaining <= timedelta(0):
+            return None
+        if remaining <= PROVIDER_WAIT_RETRIED:
+            # So short it is clocks differing (the server's timer against this worker's): a
+            # deferral would be due at once for the case and start the activity again at once.
+            raise ApplicationError(
+                f"{row.channel} provider asked us to wait until {row.provider_not_before}",
+                type=NOTIFICATION_UNAVAILABLE,
+                next_retry_delay=remaining,
+            )
+        metrics.observe_contact(row.channel, contracts.CONTACT_DEFERRED, rule=RETRY_AFTER_RULE)
+        log.info(
+            "%s %s deferred by the provider's Retry-After until %s: loan_id=%s case_id=%s "
+            "attempt_id=%s",
+            row.channel,
+            row.template,
+            row.provider_not_before,
+            row.loan_id,
+            row.case_id,
+            row.attempt_id,
+        )
+        return ContactResult(
+            attempt_id=row.attempt_id,
+            result=contracts.CONTACT_DEFERRED,
+            rule=RETRY_AFTER_RULE,
+            retry_at=not_before.isoformat(),
+        )
+
     def _deliver(self, row: ContactAttemptRow, borrower_id: str) -> ContactAttemptRow:
-        """Send a pending outbox row; the attempt id doubles as the provider's idempotency key,
-        so a crash between sending and marking it sent cannot make the borrower get it twice."""
+        """Send a pending outbox row, at most once to the borrower.
+
+        Every send is counted on the row before its HTTP call. A try that finds one counted
+        cannot know whether it reached the provider (the worker died, the answer was lost), so
+        it asks the provider first (`Notifier.find_sent`: by the idempotency key, or by a
+        marker the message carries where the provider takes no key), marks the attempt sent
+        if the provider has it, and sends only if it has not. A lookup that fails is retried
+        later: nothing is sent blind."""
         assert row.recipient is not None and row.body is not None
         message = OutboundMessage(
             idempotency_key=row.attempt_id, channel=row.channel, to=row.recipient, body=row.body
+        )
+        if row.send_tries > 0:
+            since = datetime.fromisoformat(row.send_started_at or row.created_at)
+            try:
+                earlier = self.notifier.find_sent(message, since=since)
+            except DeliveryUnavailable as error:
+                raise self._unavailable(row, error) from error
+            if earlier is not None:
+                return self._sent(row, earlier, found_earlier=True)
+        self.store.update(
+            ContactAttemptRow,
+            row.attempt_id,
+            send_tries=row.send_tries + 1,
+            send_started_at=row.send_started_at or utc_iso(),
         )
         try:
             delivery = self.notifier.deliver(message)
@@ -276,12 +341,27 @@ class CollectionActivities:
             )
             raise _rejected(row.channel, error.status_code) from None
         except DeliveryUnavailable as error:
-            raise ApplicationError(
-                f"{row.channel} provider unavailable: {error}",
-                type=NOTIFICATION_UNAVAILABLE,
-                # The provider's Retry-After, if it gave one; otherwise the retry policy's backoff.
-                next_retry_delay=error.retry_after,
-            ) from error
+            raise self._unavailable(row, error) from error
+        return self._sent(row, delivery, found_earlier=False)
+
+    def _unavailable(self, row: ContactAttemptRow, error: DeliveryUnavailable) -> ApplicationError:
+        """The retryable error for a provider that failed us for now. Its Retry-After is kept
+        on the row as well, so that no start of this attempt calls it sooner."""
+        if error.retry_after is not None:
+            not_before = datetime.now(UTC) + error.retry_after
+            self.store.update(
+                ContactAttemptRow, row.attempt_id, provider_not_before=utc_iso(not_before)
+            )
+        return ApplicationError(
+            f"{row.channel} provider unavailable: {error}",
+            type=NOTIFICATION_UNAVAILABLE,
+            # The provider's Retry-After, if it gave one; otherwise the retry policy's backoff.
+            next_retry_delay=error.retry_after,
+        )
+
+    def _sent(
+        self, row: ContactAttemptRow, delivery: Delivery, *, found_earlier: bool
+    ) -> ContactAttemptRow:
         updated = self.store.update(
             ContactAttemptRow,
             row.attempt_id,
@@ -293,9 +373,10 @@ class CollectionActivities:
         assert updated is not None
         metrics.observe_attempt(updated)
         log.info(
-            "%s %s sent via %s: loan_id=%s case_id=%s attempt_id=%s",
+            "%s %s %s via %s: loan_id=%s case_id=%s attempt_id=%s",
             row.channel,
             row.template,
+            "found sent by an earlier try, not sent again," if found_earlier else "sent",
             delivery.via,
             row.loan_id,
             row.case_id,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 
 import httpx
 
@@ -81,6 +82,9 @@ class ChannelNotifier:
 
     def deliver(self, message: OutboundMessage) -> Delivery:
         return self.providers.get(message.channel, self._outbox).deliver(message)
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> Delivery | None:
+        return self.providers.get(message.channel, self._outbox).find_sent(message, since=since)
 
     def describe(self) -> str:
         """Which provider each channel uses, e.g. for a start-up log line (no secrets)."""

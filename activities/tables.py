@@ -83,6 +83,14 @@ class ContactAttemptRow(SQLModel, table=True):
     # What the provider reported afterwards (a delivery receipt): delivered, failed, ...
     delivery_status: str | None = Field(default=None, max_length=16)
     delivery_updated_at: str | None = None
+    # Sends begun, each counted before its HTTP call: after one, the message may be at the
+    # provider although no answer came back, so a later try asks the provider before sending.
+    send_tries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # When the first send began: where a provider's lookup of an earlier send starts.
+    send_started_at: str | None = None
+    # The provider's Retry-After as a moment: no call to it for this attempt before then, even
+    # when the case decides the step again and starts the activity anew.
+    provider_not_before: str | None = None
 
 
 class PaymentRow(SQLModel, table=True):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from temporalio import activity
@@ -26,7 +27,10 @@ from temporalio.worker import Worker
 from activities import contracts
 from activities.case_activities import CollectionActivities
 from activities.contracts import CaseRecords, ContactRequest, ContactResult, PrepareRequest
+from activities.notify import ChannelNotifier
+from activities.store import Store
 from tests.temporal_fixtures import CaseWorld, DevServer
+from tests.test_providers import Reply, serving_loopback, twilio, twilio_created
 from tests.test_workflow import case_input
 from workflows.collection_case import CollectionCase
 
@@ -355,3 +359,63 @@ async def test_a_payment_while_the_case_is_being_prepared_stops_every_later_cont
     assert answer["status"] == "paid"
     assert [entry for entry in provider.received if entry[3] >= answered_at] == []
     assert status["status"] == "paid" and len(status["contacts"]) <= 1
+
+
+# -- a provider's Retry-After while the case decides again ---------------------------------
+def retry_after_deferrals(world: CaseWorld) -> int:
+    engine = create_engine(world.database_url)
+    try:
+        with engine.connect() as connection:
+            details = connection.execute(
+                text("select detail from case_events where kind = 'contact_not_sent'")
+            ).scalars()
+            return sum(1 for detail in details if '"rule": "retry_after"' in detail)
+    finally:
+        engine.dispose()
+
+
+async def test_a_payment_during_the_providers_retry_after_does_not_call_it_sooner(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    """Twilio answers the first SMS with 429 and Retry-After; a payment arrives during the
+    wait, so the case cancels the contact and decides the step again, starting the activity
+    anew at once. Nothing reaches Twilio before the moment it named: the new start answers
+    "deferred", the case records why and decides again then."""
+    retry_after = 5
+    store = Store.from_url(case_world.database_url)
+    store.migrate()
+    with serving_loopback() as twilio_api, httpx.Client(timeout=5) as client:
+        twilio_api.script = [
+            Reply(429, {"code": 20429}, headers={"Retry-After": str(retry_after)}),
+            Reply(200, {"messages": [], "next_page_uri": None}),  # the lookup: not there
+            twilio_created("SM-after-wait"),
+        ]
+        notifier = ChannelNotifier({"sms": twilio(twilio_api, client)})
+        real = CollectionActivities(store, case_world.evidence_dir, notifier)
+        data = demo_case(days_overdue=4)
+        async with worker_with(dev_server, case_world, real):
+            handle = await dev_server.env.client.start_workflow(
+                CollectionCase.run, data, id=f"collection-{data['loan_id']}",
+                task_queue=case_world.task_queue,
+            )  # fmt: skip
+            await eventually(lambda: len(twilio_api.seen) >= 1)
+            await handle.execute_update(
+                CollectionCase.record_payment,
+                {"payment_id": "pay-1", "amount_minor": 200000, "currency": "CNY"},
+            )
+            await eventually(lambda: retry_after_deferrals(case_world) >= 1)
+            # Past the moment and a little more: the case may send then, or (the demo
+            # ladder moves on every few seconds) find the step stale and skip it.
+            first = twilio_api.seen[0]
+            wait_until = first.at + timedelta(seconds=retry_after + 2)
+            await asyncio.sleep((wait_until - datetime.now(UTC)).total_seconds())
+            await handle.terminate("test over")
+    store.dispose()
+
+    first, *later = twilio_api.seen
+    assert first.status == 429
+    assert all(seen.at >= first.at + timedelta(seconds=retry_after) for seen in later)
+    if later:
+        # Asked whether the first try had reached Twilio, then sent with the new amount.
+        assert [(seen.method, seen.status) for seen in later] == [("GET", 200), ("POST", 201)]
+        assert "3,000.00" in later[-1].form["Body"]

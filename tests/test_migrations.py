@@ -97,7 +97,14 @@ def make_legacy_database(store: Store) -> None:
     tables = [SQLModel.metadata.tables[name] for name in sorted(CREATE_ALL_TABLES)]
     with store.engine.begin() as connection:
         SQLModel.metadata.create_all(connection, tables=tables)
-        for column in ("delivery_status", "delivery_updated_at"):
+        later_columns = (
+            "delivery_status",
+            "delivery_updated_at",
+            "send_tries",  # made by 0007
+            "send_started_at",
+            "provider_not_before",
+        )
+        for column in later_columns:
             connection.exec_driver_sql(f"ALTER TABLE contact_attempts DROP COLUMN {column}")
         connection.exec_driver_sql("DROP INDEX ix_cases_borrower_id")  # made by 0003
         connection.exec_driver_sql("DROP INDEX ix_contact_attempts_provider_ref")  # by 0004
@@ -318,6 +325,32 @@ def test_downgrade_from_0005_refuses_while_cases_share_a_record_id(blank_store: 
     downgrade()
     assert payments_key(blank_store)[1] == ["record_id"]
     assert_rows_of_0001_kept(blank_store)
+
+
+def test_attempts_that_may_be_at_the_provider_look_there_after_0007(blank_store: Store) -> None:
+    """Rows still pending or unconfirmed from before 0007 may have reached their provider:
+    their next try asks it first (send_tries 1), from when the attempt was recorded."""
+    blank_store.migrate("0004_borrower_channels")
+    insert_rows_of_0001(blank_store)
+    with blank_store.engine.begin() as connection:
+        for attempt_id, status in (("run-1/sms/2", "pending"), ("run-1/sms/3", "unconfirmed")):
+            connection.exec_driver_sql(
+                "INSERT INTO contact_attempts (attempt_id, case_id, loan_id, channel, template, "
+                f"status, days_past_due, created_at) VALUES ('{attempt_id}', 'run-1', 'L-1', "
+                f"'sms', 'reminder_friendly', '{status}', 3, '2026-11-04T02:00:00.000000+00:00')"
+            )
+
+    blank_store.migrate()
+
+    state = {
+        contact.attempt_id: (contact.send_tries, contact.send_started_at, contact.status)
+        for contact in blank_store.contacts_of_case("run-1")
+    }
+    assert state == {
+        "run-1/sms/1": (0, None, "sent"),
+        "run-1/sms/2": (1, "2026-11-04T02:00:00.000000+00:00", "pending"),
+        "run-1/sms/3": (1, "2026-11-04T02:00:00.000000+00:00", "unconfirmed"),
+    }
 
 
 # -- a database made by create_all before migrations ---------------------------------------------

@@ -14,6 +14,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -38,14 +39,14 @@ from activities.notify import (
 )
 from activities.providers.base import OutboundMessage, retry_after
 from activities.providers.sendgrid import SendGridEmail
-from activities.providers.twilio import TwilioSms
+from activities.providers.twilio import TwilioSms, send_marker
 from activities.providers.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignedWebhook,
     verify_signature,
 )
-from activities.store import Store
+from activities.store import Store, utc_iso
 from activities.tables import BorrowerChannelRow, ContactAttemptRow
 from domain.case import Borrower, CaseInput
 
@@ -75,6 +76,8 @@ class Seen:
     headers: dict[str, str]
     body: bytes
     status: int
+    method: str = "POST"
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def form(self) -> dict[str, str]:
@@ -107,11 +110,20 @@ class LoopbackHandler(BaseHTTPRequestHandler):
     server: LoopbackServer
 
     def do_POST(self) -> None:
+        self.answer()
+
+    def do_GET(self) -> None:
+        # A provider's listing, read before sending again what may have reached it.
+        self.answer()
+
+    def answer(self) -> None:
         loopback = self.server.loopback
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         reply = loopback.next_reply()
         with loopback.lock:
-            loopback.seen.append(Seen(self.path, dict(self.headers), body, reply.status))
+            loopback.seen.append(
+                Seen(self.path, dict(self.headers), body, reply.status, self.command)
+            )
         if reply.delay:
             time.sleep(reply.delay)
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
@@ -135,16 +147,24 @@ class LoopbackServer(ThreadingHTTPServer):
     loopback: Loopback
 
 
-@pytest.fixture
-def loopback() -> Iterator[Loopback]:
+@contextmanager
+def serving_loopback() -> Iterator[Loopback]:
     server = LoopbackServer(("127.0.0.1", 0), LoopbackHandler)
     server.loopback = Loopback(url=f"http://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server.loopback
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    try:
+        yield server.loopback
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def loopback() -> Iterator[Loopback]:
+    with serving_loopback() as served:
+        yield served
 
 
 @pytest.fixture
@@ -205,7 +225,8 @@ def test_twilio_posts_the_messages_form_with_basic_auth_and_the_idempotency_toke
     assert seen.form == {
         "To": PHONE,
         "From": "+15005550006",
-        "Body": "hi",
+        # The attempt's marker, by which a later try finds this message in Twilio's list.
+        "Body": f"hi\n{send_marker('attempt-1')}",
         "StatusCallback": "https://collect.example.com/twilio/status",
     }
     credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
@@ -221,7 +242,11 @@ def test_twilio_can_send_from_a_messaging_service(loopback: Loopback, http: http
     )
     provider.deliver(message())
     [seen] = loopback.seen
-    assert seen.form == {"To": PHONE, "MessagingServiceSid": "MG42", "Body": "hi"}
+    assert seen.form == {
+        "To": PHONE,
+        "MessagingServiceSid": "MG42",
+        "Body": f"hi\n{send_marker('attempt-1')}",
+    }
 
 
 def test_sendgrid_posts_mail_send_json_with_a_bearer_key_and_keeps_the_message_id(
@@ -378,7 +403,11 @@ def vendors(
 def test_a_5xx_is_retried_with_the_same_idempotency_key_and_sent_once(
     vendors: CollectionActivities, store: Store, loopback: Loopback
 ) -> None:
-    loopback.script = [Reply(500, {"code": 20500}), twilio_created("SM9")]
+    loopback.script = [
+        Reply(500, {"code": 20500}),
+        Reply(200, {"messages": [], "next_page_uri": None}),  # the lookup: not there
+        twilio_created("SM9"),
+    ]
     error = send_error(vendors, contact("sms-1"))
     assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
     [pending] = rows(store, ContactAttemptRow)
@@ -389,8 +418,13 @@ def test_a_5xx_is_retried_with_the_same_idempotency_key_and_sent_once(
 
     assert (result.result, result.provider_ref) == ("sent", "SM9")
     assert again == result
-    assert [seen.status for seen in loopback.seen] == [500, 201]
-    assert {seen.header("I-Twilio-Idempotency-Token") for seen in loopback.seen} == {"sms-1"}
+    assert [(seen.method, seen.status) for seen in loopback.seen] == [
+        ("POST", 500),
+        ("GET", 200),
+        ("POST", 201),
+    ]
+    posts = [seen for seen in loopback.seen if seen.method == "POST"]
+    assert {seen.header("I-Twilio-Idempotency-Token") for seen in posts} == {"sms-1"}
 
 
 def test_a_429_retry_after_becomes_the_activitys_next_retry_delay(
@@ -400,6 +434,61 @@ def test_a_429_retry_after_becomes_the_activitys_next_retry_delay(
     error = send_error(vendors, contact("sms-1"))
     assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
     assert error.next_retry_delay == timedelta(seconds=7)
+
+
+def test_retry_after_holds_when_the_step_is_decided_again_during_the_wait(
+    vendors: CollectionActivities, store: Store, loopback: Loopback
+) -> None:
+    """A payment arrives while the activity waits out Twilio's Retry-After: the case cancels
+    the contact and decides the step again, which starts the activity anew at once (same
+    attempt id). It answers "deferred" until the moment Twilio named, without calling it."""
+    loopback.script = [Reply(429, {"code": 20429}, headers={"Retry-After": "120"})]
+    before = datetime.now(UTC)
+    error = send_error(vendors, contact("sms-1"))
+    after = datetime.now(UTC)
+    assert error.next_retry_delay == timedelta(seconds=120)
+    [row] = rows(store, ContactAttemptRow)
+    assert row.provider_not_before is not None
+    not_before = datetime.fromisoformat(row.provider_not_before)
+    assert before + timedelta(seconds=120) <= not_before <= after + timedelta(seconds=120)
+
+    decided_again = replace(contact("sms-1"), outstanding_minor=400_000)
+    held = vendors.send_notice(decided_again)
+    held_again = vendors.send_notice(decided_again)
+
+    assert (held.result, held.rule, held.retry_at) == (
+        "deferred",
+        "retry_after",
+        not_before.isoformat(),
+    )
+    assert held_again == held
+    assert len(loopback.seen) == 1
+    [row] = rows(store, ContactAttemptRow)
+    assert row.status == "pending"
+
+    # The last moments of the wait: the activity's own short retry, still no call to Twilio.
+    store.update(
+        ContactAttemptRow,
+        "sms-1",
+        provider_not_before=utc_iso(datetime.now(UTC) + timedelta(seconds=1)),
+    )
+    error = send_error(vendors, decided_again)
+    assert (error.type, error.non_retryable) == ("NotificationUnavailable", False)
+    assert error.next_retry_delay is not None
+    assert timedelta(0) < error.next_retry_delay <= timedelta(seconds=1)
+    assert len(loopback.seen) == 1
+
+    # The moment passes: the first try may have reached Twilio, so it is asked, then sent.
+    store.update(
+        ContactAttemptRow,
+        "sms-1",
+        provider_not_before=utc_iso(datetime.now(UTC) - timedelta(seconds=1)),
+    )
+    loopback.script = [Reply(200, {"messages": [], "next_page_uri": None}), twilio_created("SM7")]
+    sent = vendors.send_notice(decided_again)
+    assert (sent.result, sent.provider_ref) == ("sent", "SM7")
+    assert [seen.method for seen in loopback.seen] == ["POST", "GET", "POST"]
+    assert "4,000.00" in loopback.seen[-1].form["Body"]
 
 
 def test_a_503_retry_after_date_becomes_the_next_retry_delay(

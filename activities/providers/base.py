@@ -99,7 +99,19 @@ class Receipt:
 
 
 class Notifier(Protocol):
-    def deliver(self, message: OutboundMessage) -> Delivery: ...
+    def deliver(self, message: OutboundMessage) -> Delivery:
+        """Send the message; raises `DeliveryRejected` or `DeliveryUnavailable`."""
+        ...
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> Delivery | None:
+        """The provider's record of an earlier send of this message (same idempotency key),
+        begun at `since` or later, whose answer never came back; None when the provider has
+        none, so sending it now cannot make the borrower get it twice.
+
+        A provider that drops a repeat of the idempotency key by itself answers None: sending
+        again is its lookup. Raises `DeliveryUnavailable` when the provider cannot be asked:
+        the caller then retries later and never sends blind."""
+        ...
 
 
 class Outbox:
@@ -110,15 +122,42 @@ class Outbox:
     def deliver(self, message: OutboundMessage) -> Delivery:
         return Delivery(via=self.name)
 
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> Delivery | None:
+        # Nothing left the system: "sending" again only marks the row.
+        return None
+
 
 def post(client: httpx.Client, url: str, **request: Any) -> httpx.Response:
     """POST, turning every transport failure (timeout, refused connection, reset) into
-    `DeliveryUnavailable`: the request may or may not have arrived, and the idempotency key
-    makes the retry safe either way."""
+    `DeliveryUnavailable`: the request may or may not have arrived, so the next try asks the
+    provider (`Notifier.find_sent`) before sending again."""
     try:
         return client.post(url, **request)
     except httpx.HTTPError as error:
         raise DeliveryUnavailable(f"{type(error).__name__} calling the provider") from error
+
+
+def get_json(client: httpx.Client, url: str, **request: Any) -> Any:
+    """GET a provider's listing for a lookup of an earlier send. Whatever keeps us from reading
+    it (a transport failure, any unsuccessful status, a body that is not JSON) is
+    `DeliveryUnavailable`, with the Retry-After it carries: not knowing whether the message
+    is there, the caller must not send it."""
+    try:
+        response = client.get(url, **request)
+    except httpx.HTTPError as error:
+        raise DeliveryUnavailable(
+            f"{type(error).__name__} asking the provider for an earlier send"
+        ) from error
+    if not response.is_success:
+        raise DeliveryUnavailable(
+            f"provider answered HTTP {response.status_code} to the lookup of an earlier send: "
+            f"{detail_of(response)}",
+            retry_after=retry_after(response),
+        )
+    data = json_of(response)
+    if data is None:
+        raise DeliveryUnavailable("provider answered the lookup of an earlier send without JSON")
+    return data
 
 
 def failure(response: httpx.Response, *, recipient_state: str | None = None) -> Exception:

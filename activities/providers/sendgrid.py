@@ -7,6 +7,13 @@ by relays that know it) and in `custom_args.idempotency_key`, which SendGrid cop
 event it posts back. SendGrid answers 202 with the message id in the `X-Message-Id` header; it
 is kept as the provider reference (events carry it as the start of `sg_message_id`).
 
+SendGrid's Mail Send drops no repeat of anything, so a send whose answer was lost is looked up
+before it is sent again (`find_sent`): the Email Activity API (`GET {base}/v3/messages` with
+`query=unique_args['idempotency_key']="<attempt id>"`, a paid add-on whose API key needs the
+Email Activity scope) lists the messages that carry the custom argument; one found is the
+send, its `msg_id` up to the first dot the X-Message-Id. Messages reach that listing some time
+after they were accepted, so a retry soon after a lost answer may still find none.
+
 Refusals: a 400 whose `errors[].field` points at a recipient (`personalizations.N.to...`) makes
 the borrower's email channel undeliverable; every other 4xx (401/403 key, 400 on another
 field, 413, ...) is final and ours to fix.
@@ -14,6 +21,7 @@ field, 413, ...) is final and ours to fix.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +34,11 @@ from activities.providers.base import (
     OPTED_OUT,
     UNDELIVERABLE,
     Delivery,
+    DeliveryUnavailable,
     OutboundMessage,
     Receipt,
     failure,
+    get_json,
     json_of,
     post,
 )
@@ -38,6 +48,8 @@ DEFAULT_SUBJECT = "还款提醒 / Payment reminder"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_ARG = "idempotency_key"
 MESSAGE_ID_HEADER = "X-Message-Id"
+# One attempt is one message to one recipient; a few more leave room for a resend elsewhere.
+LOOKUP_LIMIT = 10
 RECIPIENT_FIELD = re.compile(r"personalizations(\.\d+)?\.to\b")
 # Event Webhook events that are delivery statuses; engagement events (open, click) are not.
 DELIVERY_EVENTS = frozenset({"processed", "deferred", "delivered", "bounce", "dropped"})
@@ -70,6 +82,7 @@ class SendGridEmail:
         api_base: str = DEFAULT_API_BASE,
     ) -> None:
         self.url = f"{api_base.rstrip('/')}/v3/mail/send"
+        self.activity_url = f"{api_base.rstrip('/')}/v3/messages"
         self._api_key = api_key
         self._sender = {"email": from_email, **({"name": from_name} if from_name else {})}
         self._subject = subject
@@ -95,6 +108,25 @@ class SendGridEmail:
         if not response.is_success:
             raise failure(response, recipient_state=_recipient_state(response))
         return Delivery(via=self.name, provider_ref=response.headers.get(MESSAGE_ID_HEADER))
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> Delivery | None:
+        # The attempt id is unique, so no time window is needed; json.dumps quotes it.
+        query = f"unique_args['{IDEMPOTENCY_ARG}']={json.dumps(message.idempotency_key)}"
+        data = get_json(
+            self._client,
+            self.activity_url,
+            params={"query": query, "limit": str(LOOKUP_LIMIT)},
+            headers={"Authorization": f"Bearer {self._api_key}"},
+        )
+        found = data.get("messages") if isinstance(data, dict) else None
+        if not isinstance(found, list):
+            raise DeliveryUnavailable("SendGrid's Email Activity answer has no `messages` array")
+        for earlier in found:
+            msg_id = earlier.get("msg_id") if isinstance(earlier, dict) else None
+            if isinstance(msg_id, str) and msg_id:
+                # Stored as Mail Send's X-Message-Id would have been: receipts match either.
+                return Delivery(via=self.name, provider_ref=msg_id.split(".", 1)[0])
+        return None
 
 
 def _recipient_state(response: httpx.Response) -> str | None:

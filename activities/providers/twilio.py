@@ -6,6 +6,17 @@ AccountSid:AuthToken; the attempt id in `I-Twilio-Idempotency-Token`. Twilio ans
 the message resource, whose `sid` is kept as the provider reference (delivery receipts name it
 as `MessageSid`).
 
+Twilio takes no idempotency key for messages (the header is sent for relays that honour it;
+Twilio ignores it), so a send whose answer was lost is looked up before it is sent again
+(`find_sent`): every message ends with a short marker derived from the attempt id
+(`send_marker`, e.g. "[ref K7Q2M9XA]"), and the lookup lists the messages to the borrower's
+number (`GET .../Messages.json?To=...`) for one carrying it. A message still `accepted` or
+`queued` has no `date_sent`, so a `DateSent>` filter would hide it: the first page is read
+without a filter (a borrower's number rarely has more), and only when there are more pages are
+the messages sent since the day the first try began (`DateSent>=YYYY-MM-DD`, GMT) read page by
+page. The marker, not the body, is matched: the body of a step decided again may state another
+amount, but it is the same attempt.
+
 Refusals (HTTP 400 with Twilio's error `code`): 21211 (invalid To number), 21612 (To cannot be
 reached by SMS) and 21614 (To is not a mobile number) make the borrower's SMS channel
 undeliverable; 21610 (the recipient replied STOP to our sender) makes it opted out. Every other
@@ -18,6 +29,8 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -25,9 +38,11 @@ from activities.providers.base import (
     OPTED_OUT,
     UNDELIVERABLE,
     Delivery,
+    DeliveryUnavailable,
     OutboundMessage,
     Receipt,
     failure,
+    get_json,
     json_of,
     post,
 )
@@ -50,6 +65,9 @@ MESSAGE_STATUSES = frozenset(
     {"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed"}
 )
 FAILED_STATUSES = frozenset({"undelivered", "failed"})
+# A lookup reads at most this many messages to one number: far more than a case ever sends.
+LOOKUP_PAGE_SIZE = 100
+LOOKUP_MAX_PAGES = 10
 
 
 class TwilioSms:
@@ -68,7 +86,8 @@ class TwilioSms:
     ) -> None:
         if (from_number is None) == (messaging_service_sid is None):
             raise ValueError("give exactly one of from_number and messaging_service_sid")
-        self.url = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self._api_base = api_base.rstrip("/")
+        self.url = f"{self._api_base}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._auth = (account_sid, auth_token)
         self._sender = (
             {"From": from_number}
@@ -79,7 +98,8 @@ class TwilioSms:
         self._client = client
 
     def deliver(self, message: OutboundMessage) -> Delivery:
-        form = {"To": message.to, **self._sender, "Body": message.body}
+        body = f"{message.body}\n{send_marker(message.idempotency_key)}"
+        form = {"To": message.to, **self._sender, "Body": body}
         if self._status_callback:
             form["StatusCallback"] = self._status_callback
         response = post(
@@ -94,6 +114,63 @@ class TwilioSms:
         data = json_of(response)
         sid = data.get("sid") if isinstance(data, dict) else None
         return Delivery(via=self.name, provider_ref=None if sid is None else str(sid))
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> Delivery | None:
+        marker = send_marker(message.idempotency_key)
+        listing = {"To": message.to, "PageSize": str(LOOKUP_PAGE_SIZE)}
+        page = self._page(self.url, listing)
+        found = self._marked(page, marker)
+        if found is not None or not page.get("next_page_uri"):
+            return found
+        # More than a page to this number: read what was sent since the first try's day.
+        url = self.url
+        params: dict[str, str] | None = {
+            **listing,
+            "DateSent>": since.astimezone(UTC).date().isoformat(),
+        }
+        for _ in range(LOOKUP_MAX_PAGES):
+            page = self._page(url, params)
+            found = self._marked(page, marker)
+            if found is not None:
+                return found
+            next_page = page.get("next_page_uri")
+            if not isinstance(next_page, str) or not next_page:
+                return None
+            # The next page's URI carries the filters and Twilio's page token.
+            url, params = self._api_base + next_page, None
+        raise DeliveryUnavailable(
+            f"more than {LOOKUP_MAX_PAGES * LOOKUP_PAGE_SIZE} messages to the number since "
+            "the first try: cannot tell whether it was sent"
+        )
+
+    def _page(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
+        data = get_json(self._client, url, params=params, auth=self._auth)
+        if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
+            raise DeliveryUnavailable("Twilio's message list has no `messages` array")
+        return data
+
+    def _marked(self, page: dict[str, Any], marker: str) -> Delivery | None:
+        for found in page["messages"]:
+            if not isinstance(found, dict):
+                continue
+            body = found.get("body")
+            direction = found.get("direction")
+            if (
+                isinstance(body, str)
+                and marker in body
+                and isinstance(direction, str)
+                and direction.startswith("outbound")
+            ):
+                sid = found.get("sid")
+                return Delivery(via=self.name, provider_ref=None if sid is None else str(sid))
+        return None
+
+
+def send_marker(idempotency_key: str) -> str:
+    """What ends every SMS of one attempt and no other's: short, so the borrower reads past it,
+    and derived from the attempt id, which Twilio has no field for."""
+    digest = hashlib.sha256(idempotency_key.encode()).digest()
+    return f"[ref {base64.b32encode(digest)[:8].decode()}]"
 
 
 def _recipient_state(response: httpx.Response) -> str | None:

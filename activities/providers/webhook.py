@@ -7,6 +7,9 @@ the headers
     X-Collections-Timestamp:   Unix seconds when this try was signed
     X-Collections-Signature:   sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>
 
+A repeat of a send whose answer was lost goes out under the same Idempotency-Key, and the
+receiver must drop it (that is its part of the contract): there is no lookup of earlier sends.
+
 A receiver recomputes the signature over the raw bytes it received (`verify_signature`), and
 should refuse timestamps older than a few minutes (a replayed request).
 
@@ -22,6 +25,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import datetime
 
 import httpx
 
@@ -84,3 +88,7 @@ class SignedWebhook:
         data = json_of(response)
         ref = data.get("id") if isinstance(data, dict) else None
         return Delivery(via=self.name, provider_ref=None if ref is None else str(ref))
+
+    def find_sent(self, message: OutboundMessage, *, since: datetime) -> Delivery | None:
+        # The receiver drops a repeat of the Idempotency-Key: sending again is the lookup.
+        return None

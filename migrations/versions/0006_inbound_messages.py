@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_inbound_messages"
-down_revision = "0004_borrower_channels"
+down_revision = "0005_payments_by_case"
 branch_labels = None
 depends_on = None
 
