@@ -30,7 +30,7 @@ from activities.contracts import CaseRecords, ContactRequest, ContactResult, Pre
 from activities.notify import WebhookNotifier
 from activities.store import Store
 from tests.temporal_fixtures import CaseWorld, DevServer
-from tests.test_workflow import case_input
+from tests.test_workflow import borrower_days_ago, case_input
 from workflows.collection_case import CollectionCase
 
 CEASE = {"hold_id": "cease-1", "kind": "cease_contact", "reason": "borrower asked to stop"}
@@ -80,8 +80,7 @@ class Scene:
 
 
 def demo_case(days_overdue: int) -> dict[str, Any]:
-    due = (datetime.now(UTC) - timedelta(days=days_overdue)).date()
-    return case_input(due, policy="demo")
+    return case_input(borrower_days_ago(days_overdue), policy="demo")
 
 
 @pytest_asyncio.fixture
