@@ -4,7 +4,7 @@ server, and as rules."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from domain.clock import case_clock
 from domain.decide import CasePlan, RunStep, Skip, decide
 from domain.messages import Outcome
 from policies import load_policy
-from tests.temporal_fixtures import CaseWorld, make_worker
+from tests.temporal_fixtures import CaseWorld, advance_to_local_time, make_worker
 from tests.test_engagement import case_today, status_of
 from tests.test_workflow import rows, rows_when, start_case
 from workflows.collection_case import CollectionCase
@@ -25,6 +25,9 @@ from workflows.collection_case import CollectionCase
 DUE = date(2026, 3, 1)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OPENED = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)  # DPD 14, 10:00 in Shanghai
+# The cases of these tests open at 10:00 in Shanghai, inside the contact window: a call task or
+# field visit due at once is queued at once, and an agent can work it in the hours after.
+OPEN_AT = time(10, 0)
 
 
 async def work_items(world: CaseWorld, expected: int) -> list[tuple[str, str]]:
@@ -34,10 +37,11 @@ async def work_items(world: CaseWorld, expected: int) -> list[tuple[str, str]]:
 
 
 async def test_a_call_task_with_no_outcome_expires_and_is_requeued_once(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
+        await advance_to_local_time(env, OPEN_AT)
         handle = await start_case(env, case_world, days_overdue=15)
         # Past the call task's SLA (re-queued), the re-queued one's, and the next call (DPD 21)
         # at whose wake the case marks the re-queued one expired.
@@ -52,10 +56,11 @@ async def test_a_call_task_with_no_outcome_expires_and_is_requeued_once(
 
 
 async def test_a_promised_call_expects_a_promise_within_the_sla(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
+        await advance_to_local_time(env, OPEN_AT)
         kept = await start_case(env, case_world, days_overdue=15)
         forgotten = await start_case(env, case_world, days_overdue=15)
         await env.sleep(timedelta(hours=2))
@@ -81,10 +86,11 @@ async def test_a_promised_call_expects_a_promise_within_the_sla(
 
 
 async def test_a_wrong_number_retires_the_phone_and_later_calls_are_skipped(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
+        await advance_to_local_time(env, OPEN_AT)
         handle = await start_case(env, case_world, days_overdue=15)
         await env.sleep(timedelta(hours=2))
         call = (await status_of(handle))["contacts"][-1]
@@ -150,10 +156,11 @@ async def visit_outcome(handle: WorkflowHandle[Any, Any], visit_id: str, outcome
 
 
 async def test_a_visit_that_finds_nobody_home_is_rebooked_up_to_the_limit(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
+        await advance_to_local_time(env, OPEN_AT)
         handle = await start_case(env, case_world, days_overdue=41)
         first = await visit_of(handle, 1)
         await visit_outcome(handle, first, "not_home")
@@ -178,10 +185,11 @@ async def test_a_visit_that_finds_nobody_home_is_rebooked_up_to_the_limit(
 
 
 async def test_moved_opens_a_skip_trace_and_paid_on_site_expects_the_payment(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
+        await advance_to_local_time(env, OPEN_AT)
         moved = await start_case(env, case_world, days_overdue=41)
         paid = await start_case(env, case_world, days_overdue=41)
         unpaid = await start_case(env, case_world, days_overdue=41)
@@ -211,10 +219,11 @@ async def written_rows(world: CaseWorld, kind: str, expected: int) -> list[tuple
 
 
 async def test_recorded_outcomes_close_the_task_and_ask_for_nothing_more(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
+        await advance_to_local_time(env, OPEN_AT)
         called = {o: await start_case(env, case_world, days_overdue=15) for o in CALL_OUTCOMES}
         visited = {o: await start_case(env, case_world, days_overdue=41) for o in VISIT_OUTCOMES}
         await env.sleep(timedelta(hours=2))

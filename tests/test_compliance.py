@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store, utc_iso
 from activities.tables import BorrowerChannelRow
-from tests.temporal_fixtures import CaseWorld, make_worker
+from tests.temporal_fixtures import CaseWorld, advance_to_local_time, make_worker
 from tests.test_workflow import case_input, rows, start_case, written
 from workflows.collection_case import CollectionCase
 
@@ -22,22 +22,12 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 BORROWER = {**case_input(date.today())["borrower"], "borrower_id": "B-77"}
 
 
-async def sleep_until_local(env: WorkflowEnvironment, hour: int) -> datetime:
-    """Skip the test server's clock to the next `hour`:00 in Shanghai; returns that moment."""
-    now = (await env.get_current_time()).astimezone(SHANGHAI)
-    target = now.replace(hour=hour, minute=0, second=0, microsecond=0)
-    if target <= now:
-        target += timedelta(days=1)
-    await env.sleep(target - now)
-    return target
-
-
 async def test_a_reminder_due_at_23_goes_out_when_the_window_opens(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
-        opened = await sleep_until_local(env, 23)
+        opened = await advance_to_local_time(env, time(23, 0))
         handle = await start_case(env, case_world, days_overdue=3)  # the SMS of DPD 3 is due
         await env.sleep(timedelta(hours=12))
         status = await handle.query(CollectionCase.status)
@@ -58,11 +48,11 @@ async def test_a_reminder_due_at_23_goes_out_when_the_window_opens(
 
 
 async def test_three_loans_of_one_borrower_share_the_borrowers_caps(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     async with make_worker(env.client, case_world):
-        await sleep_until_local(env, 10)
+        await advance_to_local_time(env, time(10, 0))
         # Three overdue loans of borrower B-77, each with its SMS of DPD 3 due at once.
         handles = [
             await start_case(env, case_world, days_overdue=3, borrower=BORROWER) for _ in range(3)
@@ -98,9 +88,9 @@ async def test_three_loans_of_one_borrower_share_the_borrowers_caps(
 
 
 async def test_an_sms_opt_out_moves_the_reminders_to_email(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     store = Store.from_url(case_world.database_url)
     store.migrate()
     # The borrower replied STOP to an earlier loan's text: no SMS on any of their loans.
@@ -115,7 +105,7 @@ async def test_an_sms_opt_out_moves_the_reminders_to_email(
     )
     store.dispose()
     async with make_worker(env.client, case_world):
-        await sleep_until_local(env, 10)
+        await advance_to_local_time(env, time(10, 0))
         handle = await start_case(env, case_world, days_overdue=3, borrower=BORROWER)
         await env.sleep(timedelta(days=5))  # past the SMS of DPD 7
         status = await handle.query(CollectionCase.status)

@@ -44,6 +44,15 @@ async def status_when(
     return status
 
 
+async def opened(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    """The case's status once its opening is over (it first waits for a step), for a commitment
+    sent right after the start: before preparation the case refuses commitments (it does not
+    know its policy yet), and inside the contact window it then makes a contact at once; a
+    commitment that cancels that contact as it completes can stall the time-skipping server
+    (ACTIVITY_UNKNOWN)."""
+    return await status_when(handle, lambda status: status["next_action"] is not None)
+
+
 async def rejected(handle: WorkflowHandle[Any, Any], update: str, arg: dict[str, Any]) -> str:
     """The rejection type and message of an update that must be refused."""
     with pytest.raises(WorkflowUpdateFailedError) as caught:
@@ -62,8 +71,8 @@ async def test_a_promise_kept_then_a_broken_one_resumes_escalation(
 ) -> None:
     time_env = own_time_env  # a server of its own: cases of other tests never interfere
     async with make_worker(time_env.client, case_world):
-        # DPD 16 or 17 (the borrower's date may be a day ahead of UTC's): the first call task
-        # (DPD 14) goes out now, the second (DPD 21) falls while the second promise runs.
+        # DPD 16: the first call task (DPD 14) goes out today, the second (DPD 21) falls while
+        # the second promise runs.
         handle = await start_case(time_env, case_world, days_overdue=16)
         await time_env.sleep(timedelta(hours=12))
         calls_before = len((await status_of(handle))["contacts"])
@@ -124,6 +133,7 @@ async def test_the_fourth_promise_after_three_broken_is_refused(
     env = own_time_env
     async with make_worker(env.client, case_world):
         handle = await start_case(env, case_world, days_overdue=20)
+        await opened(handle)
         for number in range(3):
             today = await case_today(env)
             await handle.execute_update(
@@ -229,6 +239,7 @@ async def test_a_settlement_paid_ends_the_case_settled_and_an_unpaid_one_lapses(
         paid_case = await start_case(time_env, case_world, days_overdue=20)
         lapsing = await start_case(time_env, case_world, days_overdue=20)
         for handle, settlement_id in ((paid_case, "s-1"), (lapsing, "s-2")):
+            await opened(handle)
             today = await case_today(time_env)
             answer = await handle.execute_update(
                 CollectionCase.agree_settlement,
@@ -256,6 +267,7 @@ async def test_every_commitment_rejection_names_the_field_and_records_nothing(
     env = own_time_env
     async with make_worker(env.client, case_world):
         handle = await start_case(env, case_world, days_overdue=20)
+        await opened(handle)
         today = await case_today(env)
         far = (today + timedelta(days=90)).isoformat()
         refusals = [

@@ -31,7 +31,7 @@ from activities.notify import ChannelNotifier
 from activities.store import Store
 from tests.temporal_fixtures import CaseWorld, DevServer
 from tests.test_providers import Reply, serving_loopback, twilio, twilio_created
-from tests.test_workflow import case_input
+from tests.test_workflow import borrower_days_ago, case_input
 from workflows.collection_case import CollectionCase
 
 CEASE = {"hold_id": "cease-1", "kind": "cease_contact", "reason": "borrower asked to stop"}
@@ -81,8 +81,7 @@ class Scene:
 
 
 def demo_case(days_overdue: int) -> dict[str, Any]:
-    due = (datetime.now(UTC) - timedelta(days=days_overdue)).date()
-    return case_input(due, policy="demo")
+    return case_input(borrower_days_ago(days_overdue), policy="demo")
 
 
 def worker_with(

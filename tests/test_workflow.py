@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,12 @@ from temporalio.worker import Worker
 
 from activities.case_activities import CollectionActivities
 from activities.contracts import ContactRequest, ContactResult
-from tests.temporal_fixtures import CaseWorld, make_worker
+from tests.temporal_fixtures import (
+    BORROWER_TIMEZONE,
+    CaseWorld,
+    advance_to_local_time,
+    make_worker,
+)
 from workflows.collection_case import CollectionCase
 
 HISTORY_DIR = Path(__file__).parent / "histories"
@@ -59,13 +64,24 @@ def case_input(due_date: date, **changes: Any) -> dict[str, Any]:
     return data
 
 
+def borrower_days_ago(days: int) -> date:
+    """The date `days` days before today (the wall clock's) in the calendar of the tests'
+    borrowers, for a due date `days` days past due on the dev server at any hour: the UTC date
+    is a day behind Shanghai's from 00:00 to 08:00 there."""
+    return datetime.now(BORROWER_TIMEZONE).date() - timedelta(days=days)
+
+
 async def start_case(
     env: WorkflowEnvironment, world: CaseWorld, *, days_overdue: int = 1, **changes: Any
 ) -> WorkflowHandle[CollectionCase, dict[str, Any]]:
-    # The test server's clock moves on with every test; due dates follow it.
-    now = await env.get_current_time()
-    due = now.astimezone(ZoneInfo("UTC")).date() - timedelta(days=days_overdue)
-    data = case_input(due, **changes)
+    # The test server's clock moves on with every test; due dates follow it, in the borrower's
+    # calendar (as DPD counts): a UTC date is a day behind Shanghai's from 00:00 to 08:00 there.
+    data = case_input(date.min, **changes)
+    borrower = data.get("borrower")
+    named = borrower.get("timezone") if isinstance(borrower, dict) else None
+    timezone = ZoneInfo(named) if named else BORROWER_TIMEZONE
+    today = (await env.get_current_time()).astimezone(timezone).date()
+    data["due_date"] = (today - timedelta(days=days_overdue)).isoformat()
     return await env.client.start_workflow(
         CollectionCase.run,
         data,
@@ -408,6 +424,8 @@ async def test_invalid_payment_is_rejected_and_nothing_recorded(
                 "reason": "amount_minor: must be an integer amount in minor units",
             }
         ]
+        # Its row is written beside the case: a case terminated first would never write it.
+        await written(case_world, "select count(*) from payments", 1)
         await handle.terminate("test over")
     assert rows(case_world, "select payment_id, status from payments") == [("x-3", "rejected")]
 
@@ -623,9 +641,12 @@ async def test_legal_events_and_open_work_follow_holds(
 
 
 async def test_a_hold_suspends_open_call_tasks_and_a_release_brings_them_back(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
+    own_time_env = own_time_env_from_night_or_day
     async with make_worker(own_time_env.client, case_world):
+        # Inside the contact window: the call task of DPD 14 is queued at once.
+        await advance_to_local_time(own_time_env, time(10, 0))
         handle = await start_case(own_time_env, case_world, days_overdue=14)
         await own_time_env.sleep(timedelta(hours=2))
         assert rows(case_world, "select status from work_items") == [("open",)]
@@ -640,16 +661,12 @@ async def test_a_hold_suspends_open_call_tasks_and_a_release_brings_them_back(
 
 
 async def test_a_reminder_retried_until_the_window_closes_is_sent_next_morning_not_late(
-    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
 ) -> None:
     """A provider down all evening: the reminder's retries stop when the contact window closes
     at 21:00, and the step is decided again for 08:00 the next day."""
-    env = own_time_env
+    env = own_time_env_from_night_or_day
     shanghai = ZoneInfo("Asia/Shanghai")
-    now = (await env.get_current_time()).astimezone(shanghai)
-    evening = now.replace(hour=20, minute=50, second=0, microsecond=0)
-    if evening <= now:
-        evening += timedelta(days=1)
     attempts: list[datetime] = []
     first_day: list[date] = []
 
@@ -671,7 +688,7 @@ async def test_a_reminder_retried_until_the_window_closes_is_sent_next_morning_n
         activities=[*kept, send_notice],
         activity_executor=ThreadPoolExecutor(4),
     ):
-        await env.sleep(evening - now)
+        await advance_to_local_time(env, time(20, 50))
         handle = await start_case(env, case_world, days_overdue=3)
         await env.sleep(timedelta(hours=14))
         status = await handle.query(CollectionCase.status)
