@@ -596,6 +596,23 @@ class CollectionActivities:
 
     @activity.defn(name=contracts.STORE_CASE_RECORDS)
     def store_case_records(self, records: CaseRecords) -> None:
+        """A case's bookkeeping batch. A batch that fails is counted and logged here; the case
+        keeps it and sends it again later."""
+        try:
+            self._store_case_records(records)
+        except Exception as error:
+            kind = metrics.observe_bookkeeping_failure(error)
+            log.warning(
+                "case records not stored (%s), the case sends them again: loan_id=%s "
+                "case_id=%s records=%s",
+                kind,
+                records.loan_id,
+                records.case_id,
+                len(records.payments) + len(records.events),
+            )
+            raise
+
+    def _store_case_records(self, records: CaseRecords) -> None:
         """A case's bookkeeping batch; every part is idempotent, so a retried batch is too.
 
         Usually the whole batch is one transaction. Where that meets a conflict (the same

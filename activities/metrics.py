@@ -74,6 +74,13 @@ PAYMENT_AMOUNT = Counter(
     ["currency", "result"],
     registry=REGISTRY,
 )
+BOOKKEEPING_FAILURES = Counter(
+    "collections_bookkeeping_failures",
+    "Batches of case records the database did not take (each is kept by its case and sent "
+    "again), by error (CaseNotFound, OperationalError, ...).",
+    ["error"],
+    registry=REGISTRY,
+)
 CASE_EVENTS = Counter(
     "collections_case_events",
     "Lines written to the cases' audit logs, by kind (hold_placed, promise_kept, closed, ...).",
@@ -91,6 +98,14 @@ UNKNOWN_CURRENCY = "unknown"
 OTHER = "other"
 RULE_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 OPEN_STAGES = tuple(stage for stage in CASE_STAGES if stage != "closed")
+
+
+def observe_bookkeeping_failure(error: Exception) -> str:
+    """Count a batch of case records that was not stored; returns the error's kind."""
+    kind = getattr(error, "type", None) or type(error).__name__
+    kind = kind if RULE_NAME.fullmatch(kind.lower()) else OTHER
+    BOOKKEEPING_FAILURES.labels(error=kind).inc()
+    return kind
 
 
 def observe_case_opened(policy: str) -> None:
