@@ -14,9 +14,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError
 
 from activities.case_activities import CollectionActivities
@@ -244,4 +250,47 @@ async def test_large_signals_cannot_push_a_case_past_its_history_limit(
         runs = await runs_of(client, workflow_id, started.result_run_id or "")
         assert len(runs) >= 3, runs
         assert all(run["bytes"] < HISTORY_SIZE_LIMIT // 2 for run in runs), runs
+        await case.terminate("test over")
+
+
+async def test_an_oversized_update_changes_nothing_and_the_case_takes_the_next_payment(
+    dev_server: DevServer, case_world: CaseWorld, real_activities: CollectionActivities
+) -> None:
+    """A 3 MB note cannot even be refused: Temporal's SDK sends a rejected update's argument
+    back with the rejection, above the payload limit, so the case's workflow task fails until
+    the server drops the update. The case records nothing of it, and a payment sent at once,
+    as starter.py sends it, is applied."""
+    client = dev_server.env.client
+    data = quiet_case()
+    workflow_id = f"collection-{data['loan_id']}"
+    async with worker_with(dev_server, case_world, real_activities):
+        await client.start_workflow(
+            CollectionCase.run, data, id=workflow_id, task_queue=case_world.task_queue
+        )
+        case = client.get_workflow_handle(workflow_id)
+        await send_update(
+            case, "record_payment", {"payment_id": "first", "amount_minor": 1, "currency": "CNY"}
+        )
+        with pytest.raises((RPCError, WorkflowUpdateFailedError, RPCTimeoutOrCancelledError)):
+            await case.execute_update(
+                "record_contact_outcome",
+                {"attempt_id": "a-1", "outcome": "reached", "note": "x" * 3_000_000},
+                rpc_timeout=timedelta(seconds=5),
+            )
+        answer = await send_update(
+            case,
+            "record_payment",
+            {"payment_id": "next", "amount_minor": 10, "currency": "CNY"},
+            timeout=90,
+        )
+        assert answer["applied"] and answer["outstanding_minor"] == 500000 - 11
+        status = await case.query("status")
+        assert [p["payment_id"] for p in status["payments"]] == ["first", "next"]
+        history = await case.fetch_history()
+        accepted = [
+            e
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+        ]
+        assert len(accepted) == 2
         await case.terminate("test over")
