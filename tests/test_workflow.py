@@ -273,7 +273,9 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
 
     # The case sleeps until something is due: no daily wake-ups.
     counts = await history_counts(handle)
-    assert counts["total"] <= 250, counts
+    # About 250 (246 unloaded); how many bookkeeping batches the writer needs varies with the
+    # worker's speed, a few events either way.
+    assert counts["total"] <= 280, counts
     assert counts["EVENT_TYPE_TIMER_STARTED"] <= 20, counts
 
     # Every step left its row: the outbox, the agents' queue, the visits and the evidence.
