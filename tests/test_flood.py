@@ -29,7 +29,7 @@ from activities.case_activities import CollectionActivities
 from cli.updates import send_signal, send_update
 from tests.temporal_fixtures import CaseWorld, DevServer
 from tests.test_interleaving import worker_with
-from tests.test_workflow import case_input
+from tests.test_workflow import case_input, save_history
 from workflows.collection_case import CollectionCase
 
 SIGNAL_LIMIT_PER_RUN = 10_000
@@ -211,18 +211,14 @@ async def test_large_signals_cannot_push_a_case_past_its_history_limit(
                 refused += 1
         assert refused == 30
 
-        # 430 signals of 120 KB (52 MB in all), one after the other as the probe sent them:
+        # 430 signals of 120 KB (52 MB in all), one after the other, 20 a second (2.4 MB/s):
         # each is taken and rejected (the source is too long), and no run comes near
-        # Temporal's limits. (Sent from many connections at once, faster than the worker
-        # completes a workflow task, they can still outrun a case: see the README.)
-        gate = asyncio.Semaphore(1)
+        # Temporal's limits. (Sent faster than the worker completes a workflow task, from
+        # many connections at once, they can still outrun a case: see the README.)
         count = 430
-
-        async def signal(n: int) -> None:
-            async with gate:
-                await case.signal("payment_received", payment(n, 120_000))
-
-        await asyncio.gather(*(signal(n) for n in range(count)))
+        for n in range(count):
+            await case.signal("payment_received", payment(n, 120_000))
+            await asyncio.sleep(0.05)
 
         async def all_taken() -> bool:
             status = await case.query("status")
@@ -250,6 +246,9 @@ async def test_large_signals_cannot_push_a_case_past_its_history_limit(
         runs = await runs_of(client, workflow_id, started.result_run_id or "")
         assert len(runs) >= 3, runs
         assert all(run["bytes"] < HISTORY_SIZE_LIMIT // 2 for run in runs), runs
+        # A run that began with the state its predecessor carried over, for the replay test.
+        await case.signal("payment_received", {"payment_id": "last", "amount_minor": 1})
+        await save_history(case, "carried_over_run")
         await case.terminate("test over")
 
 
