@@ -86,7 +86,6 @@ SKIP_TRACE_QUEUE = "skip-trace"
 VISIT_OUTCOME = "visit_outcome"
 NOTICE_CHANNELS = ("sms", "email", "letter")
 # The rule of a contact deferred because its provider asked us to come back later.
-RETRY_AFTER_RULE = "retry_after"
 # What is left of a Retry-After that the activity waits out by its own retry, not by deferring.
 PROVIDER_WAIT_RETRIED = timedelta(seconds=2)
 # An outbox row whose send was given up half-way: maybe delivered, maybe not.
@@ -262,7 +261,9 @@ class CollectionActivities:
                 type=NOTIFICATION_UNAVAILABLE,
                 next_retry_delay=remaining,
             )
-        metrics.observe_contact(row.channel, contracts.CONTACT_DEFERRED, rule=RETRY_AFTER_RULE)
+        metrics.observe_contact(
+            row.channel, contracts.CONTACT_DEFERRED, rule=contracts.RETRY_AFTER_RULE
+        )
         log.info(
             "%s %s deferred by the provider's Retry-After until %s: loan_id=%s case_id=%s "
             "attempt_id=%s",
@@ -276,7 +277,7 @@ class CollectionActivities:
         return ContactResult(
             attempt_id=row.attempt_id,
             result=contracts.CONTACT_DEFERRED,
-            rule=RETRY_AFTER_RULE,
+            rule=contracts.RETRY_AFTER_RULE,
             retry_at=not_before.isoformat(),
         )
 

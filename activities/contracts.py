@@ -31,6 +31,8 @@ STORE_CASE_RECORDS = "store_case_records"
 # deferred (a cap over all of the borrower's loans, until `retry_at`).
 CONTACT_BLOCKED = "blocked"
 CONTACT_DEFERRED = "deferred"
+# The rule of a contact deferred because the provider asked us to wait (its Retry-After).
+RETRY_AFTER_RULE = "retry_after"
 
 # Business errors raised by activities; the workflow's retry policies never retry them.
 INVALID_CASE = "InvalidCase"

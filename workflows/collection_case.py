@@ -403,10 +403,13 @@ class CollectionCase:
                 and result == contracts.CONTACT_DEFERRED
             ):
                 # A cap counted over all of the borrower's loans holds it back (another loan
-                # used it up): it did not leave, and the step is decided again when allowed.
+                # used it up), or the provider asked us to wait: it did not leave, and the step
+                # is decided again when allowed.
                 state.note_unsent(
                     attempt_id,
-                    "deferred by a cap over the borrower's loans",
+                    "deferred by the provider's Retry-After"
+                    if outcome.rule == contracts.RETRY_AFTER_RULE
+                    else "deferred by a cap over the borrower's loans",
                     not_before=(
                         datetime.fromisoformat(outcome.retry_at) if outcome.retry_at else None
                     ),
