@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
@@ -28,8 +26,8 @@ from temporalio.service import RPCError
 from activities.case_activities import CollectionActivities
 from cli.updates import send_signal, send_update
 from tests.temporal_fixtures import CaseWorld, DevServer
-from tests.test_interleaving import worker_with
-from tests.test_workflow import case_input, save_history
+from tests.test_interleaving import eventually, worker_with
+from tests.test_workflow import case_input, rows, save_history
 from workflows.collection_case import CollectionCase
 
 SIGNAL_LIMIT_PER_RUN = 10_000
@@ -67,26 +65,6 @@ async def runs_of(client: Client, workflow_id: str, first_run_id: str) -> list[d
             else None
         )
     return runs
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, seconds: float = 120) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "not reached in time"
-        await asyncio.sleep(0.5)
-
-
-def payment_rows(world: CaseWorld) -> dict[str, int]:
-    engine = create_engine(world.database_url)
-    try:
-        with engine.connect() as connection:
-            return dict(
-                connection.execute(
-                    text("select status, count(*) from payments group by status")
-                ).all()
-            )
-    finally:
-        engine.dispose()
 
 
 async def test_a_flood_of_small_signals_and_updates_loses_nothing_across_runs(
@@ -146,7 +124,7 @@ async def test_a_flood_of_small_signals_and_updates_loses_nothing_across_runs(
             status = await case.query("status")
             return bool(status["rejected_counts"]["payments"] == rejected)
 
-        await eventually(all_taken)
+        await eventually(all_taken, seconds=120)
         status = await case.query("status")
         assert status["paid_minor"] == len(valid_ids) + len(update_ids)
         assert len(status["payments"]) == len(valid_ids) + len(update_ids)
@@ -159,12 +137,13 @@ async def test_a_flood_of_small_signals_and_updates_loses_nothing_across_runs(
 
         # Every rejected signal, and every payment, reached the case database.
         async def all_stored() -> bool:
-            return payment_rows(case_world) == {
+            stored = rows(case_world, "select status, count(*) from payments group by status")
+            return dict(stored) == {
                 "applied": len(valid_ids) + len(update_ids),
                 "rejected": rejected,
             }
 
-        await eventually(all_stored)
+        await eventually(all_stored, seconds=120)
 
         runs = await runs_of(client, workflow_id, started.result_run_id or "")
         assert len(runs) >= 2, runs
@@ -192,7 +171,7 @@ async def test_large_signals_cannot_push_a_case_past_its_history_limit(
         async def prepared() -> bool:
             return bool((await case.query("status"))["stage"] == "grace")
 
-        await eventually(prepared)
+        await eventually(prepared, seconds=120)
 
         def payment(n: int, source_bytes: int) -> dict[str, Any]:
             return {
@@ -224,7 +203,7 @@ async def test_large_signals_cannot_push_a_case_past_its_history_limit(
             status = await case.query("status")
             return bool(status["rejected_counts"]["payments"] == count)
 
-        await eventually(all_taken)
+        await eventually(all_taken, seconds=120)
         status = await case.query("status")
         assert status["paid_minor"] == 0
         # A rejection names the field and never echoes what was sent.
