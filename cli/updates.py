@@ -57,9 +57,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
 # refuses signals meanwhile ("workflow is closing", RESOURCE_EXHAUSTED), aborts the updates in
 # flight (UNAVAILABLE) and answers none while its hand-over is retried ("Workflow Task in failed
 # state"), and the server holds at most 10 updates in flight per case (RESOURCE_EXHAUSTED).
-# Sending again is safe: the message id is the idempotency key.
+# A run that has taken Temporal's 10,000 signals refuses more (INVALID_ARGUMENT) until it has
+# handed over, which a flood faster than the case can write its records may bring about before
+# the case's own mark. Sending again is safe: the message id is the idempotency key.
 RESEND_STATUSES = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED)
 NOT_READY = "WorkflowNotReadyFailure"
+SIGNAL_LIMIT_REACHED = "limit for signal events"
 T = TypeVar("T")
 RESEND_FIRST_PAUSE = 0.2
 RESEND_MAX_PAUSE = 3.0
@@ -68,6 +71,8 @@ RESEND_MAX_PAUSE = 3.0
 def _worth_resending(error: RPCError) -> bool:
     if error.status in RESEND_STATUSES:
         return True
+    if error.status == RPCStatusCode.INVALID_ARGUMENT:
+        return SIGNAL_LIMIT_REACHED in error.message
     details = error.grpc_status.details if error.status == RPCStatusCode.FAILED_PRECONDITION else []
     return any(detail.type_url.endswith(NOT_READY) for detail in details)
 

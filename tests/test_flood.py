@@ -147,7 +147,9 @@ async def test_a_flood_of_small_signals_and_updates_loses_nothing_across_runs(
 
         runs = await runs_of(client, workflow_id, started.result_run_id or "")
         assert len(runs) >= 2, runs
-        assert all(run["signals"] < SIGNAL_LIMIT_PER_RUN for run in runs), runs
+        # A flood faster than the case writes its records may meet the server's own limit
+        # before the case hands over: the server then refuses, and the sender sends again.
+        assert all(run["signals"] <= SIGNAL_LIMIT_PER_RUN for run in runs), runs
         assert sum(run["signals"] for run in runs) == total_signals
         assert (await case.describe()).status == WorkflowExecutionStatus.RUNNING
         await case.terminate("test over")
