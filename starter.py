@@ -45,7 +45,6 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-import settings
 from activities.store import Store
 from cli import codec_server
 from cli.borrower_backfill import backfill_borrowers
@@ -90,7 +89,8 @@ from domain.messages import (
     parse_visit_outcome,
 )
 from domain.payments import parse_payment
-from encryption import ENCRYPTION_KEYS_ENV, EncryptionConfigError
+from runtime import settings
+from runtime.encryption import ENCRYPTION_KEYS_ENV, EncryptionConfigError
 
 ClientFactory = Callable[[], Awaitable[Client]]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import compileall
-import logging
 import os
 import signal
 import socket
@@ -30,20 +29,19 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-import encryption
-import settings
 import workflows
 from activities import metrics
 from activities.case_activities import CollectionActivities
 from activities.store import Store
-from cli.namespace_setup import (
+from migrations import SchemaNotCurrent
+from runtime import encryption, settings
+from runtime.logs import configure_logging
+from runtime.namespace import (
     REFUSED,
     compare_search_attributes,
     list_search_attributes,
     type_name,
 )
-from log_redaction import redact_personal_data
-from migrations import SchemaNotCurrent
 from workflows.collection_case import CollectionCase
 from workflows.search_attributes import INDEXED_TYPES
 
@@ -114,44 +112,6 @@ def _tuning(variable: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"{variable}: must be a whole number of at least 1, not {raw!r}")
     return int(raw)
-
-
-def configure_logging() -> None:
-    """One log stream, structlog's and the stdlib's (activities, the SDK) alike: JSON lines
-    when not on a terminal, for log shippers; readable lines on a terminal. Personal data is
-    redacted last, just before rendering, where every record passes (structlog's events and
-    the stdlib's, whose message text is the event) with its exception text already written."""
-    renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer(ensure_ascii=False)
-    )
-    shared: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.format_exc_info,
-                redact_personal_data,
-                renderer,
-            ],
-            foreign_pre_chain=shared,
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
 
 
 class NamespaceNotReady(Exception):

@@ -37,7 +37,7 @@ from activities.providers.base import (
     UNDELIVERABLE,
 )
 from activities.store import Store, add_if_absent, utc_iso
-from activities.tables import BorrowerChannelRow, BorrowerRow, CaseRow
+from migrations.tables import BorrowerChannelRow, BorrowerRow, CaseRow
 
 CHANNEL_STATES = (OPTED_OUT, UNDELIVERABLE)
 

@@ -26,11 +26,22 @@ from sqlmodel import Session, SQLModel, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-import settings
-from activities import contracts, metrics
+import contracts
+from activities import metrics
 from activities.borrower_channels import blocking_rule, mark
 from activities.contact_caps import reserve_contact
-from activities.contracts import (
+from activities.evidence import write_package
+from activities.notify import (
+    Delivery,
+    DeliveryRejected,
+    DeliveryUnavailable,
+    Notifier,
+    OutboundMessage,
+    notifier_from_env,
+)
+from activities.providers.base import PROVIDER_REJECTION
+from activities.store import Store, add_if_absent, utc_iso
+from contracts import (
     CaseEvent,
     CaseRecords,
     CaseSnapshot,
@@ -43,18 +54,12 @@ from activities.contracts import (
     PreparedCase,
     PrepareRequest,
 )
-from activities.evidence import write_package
-from activities.notify import (
-    Delivery,
-    DeliveryRejected,
-    DeliveryUnavailable,
-    Notifier,
-    OutboundMessage,
-    notifier_from_env,
-)
-from activities.providers.base import PROVIDER_REJECTION
-from activities.store import Store, add_if_absent, utc_iso
-from activities.tables import (
+from domain.case import Borrower
+from domain.case_state import FINAL_STATUSES
+from domain.errors import InvalidInput
+from domain.notices import NoticeFacts
+from domain.policy import Policy
+from migrations.tables import (
     BorrowerRow,
     CaseEventRow,
     CaseRow,
@@ -64,12 +69,8 @@ from activities.tables import (
     PaymentRow,
     WorkItemRow,
 )
-from domain.case import Borrower
-from domain.case_state import FINAL_STATUSES
-from domain.errors import InvalidInput
-from domain.notices import NoticeFacts
-from domain.policy import Policy
 from policies import load_policy
+from runtime import settings
 from templates import render_notice
 
 NOTIFICATION_REJECTED = "NotificationRejected"

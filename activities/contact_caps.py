@@ -21,10 +21,10 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, SQLModel, col, select
 
 from activities.store import Store, utc_iso
-from activities.tables import BorrowerRow, CaseRow, ContactAttemptRow
 from domain.caps import Deferred, EarlierContact, check_contact
 from domain.decide import earlier_contact
 from domain.policy import Policy
+from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow
 
 # Outbox states that count as a contact made (or being made): everything but the ones that
 # never reached the borrower (skipped, blocked by an opt-out, refused by the provider).

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from activities.contracts import LegalHandOffRequest, LoanFacts
-from activities.tables import BorrowerRow, CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
+from contracts import LegalHandOffRequest, LoanFacts
+from migrations.tables import BorrowerRow, CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
 
 CASE_FILE = "case.json"
 LEDGER_FILE = "ledger.json"

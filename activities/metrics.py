@@ -26,10 +26,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from activities.contracts import CONTACT_BLOCKED, CONTACT_DEFERRED, CaseEvent, PaymentRecord
 from activities.store import Store
-from activities.tables import CaseRow, ContactAttemptRow
+from contracts import CONTACT_BLOCKED, CONTACT_DEFERRED, CaseEvent, PaymentRecord
 from domain.case_state import CASE_STAGES
+from migrations.tables import CaseRow, ContactAttemptRow
 
 log = logging.getLogger(__name__)
 

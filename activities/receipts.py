@@ -24,8 +24,8 @@ from activities.inbound_messages import (
 )
 from activities.providers.base import OPTED_IN, OPTED_OUT, Receipt
 from activities.store import Store, utc_iso
-from activities.tables import CaseRow, ContactAttemptRow, InboundMessageRow
 from domain.opt_out import OPT_IN, OPT_OUT
+from migrations.tables import CaseRow, ContactAttemptRow, InboundMessageRow
 
 # How far along a message is; a receipt of a lower rank than the stored one is stale.
 STATUS_RANK = {

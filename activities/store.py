@@ -20,16 +20,16 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 import migrations
-import settings
-from activities.tables import (
+from domain.case import Borrower
+from migrations import Migration, SchemaNotCurrent, SchemaStatus
+from migrations.tables import (
     BorrowerRow,
     CaseEventRow,
     CaseRow,
     ContactAttemptRow,
     PaymentRow,
 )
-from domain.case import Borrower
-from migrations import Migration, SchemaNotCurrent, SchemaStatus
+from runtime import settings
 
 Row = TypeVar("Row", bound=SQLModel)
 T = TypeVar("T")

@@ -19,13 +19,13 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-import settings
 from domain.case import CaseInput, parse_case_input
 from domain.clock import bucket, calendar_days_past_due
 from domain.errors import InvalidInput
 from domain.money import format_money
 from domain.policy import Policy
 from policies import load_policy
+from runtime import settings
 from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "CollectionCase"

@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
 from cli.console import UsageError
-from encryption import (
+from runtime.encryption import (
     ENCRYPTION_KEYS_ENV,
     EncryptionCodec,
     PayloadDecryptionError,

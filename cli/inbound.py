@@ -52,6 +52,7 @@ from activities.receipts import UNKNOWN, apply_receipt
 from activities.store import Store
 from cli.console import UsageError
 from domain.opt_out import reply_intent
+from runtime.logs import configure_logging
 
 log = logging.getLogger("inbound")
 
@@ -526,10 +527,6 @@ def make_server(store: Store, settings: InboundSettings) -> InboundServer:
 
 def serve(settings: InboundSettings) -> None:
     """Run the webhooks until the process is stopped, logging as the worker does."""
-    # Imported here: the worker module brings the whole worker, which only this command of
-    # the starter needs, and only for its log set-up.
-    from worker import configure_logging
-
     settings.check()
     configure_logging()
     store = Store.from_env()

@@ -26,9 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-import settings
 from activities.store import Store, normalize_url
-from activities.tables import CaseEventRow, CaseRow, PaymentRow
 from cli.console import UsageError
 from cli.render import table
 from domain.money import MINOR_UNIT_DIGITS, format_money
@@ -45,6 +43,8 @@ from domain.report import (
     ReportPayment,
     build_report,
 )
+from migrations.tables import CaseEventRow, CaseRow, PaymentRow
+from runtime import settings
 
 NO_RATE = "—"
 # The latest date on any borrower's calendar (UTC+14): a later --as-of is in the future.

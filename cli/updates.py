@@ -29,9 +29,9 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-import settings
 from cli.cases import workflow_id
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, out
+from runtime import settings
 
 # How long a command waits for an update or query answer (a worker must be running).
 ANSWER_TIMEOUT_SECONDS = 30.0

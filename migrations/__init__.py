@@ -2,7 +2,7 @@
 
 Revisions live in `versions/`, one module each, named by revision id. `upgrade` brings a
 database to the newest one; a database made by `create_all` before there were migrations is
-adopted as 0001_initial first (`legacy`). To add a revision after changing activities/tables.py:
+adopted as 0001_initial first (`legacy`). To add a revision after changing migrations/tables.py:
 
     .venv/bin/python -m migrations new 0003_borrowers "borrowers table"
 

@@ -1,4 +1,4 @@
-"""Write a new revision from the difference between activities/tables.py and the newest one.
+"""Write a new revision from the difference between migrations/tables.py and the newest one.
 
     .venv/bin/python -m migrations new 0003_borrowers "borrowers table"
 
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             process_revision_directives=unless_empty,
         )
     if not any(found):
-        print("activities/tables.py matches the newest revision: nothing written")
+        print("migrations/tables.py matches the newest revision: nothing written")
         return 1
     print(f"wrote {MIGRATIONS_DIR / 'versions' / args.revision_id}.py: read and correct it")
     return 0

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, String
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-import activities.tables  # noqa: F401  (registers every table on SQLModel.metadata)
+import migrations.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 
 def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:

@@ -70,7 +70,7 @@ def adopt(connection: Connection, *, schema: str | None = None) -> list[str]:
         raise SchemaError(
             "the case database has tables made before migrations, but not all of "
             f"{INITIAL_REVISION}: missing {', '.join(missing)}. Nothing was changed; add them "
-            f"(as activities/tables.py of that version made them) or migrate an empty database"
+            f"(as migrations/tables.py of that version made them) or migrate an empty database"
         )
     if connection.dialect.name == "sqlite":
         return []

@@ -26,7 +26,7 @@ from temporalio.client import Client
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-import settings  # noqa: E402
+from runtime import settings  # noqa: E402
 
 DOCS = PROJECT_DIR / "docs"
 UI = "http://localhost:8233"

@@ -35,11 +35,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import settings
 import worker as worker_module
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
 from activities.store import Store
+from runtime import settings
 from workflows import search_attributes as attrs
 
 

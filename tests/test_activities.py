@@ -27,9 +27,11 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities import contracts
+import contracts
 from activities.case_activities import CollectionActivities
-from activities.contracts import (
+from activities.notify import WebhookNotifier
+from activities.store import Store, normalize_url, utc_iso
+from contracts import (
     CaseEvent,
     CaseRecords,
     CaseSnapshot,
@@ -39,9 +41,8 @@ from activities.contracts import (
     PaymentRecord,
     PrepareRequest,
 )
-from activities.notify import WebhookNotifier
-from activities.store import Store, normalize_url, utc_iso
-from activities.tables import (
+from domain.case import Borrower, CaseInput, parse_case_input
+from migrations.tables import (
     BorrowerRow,
     CaseEventRow,
     CaseRow,
@@ -51,7 +52,6 @@ from activities.tables import (
     PaymentRow,
     WorkItemRow,
 )
-from domain.case import Borrower, CaseInput, parse_case_input
 from tests.conftest import sqlite_store
 
 CASE_ID = "run-0001"

@@ -14,7 +14,6 @@ import pytest
 from sqlmodel import select
 
 from activities.store import Store
-from activities.tables import CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
 from domain import fields
 from domain.case import parse_case_input
 from domain.errors import InvalidInput
@@ -26,6 +25,7 @@ from domain.messages import (
     parse_visit_outcome,
 )
 from domain.payments import PAID_AT_SKEW, SOURCE_MAX, parse_payment
+from migrations.tables import CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
 AMOUNT_MAX = 2**53 - 1

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store, utc_iso
-from activities.tables import BorrowerChannelRow
+from migrations.tables import BorrowerChannelRow
 from tests.temporal_fixtures import CaseWorld, advance_to_local_time, make_worker
 from tests.test_workflow import case_input, rows, start_case, written
 from workflows.collection_case import CollectionCase

@@ -14,10 +14,10 @@ import pytest
 from sqlmodel import select
 
 from activities.case_activities import CollectionActivities
-from activities.contracts import ContactRequest, ContactResult
 from activities.notify import WebhookNotifier
 from activities.store import Store
-from activities.tables import ContactAttemptRow
+from contracts import ContactRequest, ContactResult
+from migrations.tables import ContactAttemptRow
 from tests.test_activities import case_input as loan_input
 from tests.test_activities import contact, prepare_request
 

@@ -13,7 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-import settings
+from runtime import settings
 from tests.temporal_fixtures import server_binary
 from workflows import search_attributes as attrs
 

@@ -25,12 +25,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter, PayloadCodec
 
-import encryption
-import settings
 import starter
 from cli.cases import open_case, workflow_id
 from cli.codec_server import CodecHTTPServer, CodecServerConfig, start_in_thread
-from encryption import (
+from runtime import encryption, settings
+from runtime.encryption import (
     ENCRYPTED_ENCODING,
     ENCRYPTION_KEYS_ENV,
     ENCRYPTION_SCOPE_ENV,

@@ -26,20 +26,20 @@ from sqlmodel import SQLModel, select
 import starter
 from activities.borrower_channels import OPERATOR, blocking_rule, mark_undeliverable, opt_out
 from activities.case_activities import CollectionActivities
-from activities.contracts import ContactRequest, PrepareRequest
 from activities.notify import WebhookNotifier
 from activities.providers.twilio import request_signature
 from activities.store import Store, utc_iso
-from activities.tables import (
+from cli.console import UsageError
+from cli.inbound import InboundSettings, make_server
+from contracts import ContactRequest, PrepareRequest
+from domain.case import Borrower, CaseInput
+from domain.opt_out import OPT_IN, OPT_OUT, reply_intent
+from migrations.tables import (
     BorrowerChannelRow,
     BorrowerRow,
     ContactAttemptRow,
     InboundMessageRow,
 )
-from cli.console import UsageError
-from cli.inbound import InboundSettings, make_server
-from domain.case import Borrower, CaseInput
-from domain.opt_out import OPT_IN, OPT_OUT, reply_intent
 from tests.conftest import POSTGRES_ENV
 
 TOKEN = "twilio-auth-token"

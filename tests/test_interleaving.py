@@ -25,11 +25,11 @@ from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
-from activities import contracts
+import contracts
 from activities.case_activities import CollectionActivities
-from activities.contracts import CaseRecords, ContactRequest, ContactResult, PrepareRequest
 from activities.notify import ChannelNotifier
 from activities.store import Store
+from contracts import CaseRecords, ContactRequest, ContactResult, PrepareRequest
 from tests.temporal_fixtures import CaseWorld, DevServer
 from tests.test_providers import Reply, serving_loopback, twilio, twilio_created
 from tests.test_workflow import borrower_days_ago, case_input

@@ -16,8 +16,8 @@ import structlog
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
-import worker
-from log_redaction import PHONE, REDACTED, redact_text
+from runtime.log_redaction import PHONE, REDACTED, redact_text
+from runtime.logs import configure_logging
 
 NAME = "王小明"
 EN_NAME = "Ann Lee"
@@ -106,7 +106,7 @@ def test_the_workers_log_output_carries_no_personal_data(
 ) -> None:
     stream = stream_type()
     monkeypatch.setattr(sys, "stderr", stream)
-    worker.configure_logging()
+    configure_logging()
 
     log_everything()
     output = stream.getvalue()

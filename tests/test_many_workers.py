@@ -24,7 +24,7 @@ import pytest
 from sqlmodel import col, select
 
 from activities.store import Store
-from activities.tables import ContactAttemptRow, PaymentRow
+from migrations.tables import ContactAttemptRow, PaymentRow
 from tests.conftest import POSTGRES_ENV
 from tests.temporal_fixtures import DevServer, start_worker_process
 from tests.test_workflow import case_input

@@ -24,10 +24,10 @@ from sqlmodel import SQLModel
 import worker as worker_module
 from activities import metrics
 from activities.case_activities import CollectionActivities
-from activities.contracts import CaseEvent, CaseRecords, PaymentRecord
 from activities.notify import WebhookNotifier
 from activities.store import Store
-from activities.tables import CaseRow, ContactAttemptRow
+from contracts import CaseEvent, CaseRecords, PaymentRecord
+from migrations.tables import CaseRow, ContactAttemptRow
 from tests.temporal_fixtures import CaseWorld, DevServer, free_port
 from tests.test_activities import CASE_ID, LOAN_ID, contact, prepare_request
 from tests.test_workflow import case_input, rows_when

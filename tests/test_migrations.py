@@ -25,7 +25,6 @@ from structlog.testing import capture_logs
 import starter
 import worker
 from activities.store import Store
-from activities.tables import ContactAttemptRow, PaymentRow
 from migrations import INITIAL_REVISION, SchemaError, SchemaNotCurrent, head_revision
 from migrations.legacy import CREATE_ALL_TABLES
 from migrations.revisions import (
@@ -34,6 +33,7 @@ from migrations.revisions import (
     scratch_database,
     script_directory,
 )
+from migrations.tables import ContactAttemptRow, PaymentRow
 from tests.conftest import POSTGRES_ENV
 from tests.temporal_fixtures import CaseWorld, DevServer, start_worker_process
 from tests.test_worker_checks import log_lines, process_env, run_process
@@ -46,7 +46,7 @@ VERSION_TABLE = "alembic_version"
 
 # -- helpers ------------------------------------------------------------------------------------
 def differences(connection: Connection) -> list[str]:
-    """How the database differs from activities/tables.py, one line per table or column."""
+    """How the database differs from migrations/tables.py, one line per table or column."""
     context = MigrationContext.configure(
         connection,
         opts={
@@ -65,8 +65,8 @@ def differences(connection: Connection) -> list[str]:
 
 def describe(change: tuple[Any, ...]) -> str:
     kind = change[0]
-    missing = "in activities/tables.py but made by no revision: add a migration"
-    extra = "made by the revisions but not in activities/tables.py"
+    missing = "in migrations/tables.py but made by no revision: add a migration"
+    extra = "made by the revisions but not in migrations/tables.py"
     if kind == "add_table":
         return f"table {change[1].name}: {missing}"
     if kind == "remove_table":
@@ -210,7 +210,7 @@ def test_differences_name_a_table_or_column_that_no_revision_makes(blank_store: 
     blank_store.migrate(INITIAL_REVISION)
     with blank_store.engine.connect() as connection:
         found = differences(connection)
-    missing = ": in activities/tables.py but made by no revision: add a migration"
+    missing = ": in migrations/tables.py but made by no revision: add a migration"
     assert {
         f"column contact_attempts.{name}{missing}"
         for name in ("delivery_status", "delivery_updated_at")

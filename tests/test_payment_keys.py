@@ -19,10 +19,10 @@ from temporalio.testing import WorkflowEnvironment
 
 import starter
 from activities.case_activities import CollectionActivities
-from activities.contracts import CaseRecords, PaymentRecord
 from activities.notify import WebhookNotifier
 from activities.store import Store
 from cli.report import load_report, report_json
+from contracts import CaseRecords, PaymentRecord
 from domain.report import AsOf
 from tests.temporal_fixtures import CaseWorld, make_worker
 from tests.test_activities import case_input, payment, prepare_request

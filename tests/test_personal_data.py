@@ -25,8 +25,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import starter
-from activities.tables import BorrowerRow
 from cli.borrower_backfill import backfill_borrowers
+from migrations.tables import BorrowerRow
 from tests.conftest import sqlite_store
 from tests.temporal_fixtures import CaseWorld, DevServer, make_worker
 from tests.test_workflow import case_input, rows, start_case

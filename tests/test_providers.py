@@ -30,7 +30,6 @@ from temporalio.exceptions import ApplicationError
 
 from activities.borrower_channels import OPERATOR, opt_out
 from activities.case_activities import CollectionActivities
-from activities.contracts import ContactRequest, PrepareRequest
 from activities.notify import (
     ChannelNotifier,
     ProviderConfigError,
@@ -47,8 +46,9 @@ from activities.providers.webhook import (
     verify_signature,
 )
 from activities.store import Store, utc_iso
-from activities.tables import BorrowerChannelRow, ContactAttemptRow
+from contracts import ContactRequest, PrepareRequest
 from domain.case import Borrower, CaseInput
+from migrations.tables import BorrowerChannelRow, ContactAttemptRow
 
 PHONE = "+8613800138000"
 EMAIL = "wxm@example.cn"

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, Worker
 from temporalio.workflow import NondeterminismError
 
-from activities import contracts
+import contracts
 from activities.case_activities import CollectionActivities
 from tests.temporal_fixtures import CaseWorld, DevServer
 from tests.test_workflow import case_input

@@ -19,16 +19,8 @@ import pytest
 
 import starter
 from activities.case_activities import CollectionActivities
-from activities.contracts import (
-    CaseEvent,
-    CaseRecords,
-    CaseSnapshot,
-    PaymentRecord,
-    PrepareRequest,
-)
 from activities.notify import WebhookNotifier
 from activities.store import Store
-from activities.tables import CaseRow
 from cli import listing
 from cli.console import UsageError
 from cli.report import (
@@ -41,6 +33,13 @@ from cli.report import (
     report_text,
     run_report,
     svg_bar_chart,
+)
+from contracts import (
+    CaseEvent,
+    CaseRecords,
+    CaseSnapshot,
+    PaymentRecord,
+    PrepareRequest,
 )
 from domain.case import Borrower, CaseInput
 from domain.case_state import CaseState
@@ -60,6 +59,7 @@ from domain.report import (
     build_report,
     case_position,
 )
+from migrations.tables import CaseRow
 
 SHANGHAI = "Asia/Shanghai"
 NEW_YORK = "America/New_York"

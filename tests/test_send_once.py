@@ -22,7 +22,7 @@ from activities.notify import ChannelNotifier
 from activities.providers.sendgrid import SendGridEmail
 from activities.providers.twilio import TwilioSms, send_marker
 from activities.store import Store
-from activities.tables import ContactAttemptRow
+from migrations.tables import ContactAttemptRow
 from tests.fake_vendors import (
     DROP_AFTER_RECORDING,
     DROP_BEFORE_RECORDING,

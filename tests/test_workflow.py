@@ -27,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.case_activities import CollectionActivities
-from activities.contracts import ContactRequest, ContactResult
+from contracts import ContactRequest, ContactResult
 from tests.temporal_fixtures import (
     BORROWER_TIMEZONE,
     CaseWorld,

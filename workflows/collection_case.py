@@ -25,7 +25,7 @@ from temporalio.common import Priority, RawValue, RetryPolicy, SearchAttributeUp
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 
 with workflow.unsafe.imports_passed_through():
-    from activities import contracts
+    import contracts
     from domain.case import parse_case_input
     from domain.case_state import AuditFact, CaseState, Contact, Fact, PaymentFact
     from domain.clock import bucket, calendar_days_past_due, case_clock

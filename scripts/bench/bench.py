@@ -55,8 +55,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOr
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-import settings
 import worker as project_worker
+from runtime import settings
 from workflows import search_attributes
 
 log = structlog.get_logger("bench")

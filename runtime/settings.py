@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-import encryption
+from runtime import encryption
 
 PROJECT_DIR = Path(__file__).resolve().parent
 TASK_QUEUE_DEFAULT = "collections"
