@@ -61,7 +61,7 @@ from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, ou
 from cli.csv_import import import_cases, read_case_csv
 from cli.demo import BEHAVIOURS, run_demo
 from cli.inbound import PORT_ENV, InboundSettings, parse_port, serve
-from cli.listing import BUCKETS, CASE_COLUMNS, case_rows, list_query
+from cli.listing import CASE_COLUMNS, case_rows, list_query
 from cli.migrate import migrate_case_database
 from cli.namespace_setup import set_up_namespace
 from cli.opt_out import OPT_OUT_CHANNELS, set_opt_out
@@ -76,6 +76,7 @@ from cli.updates import (
 )
 from domain.case import loan_id_of
 from domain.case_state import CASE_STAGES, CASE_STATUSES
+from domain.clock import BUCKETS
 from domain.errors import InvalidInput
 from domain.messages import (
     CONTACT_OUTCOMES,

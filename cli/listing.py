@@ -24,7 +24,6 @@ from workflows import search_attributes as sa
 # `+` for the bucket M4+).
 QUERY_VALUE = re.compile(r"[A-Za-z0-9._ +-]{1,64}")
 # The values of `domain.clock.bucket`.
-BUCKETS = ("M0", "M1", "M2", "M3", "M4+")
 
 
 def _midnight_utc(day: date) -> str:

@@ -29,9 +29,9 @@ from sqlmodel import col, select
 from activities.store import Store, normalize_url
 from cli.console import UsageError
 from cli.render import table
+from domain.clock import BUCKETS
 from domain.money import MINOR_UNIT_DIGITS, format_money
 from domain.report import (
-    BUCKETS,
     COMMITMENT_KINDS,
     UNKNOWN_STAGE,
     AsOf,

@@ -42,14 +42,21 @@ def case_clock(due_date: date, timezone: str, opened_at: datetime, day_seconds: 
     return CaseClock(anchor=anchor, day_seconds=day_seconds)
 
 
+# The delinquency buckets, each with its first day past due; the one definition of them.
+BUCKET_STARTS: tuple[tuple[str, int], ...] = (
+    ("M0", 0),
+    ("M1", 1),
+    ("M2", 31),
+    ("M3", 61),
+    ("M4+", 91),
+)
+BUCKETS = tuple(name for name, _ in BUCKET_STARTS)
+
+
 def bucket(days_past_due: int) -> str:
     """Delinquency bucket: M0 = 0, M1 = 1-30, M2 = 31-60, M3 = 61-90, M4+ > 90."""
-    if days_past_due <= 0:
-        return "M0"
-    if days_past_due <= 30:
-        return "M1"
-    if days_past_due <= 60:
-        return "M2"
-    if days_past_due <= 90:
-        return "M3"
-    return "M4+"
+    name = BUCKETS[0]
+    for candidate, first_day in BUCKET_STARTS:
+        if days_past_due >= first_day:
+            name = candidate
+    return name

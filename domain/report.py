@@ -21,19 +21,13 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from domain.case_state import CASE_STAGES
-from domain.clock import bucket, calendar_days_past_due
+from domain.clock import BUCKET_STARTS, BUCKETS, bucket, calendar_days_past_due
 
 # The stage of a case that was open on the report's day but whose recorded stage is from a
 # later snapshot: the case database keeps a case's latest stage only.
 UNKNOWN_STAGE = "unknown"
 REPORT_STAGES = (*CASE_STAGES, UNKNOWN_STAGE)
 
-# Each bucket with its first day past due, read off `domain.clock.bucket` itself so the two
-# never disagree: (("M0", 0), ("M1", 1), ("M2", 31), ("M3", 61), ("M4+", 91)).
-BUCKET_STARTS: tuple[tuple[str, int], ...] = tuple(
-    (bucket(day), day) for day in range(0, 366) if day == 0 or bucket(day) != bucket(day - 1)
-)
-BUCKETS = tuple(name for name, _ in BUCKET_STARTS)
 
 # The audit-log kinds (`domain.case_state`) that settle a promise or a plan.
 PROMISE_KEPT = "promise_kept"

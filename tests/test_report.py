@@ -21,7 +21,6 @@ import starter
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
 from activities.store import Store
-from cli import listing
 from cli.console import UsageError
 from cli.report import (
     Bar,
@@ -43,11 +42,10 @@ from contracts import (
 )
 from domain.case import Borrower, CaseInput
 from domain.case_state import CaseState
+from domain.clock import BUCKET_STARTS, BUCKETS, bucket
 from domain.commitments import CommitmentRules, parse_plan, parse_promise
 from domain.payments import Payment
 from domain.report import (
-    BUCKET_STARTS,
-    BUCKETS,
     COMMITMENT_KINDS,
     UNKNOWN_STAGE,
     AsOf,
@@ -88,9 +86,10 @@ def case(case_id: str = "c-1", **changes: Any) -> ReportCase:
 
 
 # -- the rules, over plain rows ------------------------------------------------------------
-def test_buckets_are_read_off_the_clock_and_match_the_listing() -> None:
+def test_buckets_are_defined_once_and_each_starts_where_the_clock_says() -> None:
     assert BUCKET_STARTS == (("M0", 0), ("M1", 1), ("M2", 31), ("M3", 61), ("M4+", 91))
-    assert BUCKETS == listing.BUCKETS
+    assert [bucket(first_day) for _, first_day in BUCKET_STARTS] == list(BUCKETS)
+    assert [bucket(first_day - 1) for _, first_day in BUCKET_STARTS[1:]] == list(BUCKETS[:-1])
     assert bucket_days("M1") == (1, 30) and bucket_days("M4+") == (91, None)
 
 
