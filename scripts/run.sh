@@ -31,7 +31,7 @@ if [ -z "${COLLECTIONS_ENCRYPTION_KEYS:-}" ]; then
     key_source=var/encryption.keys
     if [ ! -s var/encryption.keys ]; then
         (umask 077 && "$BIN/python" -c \
-            'import datetime, encryption; print(encryption.new_key_entry("local-" + datetime.date.today().strftime("%Y%m%d")))' \
+            'import datetime; from runtime import encryption; print(encryption.new_key_entry("local-" + datetime.date.today().strftime("%Y%m%d")))' \
             >var/encryption.keys)
         echo "made an encryption key: var/encryption.keys"
     fi
@@ -58,7 +58,7 @@ if "$BIN/temporal" operator cluster health --address localhost:7233 >/dev/null 2
 else
     search_attributes=$("$BIN/python" -c \
         'from workflows.search_attributes import CLI_TYPES as t; print(" ".join(f"--search-attribute {k}={v}" for k, v in t.items()))')
-    server_settings=$("$BIN/python" -c 'import settings; print(" ".join(settings.DEV_SERVER_ARGS))')
+    server_settings=$("$BIN/python" -c 'from runtime import settings; print(" ".join(settings.DEV_SERVER_ARGS))')
     # shellcheck disable=SC2086
     "$BIN/temporal" server start-dev \
         --db-filename var/temporal.db --port 7233 --ui-port 8233 --http-port 7243 \
