@@ -223,29 +223,18 @@ def visit_due(s: Situation) -> Decision | None:
 
 
 def on_hold(s: Situation) -> Decision | None:
-    if not s.state.on_hold:
-        return None
-    return earliest(
-        s.boundary,
-        s.write_off,
-        *s.deadlines,
-        *s.call_slas,
-        *s.on_site_waits,
-        reason_prefix="on hold · ",
-    )
+    return _no_contact(s, "on hold · ") if s.state.on_hold else None
 
 
 def paused(s: Situation) -> Decision | None:
     """A borrower keeping a commitment is not chased meanwhile."""
-    if not s.deadlines:
-        return None
+    return _no_contact(s, "contact paused · ") if s.deadlines else None
+
+
+def _no_contact(s: Situation, why: str) -> Wait:
+    """No contact now: the case sleeps until what is due regardless of contact."""
     return earliest(
-        s.boundary,
-        s.write_off,
-        *s.deadlines,
-        *s.call_slas,
-        *s.on_site_waits,
-        reason_prefix="contact paused · ",
+        s.boundary, s.write_off, *s.deadlines, *s.call_slas, *s.on_site_waits, reason_prefix=why
     )
 
 
