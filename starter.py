@@ -75,7 +75,7 @@ from cli.updates import (
     run_update,
 )
 from domain.case import loan_id_of
-from domain.case_state import CASE_STAGES, CASE_STATUSES
+from domain.case_status import CASE_STAGES, CASE_STATUSES
 from domain.clock import BUCKETS
 from domain.errors import InvalidInput
 from domain.messages import (

@@ -55,7 +55,7 @@ from contracts import (
     PrepareRequest,
 )
 from domain.case import Borrower
-from domain.case_state import FINAL_STATUSES
+from domain.case_status import FINAL_STATUSES
 from domain.errors import InvalidInput
 from domain.notices import NoticeFacts
 from domain.policy import Policy

@@ -22,7 +22,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from activities.store import Store, utc_iso
 from domain.caps import Deferred, EarlierContact, check_contact
-from domain.decide import earlier_contact
+from domain.contact_counting import earlier_contact
 from domain.policy import Policy
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow
 

@@ -28,7 +28,7 @@ from sqlmodel import col, select
 
 from activities.store import Store
 from contracts import CONTACT_BLOCKED, CONTACT_DEFERRED, CaseEvent, PaymentRecord
-from domain.case_state import CASE_STAGES
+from domain.case_status import CASE_STAGES
 from migrations.tables import CaseRow, ContactAttemptRow
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from cli.console import out
 from cli.csv_import import CsvCase
 from cli.updates import call_update, query_status, rejection
-from domain.case_state import CASE_STAGES, FINAL_STATUSES
+from domain.case_status import CASE_STAGES, FINAL_STATUSES
 
 BEHAVIOURS = (
     "pays_after_reminder",

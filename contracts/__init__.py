@@ -17,8 +17,17 @@ result is recorded, never its input.
 
 from dataclasses import dataclass, field
 
+from domain.audit import AuditFact
 from domain.case import CaseInput
+from domain.case_records import PaymentFact
 from domain.policy import Policy
+
+# Results of a contact a channel rule kept from leaving (blocked: opted out, undeliverable;
+# deferred: a cap over all of the borrower's loans, until `retry_at`), and the rule of a
+# contact the provider asked to wait (its Retry-After): their meaning is `domain.step_plan`'s.
+from domain.step_plan import CONTACT_BLOCKED as CONTACT_BLOCKED
+from domain.step_plan import CONTACT_DEFERRED as CONTACT_DEFERRED
+from domain.step_plan import RETRY_AFTER_RULE as RETRY_AFTER_RULE
 
 PREPARE_CASE = "prepare_case"
 SEND_NOTICE = "send_notice"
@@ -26,13 +35,6 @@ QUEUE_CALL = "queue_call"
 BOOK_FIELD_VISIT = "book_field_visit"
 HAND_OFF_TO_LEGAL = "hand_off_to_legal"
 STORE_CASE_RECORDS = "store_case_records"
-
-# Results of a contact a channel rule kept from leaving: blocked (opted out, undeliverable),
-# deferred (a cap over all of the borrower's loans, until `retry_at`).
-CONTACT_BLOCKED = "blocked"
-CONTACT_DEFERRED = "deferred"
-# The rule of a contact deferred because the provider asked us to wait (its Retry-After).
-RETRY_AFTER_RULE = "retry_after"
 
 # Business errors raised by activities; the workflow's retry policies never retry them.
 INVALID_CASE = "InvalidCase"
@@ -74,6 +76,27 @@ class PaymentRecord:
     overpaid_minor: int = 0
     outstanding_after_minor: int | None = None
 
+    @classmethod
+    def of(cls, fact: PaymentFact, *, case_id: str, loan_id: str, now: str) -> "PaymentRecord":
+        """The record of a journalled payment fact; received when first handed to the writer
+        (`fact.at`), else `now`."""
+        return cls(
+            case_id=case_id,
+            record_id=fact.record_id,
+            loan_id=loan_id,
+            payment_id=fact.payment_id,
+            amount_minor=fact.amount_minor,
+            currency=fact.currency,
+            status=fact.status,
+            received_at=fact.at or now,
+            paid_at=fact.paid_at,
+            source=fact.source,
+            reason=fact.reason,
+            applied_minor=fact.applied_minor,
+            overpaid_minor=fact.overpaid_minor,
+            outstanding_after_minor=fact.outstanding_after_minor,
+        )
+
 
 @dataclass(frozen=True)
 class CaseEvent:
@@ -86,6 +109,21 @@ class CaseEvent:
     at: str
     ref_id: str | None = None
     detail: dict[str, str | int | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fact: AuditFact, *, case_id: str, loan_id: str, now: str) -> "CaseEvent":
+        """The audit log's line for a journalled fact, keyed by case, kind and reference (so
+        writing it twice is harmless); it happened when first handed to the writer, else
+        `now`."""
+        return cls(
+            case_id=case_id,
+            event_key=f"{case_id}:{fact.kind}:{fact.ref_id}",
+            loan_id=loan_id,
+            kind=str(fact.kind),
+            at=fact.at or now,
+            ref_id=fact.ref_id,
+            detail=fact.detail,
+        )
 
 
 @dataclass(frozen=True)

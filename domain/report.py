@@ -20,7 +20,7 @@ from fractions import Fraction
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from domain.case_state import CASE_STAGES
+from domain.case_status import CASE_STAGES
 from domain.clock import BUCKET_STARTS, BUCKETS, bucket, calendar_days_past_due
 
 # The stage of a case that was open on the report's day but whose recorded stage is from a

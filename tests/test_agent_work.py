@@ -12,9 +12,11 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import parse_case_input
-from domain.case_state import CaseState, Contact
+from domain.case_records import Contact
+from domain.case_state import CaseState
 from domain.clock import case_clock
-from domain.decide import CasePlan, RunStep, Skip, decide
+from domain.decide import decide
+from domain.decisions import CasePlan, RunStep, Skip
 from domain.messages import Outcome
 from policies import load_policy
 from tests.temporal_fixtures import CaseWorld, advance_to_local_time, make_worker

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 
 from domain.caps import ALLOWED, Deferred, EarlierContact, check_contact
 from domain.case import parse_case_input
-from domain.case_state import CaseState, Contact
+from domain.case_records import Contact
+from domain.case_state import CaseState
 from domain.clock import case_clock
-from domain.decide import CasePlan, RunStep, Wait, decide
+from domain.decide import decide
+from domain.decisions import CasePlan, RunStep, Wait
 from domain.policy import ContactWindow, Policy
 from policies import load_policy
 from tests.test_contact_rules import first_whole_minute_after, inside, moments, windows

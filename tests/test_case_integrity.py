@@ -18,7 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import metrics
 from domain.case import parse_case_input
-from domain.case_state import REASON_MAX, REJECTIONS_KEPT, CaseState, PaymentFact
+from domain.case_records import REASON_MAX, REJECTIONS_KEPT, PaymentFact
+from domain.case_state import CaseState
 from domain.payments import parse_payment
 from tests.temporal_fixtures import CaseWorld, make_worker
 from tests.test_workflow import rows, start_case

@@ -20,7 +20,8 @@ from domain.commitments import (
     parse_promise,
     parse_settlement,
 )
-from domain.decide import CasePlan, Lapse, RunStep, Wait, decide
+from domain.decide import decide
+from domain.decisions import CasePlan, Lapse, RunStep, Wait
 from domain.errors import InvalidInput
 from domain.payments import Payment
 from policies import load_policy
@@ -114,7 +115,7 @@ def test_a_broken_promise_is_counted_with_its_shortfall_and_escalation_resumes()
     state.take_payment(Payment("p-1", 30000, "CNY"), NOW)
     lapse_at = at_end_of(TODAY + timedelta(days=3))
     assert decide(state, plan, lapse_at) == Lapse("promise")
-    state.lapse("promise")
+    state.lapse(Lapse("promise"))
     assert state.promise is not None and state.promise.state == "broken"
     assert state.promise.shortfall_minor == 70000 and state.broken_promises == 1
     # It lapsed at 01:00 in Shanghai: the call task is due as soon as the window opens.
@@ -127,7 +128,7 @@ def test_the_fourth_promise_after_three_broken_is_refused() -> None:
     state, _plan = new_case()
     for number in range(3):
         state.take_promise(promise(f"pr-{number}"), RULES, TODAY)
-        state.lapse("promise")
+        state.lapse(Lapse("promise"))
     with pytest.raises(InvalidInput) as caught:
         state.check_promise(promise("pr-4"), RULES, TODAY)
     assert caught.value.field == "promise_id" and "3 promises were broken" in caught.value.problem
@@ -189,7 +190,7 @@ def test_a_missed_installment_breaks_the_plan_and_collection_resumes_where_it_be
     assert isinstance(decide(state, plan, at_end_of(second_due, 2)), Wait)
     missed_at = at_end_of(second_due, 3)
     assert decide(state, plan, missed_at) == Lapse("plan")
-    state.lapse("plan")
+    state.lapse(Lapse("plan"))
     assert state.plan is not None and state.plan.state == "broken"
     assert [i.state for i in state.plan.installments] == ["paid", "missed"]
     # DPD 63 now: legal is due, but collection resumes in phone, where the plan began.
@@ -275,7 +276,7 @@ def test_an_unpaid_settlement_lapses_and_collection_resumes() -> None:
     )
     state.take_settlement(request, RULES, TODAY)
     assert decide(state, plan, at_end_of(date(2026, 3, 25))) == Lapse("settlement")
-    state.lapse("settlement")
+    state.lapse(Lapse("settlement"))
     assert state.settlement is not None and state.settlement.state == "lapsed"
     assert state.status == "active"
 

@@ -9,19 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.case import parse_case_input
-from domain.case_state import CaseState, Contact
+from domain.case_records import Contact
+from domain.case_state import CaseState
 from domain.clock import case_clock
-from domain.decide import (
-    CasePlan,
-    Close,
-    Complete,
-    Lapse,
-    RunStep,
-    Skip,
-    Wait,
-    contact_still_stands,
-    decide,
-)
+from domain.decide import contact_still_stands, decide
+from domain.decisions import CasePlan, Close, Complete, Lapse, RunStep, Skip, Wait
 from domain.messages import HoldRequest
 from domain.payments import Payment
 from policies import load_policy
@@ -84,7 +76,7 @@ def walk(state: CaseState, plan: CasePlan, start: datetime, until: datetime) -> 
         elif isinstance(decision, Complete):
             break
         elif isinstance(decision, Lapse):
-            state.lapse(decision.kind)
+            state.lapse(decision)
         elif isinstance(decision, Skip):
             state.skip_step(decision.index, decision.why)
         else:
@@ -178,7 +170,7 @@ def test_the_whole_unpaid_ladder_wakes_a_few_dozen_times_not_daily() -> None:
         elif isinstance(decision, Close):
             state.close(decision.status, now)
         elif isinstance(decision, Lapse):
-            state.lapse(decision.kind)
+            state.lapse(decision)
         elif isinstance(decision, Complete | Skip):
             break
         else:

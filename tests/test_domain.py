@@ -14,12 +14,12 @@ from domain.case import parse_case_input
 from domain.case_state import CaseState
 from domain.clock import bucket, calendar_days_past_due, case_clock
 from domain.contact_rules import next_contact_time
-from domain.decide import choose_step
 from domain.errors import InvalidInput
 from domain.messages import Outcome, parse_contact_outcome, parse_hold, parse_legal_event
 from domain.money import format_money
 from domain.payments import Payment, apply_payment, parse_payment
 from domain.policy import ContactWindow, LadderStep, parse_policy
+from domain.step_choice import choose_step
 from policies import available_policies, load_policy
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -430,7 +430,7 @@ def test_outcomes_need_a_known_attempt_of_that_channel() -> None:
     with pytest.raises(InvalidInput) as caught:
         state.record_outcome(outcome, "call", NOW)
     assert caught.value.field == "attempt_id"
-    from domain.case_state import Contact
+    from domain.case_records import Contact
 
     state.contacts.append(Contact("a1", "call", "first_call", "t", "queued", 14))
     assert state.record_outcome(outcome, "call", NOW)["recorded"] is True
@@ -444,7 +444,7 @@ def test_outcomes_need_a_known_attempt_of_that_channel() -> None:
 
 def test_a_disputed_call_places_a_dispute_hold() -> None:
     state = new_state()
-    from domain.case_state import Contact
+    from domain.case_records import Contact
 
     state.contacts.append(Contact("a1", "call", "first_call", "t", "queued", 14))
     answer = state.record_outcome(Outcome("a1", "disputed", "never borrowed"), "call", NOW)
@@ -461,7 +461,7 @@ def test_legal_events_need_a_referral() -> None:
 
 
 def test_the_legal_track_moves_only_in_the_allowed_order() -> None:
-    from domain.case_state import Contact
+    from domain.case_records import Contact
 
     state = new_state()
     state.contacts.append(Contact("ref", "legal", "legal_referral", "t", "referred", 61))

@@ -44,6 +44,7 @@ from domain.case import Borrower, CaseInput
 from domain.case_state import CaseState
 from domain.clock import BUCKET_STARTS, BUCKETS, bucket
 from domain.commitments import CommitmentRules, parse_plan, parse_promise
+from domain.decisions import Lapse
 from domain.payments import Payment
 from domain.report import (
     COMMITMENT_KINDS,
@@ -132,13 +133,13 @@ def test_the_commitment_kinds_are_those_the_case_journals() -> None:
     promises.take_promise(promise("pr-1"), rules, today)
     promises.take_payment(Payment("p-1", 100_000, "CNY"), now)
     promises.take_promise(promise("pr-2"), rules, today)
-    promises.lapse("promise")
+    promises.lapse(Lapse("promise"))
     completed = new_state("L-2")
     completed.take_plan(plan("pl-1"), rules, today)
     completed.take_payment(Payment("p-2", 500_000, "CNY"), now)
     broken = new_state("L-3")
     broken.take_plan(plan("pl-2"), rules, today)
-    broken.lapse("plan")
+    broken.lapse(Lapse("plan"))
     for state in (promises, completed, broken):
         kinds |= {fact.kind for fact in state.journal if hasattr(fact, "kind")}
     assert set(COMMITMENT_KINDS) <= kinds

@@ -1,0 +1,197 @@
+"""The fields of a case's state, what follows from them, and the rules every part shares.
+
+`CaseCore` holds every field of the case (the parts' rules live in their own modules, as
+mixins of it, and `domain.case_state.CaseState` puts them together): de-duplication of messages
+by their caller-chosen ids, the case's status, and closing. What must reach the case database
+is appended to `journal`; `revision` counts the changes that may alter what the case does next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from domain.audit import AuditFact, AuditKind
+from domain.case import CaseInput
+from domain.case_records import CallTask, Contact, Fact, Hold, PaymentEntry, VisitBooking
+from domain.case_status import FINAL_STATUSES
+from domain.commitments import Plan, Promise, Settlement
+from domain.errors import InvalidInput
+
+# The field that names each kind of message, for errors about its id.
+ID_FIELDS = {
+    "payment": "payment_id",
+    "hold": "hold_id",
+    "release": "hold_id",
+    "call": "attempt_id",
+    "field_visit": "visit_id",
+    "legal": "event_id",
+    "promise": "promise_id",
+    "plan": "plan_id",
+    "settlement": "settlement_id",
+}
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The first answer to a message, with a fingerprint of the message it answered (not the
+    message itself: the answers travel with the case when it continues as new)."""
+
+    fingerprint: str
+    answer: dict[str, Any]
+
+
+def fingerprint(body: object) -> str:
+    """A short digest of a parsed message (a frozen dataclass of plain values, whose repr is
+    stable), enough to tell the same message from another one under the same id."""
+    return hashlib.sha256(repr(body).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+@dataclass
+class CaseCore:
+    case: CaseInput
+    stage: str = "preparation"
+    final_status: str | None = None
+    closed_at: datetime | None = None
+    # The ledger
+    paid_minor: int = 0
+    overpaid_minor: int = 0
+    recovered_minor: int = 0
+    # The index of the next ladder step to run; steps before it ran or were skipped.
+    next_step: int = 0
+    # A contact that could not leave in its window is not tried again before this moment.
+    not_before: datetime | None = None
+    # Commitments
+    promise: Promise | None = None
+    broken_promises: int = 0
+    plan: Plan | None = None
+    settlement: Settlement | None = None
+    # After a broken plan, collection resumes at the stage where the plan began.
+    resume_stage: str | None = None
+    # Field work
+    call_tasks: dict[str, CallTask] = field(default_factory=dict)
+    visits: dict[str, VisitBooking] = field(default_factory=dict)
+    # A `wrong_number` outcome: no more call tasks or SMS to that phone.
+    phone_unusable: bool = False
+    # Channels that cannot reach the borrower on any loan (opted out, or the provider refused
+    # the recipient for good), with the rule that says so: later reminders use another channel.
+    unreachable_channels: dict[str, str] = field(default_factory=dict)
+    # The last deferral put on record, so a case that wakes again while still held back does
+    # not record it twice.
+    last_deferral: str | None = None
+    holds: dict[str, Hold] = field(default_factory=dict)
+    contacts: list[Contact] = field(default_factory=list)
+    payments: list[PaymentEntry] = field(default_factory=list)
+    # The latest REJECTIONS_KEPT rejections of each kind, and how many there were in all.
+    rejected_payments: list[dict[str, Any]] = field(default_factory=list)
+    rejected_plans: list[dict[str, Any]] = field(default_factory=list)
+    rejected_payment_count: int = 0
+    rejected_plan_count: int = 0
+    # The legal track
+    legal_events: list[dict[str, Any]] = field(default_factory=list)
+    next_action: dict[str, Any] | None = None
+    # Bookkeeping: answers by message id, and what the case database has yet to get
+    answers: dict[str, Answered] = field(default_factory=dict)
+    journal: list[Fact] = field(default_factory=list)
+    revision: int = 0
+    unsent: int = 0
+
+    # -- derived -----------------------------------------------------------------
+    @property
+    def outstanding_minor(self) -> int:
+        return max(0, self.case.overdue_amount_minor - self.paid_minor)
+
+    @property
+    def closed(self) -> bool:
+        return self.final_status is not None
+
+    @property
+    def on_hold(self) -> bool:
+        return bool(self.holds)
+
+    @property
+    def status(self) -> str:
+        if self.final_status is not None:
+            return self.final_status
+        if self.holds:
+            return "on_hold"
+        if self.plan is not None and self.plan.state == "active":
+            return "in_plan"
+        if self.promise is not None and self.promise.state == "pending":
+            return "promise_pending"
+        return "active"
+
+    @property
+    def pending_promise(self) -> Promise | None:
+        return self.promise if self.promise and self.promise.state == "pending" else None
+
+    @property
+    def active_plan(self) -> Plan | None:
+        return self.plan if self.plan and self.plan.state == "active" else None
+
+    @property
+    def pending_settlement(self) -> Settlement | None:
+        return self.settlement if self.settlement and self.settlement.state == "pending" else None
+
+    @property
+    def legal_stage(self) -> str | None:
+        """Where the legal track stands: None before the hand-off, then `referred`, then the
+        latest event."""
+        if not any(c.channel == "legal" for c in self.contacts):
+            return None
+        return self.legal_events[-1]["event"] if self.legal_events else "referred"
+
+    def contact(self, attempt_id: str) -> Contact | None:
+        return next((c for c in self.contacts if c.attempt_id == attempt_id), None)
+
+    # -- idempotency -------------------------------------------------------------
+    def earlier_answer(self, kind: str, message_id: str, body: object) -> dict[str, Any] | None:
+        """The first answer to this message, None if new; a conflict if the id came with
+        another body (a payment system reusing an id for other money must hear about it)."""
+        earlier = self.answers.get(f"{kind}:{message_id}")
+        if earlier is None:
+            return None
+        if earlier.fingerprint != fingerprint(body):
+            raise InvalidInput(
+                ID_FIELDS[kind], f"{message_id!r} was already used for a different {kind}"
+            )
+        return earlier.answer
+
+    def _answer(
+        self, kind: str, message_id: str, body: object, answer: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.answers[f"{kind}:{message_id}"] = Answered(fingerprint(body), answer)
+        return answer
+
+    def _check_open_for(self, kind: str, message_id: str, body: object) -> dict[str, Any] | None:
+        """The earlier answer to this message; a new one is refused once the case is closed."""
+        earlier = self.earlier_answer(kind, message_id, body)
+        if earlier is None and self.closed:
+            raise InvalidInput(ID_FIELDS[kind], "the case is closed")
+        return earlier
+
+    # -- the end -----------------------------------------------------------------
+    def close(self, final_status: str, at: datetime) -> None:
+        if final_status not in FINAL_STATUSES:
+            raise ValueError(f"not a final status: {final_status}")
+        if final_status != "written_off" and self.legal_stage not in (None, "withdrawn", "closed"):
+            # Paid, settled or plan completed while with the lawyers: the file is recalled. A
+            # written-off debt stays with them for recovery.
+            self.legal_events.append(
+                {"event_id": "recall", "event": "withdrawn", "at": at.isoformat()}
+            )
+            self.journal.append(
+                AuditFact(AuditKind.LEGAL_RECALLED, "recall", {"status": final_status})
+            )
+        self.final_status = final_status
+        self.closed_at = at
+        self.stage = "closed"
+        self.next_action = None
+        self.revision += 1
+        self.journal.append(AuditFact(AuditKind.CLOSED, final_status, {"status": final_status}))
+
+    def complete(self) -> None:
+        """The linger is over: the case stops taking messages; the audit log says so."""
+        self.journal.append(AuditFact(AuditKind.COMPLETED, self.status, {"status": self.status}))

@@ -1,0 +1,109 @@
+"""The records a case keeps of its parts: contacts made, call tasks and visits in progress,
+payments received, holds placed, and what the case database still has to get (`Fact`).
+
+They are plain dataclasses: they travel in the state a case carries over when it continues as
+new, so their field names and shapes stay as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.audit import AuditFact
+
+# A flood of invalid signals must not grow the case without bound: its state keeps the latest
+# rejections of each kind (every one of them reaches the case database through the journal) and
+# counts the rest; a rejection's reason is cut to a length that cannot bloat the history.
+REJECTIONS_KEPT = 50
+REASON_MAX = 500
+
+
+@dataclass
+class Contact:
+    attempt_id: str
+    channel: str
+    template: str
+    at: str
+    result: str
+    days_past_due: int
+    note: str | None = None
+
+
+@dataclass
+class CallTask:
+    """An agent's call task in the work queue, with its SLA."""
+
+    attempt_id: str
+    step_index: int
+    due_at: datetime
+    sla: timedelta
+    requeues: int = 0
+    # open (awaiting an outcome), awaiting_promise (the borrower promised on the call),
+    # done, expired
+    state: str = "open"
+
+
+@dataclass
+class VisitBooking:
+    """A booked field visit and what its outcome asks of the case."""
+
+    visit_id: str
+    step_index: int
+    rebooks: int = 0
+    # booked; not_home (to be re-booked); paid_on_site (a payment is expected); done
+    state: str = "booked"
+    outcome_at: datetime | None = None
+
+
+@dataclass
+class PaymentEntry:
+    payment_id: str
+    amount_minor: int
+    at: str
+    source: str | None
+    applied_minor: int
+    overpaid_minor: int
+    # Money received after a write-off: recovered, the case stays written off.
+    recovery: bool = False
+
+
+@dataclass
+class Hold:
+    hold_id: str
+    kind: str
+    reason: str
+    placed_at: str
+
+
+@dataclass(frozen=True)
+class PaymentFact:
+    """A payment as received, applied or rejected; `record_id` is unique within a case."""
+
+    record_id: str
+    status: str
+    payment_id: str | None
+    amount_minor: int | None = None
+    currency: str | None = None
+    paid_at: str | None = None
+    source: str | None = None
+    reason: str | None = None
+    applied_minor: int = 0
+    overpaid_minor: int = 0
+    outstanding_after_minor: int | None = None
+    at: str | None = None
+
+
+# What the workflow's writer takes from the journal to the case database.
+Fact = AuditFact | PaymentFact
+
+
+def bounded_reason(reason: str) -> str:
+    return reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 1] + "…"
+
+
+def keep_latest(kept: list[dict[str, Any]], entry: dict[str, Any]) -> None:
+    """Append `entry`, keeping the latest REJECTIONS_KEPT."""
+    kept.append(entry)
+    del kept[:-REJECTIONS_KEPT]

@@ -1,0 +1,263 @@
+"""The borrower's commitments on the case: a promise to pay, an installment plan, a
+settlement. Taking one pauses collection; a payment keeps it; its deadline passing unkept
+lapses it (`Lapse`) and collection resumes (after a broken plan, at the plan's stage)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from domain import commitments
+from domain.audit import AuditFact, AuditKind
+from domain.case_core import ID_FIELDS
+from domain.case_records import bounded_reason, keep_latest
+from domain.commitments import (
+    CommitmentRules,
+    Installment,
+    Plan,
+    PlanRequest,
+    Promise,
+    PromiseRequest,
+    Settlement,
+    SettlementRequest,
+)
+from domain.decisions import Lapse
+from domain.errors import InvalidInput
+from domain.fields import storable_id
+from domain.ladder_track import LadderTrack
+
+
+class CommitmentTrack(LadderTrack):
+    # -- promises ----------------------------------------------------------------
+    def check_promise(self, request: PromiseRequest, rules: CommitmentRules, today: date) -> None:
+        if self._check_open_for("promise", request.promise_id, request) is not None:
+            return
+        if self.active_plan is not None:
+            raise InvalidInput("promise_id", "an installment plan is active")
+        if self.pending_promise is not None:
+            raise InvalidInput(
+                "promise_id", f"promise {self.pending_promise.promise_id!r} is still pending"
+            )
+        commitments.check_promise(
+            request,
+            rules,
+            today=today,
+            outstanding_minor=self.outstanding_minor,
+            broken_promises=self.broken_promises,
+        )
+
+    def take_promise(
+        self, request: PromiseRequest, rules: CommitmentRules, today: date
+    ) -> dict[str, Any]:
+        self.check_promise(request, rules, today)
+        earlier = self.earlier_answer("promise", request.promise_id, request)
+        if earlier is not None:
+            return earlier
+        for task in self.call_tasks.values():
+            if task.state == "awaiting_promise":
+                task.state = "done"  # the promise made on the call has arrived
+        self.promise = Promise(
+            promise_id=request.promise_id,
+            amount_minor=request.amount_minor,
+            due_date=request.due_date,
+            paid_before_minor=self.paid_minor,
+        )
+        return self._accepted(
+            "promise",
+            request.promise_id,
+            request,
+            AuditFact(
+                AuditKind.PROMISE_MADE,
+                request.promise_id,
+                {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
+            ),
+        )
+
+    # -- installment plans -------------------------------------------------------
+    def check_plan(self, request: PlanRequest, rules: CommitmentRules, today: date) -> None:
+        if self._check_open_for("plan", request.plan_id, request) is not None:
+            return
+        if self.active_plan is not None:
+            raise InvalidInput("plan_id", f"plan {self.active_plan.plan_id!r} is already active")
+        if self.pending_promise is not None:
+            raise InvalidInput(
+                "plan_id", f"promise {self.pending_promise.promise_id!r} is still pending"
+            )
+        commitments.check_plan(
+            request, rules, today=today, outstanding_minor=self.outstanding_minor
+        )
+
+    def take_plan(
+        self, request: PlanRequest, rules: CommitmentRules, today: date
+    ) -> dict[str, Any]:
+        self.check_plan(request, rules, today)
+        earlier = self.earlier_answer("plan", request.plan_id, request)
+        if earlier is not None:
+            return earlier
+        self.plan = Plan(
+            plan_id=request.plan_id,
+            installments=[Installment(i.due_date, i.amount_minor) for i in request.installments],
+            began_in_stage=self.stage,
+        )
+        return self._accepted(
+            "plan",
+            request.plan_id,
+            request,
+            AuditFact(
+                AuditKind.PLAN_AGREED,
+                request.plan_id,
+                {
+                    "installments": len(request.installments),
+                    "last_due_date": request.installments[-1].due_date.isoformat(),
+                },
+            ),
+        )
+
+    def reject_plan(self, raw: Any, reason: str) -> None:
+        """Keep a plan signal the case cannot take, with the reason: nothing sent is lost."""
+        plan_id = storable_id(raw.get("plan_id") if isinstance(raw, dict) else None)
+        reason = bounded_reason(reason)
+        self.rejected_plan_count += 1
+        keep_latest(self.rejected_plans, {"plan_id": plan_id, "reason": reason})
+        self.journal.append(
+            AuditFact(
+                AuditKind.PLAN_REJECTED,
+                f"{plan_id}:{self.rejected_plan_count}",
+                {"reason": reason},
+            )
+        )
+
+    # -- settlements -------------------------------------------------------------
+    def check_settlement(
+        self, request: SettlementRequest, rules: CommitmentRules, today: date
+    ) -> None:
+        if self._check_open_for("settlement", request.settlement_id, request) is not None:
+            return
+        if self.active_plan is not None:
+            raise InvalidInput("settlement_id", "an installment plan is active")
+        if self.pending_settlement is not None:
+            raise InvalidInput(
+                "settlement_id",
+                f"settlement {self.pending_settlement.settlement_id!r} is still pending",
+            )
+        commitments.check_settlement(
+            request, rules, today=today, outstanding_minor=self.outstanding_minor
+        )
+
+    def take_settlement(
+        self, request: SettlementRequest, rules: CommitmentRules, today: date
+    ) -> dict[str, Any]:
+        self.check_settlement(request, rules, today)
+        earlier = self.earlier_answer("settlement", request.settlement_id, request)
+        if earlier is not None:
+            return earlier
+        self.settlement = Settlement(
+            settlement_id=request.settlement_id,
+            amount_minor=request.amount_minor,
+            due_date=request.due_date,
+            paid_before_minor=self.paid_minor,
+        )
+        return self._accepted(
+            "settlement",
+            request.settlement_id,
+            request,
+            AuditFact(
+                AuditKind.SETTLEMENT_AGREED,
+                request.settlement_id,
+                {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
+            ),
+        )
+
+    def _accepted(
+        self, kind: str, message_id: str, request: object, fact: AuditFact
+    ) -> dict[str, Any]:
+        """A commitment taken: it changes what the case does next, is on record, and its
+        answer is kept for a resend."""
+        self.revision += 1
+        self.journal.append(fact)
+        return self._answer(
+            kind,
+            message_id,
+            request,
+            {ID_FIELDS[kind]: message_id, "accepted": True, "status": self.status},
+        )
+
+    # -- keeping and lapsing -----------------------------------------------------
+    def _keep_commitments(self, applied_minor: int, at: datetime) -> None:
+        """What a payment does to the borrower's commitments: it counts toward a pending
+        promise, is allocated to the plan's installments in order, and toward a settlement."""
+        self._paid_on_site()
+        promise = self.pending_promise
+        if promise is not None:
+            promise.paid_toward_minor = self.paid_minor - promise.paid_before_minor
+            if promise.paid_toward_minor >= promise.amount_minor:
+                promise.state = "kept"
+                self.journal.append(AuditFact(AuditKind.PROMISE_KEPT, promise.promise_id, {}))
+        plan = self.active_plan
+        if plan is not None:
+            commitments.allocate(plan.installments, applied_minor)
+            if all(i.state == "paid" for i in plan.installments):
+                plan.state = "completed"
+                self.journal.append(AuditFact(AuditKind.PLAN_COMPLETED, plan.plan_id, {}))
+                self.close("plan_completed", at)
+                return
+        settlement = self.pending_settlement
+        if settlement is not None and (
+            self.paid_minor - settlement.paid_before_minor >= settlement.amount_minor
+        ):
+            settlement.state = "paid"
+            settlement.forgiven_minor = self.outstanding_minor
+            self.journal.append(
+                AuditFact(
+                    AuditKind.SETTLEMENT_PAID,
+                    settlement.settlement_id,
+                    {"forgiven_minor": settlement.forgiven_minor},
+                )
+            )
+            self.close("settled", at)
+
+    def lapse(self, lapse: Lapse) -> None:
+        """What the case waited for ran out: a call task expires, a visit is settled, a
+        promise is broken (with its shortfall), a plan is broken by its missed installment, a
+        settlement lapses; collection resumes."""
+        if lapse.kind == "call" and lapse.ref_id is not None:
+            self.expire_call(lapse.ref_id)
+        elif lapse.kind == "visit" and lapse.ref_id is not None:
+            self.settle_visit(lapse.ref_id)
+        elif lapse.kind == "promise" and self.pending_promise is not None:
+            self._break_promise()
+        elif lapse.kind == "plan" and self.active_plan is not None:
+            self._break_plan()
+        elif lapse.kind == "settlement" and self.pending_settlement is not None:
+            settlement = self.pending_settlement
+            settlement.state = "lapsed"
+            self.journal.append(
+                AuditFact(AuditKind.SETTLEMENT_LAPSED, settlement.settlement_id, {})
+            )
+        self.revision += 1
+
+    def _break_promise(self) -> None:
+        promise = self.pending_promise
+        assert promise is not None
+        promise.state = "broken"
+        promise.shortfall_minor = promise.amount_minor - promise.paid_toward_minor
+        self.broken_promises += 1
+        self.journal.append(
+            AuditFact(
+                AuditKind.PROMISE_BROKEN,
+                promise.promise_id,
+                {"shortfall_minor": promise.shortfall_minor},
+            )
+        )
+
+    def _break_plan(self) -> None:
+        plan = self.active_plan
+        assert plan is not None
+        missed = plan.next_due()
+        assert missed is not None
+        missed.state = "missed"
+        plan.state = "broken"
+        self.resume_stage = plan.began_in_stage
+        self.journal.append(
+            AuditFact(AuditKind.PLAN_BROKEN, plan.plan_id, {"missed": missed.due_date.isoformat()})
+        )

@@ -1,0 +1,46 @@
+"""Which of a case's contacts count against the policy's caps, and as what.
+
+The case counts its own contacts when it decides (`domain.decide`); the activities count the
+borrower's contacts over all loans (`activities.contact_caps`) with the same `earlier_contact`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from domain.caps import EarlierContact
+from domain.case_records import Contact
+
+# Results of a contact attempt that count against the channel's caps: all but these.
+COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact", "blocked")
+# A call's result once its outcome is recorded: somebody answered (the borrower, in all but
+# `wrong_number`, so that was a conversation with them), or nobody did.
+CONVERSATION_RESULTS = ("reached", "refused", "promised", "disputed")
+CONNECTED_RESULTS = (*CONVERSATION_RESULTS, "wrong_number")
+UNANSWERED_RESULTS = ("no_answer",)
+
+
+def earlier_contacts(contacts: Iterable[Contact]) -> list[EarlierContact]:
+    """The case's contacts as the caps count them (a call to the case's one phone number)."""
+    return [
+        earlier_contact(contact.channel, datetime.fromisoformat(contact.at), contact.result)
+        for contact in contacts
+        if contact.result not in COUNTED_RESULTS_EXCLUDED
+    ]
+
+
+def earlier_contact(
+    channel: str, at: datetime, result: str | None, *, number: str | None = None
+) -> EarlierContact:
+    """One contact as the caps count it; a call's result says whether it connected and
+    whether it was a conversation (unknown until the agent records the outcome)."""
+    return EarlierContact(
+        channel=channel,
+        at=at,
+        connected=(
+            True if result in CONNECTED_RESULTS else False if result in UNANSWERED_RESULTS else None
+        ),
+        conversation=result in CONVERSATION_RESULTS,
+        number=number,
+    )

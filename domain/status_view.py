@@ -1,0 +1,194 @@
+"""The `status` query's answer (see CONTRACT.md), as typed records.
+
+`StatusView.of(state, days_past_due).as_json()` is the answer: the fields below, in this
+order, with these names; nested records become objects, dates ISO strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from domain.clock import bucket
+from domain.commitments import Plan, Promise, Settlement
+
+if TYPE_CHECKING:
+    from domain.case_core import CaseCore
+
+
+@dataclass(frozen=True)
+class PromiseView:
+    promise_id: str
+    amount_minor: int
+    due_date: str
+    state: str
+    paid_toward_minor: int
+    shortfall_minor: int
+
+    @classmethod
+    def of(cls, promise: Promise) -> PromiseView:
+        return cls(
+            promise_id=promise.promise_id,
+            amount_minor=promise.amount_minor,
+            due_date=promise.due_date.isoformat(),
+            state=promise.state,
+            paid_toward_minor=promise.paid_toward_minor,
+            shortfall_minor=promise.shortfall_minor,
+        )
+
+
+@dataclass(frozen=True)
+class InstallmentView:
+    due_date: str
+    amount_minor: int
+    paid_minor: int
+    state: str
+
+
+@dataclass(frozen=True)
+class PlanView:
+    plan_id: str
+    state: str
+    began_in_stage: str
+    installments: list[InstallmentView]
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanView:
+        return cls(
+            plan_id=plan.plan_id,
+            state=plan.state,
+            began_in_stage=plan.began_in_stage,
+            installments=[
+                InstallmentView(i.due_date.isoformat(), i.amount_minor, i.paid_minor, i.state)
+                for i in plan.installments
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class SettlementView:
+    settlement_id: str
+    amount_minor: int
+    due_date: str
+    state: str
+    forgiven_minor: int
+
+    @classmethod
+    def of(cls, settlement: Settlement) -> SettlementView:
+        return cls(
+            settlement_id=settlement.settlement_id,
+            amount_minor=settlement.amount_minor,
+            due_date=settlement.due_date.isoformat(),
+            state=settlement.state,
+            forgiven_minor=settlement.forgiven_minor,
+        )
+
+
+@dataclass(frozen=True)
+class HoldView:
+    hold_id: str
+    kind: str
+    reason: str
+    placed_at: str
+
+
+@dataclass(frozen=True)
+class LegalView:
+    stage: str
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ContactView:
+    attempt_id: str
+    channel: str
+    template: str
+    at: str
+    result: str
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    payment_id: str
+    amount_minor: int
+    at: str
+    source: str | None
+    recovery: bool
+
+
+@dataclass(frozen=True)
+class RejectedCounts:
+    payments: int
+    plans: int
+
+
+@dataclass(frozen=True)
+class StatusView:
+    loan_id: str
+    stage: str
+    status: str
+    days_past_due: int
+    bucket: str
+    currency: str
+    outstanding_minor: int
+    paid_minor: int
+    overpaid_minor: int
+    recovered_minor: int
+    policy: str
+    portfolio: str
+    holds: list[HoldView]
+    promise: PromiseView | None
+    broken_promises: int
+    plan: PlanView | None
+    settlement: SettlementView | None
+    legal: LegalView | None
+    next_action: dict[str, Any] | None
+    closed_at: str | None
+    contacts: list[ContactView]
+    payments: list[PaymentView]
+    rejected_payments: list[dict[str, Any]]
+    rejected_plans: list[dict[str, Any]]
+    # How many there were in all: the lists above keep the latest REJECTIONS_KEPT.
+    rejected_counts: RejectedCounts
+
+    @classmethod
+    def of(cls, state: CaseCore, days_past_due: int) -> StatusView:
+        case = state.case
+        legal_stage = state.legal_stage
+        return cls(
+            loan_id=case.loan_id,
+            stage=state.stage,
+            status=state.status,
+            days_past_due=days_past_due,
+            bucket=bucket(days_past_due),
+            currency=case.currency,
+            outstanding_minor=state.outstanding_minor,
+            paid_minor=state.paid_minor,
+            overpaid_minor=state.overpaid_minor,
+            recovered_minor=state.recovered_minor,
+            policy=case.policy,
+            portfolio=case.portfolio,
+            holds=[HoldView(**asdict(hold)) for hold in state.holds.values()],
+            promise=PromiseView.of(state.promise) if state.promise else None,
+            broken_promises=state.broken_promises,
+            plan=PlanView.of(state.plan) if state.plan else None,
+            settlement=SettlementView.of(state.settlement) if state.settlement else None,
+            legal=LegalView(legal_stage, list(state.legal_events)) if legal_stage else None,
+            next_action=state.next_action,
+            closed_at=state.closed_at.isoformat() if state.closed_at else None,
+            contacts=[
+                ContactView(c.attempt_id, c.channel, c.template, c.at, c.result)
+                for c in state.contacts
+            ],
+            payments=[
+                PaymentView(p.payment_id, p.amount_minor, p.at, p.source, p.recovery)
+                for p in state.payments
+            ],
+            rejected_payments=list(state.rejected_payments),
+            rejected_plans=list(state.rejected_plans),
+            rejected_counts=RejectedCounts(state.rejected_payment_count, state.rejected_plan_count),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer as the contract states it: plain objects, lists and values."""
+        return asdict(self)
