@@ -80,15 +80,14 @@ def static_details(case: CaseInput, policy: Policy, *, now: datetime) -> str:
     balance, contacts, next action) is the case's own current details."""
     timezone = case.borrower.timezone or policy.default_timezone
     days_past_due = calendar_days_past_due(case.due, now, timezone)
-    return "\n".join(
-        [
-            f"**Loan** {case.loan_id} · **borrower** {masked_id(case.borrower.borrower_id)}",
-            f"**Overdue** {format_money(case.overdue_amount_minor, case.currency)}, due "
-            f"{case.due.isoformat()} (DPD {days_past_due} at opening, {bucket(days_past_due)})",
-            f"**Policy** {case.policy} · **portfolio** {case.portfolio}",
-            f"Stage, balance, contacts and next action: `starter.py status {case.loan_id}`.",
-        ]
-    )
+    lines = [
+        f"**Loan** {case.loan_id} · **borrower** {masked_id(case.borrower.borrower_id)}",
+        f"**Overdue** {format_money(case.overdue_amount_minor, case.currency)}, due "
+        f"{case.due.isoformat()} (DPD {days_past_due} at opening, {bucket(days_past_due)})",
+        f"**Policy** {case.policy} · **portfolio** {case.portfolio}",
+        f"Stage, balance, contacts and next action: `starter.py status {case.loan_id}`",
+    ]
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def initial_search_attributes(

@@ -21,7 +21,10 @@ stop_all() {
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     echo "stopped"
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C or a TERM ends the script after stopping everything: without the `exit`, bash would
+# carry on with the line after the command it interrupted.
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 # Encryption of payloads: the keys the environment gives, else this machine's own key,
 # made once (readable by this user only). `make reset` forgets it with the cases it
@@ -31,7 +34,7 @@ if [ -z "${COLLECTIONS_ENCRYPTION_KEYS:-}" ]; then
     key_source=var/encryption.keys
     if [ ! -s var/encryption.keys ]; then
         (umask 077 && "$BIN/python" -c \
-            'import datetime, encryption; print(encryption.new_key_entry("local-" + datetime.date.today().strftime("%Y%m%d")))' \
+            'import datetime; from runtime import encryption; print(encryption.new_key_entry("local-" + datetime.date.today().strftime("%Y%m%d")))' \
             >var/encryption.keys)
         echo "made an encryption key: var/encryption.keys"
     fi
@@ -58,7 +61,7 @@ if "$BIN/temporal" operator cluster health --address localhost:7233 >/dev/null 2
 else
     search_attributes=$("$BIN/python" -c \
         'from workflows.search_attributes import CLI_TYPES as t; print(" ".join(f"--search-attribute {k}={v}" for k, v in t.items()))')
-    server_settings=$("$BIN/python" -c 'import settings; print(" ".join(settings.DEV_SERVER_ARGS))')
+    server_settings=$("$BIN/python" -c 'from runtime import settings; print(" ".join(settings.DEV_SERVER_ARGS))')
     # shellcheck disable=SC2086
     "$BIN/temporal" server start-dev \
         --db-filename var/temporal.db --port 7233 --ui-port 8233 --http-port 7243 \
