@@ -46,37 +46,18 @@ async def cmd_release(args: argparse.Namespace, connect: ClientFactory) -> int:
     )
 
 
-async def cmd_outcome(args: argparse.Namespace, connect: ClientFactory) -> int:
-    arg = _with_note({"attempt_id": args.attempt_id, "outcome": args.outcome}, args.note)
-    return await send_checked(
-        args,
-        connect,
-        "contact outcome",
-        "record_contact_outcome",
-        lambda: _checked(arg, parse_contact_outcome),
-    )
+def _recording(
+    what: str, update: str, id_key: str, value_key: str, parse: Callable[[dict[str, Any]], object]
+) -> Command:
+    """The command that sends `update` with the id and the value from their flags (and the
+    note, if one is given)."""
 
+    async def command(args: argparse.Namespace, connect: ClientFactory) -> int:
+        arg = {id_key: getattr(args, id_key), value_key: getattr(args, value_key)}
+        noted = _with_note(arg, args.note)
+        return await send_checked(args, connect, what, update, lambda: _checked(noted, parse))
 
-async def cmd_visit(args: argparse.Namespace, connect: ClientFactory) -> int:
-    arg = _with_note({"visit_id": args.visit_id, "outcome": args.outcome}, args.note)
-    return await send_checked(
-        args,
-        connect,
-        "visit outcome",
-        "record_visit_outcome",
-        lambda: _checked(arg, parse_visit_outcome),
-    )
-
-
-async def cmd_legal(args: argparse.Namespace, connect: ClientFactory) -> int:
-    arg = _with_note({"event_id": args.event_id, "event": args.event}, args.note)
-    return await send_checked(
-        args,
-        connect,
-        "legal event",
-        "record_legal_event",
-        lambda: _checked(arg, parse_legal_event),
-    )
+    return command
 
 
 def _add_recorded(
@@ -84,13 +65,13 @@ def _add_recorded(
     name: str,
     handler: Command,
     help_text: str,
-    id_flag: str,
-    value_flag: str,
+    flags: tuple[str, str],
     choices: Sequence[str],
 ) -> None:
     """A command that records one id'd value from a fixed list, with an optional note."""
     p = commands.add(name, handler, help_text)
     p.add_argument("loan_id", metavar="LOAN_ID")
+    id_flag, value_flag = flags
     p.add_argument(id_flag, required=True)
     p.add_argument(value_flag, required=True, choices=choices)
     p.add_argument("--note")
@@ -115,27 +96,32 @@ def register(commands: CommandSet) -> None:
     _add_recorded(
         commands,
         "outcome",
-        cmd_outcome,
+        _recording(
+            "contact outcome",
+            "record_contact_outcome",
+            "attempt_id",
+            "outcome",
+            parse_contact_outcome,
+        ),
         "Record a call's outcome (record_contact_outcome).",
-        "--attempt-id",
-        "--outcome",
+        ("--attempt-id", "--outcome"),
         CONTACT_OUTCOMES,
     )
     _add_recorded(
         commands,
         "visit",
-        cmd_visit,
+        _recording(
+            "visit outcome", "record_visit_outcome", "visit_id", "outcome", parse_visit_outcome
+        ),
         "Record a field visit's outcome (record_visit_outcome).",
-        "--visit-id",
-        "--outcome",
+        ("--visit-id", "--outcome"),
         VISIT_OUTCOMES,
     )
     _add_recorded(
         commands,
         "legal",
-        cmd_legal,
+        _recording("legal event", "record_legal_event", "event_id", "event", parse_legal_event),
         "Record a legal event (record_legal_event).",
-        "--event-id",
-        "--event",
+        ("--event-id", "--event"),
         LEGAL_EVENTS,
     )
