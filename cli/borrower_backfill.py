@@ -11,13 +11,16 @@ again changes nothing, and a newer case's details are never replaced by an older
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from datetime import UTC
 
 from temporalio.client import Client
 
 from activities.store import Store
+from cli.arguments import ClientFactory, CommandSet
 from cli.cases import WORKFLOW_TYPE
+from cli.console import EXIT_ERROR, EXIT_OK, err, out
 from domain.case import parse_borrower
 from domain.errors import InvalidInput
 
@@ -49,3 +52,24 @@ async def backfill_borrowers(client: Client, store: Store) -> BackfillReport:
         store.record_borrower(borrower, at=opened_at)
         report.recorded += 1
     return report
+
+
+async def cmd_backfill_borrowers(args: argparse.Namespace, connect: ClientFactory) -> int:
+    store = Store.from_env()
+    try:
+        report = await backfill_borrowers(await connect(), store)
+    finally:
+        store.dispose()
+    out(f"recorded the borrowers of {report.recorded} open cases")
+    for workflow_id in report.unreadable:
+        err(f"{workflow_id}: its start input names no valid borrower; nothing recorded")
+    return EXIT_ERROR if report.unreadable else EXIT_OK
+
+
+def register(commands: CommandSet) -> None:
+    commands.add(
+        "backfill-borrowers",
+        cmd_backfill_borrowers,
+        "Once, when upgrading: record the borrower of every open case opened before the case "
+        "database kept contact details (read from each case's start input; safe to repeat).",
+    )

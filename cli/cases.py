@@ -19,7 +19,9 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.case import CaseInput, parse_case_input
+from cli.arguments import ClientFactory, CommandSet
+from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, out
+from domain.case import DEFAULT_POLICY, CaseInput, parse_case_input
 from domain.clock import bucket, calendar_days_past_due
 from domain.errors import InvalidInput
 from domain.money import format_money
@@ -38,7 +40,8 @@ def workflow_id(loan_id: str) -> str:
 _POLICY_CACHE: dict[str, Policy] = {}
 
 
-def _policy(name: str) -> Policy:
+def policy_named(name: str) -> Policy:
+    """The policy `name`, loaded once per process (raises `InvalidInput` for an unknown one)."""
     if name not in _POLICY_CACHE:
         _POLICY_CACHE[name] = load_policy(name)
     return _POLICY_CACHE[name]
@@ -47,7 +50,7 @@ def _policy(name: str) -> Policy:
 def validate_case(raw: Any, *, now: datetime) -> tuple[CaseInput, Policy]:
     """The contract's checks plus a known policy; raises `InvalidInput` naming the field."""
     case = parse_case_input(raw, now=now)
-    return case, _policy(case.policy)
+    return case, policy_named(case.policy)
 
 
 def case_payload(case: CaseInput) -> dict[str, Any]:
@@ -57,8 +60,34 @@ def case_payload(case: CaseInput) -> dict[str, Any]:
     return data
 
 
+def masked_id(identifier: str) -> str:
+    """An id cut to its last 4 characters (`B-100077` -> `…0077`): enough for an operator to
+    tell borrowers apart on a page, without repeating an id that may be more than a number."""
+    return identifier if len(identifier) <= 4 else f"…{identifier[-4:]}"
+
+
 def static_summary(case: CaseInput) -> str:
-    return f"Loan {case.loan_id} · {format_money(case.overdue_amount_minor, case.currency)} overdue"
+    """The case's line in the Temporal UI (ids, amount and policy only: no personal data)."""
+    amount = format_money(case.overdue_amount_minor, case.currency)
+    return (
+        f"Loan {case.loan_id} · {amount} overdue · "
+        f"borrower {masked_id(case.borrower.borrower_id)} · policy {case.policy}"
+    )
+
+
+def static_details(case: CaseInput, policy: Policy, *, now: datetime) -> str:
+    """The UI's "details" of the case's start, in markdown; what changes later (stage, DPD,
+    balance, contacts, next action) is the case's own current details."""
+    timezone = case.borrower.timezone or policy.default_timezone
+    days_past_due = calendar_days_past_due(case.due, now, timezone)
+    lines = [
+        f"**Loan** {case.loan_id} · **borrower** {masked_id(case.borrower.borrower_id)}",
+        f"**Overdue** {format_money(case.overdue_amount_minor, case.currency)}, due "
+        f"{case.due.isoformat()} (DPD {days_past_due} at opening, {bucket(days_past_due)})",
+        f"**Policy** {case.policy} · **portfolio** {case.portfolio}",
+        f"Stage, balance, contacts and next action: `starter.py status {case.loan_id}`",
+    ]
+    return "\n".join(f"- {line}" for line in lines)
 
 
 def initial_search_attributes(
@@ -122,6 +151,7 @@ async def open_case(client: Client, raw: Mapping[str, Any], *, now: datetime) ->
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             static_summary=static_summary(case),
+            static_details=static_details(case, policy, now=now),
             memo={"currency": case.currency},
             search_attributes=initial_search_attributes(case, policy, now=now),
         )
@@ -179,3 +209,36 @@ def load_case_file(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidInput("file", f"{path} must hold one JSON object")
     return data
+
+
+async def cmd_open(args: argparse.Namespace, connect: ClientFactory) -> int:
+    now = datetime.now(UTC)
+    try:
+        raw = case_from_flags(args, load_case_file(args.file) if args.file else None)
+        validate_case(raw, now=now)
+    except InvalidInput as error:
+        err(f"invalid case: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    result = await open_case(await connect(), raw, now=now)
+    out(result.describe())
+    return EXIT_ERROR if result.outcome == "closed" else EXIT_OK
+
+
+def register(commands: CommandSet) -> None:
+    p = commands.add(
+        "open", cmd_open, "Open a collection case (returns the open one if it exists)."
+    )
+    p.add_argument("--file", help="the case as a JSON object (CaseInput); flags override it")
+    p.add_argument("--loan-id")
+    p.add_argument("--borrower-id")
+    p.add_argument("--name")
+    p.add_argument("--phone", help="E.164, e.g. +8613800138000")
+    p.add_argument("--email")
+    p.add_argument("--address")
+    p.add_argument("--timezone", help="IANA name; default: the policy's")
+    p.add_argument("--locale", help="zh-CN (default) or en")
+    p.add_argument("--currency", help="ISO 4217, e.g. CNY")
+    p.add_argument("--amount-minor", type=int, help="overdue amount in minor units (fen/cents)")
+    p.add_argument("--due-date", help="YYYY-MM-DD, not after today")
+    p.add_argument("--policy", help=f"policy name (default: {DEFAULT_POLICY})")
+    p.add_argument("--portfolio")

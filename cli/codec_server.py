@@ -10,6 +10,8 @@ DNS name to this machine. With `CODEC_SERVER_TOKEN` set, every request must carr
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import hmac
 import json
 import os
@@ -22,7 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from cli.console import UsageError
+from cli.arguments import ClientFactory, CommandSet
+from cli.console import EXIT_OK, UsageError, out
 from runtime.encryption import (
     ENCRYPTION_KEYS_ENV,
     EncryptionCodec,
@@ -242,3 +245,24 @@ def start_in_thread(codec: EncryptionCodec, config: CodecServerConfig) -> CodecH
     server = CodecHTTPServer(codec, config)
     threading.Thread(target=server.serve_forever, name="codec-server", daemon=True).start()
     return server
+
+
+async def cmd_codec_server(args: argparse.Namespace, connect: ClientFactory) -> int:
+    config = CodecServerConfig.from_env(port=args.port)
+    await asyncio.to_thread(serve, codec_from_env(), config, out)
+    return EXIT_OK
+
+
+def register(commands: CommandSet) -> None:
+    p = commands.add(
+        "codec-server",
+        cmd_codec_server,
+        "Serve /encode and /decode so the Temporal UI and CLI show encrypted payloads.",
+    )
+    p.epilog = (
+        f"Keys from {ENCRYPTION_KEYS_ENV}; listens on {HOST_ENV} (default {DEFAULT_HOST}):"
+        f"{PORT_ENV} (default {DEFAULT_PORT}); CORS for {ORIGINS_ENV} (default "
+        f"{DEFAULT_ORIGINS}); with {TOKEN_ENV} set, requests need "
+        "Authorization: Bearer <token>."
+    )
+    p.add_argument("--port", type=int, help=f"overrides {PORT_ENV}")

@@ -9,12 +9,15 @@ need the case's state and calendar: the case checks them and rejects with `Inval
 
 from __future__ import annotations
 
+import argparse
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cli.arguments import ClientFactory, CommandSet
 from cli.cases import load_case_file
-from domain.commitments import parse_plan, parse_promise, parse_settlement
+from cli.updates import add_timeout, send_checked
+from domain.commitments import CommitmentRules, parse_plan, parse_promise, parse_settlement
 from domain.errors import InvalidInput
 from domain.fields import shown
 
@@ -78,3 +81,116 @@ def plan_message(
 def load_plan_file(path: str) -> dict[str, Any]:
     """A plan as the contract's JSON object (`{"plan_id", "installments": [...]}`)."""
     return load_case_file(path)
+
+
+async def cmd_promise(args: argparse.Namespace, connect: ClientFactory) -> int:
+    return await send_checked(
+        args,
+        connect,
+        "promise",
+        "promise_to_pay",
+        lambda: promise_message(args.promise_id, args.amount_minor, args.due_date),
+    )
+
+
+async def cmd_plan(args: argparse.Namespace, connect: ClientFactory) -> int:
+    return await send_checked(
+        args,
+        connect,
+        "plan",
+        "propose_plan",
+        lambda: plan_message(
+            args.plan_id, args.installment, load_plan_file(args.file) if args.file else None
+        ),
+    )
+
+
+async def cmd_settle(args: argparse.Namespace, connect: ClientFactory) -> int:
+    return await send_checked(
+        args,
+        connect,
+        "settlement",
+        "agree_settlement",
+        lambda: settlement_message(args.settlement_id, args.amount_minor, args.due_date),
+    )
+
+
+def _rules_epilog(rejection: str, policy: str, rules: str) -> str:
+    return (
+        f"The case checks its policy's rules and rejects with {rejection} (exit 2): "
+        f"{policy}, {rules}."
+    )
+
+
+def promise_rules(name: str, rules: CommitmentRules) -> str:
+    return _rules_epilog(
+        "InvalidPromise",
+        name,
+        f"at most the outstanding amount, due today to {rules.promise_max_days} days ahead in "
+        "the borrower's calendar, one open promise at a time, none after "
+        f"{rules.max_broken_promises} broken ones",
+    )
+
+
+def plan_rules(name: str, rules: CommitmentRules) -> str:
+    return _rules_epilog(
+        "InvalidPlan",
+        name,
+        f"at most {rules.plan_max_installments} installments summing to the outstanding amount "
+        "exactly, due dates strictly increasing, the first within "
+        f"{rules.plan_first_within_days} days",
+    )
+
+
+def settlement_rules(name: str, rules: CommitmentRules) -> str:
+    return _rules_epilog(
+        "InvalidSettlement",
+        name,
+        f"below the outstanding amount and due within {rules.settlement_max_days} days",
+    )
+
+
+def register(commands: CommandSet) -> None:
+    name, rules = commands.policy.name, commands.policy.commitments
+    p = commands.add(
+        "promise",
+        cmd_promise,
+        "Record a promise to pay (promise_to_pay): contact pauses until it falls due.",
+    )
+    p.epilog = promise_rules(name, rules)
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--promise-id", required=True, help="idempotency key")
+    p.add_argument("--amount-minor", type=int, required=True, help="promised amount")
+    p.add_argument("--due-date", required=True, help="YYYY-MM-DD, the borrower's calendar")
+    add_timeout(p)
+
+    p = commands.add(
+        "plan", cmd_plan, "Agree an installment plan (propose_plan): escalation is suspended."
+    )
+    p.epilog = plan_rules(name, rules)
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--plan-id", help="idempotency key (required unless --file holds plan_id)")
+    p.add_argument(
+        "--installment",
+        action="append",
+        metavar=INSTALLMENT_FORMAT,
+        help=f"one installment, e.g. {INSTALLMENT_EXAMPLE}; repeat it, in order of due date",
+    )
+    p.add_argument(
+        "--file",
+        help='the plan as a JSON object {"plan_id", "installments": [{"due_date", '
+        '"amount_minor"}]}; --plan-id and --installment replace what it holds',
+    )
+    add_timeout(p)
+
+    p = commands.add(
+        "settle",
+        cmd_settle,
+        "Agree an operator-approved settlement (agree_settlement): paid in full, the case ends.",
+    )
+    p.epilog = settlement_rules(name, rules)
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--settlement-id", required=True, help="idempotency key")
+    p.add_argument("--amount-minor", type=int, required=True, help="the amount that settles")
+    p.add_argument("--due-date", required=True, help="YYYY-MM-DD, the borrower's calendar")
+    add_timeout(p)

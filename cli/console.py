@@ -1,8 +1,15 @@
-"""What a command prints and how it ends: output lines, exit statuses, usage errors."""
+"""What a command prints and how it ends: output lines, exit statuses, usage errors.
+
+A reader that stops early (`starter.py status L-1 | head -1`) closes the pipe: the command
+then stops quietly with exit 0 (`OutputClosed`), as `head`'s other writers do, instead of
+a BrokenPipeError traceback.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+from contextlib import suppress
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -13,9 +20,21 @@ class UsageError(Exception):
     """Bad command-line input detected before anything was sent: exit code 2."""
 
 
+class OutputClosed(Exception):
+    """Whoever read the command's output has stopped reading: nothing more is worth doing."""
+
+
 def out(text: str = "") -> None:
-    print(text, flush=True)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Later writes, and the final flush, go nowhere instead of failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise OutputClosed from None
 
 
 def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    with suppress(BrokenPipeError):
+        print(text, file=sys.stderr, flush=True)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import Client
 
+from cli.arguments import ClientFactory, CommandSet
 from cli.cases import OpenResult, open_case, validate_case
-from cli.console import UsageError, err, out
+from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, out
 from domain.errors import InvalidInput
 from domain.fields import shown
 
@@ -275,3 +277,29 @@ async def import_cases(
             summary.failed.append(item.loan_id)
             err(f"{item.loan_id}: could not open: {type(result).__name__}: {result}")
     return summary
+
+
+async def cmd_import(args: argparse.Namespace, connect: ClientFactory) -> int:
+    now = datetime.now(UTC)
+    batch = read_case_csv(Path(args.file), now=now, policy=args.policy)
+    for error in batch.errors:
+        err(error.describe())
+    if batch.errors and not args.skip_invalid:
+        err(
+            f"{len(batch.errors)} invalid row(s); nothing imported "
+            "(fix them, or pass --skip-invalid to import the valid rows)"
+        )
+        return EXIT_BAD_INPUT
+    summary = await import_cases(await connect(), batch.cases, now=now)
+    summary.invalid = batch.errors + summary.invalid
+    out(summary.describe())
+    return EXIT_ERROR if summary.failed else EXIT_OK
+
+
+def register(commands: CommandSet) -> None:
+    p = commands.add("import", cmd_import, "Open a case for every row of a CSV file (idempotent).")
+    p.add_argument("file", metavar="FILE.csv")
+    p.add_argument("--policy", help="use this policy for every row (overrides the column)")
+    p.add_argument(
+        "--skip-invalid", action="store_true", help="import the valid rows even if some are not"
+    )

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowUpdateFailedError
-
-from cli.console import out
-from cli.csv_import import CsvCase
-from cli.updates import call_update, query_status, rejection
 from domain.case_status import CASE_STAGES, FINAL_STATUSES
 
 BEHAVIOURS = (
@@ -321,95 +315,3 @@ def _older_than(placed_at: Any, now: datetime, seconds: int) -> bool:
     if placed.tzinfo is None:
         placed = placed.replace(tzinfo=UTC)
     return (now - placed).total_seconds() >= seconds
-
-
-def _due_date(item: CsvCase) -> date | None:
-    """The case's due date, as its start input gave it (commitments' dates count from it)."""
-    try:
-        return date.fromisoformat(str(item.raw.get("due_date")))
-    except ValueError:
-        return None
-
-
-def _brief(error: BaseException) -> str:
-    """An error in one short line: its type and the start of its message (no case data)."""
-    message = " ".join(str(error).split())
-    return f"{type(error).__name__}: {message[:100]}" if message else type(error).__name__
-
-
-def _log(text: str) -> None:
-    out(f"{datetime.now().strftime('%H:%M:%S')} {text}")
-
-
-async def demo_pass(
-    client: Client,
-    cases: Sequence[CsvCase],
-    *,
-    done: dict[str, set[str]],
-    stages: dict[str, str],
-    closed: set[str],
-) -> None:
-    """Query every open demo case once and send what its simulated people would send.
-
-    `stages` holds each case's last logged `stage/status`: a change is logged.
-    """
-
-    async def one(item: CsvCase) -> None:
-        loan_id = item.loan_id
-        try:
-            status = await query_status(client, loan_id, timeout=DEMO_TIMEOUT_SECONDS)
-        except Exception as error:
-            _log(f"{loan_id} status not available ({_brief(error)}); retrying later")
-            return
-        stage = str(status.get("stage"))
-        where = f"{stage}/{status.get('status')}"
-        if stages.get(loan_id) != where:
-            _log(
-                f"{loan_id} {stages.get(loan_id, '-')} -> {where} "
-                f"(DPD {status.get('days_past_due')})"
-            )
-            stages[loan_id] = where
-        if stage == "closed" or status.get("status") in FINAL_STATUSES:
-            closed.add(loan_id)
-            return
-        sent = done.setdefault(loan_id, set())
-        actions = demo_actions(
-            item.behaviour, status, now=datetime.now(UTC), done=sent, due_date=_due_date(item)
-        )
-        for action in actions:
-            try:
-                answer = await call_update(
-                    client,
-                    loan_id,
-                    action.update,
-                    action.arg,
-                    timeout=DEMO_TIMEOUT_SECONDS,
-                )
-            except WorkflowUpdateFailedError as error:
-                kind, message = rejection(error)
-                _log(f"{loan_id} {action.update} {action.message_id} rejected ({kind}): {message}")
-                sent.add(action.key)  # a rejection is final for this id
-                continue
-            except Exception as error:
-                _log(f"{loan_id} {action.update} failed ({_brief(error)}); retrying later")
-                continue
-            sent.add(action.key)
-            _log(f"{loan_id} {action.update} {action.message_id} -> {answer.get('status')}")
-
-    await asyncio.gather(*(one(item) for item in cases if item.loan_id not in closed))
-
-
-async def run_demo(
-    client: Client, cases: Sequence[CsvCase], *, once: bool, interval: float
-) -> None:
-    done: dict[str, set[str]] = {}
-    stages: dict[str, str] = {}
-    closed: set[str] = set()
-    while True:
-        await demo_pass(client, cases, done=done, stages=stages, closed=closed)
-        if once:
-            return
-        if len(closed) == len(cases):
-            _log("every demo case is closed")
-            return
-        await asyncio.sleep(interval)

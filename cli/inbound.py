@@ -22,27 +22,23 @@ MAX_JSON_DEPTH deep (400); a connection idle for `WEBHOOKS_IDLE_TIMEOUT_SECONDS`
 sending its request after `WEBHOOKS_REQUEST_TIMEOUT_SECONDS` is closed; at most
 `WEBHOOKS_MAX_CONNECTIONS` are served at once, and one more is answered 503 at once, so stalled
 clients hold a bounded number of threads, each for seconds.
-Logs carry attempt ids and counts, never phone numbers or addresses.
+Logs carry attempt ids and counts, never phone numbers or addresses. This module reads and
+verifies the requests; `cli.inbound_server` serves them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from activities.inbound_messages import DUPLICATE, OUT_OF_ORDER, apply_sms_reply
 from activities.providers.base import Receipt
@@ -52,7 +48,6 @@ from activities.receipts import UNKNOWN, apply_receipt
 from activities.store import Store
 from cli.console import UsageError
 from domain.opt_out import reply_intent
-from runtime.logs import configure_logging
 
 log = logging.getLogger("inbound")
 
@@ -202,7 +197,7 @@ class Answer:
     content_type: str = "text/plain; charset=utf-8"
 
 
-def _text(status: HTTPStatus, message: str) -> Answer:
+def text_answer(status: HTTPStatus, message: str) -> Answer:
     return Answer(status, message.encode())
 
 
@@ -216,7 +211,7 @@ class Inbound:
 
     def handle(self, request: Request) -> Answer:
         if request.method == "GET" and request.path == HEALTH_PATH:
-            return _text(HTTPStatus.OK, "ok")
+            return text_answer(HTTPStatus.OK, "ok")
         routes = {
             TWILIO_STATUS_PATH: self.twilio_status,
             TWILIO_INBOUND_PATH: self.twilio_reply,
@@ -224,13 +219,13 @@ class Inbound:
         }
         route = routes.get(request.path)
         if route is None:
-            return _text(HTTPStatus.NOT_FOUND, f"no route {request.path}")
+            return text_answer(HTTPStatus.NOT_FOUND, f"no route {request.path}")
         if request.method != "POST":
-            return _text(HTTPStatus.METHOD_NOT_ALLOWED, "POST only")
+            return text_answer(HTTPStatus.METHOD_NOT_ALLOWED, "POST only")
         try:
             return route(request)
         except ValueError as error:  # the parsers name the bad field
-            return _text(HTTPStatus.BAD_REQUEST, str(error))
+            return text_answer(HTTPStatus.BAD_REQUEST, str(error))
 
     # -- Twilio ------------------------------------------------------------------------------
 
@@ -280,7 +275,7 @@ class Inbound:
         header = request.headers.get(SIGNATURE_HEADER.lower(), "")
         if not header or not signature_is_valid(token, url, pairs, header):
             log.warning("refused a Twilio request with a bad signature: %s", request.path)
-            return {}, _text(HTTPStatus.FORBIDDEN, f"{SIGNATURE_HEADER}: invalid")
+            return {}, text_answer(HTTPStatus.FORBIDDEN, f"{SIGNATURE_HEADER}: invalid")
         return dict(pairs), None
 
     # -- SendGrid ----------------------------------------------------------------------------
@@ -293,7 +288,7 @@ class Inbound:
             given = (request.query.get("token") or [""])[0]
             if not hmac.compare_digest(given.encode(), token.encode()):
                 log.warning("refused a SendGrid request without the right token")
-                return _text(HTTPStatus.FORBIDDEN, "token: invalid")
+                return text_answer(HTTPStatus.FORBIDDEN, "token: invalid")
         events = parse_json(request.body)
         if not isinstance(events, list):
             raise ValueError("body: must be a JSON array of events")
@@ -367,185 +362,3 @@ def parse_json(body: bytes) -> Any:
         return json.loads(text)
     except (ValueError, RecursionError):
         raise ValueError("body: must be a JSON array of events") from None
-
-
-class InboundServer(ThreadingHTTPServer):
-    """One thread per connection, at most `max_connections` at once; a connection still
-    sending its request at its deadline is shut (the idle timeout alone would let a client
-    that sends a byte every few seconds keep its thread)."""
-
-    daemon_threads = True
-    # Connections waiting to be accepted: a burst of callbacks is answered, not dropped.
-    request_queue_size = 128
-    # Seconds between checks of the deadlines (socketserver's `service_actions` runs this often).
-    poll_interval = 0.25
-
-    def __init__(self, inbound: Inbound) -> None:
-        super().__init__((inbound.settings.host, inbound.settings.port), _Handler)
-        self.inbound = inbound
-        self._slots = threading.BoundedSemaphore(inbound.settings.max_connections)
-        self._deadlines: dict[socket.socket, float] = {}
-        self._deadlines_lock = threading.Lock()
-
-    def serve_forever(self, poll_interval: float | None = None) -> None:
-        super().serve_forever(self.poll_interval if poll_interval is None else poll_interval)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            log.warning(
-                "refused a connection: %d served already", self.inbound.settings.max_connections
-            )
-            with contextlib.suppress(OSError):
-                request.sendall(_BUSY_ANSWER)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.request_read(request)
-            self._slots.release()
-
-    def request_began(self, connection: socket.socket) -> None:
-        deadline = time.monotonic() + self.inbound.settings.request_timeout_seconds
-        with self._deadlines_lock:
-            self._deadlines[connection] = deadline
-
-    def request_read(self, connection: socket.socket) -> None:
-        with self._deadlines_lock:
-            self._deadlines.pop(connection, None)
-
-    def service_actions(self) -> None:
-        now = time.monotonic()
-        with self._deadlines_lock:
-            late = [c for c, deadline in self._deadlines.items() if deadline <= now]
-            for connection in late:
-                del self._deadlines[connection]
-        for connection in late:
-            log.info(
-                "closed a connection still sending its request after %.0f s",
-                self.inbound.settings.request_timeout_seconds,
-            )
-            # The handler's read returns at once; its thread ends.
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-_BUSY_ANSWER = (
-    b"HTTP/1.0 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain; "
-    b"charset=utf-8\r\nContent-Length: 28\r\nConnection: close\r\n\r\n"
-    b"busy: too many connections\r\n"
-)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: InboundServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Every read and write waits at most this long: a stalled client is let go.
-        self.connection.settimeout(self.server.inbound.settings.idle_timeout_seconds)
-        self.server.request_began(self.connection)
-
-    def do_GET(self) -> None:
-        self.server.request_read(self.connection)
-        self._answer("GET", b"")
-
-    def do_POST(self) -> None:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self._send(_text(HTTPStatus.LENGTH_REQUIRED, "Content-Length: is required"))
-            return
-        if int(length) > MAX_BODY_BYTES:
-            self._send(
-                _text(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    f"body: at most {MAX_BODY_BYTES} bytes, not {int(length)}",
-                )
-            )
-            return
-        try:
-            body = self.rfile.read(int(length))
-        except TimeoutError:
-            self._send(_text(HTTPStatus.REQUEST_TIMEOUT, "body: not received in time"))
-            return
-        self.server.request_read(self.connection)
-        if len(body) < int(length):
-            # The client closed early, or the server shut the connection at its deadline.
-            self.close_connection = True
-            return
-        self._answer("POST", body)
-
-    def _answer(self, method: str, body: bytes) -> None:
-        inbound = self.server.inbound
-        parts = urlsplit(self.path)
-        request = Request(
-            method=method,
-            path=parts.path,
-            query=parse_qs(parts.query),
-            headers={name.lower(): value for name, value in self.headers.items()},
-            body=body,
-            target=self.path,
-        )
-        try:
-            answer = inbound.handle(request)
-        except Exception:
-            # The provider retries a 5xx, so nothing it sent is lost while the database is down.
-            log.exception("inbound webhook failed: %s", parts.path)
-            answer = _text(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
-        self._send(answer)
-
-    def _send(self, answer: Answer) -> None:
-        self.close_connection = True
-        try:
-            self.send_response(answer.status)
-            if answer.status != HTTPStatus.NO_CONTENT:
-                self.send_header("Content-Type", answer.content_type)
-                self.send_header("Content-Length", str(len(answer.body)))
-            self.end_headers()
-            if answer.body:
-                self.wfile.write(answer.body)
-        except OSError:
-            # The caller went away (or the deadline shut the connection): nothing to tell it.
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The default writes the client address and request line to stderr for every request;
-        # the routes log what matters.
-        pass
-
-
-def make_server(store: Store, settings: InboundSettings) -> InboundServer:
-    return InboundServer(Inbound(store, settings))
-
-
-def serve(settings: InboundSettings) -> None:
-    """Run the webhooks until the process is stopped, logging as the worker does."""
-    settings.check()
-    configure_logging()
-    store = Store.from_env()
-    store.require_current_schema()
-    server = make_server(store, settings)
-    for name, value in (
-        (TWILIO_TOKEN_ENV, settings.twilio_auth_token),
-        (SENDGRID_TOKEN_ENV, settings.sendgrid_token),
-    ):
-        if value is None:
-            log.warning(
-                "INSECURE: %s=1 and %s is not set: its requests are accepted UNVERIFIED; "
-                "anyone who can reach this port can opt borrowers out. Never in production.",
-                INSECURE_DEV_ENV,
-                name,
-            )
-    log.info("webhooks listening on %s:%d", settings.host, server.server_address[1])
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        store.dispose()

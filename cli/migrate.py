@@ -7,9 +7,12 @@ from which revision to which; the worker refuses to start until this has run.
 
 from __future__ import annotations
 
+import argparse
+
 from sqlalchemy.exc import SQLAlchemyError
 
 from activities.store import Store
+from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, err, out
 from migrations import INITIAL_REVISION, Migration, SchemaError
 
@@ -40,3 +43,15 @@ def migrate_case_database(store: Store | None = None) -> int:
         store.dispose()
     out(f"{where}: {describe(migration)}")
     return EXIT_OK
+
+
+async def cmd_migrate(args: argparse.Namespace, connect: ClientFactory) -> int:
+    return migrate_case_database()
+
+
+def register(commands: CommandSet) -> None:
+    commands.add(
+        "migrate",
+        cmd_migrate,
+        "Bring the case database (DATABASE_URL) to this version's schema; idempotent.",
+    )

@@ -8,12 +8,14 @@ there the operator adds them with `tcld` or in the Cloud UI, and `setup` says ho
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, err, out
 from runtime.namespace import (
     REFUSED,
@@ -65,3 +67,15 @@ async def set_up_namespace(
         summary += f", wrong type {len(conflicting)}"
     out(summary)
     return EXIT_ERROR if conflicting else EXIT_OK
+
+
+async def cmd_setup(args: argparse.Namespace, connect: ClientFactory) -> int:
+    return await set_up_namespace(await connect())
+
+
+def register(commands: CommandSet) -> None:
+    commands.add(
+        "setup",
+        cmd_setup,
+        "Register the custom search attributes on the namespace (only the missing ones).",
+    )

@@ -9,6 +9,8 @@ only; an address the provider refused (undeliverable) stays so.
 
 from __future__ import annotations
 
+import argparse
+
 from activities.borrower_channels import (
     OPERATOR,
     borrower_is_known,
@@ -17,6 +19,7 @@ from activities.borrower_channels import (
     undo_opt_out,
 )
 from activities.store import Store
+from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_OK, UsageError, out
 from domain.fields import MESSAGE_ID_MAX, NOTE_MAX
 
@@ -54,3 +57,26 @@ def set_opt_out(
     else:
         out(f"{borrower_id} {channel}: already opted out; nothing changed")
     return EXIT_OK
+
+
+async def cmd_opt_out(args: argparse.Namespace, connect: ClientFactory) -> int:
+    store = Store.from_env()
+    try:
+        store.require_current_schema()
+        return set_opt_out(
+            store, args.borrower_id, args.channel, undo=args.undo, reason=args.reason
+        )
+    finally:
+        store.dispose()
+
+
+def register(commands: CommandSet) -> None:
+    p = commands.add(
+        "opt-out",
+        cmd_opt_out,
+        "Opt a borrower out of a channel (all their loans), or lift it with --undo.",
+    )
+    p.add_argument("--borrower-id", required=True)
+    p.add_argument("--channel", required=True, choices=OPT_OUT_CHANNELS)
+    p.add_argument("--undo", action="store_true", help="lift the opt-out")
+    p.add_argument("--reason", help="why, for the record (e.g. the borrower's letter)")

@@ -20,6 +20,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def render_status(status: Mapping[str, Any]) -> str:
     """The `status` query answer as a readable page."""
     currency = str(status.get("currency") or "")
+    overview = _overview(status, currency)
+    label_width = max(len(label) for label, _ in overview)
+    parts = ["\n".join(f"{label.ljust(label_width)}  {value}" for label, value in overview)]
+    plan = status.get("plan")
+    if isinstance(plan, Mapping):
+        parts += _installments(plan, currency)
+    return "\n".join(parts + _records(status, currency))
+
+
+def _overview(status: Mapping[str, Any], currency: str) -> list[tuple[str, Any]]:
+    """The page's first part: one labelled line per fact."""
 
     def money(key: str) -> str:
         value = status.get(key)
@@ -64,28 +75,34 @@ def render_status(status: Mapping[str, Any]) -> str:
     if isinstance(settlement, Mapping):
         overview.append(("settlement", _settlement_text(settlement, currency)))
     overview.append(("next action", next_text))
-    label_width = max(len(label) for label, _ in overview)
-    parts = ["\n".join(f"{label.ljust(label_width)}  {value}" for label, value in overview)]
+    return overview
 
-    if isinstance(plan, Mapping):
-        installments = plan.get("installments") or []
-        parts.append(f"\ninstallments of plan {plan.get('plan_id')} ({len(installments)})")
-        parts.append(
-            table(
-                ("#", "due_date", "amount", "paid", "state"),
-                [
-                    (
-                        position,
-                        i.get("due_date"),
-                        _money(i.get("amount_minor"), currency),
-                        _money(i.get("paid_minor"), currency),
-                        i.get("state"),
-                    )
-                    for position, i in enumerate(installments, start=1)
-                ],
-            )
+
+def _installments(plan: Mapping[str, Any], currency: str) -> list[str]:
+    parts: list[str] = []
+    installments = plan.get("installments") or []
+    parts.append(f"\ninstallments of plan {plan.get('plan_id')} ({len(installments)})")
+    parts.append(
+        table(
+            ("#", "due_date", "amount", "paid", "state"),
+            [
+                (
+                    position,
+                    i.get("due_date"),
+                    _money(i.get("amount_minor"), currency),
+                    _money(i.get("paid_minor"), currency),
+                    i.get("state"),
+                )
+                for position, i in enumerate(installments, start=1)
+            ],
         )
+    )
+    return parts
 
+
+def _records(status: Mapping[str, Any], currency: str) -> list[str]:
+    """Contacts, payments, rejections and the legal track, each a titled table."""
+    parts: list[str] = []
     contacts = status.get("contacts") or []
     parts.append(f"\ncontacts ({len(contacts)})")
     if contacts:
@@ -147,7 +164,7 @@ def render_status(status: Mapping[str, Any]) -> str:
                 [(e.get("event_id"), e.get("event"), e.get("at")) for e in legal],
             )
         )
-    return "\n".join(parts)
+    return parts
 
 
 def _money(value: Any, currency: str) -> str:

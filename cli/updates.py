@@ -9,6 +9,7 @@ idempotency key.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -29,8 +30,12 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from cli.arguments import ClientFactory, seconds
 from cli.cases import workflow_id
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, out
+from domain.case import loan_id_of
+from domain.errors import InvalidInput
+from domain.money import format_money
 from runtime import settings
 
 # How long a command waits for an update or query answer (a worker must be running).
@@ -284,11 +289,13 @@ async def run_update(
     arg: dict[str, Any],
     *,
     timeout: float = ANSWER_TIMEOUT_SECONDS,
+    currency: str | None = None,
 ) -> int:
     """Send an update, print its answer (exit 0) or its rejection (exit 2).
 
-    No answer in time: say whether a worker is there at all, and that the same message id
-    may be resent (exit 1).
+    The answer is printed as the case gave it (JSON, for scripts); with the `currency` known,
+    its amounts follow on stderr as people write them. No answer in time: say whether a
+    worker is there at all, and that the same message id may be resent (exit 1).
     """
     try:
         answer = await call_update(client, loan_id, update, arg, timeout=timeout)
@@ -304,7 +311,18 @@ async def run_update(
         err(f"{diagnosis}; {_resend_advice(update, arg, worker_seen)}")
         return EXIT_ERROR
     out(json.dumps(answer, ensure_ascii=False))
+    if currency and (amounts := amounts_text(answer, currency)):
+        err(f"{loan_id}: {amounts}")
     return EXIT_OK
+
+
+def amounts_text(answer: dict[str, Any], currency: str) -> str:
+    """`outstanding CNY 4,000.00, overpaid CNY 0.00` from an answer's `*_minor` fields."""
+    return ", ".join(
+        f"{key.removesuffix('_minor').replace('_', ' ')} {format_money(value, currency)}"
+        for key, value in answer.items()
+        if key.endswith("_minor") and isinstance(value, int)
+    )
 
 
 def _resend_advice(update: str, arg: dict[str, Any], worker_seen: bool) -> str:
@@ -320,3 +338,31 @@ def _resend_advice(update: str, arg: dict[str, Any], worker_seen: bool) -> str:
     # An update the server admitted is delivered once a worker runs, so even here it may
     # end up recorded; the resend after starting a worker gets the first answer.
     return f"once a worker runs, {advice}"
+
+
+def add_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=ANSWER_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait for the case's answer (default {ANSWER_TIMEOUT_SECONDS:g})",
+    )
+
+
+async def send_checked(
+    args: argparse.Namespace,
+    connect: ClientFactory,
+    what: str,
+    update: str,
+    message: Callable[[], dict[str, Any]],
+) -> int:
+    """Build the message and check it (and the loan id) as the case would, before connecting;
+    then send it. A refused one exits 2 naming the field, and nothing is sent."""
+    try:
+        loan_id_of(vars(args))
+        arg = message()
+    except InvalidInput as error:
+        err(f"invalid {what}: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    return await run_update(await connect(), args.loan_id, update, arg, timeout=args.timeout)

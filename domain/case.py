@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from domain import fields
 from domain.errors import InvalidInput
+from domain.money import parse_currency
 
 LOAN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-CURRENCY = re.compile(r"[A-Z]{3}")
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 POLICY_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -93,9 +93,7 @@ def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
     data = fields.as_object(raw, "case")
     loan_id = loan_id_of(data)
     borrower = parse_borrower(data.get("borrower"))
-    currency = fields.matching(
-        fields.required_str(data, "currency"), CURRENCY, "currency", "3 capital letters (ISO 4217)"
-    )
+    currency = parse_currency(fields.required_str(data, "currency"))
     amount = fields.positive_int(data, "overdue_amount_minor")
     due = fields.iso_date(data, "due_date")
     today = now.astimezone(ZoneInfo(borrower.timezone or "UTC")).date()

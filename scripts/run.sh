@@ -21,7 +21,10 @@ stop_all() {
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     echo "stopped"
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C or a TERM ends the script after stopping everything: without the `exit`, bash would
+# carry on with the line after the command it interrupted.
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 # Encryption of payloads: the keys the environment gives, else this machine's own key,
 # made once (readable by this user only). `make reset` forgets it with the cases it

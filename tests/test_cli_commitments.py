@@ -18,8 +18,9 @@ import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-import starter
+from cli import main as starter
 from cli import render
+from cli.arguments import ClientFactory
 from domain.fields import AMOUNT_MAX
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -56,7 +57,7 @@ class FakeClient:
         return FakeCase(self, workflow_id)
 
 
-def connect_to(client: FakeClient) -> starter.ClientFactory:
+def connect_to(client: FakeClient) -> ClientFactory:
     async def connect() -> Client:
         return cast(Client, client)
 

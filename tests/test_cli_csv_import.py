@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import starter
 from cli import csv_import
+from cli import main as starter
 from cli.cases import validate_case
 from domain.fields import AMOUNT_MAX
 from tests.test_starter import GOOD_ROW, HEADER, NOW, refuse_connect

@@ -25,7 +25,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter, PayloadCodec
 
-import starter
+from cli import main as starter
 from cli.cases import open_case, workflow_id
 from cli.codec_server import CodecHTTPServer, CodecServerConfig, start_in_thread
 from runtime import encryption, settings

@@ -23,14 +23,15 @@ import httpx
 import pytest
 from sqlmodel import SQLModel, select
 
-import starter
 from activities.borrower_channels import OPERATOR, blocking_rule, mark_undeliverable, opt_out
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
 from activities.providers.twilio import request_signature
 from activities.store import Store, utc_iso
+from cli import main as starter
 from cli.console import UsageError
-from cli.inbound import InboundSettings, make_server
+from cli.inbound import InboundSettings
+from cli.inbound_server import make_server
 from contracts import ContactRequest, PrepareRequest
 from domain.case import Borrower, CaseInput
 from domain.opt_out import OPT_IN, OPT_OUT, reply_intent

@@ -22,9 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from structlog.testing import capture_logs
 
-import starter
 import worker
 from activities.store import Store
+from cli import main as starter
 from migrations import INITIAL_REVISION, SchemaError, SchemaNotCurrent, head_revision
 from migrations.legacy import CREATE_ALL_TABLES
 from migrations.revisions import (

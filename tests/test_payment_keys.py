@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-import starter
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
 from activities.store import Store
-from cli.report import load_report, report_json
+from cli import main as starter
+from cli.report_formats import report_json
+from cli.report_reading import load_report
 from contracts import CaseRecords, PaymentRecord
 from domain.report import AsOf
 from tests.temporal_fixtures import CaseWorld, make_worker

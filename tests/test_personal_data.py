@@ -24,7 +24,7 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-import starter
+from cli import main as starter
 from cli.borrower_backfill import backfill_borrowers
 from migrations.tables import BorrowerRow
 from tests.conftest import sqlite_store

@@ -17,22 +17,15 @@ from xml.etree import ElementTree
 
 import pytest
 
-import starter
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
 from activities.store import Store
+from cli import main as starter
 from cli.console import UsageError
-from cli.report import (
-    Bar,
-    ReportError,
-    load_report,
-    parse_as_of,
-    plain_amount,
-    report_json,
-    report_text,
-    run_report,
-    svg_bar_chart,
-)
+from cli.report import run_report
+from cli.report_formats import report_json, report_text
+from cli.report_html import Bar, svg_bar_chart
+from cli.report_reading import ReportError, load_report, parse_as_of
 from contracts import (
     CaseEvent,
     CaseRecords,
@@ -45,6 +38,7 @@ from domain.case_state import CaseState
 from domain.clock import BUCKET_STARTS, BUCKETS, bucket
 from domain.commitments import CommitmentRules, parse_plan, parse_promise
 from domain.decisions import Lapse
+from domain.money import plain_amount
 from domain.payments import Payment
 from domain.report import (
     COMMITMENT_KINDS,

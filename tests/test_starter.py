@@ -25,8 +25,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-import starter
 from cli import cases, console, csv_import, demo, listing, render
+from cli import main as starter
+from cli.arguments import ClientFactory
 from domain.clock import BUCKETS, bucket
 from domain.commitments import (
     check_plan,
@@ -74,7 +75,7 @@ class FakeClient:
         return handle
 
 
-def fake_connect(client: object) -> starter.ClientFactory:
+def fake_connect(client: object) -> ClientFactory:
     async def connect() -> Client:
         return cast(Client, client)
 
@@ -242,7 +243,9 @@ def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
     assert start["task_queue"] == "collections"
     assert start["id_conflict_policy"] == WorkflowIDConflictPolicy.USE_EXISTING
     assert start["id_reuse_policy"] == WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
-    assert start["static_summary"] == "Loan L-1001 · CNY 5,000.00 overdue"
+    assert start["static_summary"] == (
+        "Loan L-1001 · CNY 5,000.00 overdue · borrower B-77 · policy default"
+    )
     assert start["arg"]["borrower"]["name"] == "Test Person"
     attributes = start["search_attributes"]
     assert attributes.get(sa.STAGE) == "preparation"

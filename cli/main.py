@@ -1,0 +1,163 @@
+"""The command line of the collection system: setup, open, import, pay, status, list, demo, ...
+
+    collections setup                      (or: python starter.py setup)
+    collections migrate
+    collections open --loan-id L-1001 --borrower-id B-77 --currency CNY \\
+        --amount-minor 500000 --due-date 2026-01-05
+    collections import data/loans.csv
+    collections pay L-1001 --amount-minor 100000 --currency CNY
+    collections promise L-1001 --promise-id pr-1 --amount-minor 100000 --due-date 2026-12-05
+    collections plan L-1001 --plan-id pl-1 --installment 2026-12-10:250000 \\
+        --installment 2027-01-10:250000
+    collections settle L-1001 --settlement-id s-1 --amount-minor 300000 --due-date 2026-12-20
+    collections status L-1001
+    collections list --stage phone
+    collections demo
+    collections report --as-of 2026-03-31 --csv report.csv --html report.html
+    collections codec-server
+    collections webhooks
+    collections opt-out --borrower-id B-77 --channel sms [--undo]
+
+Every command connects as `settings.connect_client()` says (envconfig profile or
+`TEMPORAL_ADDRESS`, default localhost:7233), except `migrate`, `report` and `opt-out`, which
+work on the case database (`DATABASE_URL`) only. Exit codes: 0 ok, 2 bad input (nothing was
+sent), 1 any other error. Printed lines carry loan ids, never a borrower's personal data
+(except where the operator typed it). Each command module registers its own sub-command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from types import ModuleType
+
+from temporalio.service import RPCError
+
+from cli import (
+    borrower_backfill,
+    cases,
+    codec_server,
+    commitments,
+    csv_import,
+    demo_loop,
+    inbound_server,
+    listing,
+    migrate,
+    namespace_setup,
+    opt_out,
+    outcomes,
+    pay,
+    report,
+    status,
+)
+from cli.arguments import ClientFactory, Command, CommandSet
+from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, OutputClosed, UsageError, err
+from domain.case import DEFAULT_POLICY
+from domain.errors import InvalidInput
+from policies import load_policy
+from runtime import settings
+from runtime.encryption import EncryptionConfigError
+
+# In the order `--help` lists them.
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    namespace_setup,
+    migrate,
+    cases,
+    csv_import,
+    pay,
+    commitments,
+    outcomes,
+    status,
+    listing,
+    report,
+    inbound_server,
+    opt_out,
+    demo_loop,
+    borrower_backfill,
+    codec_server,
+)
+
+
+def build_parser(prog: str = "starter.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Open and work overdue-loan collection cases (Temporal workflows).",
+        epilog="Connects as TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / envconfig profile say.",
+    )
+    parsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = CommandSet(parsers, load_policy(DEFAULT_POLICY))
+    for module in COMMAND_MODULES:
+        register: Callable[[CommandSet], None] = module.register
+        register(commands)
+    return parser
+
+
+async def run(
+    argv: Sequence[str] | None = None,
+    connect: ClientFactory | None = None,
+    *,
+    prog: str = "starter.py",
+) -> int:
+    args = build_parser(prog).parse_args(argv)
+    handler: Command = args.handler
+    try:
+        return await handler(args, connect or settings.connect_client)
+    except OutputClosed:
+        return EXIT_OK
+    except UsageError as error:
+        err(str(error))
+        return EXIT_BAD_INPUT
+    except InvalidInput as error:
+        err(f"invalid input: {error.field}: {error.problem}")
+        return EXIT_BAD_INPUT
+    except EncryptionConfigError as error:
+        err(f"invalid configuration: {error}")
+        return EXIT_BAD_INPUT
+    except TimeoutError as error:
+        # The commands that wait for a case explain their timeouts; this is the rest.
+        err(f"{error or 'no answer in time'}: is a worker running on the task queue?")
+        return EXIT_ERROR
+    except RPCError as error:
+        err(f"temporal error ({error.status.name if error.status else '?'}): {error.message}")
+        return EXIT_ERROR
+    except RuntimeError as error:
+        err(f"error: {error}")
+        return EXIT_ERROR
+
+
+def _leave_on_interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C leaves at once: every message is idempotent and the state is on the server.
+
+    Waiting for `asyncio.run` to cancel the tasks instead can hang for good when an RPC
+    in flight keeps retrying a server that `make run` is stopping at the same moment.
+    """
+    _flush()
+    os._exit(EXIT_OK)
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(BrokenPipeError):
+            stream.flush()
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> None:
+    signal.signal(signal.SIGINT, _leave_on_interrupt)
+    signal.signal(signal.SIGTERM, _leave_on_interrupt)
+    try:
+        code = asyncio.run(run(argv, prog=prog or os.path.basename(sys.argv[0])))
+    except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
+        code = exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C, or `--help | head -1`
+        code = EXIT_OK
+    except Exception as error:
+        err(f"error: {type(error).__name__}: {error}")
+        code = EXIT_ERROR
+    # A process that used a Temporal client can crash while the interpreter shuts down.
+    _flush()
+    os._exit(code)

@@ -1,0 +1,127 @@
+"""Holds and what came of the case's work: `hold`, `release`, `outcome` (a call), `visit`
+and `legal`. Each message is read by the case's own parser before it is sent."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cli.arguments import ClientFactory, Command, CommandSet
+from cli.updates import add_timeout, send_checked
+from domain.messages import (
+    CONTACT_OUTCOMES,
+    HOLD_KINDS,
+    LEGAL_EVENTS,
+    VISIT_OUTCOMES,
+    parse_contact_outcome,
+    parse_hold,
+    parse_hold_release,
+    parse_legal_event,
+    parse_visit_outcome,
+)
+
+
+def _checked(arg: dict[str, Any], parse: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    """`arg` once the case's own parser has read it (raises `InvalidInput`)."""
+    parse(arg)
+    return arg
+
+
+def _with_note(arg: dict[str, Any], note: str | None) -> dict[str, Any]:
+    return {**arg, "note": note} if note else arg
+
+
+async def cmd_hold(args: argparse.Namespace, connect: ClientFactory) -> int:
+    arg = {"hold_id": args.hold_id, "kind": args.kind, "reason": args.reason}
+    return await send_checked(
+        args, connect, "hold", "place_hold", lambda: _checked(arg, parse_hold)
+    )
+
+
+async def cmd_release(args: argparse.Namespace, connect: ClientFactory) -> int:
+    arg = {"hold_id": args.hold_id}
+    return await send_checked(
+        args, connect, "hold release", "release_hold", lambda: _checked(arg, parse_hold_release)
+    )
+
+
+def _recording(
+    what: str, update: str, id_key: str, value_key: str, parse: Callable[[dict[str, Any]], object]
+) -> Command:
+    """The command that sends `update` with the id and the value from their flags (and the
+    note, if one is given)."""
+
+    async def command(args: argparse.Namespace, connect: ClientFactory) -> int:
+        arg = {id_key: getattr(args, id_key), value_key: getattr(args, value_key)}
+        noted = _with_note(arg, args.note)
+        return await send_checked(args, connect, what, update, lambda: _checked(noted, parse))
+
+    return command
+
+
+def _add_recorded(
+    commands: CommandSet,
+    name: str,
+    handler: Command,
+    help_text: str,
+    flags: tuple[str, str],
+    choices: Sequence[str],
+) -> None:
+    """A command that records one id'd value from a fixed list, with an optional note."""
+    p = commands.add(name, handler, help_text)
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    id_flag, value_flag = flags
+    p.add_argument(id_flag, required=True)
+    p.add_argument(value_flag, required=True, choices=choices)
+    p.add_argument("--note")
+    add_timeout(p)
+
+
+def register(commands: CommandSet) -> None:
+    p = commands.add(
+        "hold", cmd_hold, "Place a hold (dispute, cease_contact, ...): collection pauses."
+    )
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--hold-id", required=True)
+    p.add_argument("--kind", required=True, choices=HOLD_KINDS)
+    p.add_argument("--reason", required=True)
+    add_timeout(p)
+
+    p = commands.add("release", cmd_release, "Release a hold.")
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--hold-id", required=True)
+    add_timeout(p)
+
+    _add_recorded(
+        commands,
+        "outcome",
+        _recording(
+            "contact outcome",
+            "record_contact_outcome",
+            "attempt_id",
+            "outcome",
+            parse_contact_outcome,
+        ),
+        "Record a call's outcome (record_contact_outcome).",
+        ("--attempt-id", "--outcome"),
+        CONTACT_OUTCOMES,
+    )
+    _add_recorded(
+        commands,
+        "visit",
+        _recording(
+            "visit outcome", "record_visit_outcome", "visit_id", "outcome", parse_visit_outcome
+        ),
+        "Record a field visit's outcome (record_visit_outcome).",
+        ("--visit-id", "--outcome"),
+        VISIT_OUTCOMES,
+    )
+    _add_recorded(
+        commands,
+        "legal",
+        _recording("legal event", "record_legal_event", "event_id", "event", parse_legal_event),
+        "Record a legal event (record_legal_event).",
+        ("--event-id", "--event"),
+        LEGAL_EVENTS,
+    )
