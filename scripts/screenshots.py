@@ -5,8 +5,10 @@ headless Chromium and save screenshots into docs/ for the README.
 
 Saves docs/ui-cases-by-stage.png (the case list filtered by stage) and docs/ui-case.png (one
 case's page: its summary, current details and its input, decoded by the codec server), then
-stops the stack. Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` package
-(`make screenshots` installs it into .venv; its own browser download is not used).
+stops the stack. Needs Debian's `chromium` (/usr/bin/chromium), a CJK font (Debian's
+`fonts-noto-cjk`: the demo borrowers' names are Chinese, and without it they render as boxes)
+and the `playwright` package (`make screenshots` installs it into .venv; its own browser
+download is not used).
 """
 
 from __future__ import annotations
@@ -33,6 +35,27 @@ UI = "http://localhost:8233"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 STAGE = "phone"
 STACK_TIMEOUT_SECONDS = 240
+CJK_FONT_PACKAGE = "fonts-noto-cjk"
+
+
+def require_browser_and_cjk_font() -> None:
+    """Refuse before starting the stack, naming what to install, rather than take pictures in
+    which the borrowers' names are boxes."""
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHROMIUM)")
+    try:
+        fonts = subprocess.run(
+            ["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise SystemExit(
+            f"cannot list fonts with fc-list ({error}): apt-get install fontconfig"
+        ) from error
+    if not fonts.strip():
+        raise SystemExit(
+            "no CJK font (fc-list :lang=zh finds none), so Chinese names would render as boxes:"
+            f" apt-get install {CJK_FONT_PACKAGE}"
+        )
 
 
 async def wait_for_cases(client: Client, query: str, at_least: int) -> None:
@@ -86,6 +109,7 @@ async def take_screenshots(client: Client) -> None:
 
 
 async def main() -> None:
+    require_browser_and_cjk_font()
     stack = subprocess.Popen(
         [str(PROJECT_DIR / "scripts" / "run.sh")],
         cwd=PROJECT_DIR,
