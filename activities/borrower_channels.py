@@ -36,8 +36,8 @@ from activities.providers.base import (
     PROVIDER_REJECTION,
     UNDELIVERABLE,
 )
-from activities.store import Store, add_if_absent, utc_iso
-from migrations.tables import BorrowerChannelRow, BorrowerRow, CaseRow
+from activities.store import Store, add_if_absent
+from migrations.tables import BorrowerChannelRow, BorrowerRow, CaseRow, utc_iso
 
 CHANNEL_STATES = (OPTED_OUT, UNDELIVERABLE)
 

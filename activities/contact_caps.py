@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, SQLModel, col, select
 
-from activities.store import Store, utc_iso
+from activities.store import Store
 from domain.caps import Deferred, EarlierContact, check_contact
 from domain.decide import earlier_contact
 from domain.policy import Policy
-from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow
+from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
 
 # Outbox states that count as a contact made (or being made): everything but the ones that
 # never reached the borrower (skipped, blocked by an opt-out, refused by the provider).

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +27,7 @@ from migrations.tables import (
     CaseRow,
     ContactAttemptRow,
     PaymentRow,
+    utc_iso,
 )
 from runtime import settings
 
@@ -37,20 +37,6 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_SECONDS = 10
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def utc_iso(value: str | datetime | None = None) -> str:
-    """Normalise a timestamp (default: now) to UTC ISO-8601 with microseconds.
-
-    A fixed width keeps text comparison equal to time comparison; a naive value is taken as UTC
-    because the workflow only ever passes UTC (`workflow.now()`).
-    """
-    moment = datetime.now(UTC) if value is None else value
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def normalize_url(url: str) -> str:

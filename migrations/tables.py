@@ -1,6 +1,6 @@
 """The case database: one sqlmodel class per table.
 
-Timestamps are ISO-8601 strings in UTC with microseconds (`activities.store.utc_iso`), so
+Timestamps are ISO-8601 strings in UTC with microseconds (`utc_iso` below), so
 they compare correctly as text on SQLite and PostgreSQL alike. JSON values are stored as text
 because both backends then behave the same and the rows stay readable in any SQL shell.
 
@@ -13,11 +13,30 @@ JSON are unbounded TEXT. A change here needs a revision in migrations/versions (
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
 from sqlalchemy import BigInteger, Index, Text, text
 from sqlmodel import Field, SQLModel
 
+from contracts import CaseEvent, PaymentRecord
 from domain.fields import MESSAGE_ID_MAX
 from domain.payments import SOURCE_MAX
+
+
+def utc_iso(value: str | datetime | None = None) -> str:
+    """Normalise a timestamp (default: now) to UTC ISO-8601 with microseconds.
+
+    A fixed width keeps text comparison equal to time comparison; a naive value is taken as UTC
+    because the workflow only ever passes UTC (`workflow.now()`).
+    """
+    moment = datetime.now(UTC) if value is None else value
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class CaseRow(SQLModel, table=True):
@@ -127,6 +146,12 @@ class PaymentRow(SQLModel, table=True):
     outstanding_after_minor: int | None = Field(default=None, sa_type=BigInteger)
     received_at: str
 
+    @classmethod
+    def from_record(cls, record: PaymentRecord) -> PaymentRow:
+        """The row of a payment as the case recorded it: the record's fields, column for
+        column (tests/test_record_shapes.py keeps the two shapes equal)."""
+        return cls(**{**asdict(record), "received_at": utc_iso(record.received_at)})
+
 
 class WorkItemRow(SQLModel, table=True):
     """A call task for the phone agents; its id is the contact attempt's id."""
@@ -186,6 +211,18 @@ class CaseEventRow(SQLModel, table=True):
     ref_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
     detail: str = Field(default="{}", sa_type=Text)
     at: str
+
+    @classmethod
+    def from_event(cls, case_event: CaseEvent) -> CaseEventRow:
+        """The row of an audit event: the event's fields, column for column, its detail as
+        JSON text (tests/test_record_shapes.py keeps the two shapes equal)."""
+        return cls(
+            **{
+                **asdict(case_event),
+                "detail": json.dumps(case_event.detail, ensure_ascii=False, sort_keys=True),
+                "at": utc_iso(case_event.at),
+            }
+        )
 
 
 class BorrowerChannelRow(SQLModel, table=True):
