@@ -48,6 +48,12 @@ class Bookkeeping(ActivityBase):
             )
             raise
 
+    def _store_carried(self, records: CaseRecords | None) -> None:
+        """The case's records a request carries (a contact, a hand-off), stored first: what
+        the activity then reads (the evidence package's payments and events) includes them."""
+        if records is not None:
+            self.store_case_records(records)
+
     def _store_case_records(self, records: CaseRecords) -> None:
         """A case's bookkeeping batch; every part is idempotent, so a retried batch is too.
 

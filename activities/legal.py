@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 from temporalio import activity
 
@@ -14,14 +15,16 @@ from activities.failures import case_not_found
 from contracts import LegalHandOffRequest, LegalHandOffResult, LoanFacts
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, LegalReferralRow, utc_iso
 
+# The loan's facts, as preparation recorded them in the case's row under the same names.
+LOAN_FACTS = {field.name for field in fields(LoanFacts)}
+
 log = activity.logger
 
 
 class LegalHandOff(Bookkeeping):
     @activity.defn(name=contracts.HAND_OFF_TO_LEGAL)
     def hand_off_to_legal(self, request: LegalHandOffRequest) -> LegalHandOffResult:
-        if request.records is not None:
-            self.store_case_records(request.records)
+        self._store_carried(request.records)
         existing = self.store.get(LegalReferralRow, request.referral_id)
         if existing is None:
             existing = self._refer(request)
@@ -87,12 +90,4 @@ def _loan_of(case_id: str, case_row: CaseRow | None) -> LoanFacts:
     them: preparation recorded the same facts there."""
     if case_row is None:
         raise case_not_found(case_id)
-    return LoanFacts(
-        loan_id=case_row.loan_id,
-        borrower_id=case_row.borrower_id,
-        currency=case_row.currency,
-        overdue_amount_minor=case_row.overdue_amount_minor,
-        due_date=case_row.due_date,
-        policy=case_row.policy,
-        portfolio=case_row.portfolio,
-    )
+    return LoanFacts(**case_row.model_dump(include=LOAN_FACTS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 
 from temporalio import activity
 
@@ -10,7 +11,7 @@ import contracts
 from activities import metrics
 from activities.activity_base import ActivityBase
 from activities.failures import policy_named
-from contracts import PreparedCase, PrepareRequest
+from contracts import LoanFacts, PreparedCase, PrepareRequest
 from domain.policy import Policy
 from migrations.tables import CaseRow, utc_iso
 
@@ -30,13 +31,7 @@ class Preparation(ActivityBase):
             CaseRow(
                 case_id=request.case_id,
                 workflow_id=request.workflow_id,
-                loan_id=case.loan_id,
-                borrower_id=case.borrower.borrower_id,
-                currency=case.currency,
-                overdue_amount_minor=case.overdue_amount_minor,
-                due_date=case.due_date,
-                policy=policy.name,
-                portfolio=case.portfolio,
+                **asdict(replace(LoanFacts.of(case), policy=policy.name)),
                 timezone=timezone,
                 # Prepared means in grace: the workflow's first position, not written twice.
                 stage="grace",

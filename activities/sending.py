@@ -33,8 +33,7 @@ log = activity.logger
 class NoticeSending(Contacting):
     @activity.defn(name=contracts.SEND_NOTICE)
     def send_notice(self, request: ContactRequest) -> ContactResult:
-        if request.records is not None:
-            self.store_case_records(request.records)
+        self._store_carried(request.records)
         if request.channel not in NOTICE_CHANNELS:
             raise ApplicationError(
                 f"channel: send_notice cannot use {request.channel!r}",

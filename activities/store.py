@@ -27,7 +27,6 @@ from migrations.tables import (
     CaseRow,
     ContactAttemptRow,
     PaymentRow,
-    utc_iso,
 )
 from runtime import settings
 
@@ -193,14 +192,14 @@ class Store:
             _write_borrower(session, borrower, at=row.opened_at)
             return (row, True) if stored is None else (stored, False)
 
-        return self._write_racing(write)
+        return self.write_racing(write)
 
     def record_borrower(self, borrower: Borrower, *, at: str) -> None:
         """Insert the borrower, or replace their details unless the stored ones are newer: `at`
         is when the case that brought them opened, and the latest case has the current ones."""
-        self._write_racing(lambda session: _write_borrower(session, borrower, at=at))
+        self.write_racing(lambda session: _write_borrower(session, borrower, at=at))
 
-    def _write_racing(self, write: Callable[[Session], T]) -> T:
+    def write_racing(self, write: Callable[[Session], T]) -> T:
         """`write` in one transaction. Where it lost a race for a new row to another worker
         (PostgreSQL), it runs again, and then finds that row."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -273,16 +272,7 @@ WRITE_ATTEMPTS = 3
 
 
 def _write_borrower(session: Session, borrower: Borrower, *, at: str) -> None:
-    row = BorrowerRow(
-        borrower_id=borrower.borrower_id,
-        name=borrower.name,
-        phone=borrower.phone,
-        email=borrower.email,
-        address=borrower.address,
-        timezone=borrower.timezone,
-        locale=borrower.locale,
-        updated_at=utc_iso(at),
-    )
+    row = BorrowerRow.from_borrower(borrower, at=at)
     if session.get(BorrowerRow, row.borrower_id) is None:
         session.add(row)
         return

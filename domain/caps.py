@@ -39,11 +39,11 @@ OPT_OUT_NOTICE = "opt_out_notice"
 # Each deferral moves to a later day or window opening; a few per day is the most there can be.
 _MAX_STEPS = SEARCH_DAYS * 8
 
-# What counts against a cap: every contact the case made or is making, answered or not, sent
-# or refused by the provider, except one that never left because nobody could be contacted (no
-# contact detail on record) or a rule kept it from leaving (an opt-out, an undeliverable
-# address). Results as the case records them (`Contact.result`).
-NEVER_LEFT = frozenset({"skipped_no_contact", "blocked"})
+# What counts against a cap: every contact made or being made, answered or not, except one
+# that never reached the borrower: nobody could be contacted (no contact detail on record), a
+# rule kept it from leaving (an opt-out, an undeliverable address), or the provider refused it
+# for good. Results as the case records them (`Contact.result`).
+NEVER_LEFT = frozenset({"skipped_no_contact", "blocked", "failed"})
 
 
 def counts_against_caps(result: str | None) -> bool:

@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from contracts import CaseEvent, PaymentRecord
+from domain.case import Borrower
 from domain.fields import MESSAGE_ID_MAX
 from domain.payments import SOURCE_MAX
 
@@ -77,6 +78,12 @@ class BorrowerRow(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     locale: str = Field(default="zh-CN", max_length=16)
     updated_at: str
+
+    @classmethod
+    def from_borrower(cls, borrower: Borrower, *, at: str) -> BorrowerRow:
+        """The row of a borrower's details as the case brought them at `at`: the borrower's
+        fields, column for column (tests/test_record_shapes.py keeps the two shapes equal)."""
+        return cls(**asdict(borrower), updated_at=utc_iso(at))
 
 
 class ContactAttemptRow(SQLModel, table=True):

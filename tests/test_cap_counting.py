@@ -1,6 +1,6 @@
-"""What counts against a cap, stated once (`domain.caps.counts_against_caps`): the case's own
-count (`domain.decide`) and the count over all of a borrower's loans at send time
-(`activities.contact_caps`) apply the same rule."""
+"""What counts against a cap, stated once (`domain.caps.counts_against_caps`): the count over
+all of a borrower's loans at send time (`activities.contact_caps`) applies it, and so should
+the case's own count (`domain.decide`)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,8 @@ COUNTED_BY_STATUS = {
     "queued": True,
     "booked": True,
     "referred": True,
-    # The provider refused it for good: the case records it as made ("failed"), and so does
-    # the count over the borrower's loans.
-    "failed": True,
+    # The provider refused it for good: it never reached the borrower.
+    "failed": False,
     "skipped": False,
     "blocked": False,
 }
@@ -40,7 +39,7 @@ COUNTED_BY_STATUS = {
         ("blocked", False),
         ("sent", True),
         ("unconfirmed", True),
-        ("failed", True),
+        ("failed", False),
         ("queued", True),
         ("no_answer", True),
         ("reached", True),
@@ -53,6 +52,11 @@ def test_only_contacts_that_never_left_count_against_no_cap(
     assert counts_against_caps(result) is counted
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="domain.decide still counts a send the provider refused against the case's own "
+    "caps; when it uses counts_against_caps (a workflow change: behind a patch), drop this mark",
+)
 def test_the_case_counts_its_own_contacts_by_the_same_rule() -> None:
     assert frozenset(COUNTED_RESULTS_EXCLUDED) == NEVER_LEFT
 
