@@ -40,6 +40,13 @@ def utc_iso(value: str | datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+class OfCase(SQLModel):
+    """The columns of a row that belongs to a case: its case id and loan id, both indexed."""
+
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
+
+
 class CaseRow(SQLModel, table=True):
     __tablename__ = "cases"
 
@@ -86,14 +93,12 @@ class BorrowerRow(SQLModel, table=True):
         return cls(**asdict(borrower), updated_at=utc_iso(at))
 
 
-class ContactAttemptRow(SQLModel, table=True):
+class ContactAttemptRow(OfCase, table=True):
     """The outbox: written before anything leaves the system, so a retry can see what was sent."""
 
     __tablename__ = "contact_attempts"
 
     attempt_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     channel: str = Field(max_length=16)
     template: str = Field(max_length=64)
     recipient: str | None = None
@@ -160,14 +165,12 @@ class PaymentRow(SQLModel, table=True):
         return cls(**{**asdict(record), "received_at": utc_iso(record.received_at)})
 
 
-class WorkItemRow(SQLModel, table=True):
+class WorkItemRow(OfCase, table=True):
     """A call task for the phone agents; its id is the contact attempt's id."""
 
     __tablename__ = "work_items"
 
     work_item_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     queue: str = Field(default="phone-agents", index=True, max_length=64)
     kind: str = Field(default="call", max_length=16)
     status: str = Field(default="open", index=True, max_length=16)  # open, done
@@ -178,12 +181,10 @@ class WorkItemRow(SQLModel, table=True):
     completed_at: str | None = None
 
 
-class FieldVisitRow(SQLModel, table=True):
+class FieldVisitRow(OfCase, table=True):
     __tablename__ = "field_visits"
 
     visit_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     # Visits are made by at least two staff (NIFA guideline); the column keeps that auditable.
     staff_count: int = 2
     scheduled_for: str
@@ -193,26 +194,22 @@ class FieldVisitRow(SQLModel, table=True):
     completed_at: str | None = None
 
 
-class LegalReferralRow(SQLModel, table=True):
+class LegalReferralRow(OfCase, table=True):
     __tablename__ = "legal_referrals"
 
     referral_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     evidence_dir: str
     manifest_sha256: str = Field(max_length=64)
     files: str = Field(default="[]", sa_type=Text)
     created_at: str
 
 
-class CaseEventRow(SQLModel, table=True):
+class CaseEventRow(OfCase, table=True):
     """The append-only audit log of a case."""
 
     __tablename__ = "case_events"
 
     event_key: str = Field(primary_key=True, max_length=300)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     kind: str = Field(max_length=64)
     # A message id, a case id or a ladder position.
     ref_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
