@@ -23,8 +23,9 @@ should the provider still refuse the recipient, the next send marks it undeliver
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec
 
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
@@ -36,8 +37,10 @@ from activities.providers.base import (
     PROVIDER_REJECTION,
     UNDELIVERABLE,
 )
-from activities.store import Store, add_if_absent, utc_iso
-from migrations.tables import BorrowerChannelRow, BorrowerRow, CaseRow
+from activities.store import Store, add_if_absent
+from migrations.tables import BorrowerChannelRow, BorrowerRow, CaseRow, utc_iso
+
+Params = ParamSpec("Params")
 
 CHANNEL_STATES = (OPTED_OUT, UNDELIVERABLE)
 
@@ -176,7 +179,17 @@ def record_undeliverable(
     reason: str | None,
 ) -> ChannelChange:
     """Record that the provider refuses `recipient` for good; an opt-out is left as it is."""
-    row = _undeliverable_row(session, borrower_id, channel, recipient, source, reason)
+    if recipient is None:
+        recipient = current_recipient(session, borrower_id, channel)
+    row = BorrowerChannelRow(
+        borrower_id=borrower_id,
+        channel=channel,
+        recipient=recipient,
+        state=UNDELIVERABLE,
+        source=source,
+        reason=reason,
+        at=utc_iso(),
+    )
     added = add_if_absent(session, row)
     return ChannelChange(borrower_id, channel, UNDELIVERABLE, changed=added)
 
@@ -205,88 +218,27 @@ def record_mark(
     raise ValueError(f"state: must be one of {', '.join(CHANNEL_STATES)}, not {state!r}")
 
 
-def _undeliverable_row(
-    session: Session,
-    borrower_id: str,
-    channel: str,
-    recipient: str | None,
-    source: str,
-    reason: str | None,
-) -> BorrowerChannelRow:
-    return BorrowerChannelRow(
-        borrower_id=borrower_id,
-        channel=channel,
-        recipient=current_recipient(session, borrower_id, channel)
-        if recipient is None
-        else recipient,
-        state=UNDELIVERABLE,
-        source=source,
-        reason=reason,
-        at=utc_iso(),
-    )
-
-
 # -- the same, each in a transaction of its own ---------------------------------------------------
 
 
-def opt_out(
-    store: Store,
-    borrower_id: str,
-    channel: str,
-    recipient: str | None = None,
-    *,
-    source: str,
-    reason: str | None = None,
-) -> ChannelChange:
-    with store.session() as session:
-        return record_opt_out(
-            session, borrower_id, channel, recipient, source=source, reason=reason
-        )
+def _in_own_transaction(
+    write: Callable[Concatenate[Session, Params], ChannelChange],
+) -> Callable[Concatenate[Store, Params], ChannelChange]:
+    """`write`, taking a store instead of a session: in a transaction of its own. Two workers
+    may find the same refusal at once; the one that loses the race writes again and finds the
+    other one's row."""
+
+    def run(store: Store, /, *args: Params.args, **kwargs: Params.kwargs) -> ChannelChange:
+        return store.write_racing(lambda session: write(session, *args, **kwargs))
+
+    run.__doc__ = write.__doc__
+    return run
 
 
-def undo_opt_out(
-    store: Store, borrower_id: str, channel: str, recipient: str | None = None
-) -> ChannelChange:
-    with store.session() as session:
-        return lift_opt_out(session, borrower_id, channel, recipient)
-
-
-def mark_undeliverable(
-    store: Store,
-    borrower_id: str,
-    channel: str,
-    recipient: str | None = None,
-    *,
-    source: str,
-    reason: str | None,
-) -> ChannelChange:
-    with store.reading() as session:
-        row = _undeliverable_row(session, borrower_id, channel, recipient, source, reason)
-    # Two workers may find the same refusal at once: the second finds the first one's row.
-    inserted = store.insert_if_absent(row)
-    return ChannelChange(borrower_id, channel, UNDELIVERABLE, changed=inserted)
-
-
-def mark(
-    store: Store,
-    borrower_id: str,
-    channel: str,
-    state: str,
-    recipient: str | None = None,
-    *,
-    source: str,
-    reason: str | None,
-) -> ChannelChange:
-    """Write `state` (opted_out or undeliverable) for `recipient` (default: the borrower's
-    current address) by the rules above."""
-    if state == UNDELIVERABLE:
-        return mark_undeliverable(
-            store, borrower_id, channel, recipient, source=source, reason=reason
-        )
-    with store.session() as session:
-        return record_mark(
-            session, borrower_id, channel, state, recipient, source=source, reason=reason
-        )
+opt_out = _in_own_transaction(record_opt_out)
+undo_opt_out = _in_own_transaction(lift_opt_out)
+mark_undeliverable = _in_own_transaction(record_undeliverable)
+mark = _in_own_transaction(record_mark)
 
 
 # -- lookups ---------------------------------------------------------------------------------------

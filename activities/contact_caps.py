@@ -20,15 +20,13 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, SQLModel, col, select
 
-from activities.store import Store, utc_iso
-from domain.caps import Deferred, EarlierContact, check_contact
+from activities.outbox import case_result
+from activities.store import Store
+from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps
 from domain.contact_counting import earlier_contact
 from domain.policy import Policy
-from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow
+from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
 
-# Outbox states that count as a contact made (or being made): everything but the ones that
-# never reached the borrower (skipped, blocked by an opt-out, refused by the provider).
-COUNTED_STATUSES = ("pending", "unconfirmed", "sent", "queued", "booked")
 # The longest any cap looks back is 7 local days; a day more covers every timezone.
 LOOKBACK = timedelta(days=8)
 
@@ -73,14 +71,14 @@ def reserve_contact(
 def borrower_contacts(
     session: Session, borrower_id: str, *, since: datetime
 ) -> Sequence[EarlierContact]:
-    """The borrower's contacts on all of their loans since `since`, as the caps count them."""
+    """The borrower's contacts on all of their loans since `since` that count against the caps
+    (`domain.caps.counts_against_caps`, by what each loan's case records of them)."""
     rows = session.exec(
         select(ContactAttemptRow)
         .join(CaseRow, col(CaseRow.case_id) == col(ContactAttemptRow.case_id))
         .where(
             col(CaseRow.borrower_id) == borrower_id,
             col(ContactAttemptRow.created_at) >= utc_iso(since),
-            col(ContactAttemptRow.status).in_(COUNTED_STATUSES),
         )
     ).all()
     return [
@@ -91,4 +89,5 @@ def borrower_contacts(
             number=row.recipient if row.channel == "call" else None,
         )
         for row in rows
+        if counts_against_caps(case_result(row))
     ]

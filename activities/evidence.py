@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts import LegalHandOffRequest, LoanFacts
+from temporalio import activity
+
+from activities.failures import invalid_case
+from contracts import CaseEvent, LegalHandOffRequest, LoanFacts
 from migrations.tables import BorrowerRow, CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
 
 CASE_FILE = "case.json"
@@ -27,6 +30,12 @@ PAYMENTS_FILE = "payments.json"
 EVENTS_FILE = "events.json"
 MANIFEST_FILE = "manifest.json"
 PACKAGE_FILES = (CASE_FILE, LEDGER_FILE, CONTACTS_FILE, PAYMENTS_FILE, EVENTS_FILE)
+# The notice beside a package whose case closed after the hand-off.
+RECALL_FILE = "RECALLED.json"
+# Columns every row of a case repeats; the package names the case once, in its case file.
+CASE_IDS = {"case_id", "loan_id"}
+
+log = activity.logger
 
 
 @dataclass(frozen=True)
@@ -174,30 +183,45 @@ def contact_entry(row: ContactAttemptRow) -> dict[str, Any]:
 
 
 def payment_entry(row: PaymentRow) -> dict[str, Any]:
-    return {
-        "record_id": row.record_id,
-        "payment_id": row.payment_id,
-        "status": row.status,
-        "reason": row.reason,
-        "amount_minor": row.amount_minor,
-        "currency": row.currency,
-        "applied_minor": row.applied_minor,
-        "overpaid_minor": row.overpaid_minor,
-        "outstanding_after_minor": row.outstanding_after_minor,
-        "paid_at": row.paid_at,
-        "source": row.source,
-        "received_at": row.received_at,
-    }
+    """A payment as the case recorded it: the row's columns (the record's fields, see
+    `PaymentRow.from_record`), without the case's ids, which the package names once."""
+    return row.model_dump(exclude=CASE_IDS)
 
 
 def event_entry(row: CaseEventRow) -> dict[str, Any]:
-    return {
-        "event_key": row.event_key,
-        "kind": row.kind,
-        "ref_id": row.ref_id,
-        "detail": json.loads(row.detail),
-        "at": row.at,
-    }
+    """An audit event as the case recorded it (see `CaseEventRow.from_event`), its detail read
+    back from JSON."""
+    return {**row.model_dump(exclude=CASE_IDS), "detail": json.loads(row.detail)}
+
+
+def evidence_folder(root: Path, loan_id: str) -> Path:
+    """The loan's folder under the evidence root."""
+    # The loan id pattern admits "." and "..", which must not escape the evidence folder.
+    directory = (root / loan_id).resolve()
+    if directory.parent != root.resolve():
+        raise invalid_case("loan_id", "cannot name an evidence folder")
+    return directory
+
+
+def write_recall_notice(root: Path, case_event: CaseEvent, at: str) -> None:
+    """Tell the legal partner the file is recalled: a notice beside the evidence package
+    they were handed, written once (a retried batch finds it and leaves it)."""
+    directory = evidence_folder(root, case_event.loan_id)
+    notice = directory / RECALL_FILE
+    if not directory.exists() or notice.exists():
+        return
+    notice.write_text(
+        json.dumps(
+            {
+                "loan_id": case_event.loan_id,
+                "case_id": case_event.case_id,
+                "recalled_at": at,
+                "reason": f"case closed {case_event.detail.get('status')}",
+            },
+            indent=2,
+        )
+    )
+    log.info("legal file recalled: loan_id=%s case_id=%s", case_event.loan_id, case_event.case_id)
 
 
 def to_json_bytes(document: Any) -> bytes:

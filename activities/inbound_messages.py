@@ -28,9 +28,9 @@ from sqlmodel import Session, col, select
 
 from activities.borrower_channels import borrowers_with_phone_in, lift_opt_out, record_opt_out
 from activities.providers.base import INBOUND_REPLY
-from activities.store import Store, utc_iso
+from activities.store import Store
 from domain.opt_out import OPT_IN, OPT_OUT
-from migrations.tables import InboundMessageRow
+from migrations.tables import InboundMessageRow, utc_iso
 
 APPLIED = "applied"
 # The message was applied before: nothing changed.

@@ -37,55 +37,57 @@ log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 
-CASES_OPENED = Counter(
+
+def _counter(name: str, documentation: str, *labels: str) -> Counter:
+    """A counter of the worker's registry, by `labels`."""
+    return Counter(name, documentation, labels, registry=REGISTRY)
+
+
+CASES_OPENED = _counter(
     "collections_cases_opened",
     "Cases prepared (recorded in the case database) for the first time.",
-    ["policy"],
-    registry=REGISTRY,
+    "policy",
 )
-CASES_CLOSED = Counter(
+CASES_CLOSED = _counter(
     "collections_cases_closed",
     "Cases closed, by final status (paid, plan_completed, settled, written_off, cancelled).",
-    ["status"],
-    registry=REGISTRY,
+    "status",
 )
-CONTACTS = Counter(
+CONTACTS = _counter(
     "collections_contacts",
     "Contact attempts by channel and result (sent, skipped_no_contact, queued, booked, "
     "referred, failed, blocked).",
-    ["channel", "result"],
-    registry=REGISTRY,
+    "channel",
+    "result",
 )
-CONTACTS_BLOCKED = Counter(
+CONTACTS_BLOCKED = _counter(
     "collections_contacts_blocked",
     "Contact attempts a rule kept from leaving (opt-out, undeliverable, ...), by rule.",
-    ["channel", "rule"],
-    registry=REGISTRY,
+    "channel",
+    "rule",
 )
-PAYMENTS = Counter(
+PAYMENTS = _counter(
     "collections_payments",
     "Payments received, by currency and result (applied, duplicate, rejected).",
-    ["currency", "result"],
-    registry=REGISTRY,
+    "currency",
+    "result",
 )
-PAYMENT_AMOUNT = Counter(
+PAYMENT_AMOUNT = _counter(
     "collections_payment_amount_minor",
     "Amount of the payments received, in minor units (fen, cents), by currency and result.",
-    ["currency", "result"],
-    registry=REGISTRY,
+    "currency",
+    "result",
 )
-BOOKKEEPING_FAILURES = Counter(
+BOOKKEEPING_FAILURES = _counter(
     "collections_bookkeeping_failures",
     "Batches of case records the database did not take (each is kept by its case and sent "
     "again), by error (CaseNotFound, OperationalError, ...).",
-    ["error"],
-    registry=REGISTRY,
+    "error",
 )
-CASE_EVENTS = Counter(
+CASE_EVENTS = _counter(
     "collections_case_events",
     "Lines written to the cases' audit logs, by kind (hold_placed, promise_kept, closed, ...).",
-    ["kind"],
-    registry=REGISTRY,
+    "kind",
 )
 
 # Contact attempts with no result yet: the send is still to come.

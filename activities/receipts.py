@@ -23,9 +23,9 @@ from activities.inbound_messages import (
     word_is_out_of_order,
 )
 from activities.providers.base import OPTED_IN, OPTED_OUT, Receipt
-from activities.store import Store, utc_iso
+from activities.store import Store
 from domain.opt_out import OPT_IN, OPT_OUT
-from migrations.tables import CaseRow, ContactAttemptRow, InboundMessageRow
+from migrations.tables import CaseRow, ContactAttemptRow, InboundMessageRow, utc_iso
 
 # How far along a message is; a receipt of a lower rank than the stored one is stale.
 STATUS_RANK = {

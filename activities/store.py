@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,20 +36,6 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_SECONDS = 10
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def utc_iso(value: str | datetime | None = None) -> str:
-    """Normalise a timestamp (default: now) to UTC ISO-8601 with microseconds.
-
-    A fixed width keeps text comparison equal to time comparison; a naive value is taken as UTC
-    because the workflow only ever passes UTC (`workflow.now()`).
-    """
-    moment = datetime.now(UTC) if value is None else value
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def normalize_url(url: str) -> str:
@@ -207,14 +192,14 @@ class Store:
             _write_borrower(session, borrower, at=row.opened_at)
             return (row, True) if stored is None else (stored, False)
 
-        return self._write_racing(write)
+        return self.write_racing(write)
 
     def record_borrower(self, borrower: Borrower, *, at: str) -> None:
         """Insert the borrower, or replace their details unless the stored ones are newer: `at`
         is when the case that brought them opened, and the latest case has the current ones."""
-        self._write_racing(lambda session: _write_borrower(session, borrower, at=at))
+        self.write_racing(lambda session: _write_borrower(session, borrower, at=at))
 
-    def _write_racing(self, write: Callable[[Session], T]) -> T:
+    def write_racing(self, write: Callable[[Session], T]) -> T:
         """`write` in one transaction. Where it lost a race for a new row to another worker
         (PostgreSQL), it runs again, and then finds that row."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -287,16 +272,7 @@ WRITE_ATTEMPTS = 3
 
 
 def _write_borrower(session: Session, borrower: Borrower, *, at: str) -> None:
-    row = BorrowerRow(
-        borrower_id=borrower.borrower_id,
-        name=borrower.name,
-        phone=borrower.phone,
-        email=borrower.email,
-        address=borrower.address,
-        timezone=borrower.timezone,
-        locale=borrower.locale,
-        updated_at=utc_iso(at),
-    )
+    row = BorrowerRow.from_borrower(borrower, at=at)
     if session.get(BorrowerRow, row.borrower_id) is None:
         session.add(row)
         return

@@ -39,6 +39,19 @@ OPT_OUT_NOTICE = "opt_out_notice"
 # Each deferral moves to a later day or window opening; a few per day is the most there can be.
 _MAX_STEPS = SEARCH_DAYS * 8
 
+# What counts against a cap: every contact made or being made, answered or not, except one
+# that never reached the borrower: nobody could be contacted (no contact detail on record), a
+# rule kept it from leaving (an opt-out, an undeliverable address), or the provider refused it
+# for good. Results as the case records them (`Contact.result`).
+REFUSED_FOR_GOOD = "failed"
+NEVER_LEFT = frozenset({"skipped_no_contact", "blocked", REFUSED_FOR_GOOD})
+
+
+def counts_against_caps(result: str | None) -> bool:
+    """Whether a contact whose recorded result is `result` counts against the caps (a result
+    not known yet counts: the contact may be on its way)."""
+    return result not in NEVER_LEFT
+
 
 @dataclass(frozen=True)
 class EarlierContact:

@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from domain.caps import EarlierContact
+from domain.caps import REFUSED_FOR_GOOD, EarlierContact, counts_against_caps
 from domain.case_records import Contact
 
-# Results of a contact attempt that count against the channel's caps: all but these.
-COUNTED_RESULTS_EXCLUDED = ("skipped_no_contact", "blocked")
 # A call's result once its outcome is recorded: somebody answered (the borrower, in all but
 # `wrong_number`, so that was a conversation with them), or nobody did.
 CONVERSATION_RESULTS = ("reached", "refused", "promised", "disputed")
@@ -21,12 +19,18 @@ CONNECTED_RESULTS = (*CONVERSATION_RESULTS, "wrong_number")
 UNANSWERED_RESULTS = ("no_answer",)
 
 
-def earlier_contacts(contacts: Iterable[Contact]) -> list[EarlierContact]:
-    """The case's contacts as the caps count them (a call to the case's one phone number)."""
+def earlier_contacts(
+    contacts: Iterable[Contact], *, refused_sends_count: bool = False
+) -> list[EarlierContact]:
+    """The case's contacts as the caps count them (a call to the case's one phone number):
+    by `counts_against_caps`, except that a case begun before that rule was shared also
+    counts a send the provider refused for good, as it did when it decided (its history
+    must replay to the same decisions)."""
     return [
         earlier_contact(contact.channel, datetime.fromisoformat(contact.at), contact.result)
         for contact in contacts
-        if contact.result not in COUNTED_RESULTS_EXCLUDED
+        if counts_against_caps(contact.result)
+        or (refused_sends_count and contact.result == REFUSED_FOR_GOOD)
     ]
 
 

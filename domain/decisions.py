@@ -22,6 +22,9 @@ class CasePlan:
     policy: Policy
     timezone: str
     clock: CaseClock
+    # Cases begun before the caps' rule was shared with the activities count a send refused
+    # for good against their own caps (see `domain.contact_counting.earlier_contacts`).
+    refused_sends_count: bool = False
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def allowed_at(
         earliest,
         policy=plan.policy,
         timezone=plan.timezone,
-        contacts=earlier_contacts(state.contacts),
+        contacts=earlier_contacts(state.contacts, refused_sends_count=plan.refused_sends_count),
         margin=SEND_MARGIN,
     )
     if isinstance(verdict, Deferred):

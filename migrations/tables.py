@@ -1,6 +1,6 @@
 """The case database: one sqlmodel class per table.
 
-Timestamps are ISO-8601 strings in UTC with microseconds (`activities.store.utc_iso`), so
+Timestamps are ISO-8601 strings in UTC with microseconds (`utc_iso` below), so
 they compare correctly as text on SQLite and PostgreSQL alike. JSON values are stored as text
 because both backends then behave the same and the rows stay readable in any SQL shell.
 
@@ -13,11 +13,38 @@ JSON are unbounded TEXT. A change here needs a revision in migrations/versions (
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+
 from sqlalchemy import BigInteger, Index, Text, text
 from sqlmodel import Field, SQLModel
 
+from contracts import CaseEvent, PaymentRecord
+from domain.case import Borrower
 from domain.fields import MESSAGE_ID_MAX
 from domain.payments import SOURCE_MAX
+
+
+def utc_iso(value: str | datetime | None = None) -> str:
+    """Normalise a timestamp (default: now) to UTC ISO-8601 with microseconds.
+
+    A fixed width keeps text comparison equal to time comparison; a naive value is taken as UTC
+    because the workflow only ever passes UTC (`workflow.now()`).
+    """
+    moment = datetime.now(UTC) if value is None else value
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class OfCase(SQLModel):
+    """The columns of a row that belongs to a case: its case id and loan id, both indexed."""
+
+    case_id: str = Field(index=True, max_length=64)
+    loan_id: str = Field(index=True, max_length=64)
 
 
 class CaseRow(SQLModel, table=True):
@@ -59,15 +86,19 @@ class BorrowerRow(SQLModel, table=True):
     locale: str = Field(default="zh-CN", max_length=16)
     updated_at: str
 
+    @classmethod
+    def from_borrower(cls, borrower: Borrower, *, at: str) -> BorrowerRow:
+        """The row of a borrower's details as the case brought them at `at`: the borrower's
+        fields, column for column (tests/test_record_shapes.py keeps the two shapes equal)."""
+        return cls(**asdict(borrower), updated_at=utc_iso(at))
 
-class ContactAttemptRow(SQLModel, table=True):
+
+class ContactAttemptRow(OfCase, table=True):
     """The outbox: written before anything leaves the system, so a retry can see what was sent."""
 
     __tablename__ = "contact_attempts"
 
     attempt_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     channel: str = Field(max_length=16)
     template: str = Field(max_length=64)
     recipient: str | None = None
@@ -127,15 +158,19 @@ class PaymentRow(SQLModel, table=True):
     outstanding_after_minor: int | None = Field(default=None, sa_type=BigInteger)
     received_at: str
 
+    @classmethod
+    def from_record(cls, record: PaymentRecord) -> PaymentRow:
+        """The row of a payment as the case recorded it: the record's fields, column for
+        column (tests/test_record_shapes.py keeps the two shapes equal)."""
+        return cls(**{**asdict(record), "received_at": utc_iso(record.received_at)})
 
-class WorkItemRow(SQLModel, table=True):
+
+class WorkItemRow(OfCase, table=True):
     """A call task for the phone agents; its id is the contact attempt's id."""
 
     __tablename__ = "work_items"
 
     work_item_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     queue: str = Field(default="phone-agents", index=True, max_length=64)
     kind: str = Field(default="call", max_length=16)
     status: str = Field(default="open", index=True, max_length=16)  # open, done
@@ -146,12 +181,10 @@ class WorkItemRow(SQLModel, table=True):
     completed_at: str | None = None
 
 
-class FieldVisitRow(SQLModel, table=True):
+class FieldVisitRow(OfCase, table=True):
     __tablename__ = "field_visits"
 
     visit_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     # Visits are made by at least two staff (NIFA guideline); the column keeps that auditable.
     staff_count: int = 2
     scheduled_for: str
@@ -161,31 +194,39 @@ class FieldVisitRow(SQLModel, table=True):
     completed_at: str | None = None
 
 
-class LegalReferralRow(SQLModel, table=True):
+class LegalReferralRow(OfCase, table=True):
     __tablename__ = "legal_referrals"
 
     referral_id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     evidence_dir: str
     manifest_sha256: str = Field(max_length=64)
     files: str = Field(default="[]", sa_type=Text)
     created_at: str
 
 
-class CaseEventRow(SQLModel, table=True):
+class CaseEventRow(OfCase, table=True):
     """The append-only audit log of a case."""
 
     __tablename__ = "case_events"
 
     event_key: str = Field(primary_key=True, max_length=300)
-    case_id: str = Field(index=True, max_length=64)
-    loan_id: str = Field(index=True, max_length=64)
     kind: str = Field(max_length=64)
     # A message id, a case id or a ladder position.
     ref_id: str | None = Field(default=None, max_length=MESSAGE_ID_MAX)
     detail: str = Field(default="{}", sa_type=Text)
     at: str
+
+    @classmethod
+    def from_event(cls, case_event: CaseEvent) -> CaseEventRow:
+        """The row of an audit event: the event's fields, column for column, its detail as
+        JSON text (tests/test_record_shapes.py keeps the two shapes equal)."""
+        return cls(
+            **{
+                **asdict(case_event),
+                "detail": json.dumps(case_event.detail, ensure_ascii=False, sort_keys=True),
+                "at": utc_iso(case_event.at),
+            }
+        )
 
 
 class BorrowerChannelRow(SQLModel, table=True):

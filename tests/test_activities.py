@@ -30,7 +30,7 @@ from temporalio.testing import ActivityEnvironment
 import contracts
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
-from activities.store import Store, normalize_url, utc_iso
+from activities.store import Store, normalize_url
 from contracts import (
     CaseEvent,
     CaseRecords,
@@ -51,6 +51,7 @@ from migrations.tables import (
     LegalReferralRow,
     PaymentRow,
     WorkItemRow,
+    utc_iso,
 )
 from tests.conftest import sqlite_store
 

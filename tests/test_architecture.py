@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "templates": {"domain"},
     "policies": {"domain", "templates"},
     "workflows": {"domain", "contracts"},
-    "migrations": {"domain"},
+    "migrations": {"domain", "contracts"},
     "activities": {"domain", "contracts", "runtime", "migrations", "policies", "templates"},
     "cli": {
         "domain",

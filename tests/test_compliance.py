@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store import Store, utc_iso
-from migrations.tables import BorrowerChannelRow
+from activities.store import Store
+from migrations.tables import BorrowerChannelRow, utc_iso
 from tests.temporal_fixtures import CaseWorld, advance_to_local_time, make_worker
 from tests.test_workflow import case_input, rows, start_case, written
 from workflows.collection_case import CollectionCase

@@ -27,7 +27,7 @@ from activities.borrower_channels import OPERATOR, blocking_rule, mark_undeliver
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
 from activities.providers.twilio import request_signature
-from activities.store import Store, utc_iso
+from activities.store import Store
 from cli import main as starter
 from cli.console import UsageError
 from cli.inbound import InboundSettings
@@ -40,6 +40,7 @@ from migrations.tables import (
     BorrowerRow,
     ContactAttemptRow,
     InboundMessageRow,
+    utc_iso,
 )
 from tests.conftest import POSTGRES_ENV
 

@@ -45,10 +45,10 @@ from activities.providers.webhook import (
     SignedWebhook,
     verify_signature,
 )
-from activities.store import Store, utc_iso
+from activities.store import Store
 from contracts import ContactRequest, PrepareRequest
 from domain.case import Borrower, CaseInput
-from migrations.tables import BorrowerChannelRow, ContactAttemptRow
+from migrations.tables import BorrowerChannelRow, ContactAttemptRow, utc_iso
 
 PHONE = "+8613800138000"
 EMAIL = "wxm@example.cn"

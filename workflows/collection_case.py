@@ -139,6 +139,7 @@ class CollectionCase(CaseMessages):
             clock_start = workflow.now()
         self._opened_at = clock_start
         return CasePlan(
+            refused_sends_count=not workflow.patched("refused-sends-do-not-count"),
             policy=prepared.policy,
             timezone=prepared.timezone,
             clock=case_clock(

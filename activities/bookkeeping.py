@@ -1,0 +1,152 @@
+"""Bookkeeping: a case's payments, audit events and position, written to the case database.
+
+Every part is idempotent by its key (record id, event key; a snapshot older than the row's
+position changes nothing), so a retried batch is too. The activities that carry a batch with
+them (`ContactRequest.records`, `LegalHandOffRequest.records`) store it first, through
+`store_case_records`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from temporalio import activity
+
+import contracts
+from activities import metrics
+from activities.activity_base import ActivityBase
+from activities.evidence import write_recall_notice
+from activities.failures import case_not_found
+from activities.record_effects import LEGAL_RECALLED, apply_snapshot, event_effect
+from activities.store import add_if_absent
+from contracts import CaseEvent, CaseRecords, CaseSnapshot, PaymentRecord
+from migrations.tables import CaseEventRow, PaymentRow, utc_iso
+
+log = activity.logger
+
+
+class _NoPreparedCase(Exception):
+    """A snapshot names a case the database does not have: the batch is stored part by part."""
+
+
+class Bookkeeping(ActivityBase):
+    @activity.defn(name=contracts.STORE_CASE_RECORDS)
+    def store_case_records(self, records: CaseRecords) -> None:
+        """A case's bookkeeping batch. A batch that fails is counted and logged here; the case
+        keeps it and sends it again later."""
+        try:
+            self._store_case_records(records)
+        except Exception as error:
+            kind = metrics.observe_bookkeeping_failure(error)
+            log.warning(
+                "case records not stored (%s), the case sends them again: loan_id=%s "
+                "case_id=%s records=%s",
+                kind,
+                records.loan_id,
+                records.case_id,
+                len(records.payments) + len(records.events),
+            )
+            raise
+
+    def _store_carried(self, records: CaseRecords | None) -> None:
+        """The case's records a request carries (a contact, a hand-off), stored first: what
+        the activity then reads (the evidence package's payments and events) includes them."""
+        if records is not None:
+            self.store_case_records(records)
+
+    def _store_case_records(self, records: CaseRecords) -> None:
+        """A case's bookkeeping batch; every part is idempotent, so a retried batch is too.
+
+        Usually the whole batch is one transaction. Where that meets a conflict (the same
+        payment applied under another record id, a concurrent retry of this batch, no prepared
+        case), each record is stored on its own, as each part's own method decides."""
+        for case_event in records.events:
+            if case_event.kind == LEGAL_RECALLED:
+                write_recall_notice(self.evidence_dir, case_event, utc_iso(case_event.at))
+        if self._store_in_one_transaction(records):
+            return
+        for record in records.payments:
+            self.store_payment(record)
+        for case_event in records.events:
+            self.store_case_event(case_event)
+        if records.snapshot is not None:
+            self.store_case_snapshot(records.snapshot)
+
+    def _store_in_one_transaction(self, records: CaseRecords) -> bool:
+        """Store the batch in one transaction; False, with nothing written, on any conflict."""
+        stored_payments: list[PaymentRecord] = []
+        stored_events: list[CaseEvent] = []
+        try:
+            with self.store.session() as session:
+                for record in records.payments:
+                    if add_if_absent(session, PaymentRow.from_record(record)):
+                        stored_payments.append(record)
+                for case_event in records.events:
+                    row = CaseEventRow.from_event(case_event)
+                    if add_if_absent(session, row, then=event_effect(case_event, row.at)):
+                        stored_events.append(case_event)
+                if records.snapshot is not None and not apply_snapshot(session, records.snapshot):
+                    raise _NoPreparedCase
+        except (IntegrityError, _NoPreparedCase):
+            return False
+        for record in stored_payments:
+            _stored_payment(record)
+        for case_event in stored_events:
+            _stored_case_event(case_event)
+        return True
+
+    def store_payment(self, record: PaymentRecord) -> None:
+        try:
+            inserted = self.store.insert_if_absent(PaymentRow.from_record(record))
+        except IntegrityError:
+            if not self._applied_payment_exists(record):
+                raise
+            # The same payment applied under another record id: the money counts once.
+            inserted = False
+            metrics.observe_payment(record, result="duplicate")
+        if inserted:
+            _stored_payment(record)
+
+    def _applied_payment_exists(self, record: PaymentRecord) -> bool:
+        with self.store.reading() as session:
+            found = session.exec(
+                select(PaymentRow.record_id).where(
+                    col(PaymentRow.case_id) == record.case_id,
+                    col(PaymentRow.payment_id) == record.payment_id,
+                    col(PaymentRow.status) == "applied",
+                )
+            ).first()
+        return found is not None
+
+    def store_case_event(self, case_event: CaseEvent) -> None:
+        row = CaseEventRow.from_event(case_event)
+        if case_event.kind == LEGAL_RECALLED:
+            write_recall_notice(self.evidence_dir, case_event, row.at)
+        if self.store.insert_if_absent(row, then=event_effect(case_event, row.at)):
+            _stored_case_event(case_event)
+
+    def store_case_snapshot(self, snapshot: CaseSnapshot) -> None:
+        with self.store.session() as session:
+            if not apply_snapshot(session, snapshot):
+                raise case_not_found(snapshot.case_id)
+
+
+def _stored_payment(record: PaymentRecord) -> None:
+    metrics.observe_payment(record)
+    log.info(
+        "payment %s stored: loan_id=%s case_id=%s record_id=%s",
+        record.status,
+        record.loan_id,
+        record.case_id,
+        record.record_id,
+    )
+
+
+def _stored_case_event(case_event: CaseEvent) -> None:
+    metrics.observe_case_event(case_event)
+    log.info(
+        "case event %s: loan_id=%s case_id=%s",
+        case_event.kind,
+        case_event.loan_id,
+        case_event.case_id,
+    )

@@ -1,0 +1,98 @@
+"""The outbox (`contact_attempts`): its vocabulary, and the rows and answers of a contact.
+
+Every contact is written here before anything leaves the system, keyed by the attempt id the
+case chose, so a retry or a re-run finds it and answers what the first run did.
+"""
+
+from __future__ import annotations
+
+from activities.failures import policy_named, rejected
+from contracts import ContactRequest, ContactResult
+from domain.case import Borrower
+from domain.notices import NoticeFacts
+from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
+from templates import render_notice
+
+# An outbox row whose send was given up half-way: maybe delivered, maybe not.
+UNCONFIRMED = "unconfirmed"
+# Outbox rows a send may (still) deliver, under the row's own idempotency key.
+SENDABLE = ("pending", UNCONFIRMED)
+
+# The answer an activity gives for the status of its outbox row; a later outcome overwrites the
+# row's `result`, but a repeated call must still answer what the first one did.
+RESULT_BY_STATUS = {
+    "sent": "sent",
+    "unconfirmed": "unconfirmed",
+    "skipped": "skipped_no_contact",
+    "queued": "queued",
+    "booked": "booked",
+    "referred": "referred",
+    "blocked": "blocked",
+}
+
+
+def case_result(row: ContactAttemptRow) -> str:
+    """What the case records of this attempt (`Contact.result`), by the row's status: the
+    answer the activity gives, or the status itself where it gives none (a send still pending;
+    a provider's final refusal, which the case records as "failed")."""
+    return RESULT_BY_STATUS.get(row.status, row.status)
+
+
+def contact_detail(channel: str, borrower: BorrowerRow | None) -> str | None:
+    """Where a contact on `channel` goes (a number, an address, a mailbox), if known."""
+    if borrower is None:
+        return None
+    by_channel = {
+        "sms": borrower.phone,
+        "call": borrower.phone,
+        "email": borrower.email,
+        "letter": borrower.address,
+        "field_visit": borrower.address,
+    }
+    return by_channel.get(channel)
+
+
+def notice_body(request: ContactRequest, borrower: BorrowerRow | None, case: CaseRow | None) -> str:
+    facts = NoticeFacts(
+        loan_id=request.loan_id,
+        borrower_name=borrower.name if borrower else None,
+        # Without the borrower's row nothing is sent; the recorded text is in the default locale.
+        locale=borrower.locale if borrower else Borrower.locale,
+        days_past_due=request.days_past_due,
+        outstanding_minor=request.outstanding_minor,
+        currency=request.currency,
+    )
+    # The opt-out line unless the case's policy does without it (every shipped one has it).
+    opt_out_notice = policy_named(case.policy).opt_out_notice if case is not None else True
+    return render_notice(request.template, request.channel, facts, opt_out_notice=opt_out_notice)
+
+
+def attempt_row(
+    request: ContactRequest, *, recipient: str | None, status: str, body: str
+) -> ContactAttemptRow:
+    return ContactAttemptRow(
+        attempt_id=request.attempt_id,
+        case_id=request.case_id,
+        loan_id=request.loan_id,
+        channel=request.channel,
+        template=request.template,
+        recipient=recipient,
+        body=body,
+        status=status,
+        result=RESULT_BY_STATUS.get(status),
+        days_past_due=request.days_past_due,
+        # The case's moment of the contact (workflow time), the one its caps count by.
+        created_at=utc_iso(request.scheduled_at),
+    )
+
+
+def result_of(row: ContactAttemptRow) -> ContactResult:
+    if row.status == "failed":
+        # A re-run after a permanent refusal gets the same refusal, not a second try.
+        raise rejected(f"{row.channel} provider rejected the message earlier")
+    return ContactResult(
+        attempt_id=row.attempt_id,
+        result=RESULT_BY_STATUS[row.status],
+        provider_ref=row.provider_ref,
+        rule=row.note if row.status == "blocked" else None,
+    )
