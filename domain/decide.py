@@ -34,7 +34,7 @@ from domain.caps import CONTACT_WINDOW
 from domain.case_records import CallTask
 from domain.case_state import CaseState
 from domain.decisions import (
-    CasePlan,
+    CaseSetup,
     Close,
     Complete,
     Decision,
@@ -59,11 +59,11 @@ from domain.timing import (
 
 @dataclass(frozen=True)
 class Situation:
-    """What every rule reads: the case, its plan, the moment, and the waits that stand
+    """What every rule reads: the case, its setup, the moment, and the waits that stand
     whatever else is due (bucket boundary, write-off, commitment deadlines, SLAs)."""
 
     state: CaseState
-    plan: CasePlan
+    setup: CaseSetup
     now: datetime
     days_past_due: int
     # None while the case keeps to an installment plan (it is not written off meanwhile).
@@ -72,20 +72,20 @@ class Situation:
     lapsing: list[tuple[LapseKind, Wait]]
 
     @classmethod
-    def of(cls, state: CaseState, plan: CasePlan, now: datetime) -> Situation:
-        clock = plan.clock
+    def of(cls, state: CaseState, setup: CaseSetup, now: datetime) -> Situation:
+        clock = setup.clock
         days_past_due = clock.days_past_due(now)
         in_plan = state.active_plan is not None
         return cls(
             state=state,
-            plan=plan,
+            setup=setup,
             now=now,
             days_past_due=days_past_due,
             write_off=(
-                None if in_plan else Wait(clock.start_of(plan.policy.write_off_dpd), "write-off")
+                None if in_plan else Wait(clock.start_of(setup.policy.write_off_dpd), "write-off")
             ),
             boundary=next_bucket_boundary(clock, days_past_due),
-            lapsing=commitment_deadlines(state, plan),
+            lapsing=commitment_deadlines(state, setup),
         )
 
     @property
@@ -100,7 +100,7 @@ class Situation:
 
     def may_requeue(self, task: CallTask) -> bool:
         return (
-            task.requeues < self.plan.policy.commitments.call_requeue_limit
+            task.requeues < self.setup.policy.commitments.call_requeue_limit
             and not self.state.phone_unusable
             and not self.state.on_hold
             and not self.deadlines
@@ -127,7 +127,7 @@ class Situation:
         ]
 
     def paid_on_site_by(self, outcome_at: datetime) -> datetime:
-        policy = self.plan.policy
+        policy = self.setup.policy
         return outcome_at + timedelta(
             seconds=policy.commitments.paid_on_site_days * policy.day_seconds
         )
@@ -146,7 +146,7 @@ class Situation:
             skipped=skipped,
             days_past_due=self.days_past_due,
             outstanding_minor=self.state.outstanding_minor,
-            deadline=step_deadline(self.plan, step, self.now),
+            deadline=step_deadline(self.setup, step, self.now),
             requeue_of=requeue_of,
         )
 
@@ -157,12 +157,12 @@ Rule = Callable[[Situation], Decision | None]
 def closed_case(s: Situation) -> Decision | None:
     if not s.state.closed:
         return None
-    until = linger_end(s.state, s.plan.policy)
+    until = linger_end(s.state, s.setup.policy)
     return Complete() if s.now >= until else Wait(until, f"closed {s.state.status}: linger")
 
 
 def write_off(s: Situation) -> Decision | None:
-    if s.days_past_due >= s.plan.policy.write_off_dpd and s.state.active_plan is None:
+    if s.days_past_due >= s.setup.policy.write_off_dpd and s.state.active_plan is None:
         return Close("written_off")
     return None
 
@@ -182,8 +182,8 @@ def call_task_due(s: Situation) -> Decision | None:
             continue
         if not s.may_requeue(task):
             return Lapse("call", task.attempt_id)
-        step = s.plan.policy.ladder[task.step_index]
-        at, rule = allowed_at(s.state, s.plan, step, s.now)
+        step = s.setup.policy.ladder[task.step_index]
+        at, rule = allowed_at(s.state, s.setup, step, s.now)
         if at > s.now:
             waiting = Wait(
                 at,
@@ -199,7 +199,7 @@ def visit_due(s: Situation) -> Decision | None:
     """Visits in order: one whose on-site payment did not come, or not home once too often, is
     settled; one not home is re-booked when its window and caps allow (not while the case is
     held or paused)."""
-    rebook_limit = s.plan.policy.commitments.visit_rebook_limit
+    rebook_limit = s.setup.policy.commitments.visit_rebook_limit
     for booking in s.state.visits.values():
         if booking.state == "paid_on_site" and booking.outcome_at is not None:
             if s.now >= s.paid_on_site_by(booking.outcome_at):
@@ -209,8 +209,8 @@ def visit_due(s: Situation) -> Decision | None:
                 return Lapse("visit", booking.visit_id)
             if s.state.on_hold or s.deadlines:
                 continue
-            step = s.plan.policy.ladder[booking.step_index]
-            at, rule = allowed_at(s.state, s.plan, step, s.now)
+            step = s.setup.policy.ladder[booking.step_index]
+            at, rule = allowed_at(s.state, s.setup, step, s.now)
             if at > s.now:
                 waiting = Wait(
                     at,
@@ -241,8 +241,8 @@ def _no_contact(s: Situation, why: str) -> Wait:
 def due_step(s: Situation) -> Decision | None:
     """The latest ladder step due now (after a broken plan, of the plan's stage) runs, when its
     window and caps allow; a call or SMS with the phone unusable and no way round is skipped."""
-    state, ladder = s.state, s.plan.policy.ladder
-    choice = resumed(state, s.plan.policy, choose_step(ladder, state.next_step, s.days_past_due))
+    state, ladder = s.state, s.setup.policy.ladder
+    choice = resumed(state, s.setup.policy, choose_step(ladder, state.next_step, s.days_past_due))
     if choice.run is None:
         return None
     if state.phone_unusable:
@@ -252,7 +252,7 @@ def due_step(s: Situation) -> Decision | None:
         ):
             return Skip(choice.run, f"{unusable.channel}: the phone is unusable (wrong number)")
     step = usable(state, ladder[choice.run])
-    at, rule = allowed_at(state, s.plan, step, s.now)
+    at, rule = allowed_at(state, s.setup, step, s.now)
     if at <= s.now:
         return s.run(choice.run, step, tuple(choice.skipped))
     waiting = Wait(
@@ -264,12 +264,12 @@ def due_step(s: Situation) -> Decision | None:
 def next_step(s: Situation) -> Decision:
     """Nothing is due now: sleep until the next step may run, or a boundary, write-off or an
     SLA, whichever comes first."""
-    state, ladder = s.state, s.plan.policy.ladder
+    state, ladder = s.state, s.setup.policy.ladder
     waits = (s.boundary, s.write_off, *s.call_slas, *s.on_site_waits)
     if state.next_step >= len(ladder):
         return earliest(*waits)
     step = usable(state, ladder[state.next_step])
-    at, rule = allowed_at(state, s.plan, step, max(s.now, s.plan.clock.start_of(step.dpd)))
+    at, rule = allowed_at(state, s.setup, step, max(s.now, s.setup.clock.start_of(step.dpd)))
     # A step due at night waits for the window as a matter of course; a cap is news.
     held = f" · {rule}" if rule and rule != CONTACT_WINDOW else ""
     return earliest(Wait(at, f"{step.channel}: {step.template} · DPD {step.dpd}{held}"), *waits)
@@ -289,8 +289,8 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def decide(state: CaseState, plan: CasePlan, now: datetime) -> Decision:
-    situation = Situation.of(state, plan, now)
+def decide(state: CaseState, setup: CaseSetup, now: datetime) -> Decision:
+    situation = Situation.of(state, setup, now)
     for rule in RULES:
         decision = rule(situation)
         if decision is not None:

@@ -16,7 +16,7 @@ from domain.policy import LadderStep, Policy
 
 
 @dataclass(frozen=True)
-class CasePlan:
+class CaseSetup:
     """What preparation fixed for the case: its policy snapshot, timezone and clock."""
 
     policy: Policy

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.case_state import CaseState
-from domain.decisions import CasePlan, RunStep
+from domain.decisions import CaseSetup, RunStep
 from domain.timing import call_sla, visit_slot
 
 # Results of a contact a channel rule kept from leaving: blocked (opted out, undeliverable),
@@ -62,7 +62,7 @@ class StepPlan:
 
 
 def plan_step(
-    state: CaseState, plan: CasePlan, run: RunStep, case_id: str, now: datetime
+    state: CaseState, setup: CaseSetup, run: RunStep, case_id: str, now: datetime
 ) -> StepPlan:
     step = run.step
     # Run ids are time-ordered (UUIDv7): their tail, not their head, tells cases apart.
@@ -70,7 +70,7 @@ def plan_step(
     if run.requeue_of is not None:
         attempt_id += f".r{state.requeue_number(run.requeue_of)}"
     number = 1 + sum(1 for c in state.contacts if c.channel == step.channel)
-    sla = call_sla(plan) if step.channel == "call" else None
+    sla = call_sla(setup) if step.channel == "call" else None
     return StepPlan(
         attempt_id=attempt_id,
         channel=step.channel,
@@ -81,7 +81,7 @@ def plan_step(
         due_at=(
             now + sla
             if sla is not None
-            else visit_slot(plan, now)
+            else visit_slot(setup, now)
             if step.channel == "field_visit"
             else None
         ),

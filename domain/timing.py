@@ -1,6 +1,6 @@
 """Moments a case decides by: when a step may run (its contact window, its caps), when a
 commitment lapses, the next bucket boundary, the end of a closed case's linger, a call task's
-SLA and a visit's slot. Pure functions of the case's state, its plan and the time."""
+SLA and a visit's slot. Pure functions of the case's state, its setup and the time."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from domain.case_core import CaseCore
 from domain.clock import BUCKET_STARTS, SECONDS_PER_DAY, CaseClock, bucket
 from domain.contact_counting import earlier_contacts
 from domain.contact_rules import window_closes_at
-from domain.decisions import CasePlan, Deferral, LapseKind, Wait
+from domain.decisions import CaseSetup, Deferral, LapseKind, Wait
 from domain.policy import LadderStep, Policy
 
 # A contact may start no later than this before its window closes, so that an attempt started
@@ -22,48 +22,48 @@ SEND_MARGIN = timedelta(seconds=30)
 AFTER_UNSENT = "after an unsent contact"
 
 
-def call_sla(plan: CasePlan) -> timedelta:
+def call_sla(setup: CaseSetup) -> timedelta:
     """How long an agent has for a call task, in the case's days."""
-    return timedelta(seconds=plan.policy.commitments.call_sla_days * plan.policy.day_seconds)
+    return timedelta(seconds=setup.policy.commitments.call_sla_days * setup.policy.day_seconds)
 
 
-def visit_slot(plan: CasePlan, now: datetime) -> datetime:
+def visit_slot(setup: CaseSetup, now: datetime) -> datetime:
     """When a field visit is booked for: a daytime slot, 10:00 in the borrower's timezone on
     the next day (on a fast clock, one case day ahead)."""
-    if plan.policy.day_seconds != SECONDS_PER_DAY:
-        return now + timedelta(seconds=plan.policy.day_seconds)
-    local = now.astimezone(ZoneInfo(plan.timezone))
+    if setup.policy.day_seconds != SECONDS_PER_DAY:
+        return now + timedelta(seconds=setup.policy.day_seconds)
+    local = now.astimezone(ZoneInfo(setup.timezone))
     return datetime.combine(local.date() + timedelta(days=1), time(10), tzinfo=local.tzinfo)
 
 
-def case_today(state: CaseCore, plan: CasePlan, now: datetime) -> date:
+def case_today(state: CaseCore, setup: CaseSetup, now: datetime) -> date:
     """Today in the case's calendar (a `demo` day is two seconds): the date that commitments'
     due dates are compared with."""
-    return state.case.due + timedelta(days=plan.clock.days_past_due(now))
+    return state.case.due + timedelta(days=setup.clock.days_past_due(now))
 
 
-def end_of_day(state: CaseCore, plan: CasePlan, day: date) -> datetime:
+def end_of_day(state: CaseCore, setup: CaseSetup, day: date) -> datetime:
     """The end of `day` in the case's calendar and the borrower's timezone."""
-    return plan.clock.start_of((day - state.case.due).days + 1)
+    return setup.clock.start_of((day - state.case.due).days + 1)
 
 
-def commitment_deadlines(state: CaseCore, plan: CasePlan) -> list[tuple[LapseKind, Wait]]:
+def commitment_deadlines(state: CaseCore, setup: CaseSetup) -> list[tuple[LapseKind, Wait]]:
     """(kind, when) each pending commitment lapses if unkept: a promise at the end of its due
     date plus the promise grace, the next installment at the end of its due date plus the plan
     grace, a settlement at the end of its due date."""
-    rules = plan.policy.commitments
+    rules = setup.policy.commitments
     deadlines: list[tuple[LapseKind, Wait]] = []
     if (promise := state.pending_promise) is not None:
         day = promise.due_date + timedelta(days=rules.promise_grace_days)
         deadlines.append(
-            ("promise", Wait(end_of_day(state, plan, day), f"promise {promise.promise_id} due"))
+            ("promise", Wait(end_of_day(state, setup, day), f"promise {promise.promise_id} due"))
         )
     if (active := state.active_plan) is not None and (installment := active.next_due()):
         day = installment.due_date + timedelta(days=rules.plan_grace_days)
         deadlines.append(
             (
                 "plan",
-                Wait(end_of_day(state, plan, day), f"plan installment due {installment.due_date}"),
+                Wait(end_of_day(state, setup, day), f"plan installment due {installment.due_date}"),
             )
         )
     if (settlement := state.pending_settlement) is not None:
@@ -71,7 +71,7 @@ def commitment_deadlines(state: CaseCore, plan: CasePlan) -> list[tuple[LapseKin
             (
                 "settlement",
                 Wait(
-                    end_of_day(state, plan, settlement.due_date),
+                    end_of_day(state, setup, settlement.due_date),
                     f"settlement {settlement.settlement_id} due",
                 ),
             )
@@ -86,7 +86,7 @@ def linger_end(state: CaseCore, policy: Policy) -> datetime:
 
 
 def allowed_at(
-    state: CaseCore, plan: CasePlan, step: LadderStep, earliest: datetime
+    state: CaseCore, setup: CaseSetup, step: LadderStep, earliest: datetime
 ) -> tuple[datetime, str]:
     """The first moment at or after `earliest` when the step may run, and the rule that holds
     it back until then (`caps.py`'s name, "" if none): a legal hand-off at once; a contact
@@ -100,9 +100,9 @@ def allowed_at(
     verdict = check_contact(
         step.channel,
         earliest,
-        policy=plan.policy,
-        timezone=plan.timezone,
-        contacts=earlier_contacts(state.contacts, refused_sends_count=plan.refused_sends_count),
+        policy=setup.policy,
+        timezone=setup.timezone,
+        contacts=earlier_contacts(state.contacts, refused_sends_count=setup.refused_sends_count),
         margin=SEND_MARGIN,
     )
     if isinstance(verdict, Deferred):
@@ -110,12 +110,12 @@ def allowed_at(
     return earliest, held_by
 
 
-def step_deadline(plan: CasePlan, step: LadderStep, now: datetime) -> datetime | None:
+def step_deadline(setup: CaseSetup, step: LadderStep, now: datetime) -> datetime | None:
     """When a contact must have started its last attempt: shortly before its window closes."""
-    window = plan.policy.contact_window
+    window = setup.policy.contact_window
     if step.channel == "legal" or window is None:
         return None
-    return window_closes_at(now, timezone=plan.timezone, window=window) - SEND_MARGIN
+    return window_closes_at(now, timezone=setup.timezone, window=window) - SEND_MARGIN
 
 
 def next_bucket_boundary(clock: CaseClock, days_past_due: int) -> Wait | None:

@@ -16,7 +16,7 @@ from domain.case_records import Contact
 from domain.case_state import CaseState
 from domain.clock import case_clock
 from domain.decide import decide
-from domain.decisions import CasePlan, RunStep, Skip
+from domain.decisions import CaseSetup, RunStep, Skip
 from domain.messages import Outcome
 from policies import load_policy
 from tests.temporal_fixtures import CaseWorld, advance_to_local_time, make_worker
@@ -130,7 +130,7 @@ def test_with_the_phone_unusable_an_sms_reminder_falls_back_to_email_or_is_skipp
         state = CaseState(case)
         state.contacts.append(Contact("c1", "call", "first_call", OPENED.isoformat(), "queued", 14))
         state.record_outcome(Outcome("c1", "wrong_number"), "call", OPENED)
-        plan = CasePlan(policy, "Asia/Shanghai", case_clock(DUE, "Asia/Shanghai", OPENED, 86400))
+        plan = CaseSetup(policy, "Asia/Shanghai", case_clock(DUE, "Asia/Shanghai", OPENED, 86400))
         state.next_step = 2  # the SMS at DPD 7 is next
         decision = decide(state, plan, datetime(2026, 3, 8, 2, 0, tzinfo=UTC))
         if expected == "email":

@@ -17,7 +17,7 @@ from domain.case_records import Contact
 from domain.case_state import CaseState
 from domain.clock import case_clock
 from domain.decide import decide
-from domain.decisions import CasePlan, RunStep, Wait
+from domain.decisions import CaseSetup, RunStep, Wait
 from domain.policy import ContactWindow, Policy
 from policies import load_policy
 from tests.test_contact_rules import first_whole_minute_after, inside, moments, windows
@@ -335,7 +335,7 @@ def test_a_single_case_obeys_a_rolling_cap_and_the_wait_names_the_rule() -> None
         },
         now=opened,
     )
-    plan = CasePlan(
+    plan = CaseSetup(
         policy=policy,
         timezone="America/New_York",
         clock=case_clock(due, "America/New_York", opened, policy.day_seconds),

@@ -14,7 +14,7 @@ from domain.case_records import Contact, PaymentFact
 from domain.case_state import CaseState
 from domain.clock import case_clock
 from domain.decide import decide
-from domain.decisions import CasePlan, Lapse, RunStep
+from domain.decisions import CaseSetup, Lapse, RunStep
 from domain.messages import HoldRequest
 from domain.payments import Payment
 from domain.step_choice import stage_at
@@ -27,7 +27,7 @@ OPENED = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, DPD 0
 CASE_ID = "0190aaaa-bbbb-7ccc-8ddd-0123456789ab"
 
 
-def new_case() -> tuple[CaseState, CasePlan]:
+def new_case() -> tuple[CaseState, CaseSetup]:
     policy = load_policy("default")
     case = parse_case_input(
         {
@@ -40,10 +40,10 @@ def new_case() -> tuple[CaseState, CasePlan]:
         now=OPENED,
     )
     clock = case_clock(DUE, "Asia/Shanghai", OPENED, policy.day_seconds)
-    return CaseState(case), CasePlan(policy=policy, timezone="Asia/Shanghai", clock=clock)
+    return CaseState(case), CaseSetup(policy=policy, timezone="Asia/Shanghai", clock=clock)
 
 
-def run_of(plan: CasePlan, index: int, **changes: object) -> RunStep:
+def run_of(plan: CaseSetup, index: int, **changes: object) -> RunStep:
     step = plan.policy.ladder[index]
     run = RunStep(index, step, (), step.dpd, 500000, None)
     return replace(run, **changes)  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ from domain.commitments import (
     parse_settlement,
 )
 from domain.decide import decide
-from domain.decisions import CasePlan, Lapse, RunStep, Wait
+from domain.decisions import CaseSetup, Lapse, RunStep, Wait
 from domain.errors import InvalidInput
 from domain.payments import Payment
 from policies import load_policy
@@ -32,7 +32,7 @@ NOW = datetime(2026, 3, 21, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 RULES = CommitmentRules()
 
 
-def new_case() -> tuple[CaseState, CasePlan]:
+def new_case() -> tuple[CaseState, CaseSetup]:
     policy = load_policy("default")
     case = parse_case_input(
         {
@@ -45,7 +45,7 @@ def new_case() -> tuple[CaseState, CasePlan]:
         now=NOW,
     )
     clock = case_clock(DUE, "Asia/Shanghai", NOW, policy.day_seconds)
-    return CaseState(case), CasePlan(policy=policy, timezone="Asia/Shanghai", clock=clock)
+    return CaseState(case), CaseSetup(policy=policy, timezone="Asia/Shanghai", clock=clock)
 
 
 def promise(promise_id: str = "pr-1", amount: int = 100000, days: int = 5) -> Any:

@@ -13,7 +13,7 @@ from domain.case_records import Contact
 from domain.case_state import CaseState
 from domain.clock import case_clock
 from domain.decide import contact_still_stands, decide
-from domain.decisions import CasePlan, Close, Complete, Lapse, RunStep, Skip, Wait
+from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip, Wait
 from domain.messages import HoldRequest
 from domain.payments import Payment
 from policies import load_policy
@@ -23,7 +23,7 @@ DUE = date(2026, 3, 1)
 OPENED = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, DPD 0
 
 
-def new_case(policy_name: str = "default") -> tuple[CaseState, CasePlan]:
+def new_case(policy_name: str = "default") -> tuple[CaseState, CaseSetup]:
     policy = load_policy(policy_name)
     case = parse_case_input(
         {
@@ -36,7 +36,7 @@ def new_case(policy_name: str = "default") -> tuple[CaseState, CasePlan]:
         now=OPENED,
     )
     clock = case_clock(DUE, "Asia/Shanghai", OPENED, policy.day_seconds)
-    return CaseState(case), CasePlan(policy=policy, timezone="Asia/Shanghai", clock=clock)
+    return CaseState(case), CaseSetup(policy=policy, timezone="Asia/Shanghai", clock=clock)
 
 
 def local(moment: datetime) -> datetime:
@@ -51,7 +51,7 @@ def carry_out(state: CaseState, run: RunStep, now: datetime) -> None:
     )
 
 
-def assert_lawful(state: CaseState, plan: CasePlan, decision: RunStep, now: datetime) -> None:
+def assert_lawful(state: CaseState, plan: CaseSetup, decision: RunStep, now: datetime) -> None:
     """A step may run only when the case is open, not on hold, and (for a contact) inside the
     borrower's contact window, with time left for the attempt to end inside it."""
     assert not state.on_hold and not state.closed
@@ -62,7 +62,7 @@ def assert_lawful(state: CaseState, plan: CasePlan, decision: RunStep, now: date
         assert decision.deadline is not None and decision.deadline > now
 
 
-def walk(state: CaseState, plan: CasePlan, start: datetime, until: datetime) -> list[RunStep]:
+def walk(state: CaseState, plan: CaseSetup, start: datetime, until: datetime) -> list[RunStep]:
     """Follow the decisions as the workflow would, with no messages, up to `until`."""
     now, runs = start, []
     while now < until:

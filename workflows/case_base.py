@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.case_records import Fact
     from domain.case_state import CaseState
     from domain.clock import calendar_days_past_due
-    from domain.decisions import CasePlan
+    from domain.decisions import CaseSetup
     from domain.errors import InvalidInput
 
 # Business errors are final; everything else (database down, provider 5xx) is retried.
@@ -79,7 +79,7 @@ class CaseRun:
             except InvalidInput as error:
                 self._invalid = error
         self._case_id = workflow.info().first_execution_run_id
-        self._plan: CasePlan | None = None
+        self._setup: CaseSetup | None = None
         self._timezone = "UTC"
         self._opened_at = workflow.now()
         self._published: tuple[object, ...] = ()
@@ -119,6 +119,6 @@ class CaseRun:
         """Days past due now, or at closing for a closed case (its DPD stops there)."""
         state = self._require_state("CaseNotOpened")
         moment = state.closed_at or at or self._now()
-        if self._plan is not None:
-            return self._plan.clock.days_past_due(moment)
+        if self._setup is not None:
+            return self._setup.clock.days_past_due(moment)
         return calendar_days_past_due(state.case.due, moment, self._timezone)

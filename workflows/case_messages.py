@@ -108,9 +108,9 @@ class CaseMessages(CaseBookkeeping):
         """The policy's commitment rules and today in the case's calendar; a commitment can
         only be judged once the case is prepared (it knows its policy from then on)."""
         state = self._require_state("CaseNotOpened")
-        if self._plan is None:
+        if self._setup is None:
             raise InvalidInput("case", "the case is still being prepared: send it again")
-        return self._plan.policy.commitments, case_today(state, self._plan, workflow.now())
+        return self._setup.policy.commitments, case_today(state, self._setup, workflow.now())
 
     @workflow.update
     def promise_to_pay(self, promise: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.case_state import CaseState
     from domain.clock import case_clock
     from domain.decide import contact_still_stands, decide
-    from domain.decisions import CasePlan, Close, Complete, Lapse, RunStep, Skip, Wait
+    from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip, Wait
     from domain.step_choice import stage_at
     from domain.step_plan import (
         REFERRED,
@@ -73,7 +73,7 @@ class CollectionCase(CaseMessages):
                 str(self._invalid), type=contracts.INVALID_CASE, non_retryable=True
             )
         state = self._state
-        plan = self._plan = await self._prepared_plan(state, carried)
+        setup = self._setup = await self._prepared_setup(state, carried)
         if not state.closed and not carried:
             state.stage = "grace"
         # The case table got this position from preparation itself (or from the run before).
@@ -81,13 +81,13 @@ class CollectionCase(CaseMessages):
         # Added after cases were running: a case opened past its first steps began in
         # `grace` until its first contact, and stayed there while a promise paused it.
         if not state.closed and not carried and workflow.patched("stage-follows-ladder"):
-            state.stage = stage_at(plan.policy, self._days_past_due())
+            state.stage = stage_at(setup.policy, self._days_past_due())
         self._publish(state, first=True)
         writer = asyncio.create_task(self._write_journal())
         while True:
             if self._continue_as_new_due():
                 await self._continue_as_new(case, state)
-            decision = decide(state, plan, self._now())
+            decision = decide(state, setup, self._now())
             if isinstance(decision, Complete):
                 break
             if isinstance(decision, Close):
@@ -114,8 +114,8 @@ class CollectionCase(CaseMessages):
         await workflow.wait_condition(workflow.all_handlers_finished)
         return state.status_view(self._days_past_due())
 
-    async def _prepared_plan(self, state: CaseState, carried: dict[str, Any] | None) -> CasePlan:
-        """Prepare the case and fix its plan. A run carried over prepares again (idempotent:
+    async def _prepared_setup(self, state: CaseState, carried: dict[str, Any] | None) -> CaseSetup:
+        """Prepare the case and fix its setup. A run carried over prepares again (idempotent:
         the case row keeps its first opening, and the borrower's details are written as of
         that opening, never over newer ones)."""
         opened_at = datetime.fromisoformat(carried["opened_at"]) if carried else workflow.now()
@@ -138,7 +138,7 @@ class CollectionCase(CaseMessages):
         else:
             clock_start = workflow.now()
         self._opened_at = clock_start
-        return CasePlan(
+        return CaseSetup(
             refused_sends_count=not workflow.patched("refused-sends-do-not-count"),
             policy=prepared.policy,
             timezone=prepared.timezone,
@@ -196,7 +196,7 @@ class CollectionCase(CaseMessages):
         `decide` and the activity's start; a contact that has not finished when the case
         closes, goes on hold or its amount changes is cancelled, and the step is decided
         again."""
-        assert self._plan is not None
+        assert self._setup is not None
         if run.requeue_of is None:
             state.begin_step(run.index, run.step.stage, run.skipped, run.days_past_due)
         self._publish(state)
@@ -205,7 +205,7 @@ class CollectionCase(CaseMessages):
         # is idempotent by its key, so writing one twice is harmless).
         facts = self._take_facts(state)
         records = self._records(state, facts)
-        step = plan_step(state, self._plan, run, case_id=self._case_id, now=self._now())
+        step = plan_step(state, self._setup, run, case_id=self._case_id, now=self._now())
         handle = workflow.start_activity(
             ACTIVITY_FOR_CHANNEL[step.channel],
             self._step_request(state, step, records),
