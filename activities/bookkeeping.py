@@ -17,9 +17,10 @@ from activities import metrics
 from activities.activity_base import ActivityBase
 from activities.evidence import write_recall_notice
 from activities.failures import case_not_found
-from activities.record_effects import LEGAL_RECALLED, apply_snapshot, event_effect
+from activities.record_effects import apply_snapshot, event_effect
 from activities.store import add_if_absent
 from contracts import CaseEvent, CaseRecords, CaseSnapshot, PaymentRecord
+from domain.audit import AuditKind
 from migrations.tables import CaseEventRow, PaymentRow, utc_iso
 
 log = activity.logger
@@ -61,7 +62,7 @@ class Bookkeeping(ActivityBase):
         payment applied under another record id, a concurrent retry of this batch, no prepared
         case), each record is stored on its own, as each part's own method decides."""
         for case_event in records.events:
-            if case_event.kind == LEGAL_RECALLED:
+            if case_event.kind == AuditKind.LEGAL_RECALLED:
                 write_recall_notice(self.evidence_dir, case_event, utc_iso(case_event.at))
         if self._store_in_one_transaction(records):
             return
@@ -120,7 +121,7 @@ class Bookkeeping(ActivityBase):
 
     def store_case_event(self, case_event: CaseEvent) -> None:
         row = CaseEventRow.from_event(case_event)
-        if case_event.kind == LEGAL_RECALLED:
+        if case_event.kind == AuditKind.LEGAL_RECALLED:
             write_recall_notice(self.evidence_dir, case_event, row.at)
         if self.store.insert_if_absent(row, then=event_effect(case_event, row.at)):
             _stored_case_event(case_event)

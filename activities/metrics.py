@@ -28,6 +28,7 @@ from sqlmodel import col, select
 
 from activities.store import Store
 from contracts import CONTACT_BLOCKED, CONTACT_DEFERRED, CaseEvent, PaymentRecord
+from domain.audit import AuditKind
 from domain.case_status import CASE_STAGES
 from migrations.tables import CaseRow, ContactAttemptRow
 
@@ -92,7 +93,6 @@ CASE_EVENTS = _counter(
 
 # Contact attempts with no result yet: the send is still to come.
 NO_RESULT_YET = "pending"
-CASE_CLOSED_EVENT = "closed"
 # A rejected payment may name any currency, or none; a label keeps to ISO codes.
 ISO_CURRENCY = re.compile(r"[A-Z]{3}")
 UNKNOWN_CURRENCY = "unknown"
@@ -146,7 +146,7 @@ def observe_payment(record: PaymentRecord, *, result: str | None = None) -> None
 def observe_case_event(case_event: CaseEvent) -> None:
     """An audit line newly written; the `closed` line is the case's close, once per case."""
     CASE_EVENTS.labels(kind=case_event.kind).inc()
-    if case_event.kind == CASE_CLOSED_EVENT:
+    if case_event.kind == AuditKind.CLOSED:
         CASES_CLOSED.labels(status=str(case_event.detail.get("status"))).inc()
 
 

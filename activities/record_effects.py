@@ -13,16 +13,11 @@ from temporalio import activity
 
 from activities.outbox import UNCONFIRMED
 from contracts import CaseEvent, CaseSnapshot
+from domain.audit import AuditKind
 from domain.case_status import FINAL_STATUSES
 from migrations.tables import CaseRow, ContactAttemptRow, FieldVisitRow, WorkItemRow, utc_iso
 
-CONTACT_OUTCOME = "contact_outcome"
-CONTACT_NOT_SENT = "contact_not_sent"
-LEGAL_RECALLED = "legal_recalled"
-CALL_EXPIRED = "call_expired"
-SKIP_TRACE_OPENED = "skip_trace_opened"
 SKIP_TRACE_QUEUE = "skip-trace"
-VISIT_OUTCOME = "visit_outcome"
 
 # What a case's open work (call tasks, booked visits) becomes with the case's status: a closed
 # case's work is cancelled for good; a hold suspends it and a release brings it back.
@@ -40,13 +35,16 @@ log = activity.logger
 
 def event_effect(case_event: CaseEvent, at: str) -> Effect | None:
     """What a new case event changes besides its own row, in the same transaction."""
-    if case_event.kind in (CONTACT_OUTCOME, VISIT_OUTCOME) and case_event.ref_id:
+    if (
+        case_event.kind in (AuditKind.CONTACT_OUTCOME, AuditKind.VISIT_OUTCOME)
+        and case_event.ref_id
+    ):
         return _outcome_effect(case_event, at)
-    if case_event.kind == CALL_EXPIRED and case_event.ref_id:
+    if case_event.kind == AuditKind.CALL_EXPIRED and case_event.ref_id:
         return _expire_work_item(case_event.ref_id)
-    if case_event.kind == SKIP_TRACE_OPENED and case_event.ref_id:
+    if case_event.kind == AuditKind.SKIP_TRACE_OPENED and case_event.ref_id:
         return _open_skip_trace(case_event, at)
-    if case_event.kind == CONTACT_NOT_SENT and case_event.ref_id:
+    if case_event.kind == AuditKind.CONTACT_NOT_SENT and case_event.ref_id:
         return _unconfirm_attempt(case_event.ref_id.rsplit(":", 1)[0])
     return None
 
@@ -162,7 +160,7 @@ def _outcome_effect(case_event: CaseEvent, at: str) -> Effect:
         attempt.note = note
         session.add(attempt)
         closed: WorkItemRow | FieldVisitRow | None
-        if case_event.kind == CONTACT_OUTCOME:
+        if case_event.kind == AuditKind.CONTACT_OUTCOME:
             closed = session.get(WorkItemRow, ref_id)
         else:
             closed = session.get(FieldVisitRow, ref_id)

@@ -20,6 +20,7 @@ from fractions import Fraction
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+from domain.audit import AuditKind
 from domain.case_status import CASE_STAGES
 from domain.clock import BUCKET_STARTS, BUCKETS, bucket, calendar_days_past_due
 
@@ -29,20 +30,14 @@ UNKNOWN_STAGE = "unknown"
 REPORT_STAGES = (*CASE_STAGES, UNKNOWN_STAGE)
 
 
-# The audit-log kinds (`domain.case_state`) that settle a promise or a plan.
-PROMISE_KEPT = "promise_kept"
-PROMISE_BROKEN = "promise_broken"
-PROMISE_MADE = "promise_made"
-PLAN_COMPLETED = "plan_completed"
-PLAN_BROKEN = "plan_broken"
-PLAN_AGREED = "plan_agreed"
+# The audit-log kinds that make, keep or break a promise or a plan.
 COMMITMENT_KINDS = (
-    PROMISE_MADE,
-    PROMISE_KEPT,
-    PROMISE_BROKEN,
-    PLAN_AGREED,
-    PLAN_COMPLETED,
-    PLAN_BROKEN,
+    AuditKind.PROMISE_MADE,
+    AuditKind.PROMISE_KEPT,
+    AuditKind.PROMISE_BROKEN,
+    AuditKind.PLAN_AGREED,
+    AuditKind.PLAN_COMPLETED,
+    AuditKind.PLAN_BROKEN,
 )
 
 
@@ -347,6 +342,6 @@ def _commitments(
         )
 
     return (
-        summary(PROMISE_MADE, PROMISE_KEPT, PROMISE_BROKEN),
-        summary(PLAN_AGREED, PLAN_COMPLETED, PLAN_BROKEN),
+        summary(AuditKind.PROMISE_MADE, AuditKind.PROMISE_KEPT, AuditKind.PROMISE_BROKEN),
+        summary(AuditKind.PLAN_AGREED, AuditKind.PLAN_COMPLETED, AuditKind.PLAN_BROKEN),
     )
