@@ -1,0 +1,137 @@
+"""Recorded histories of real cases replay against today's workflow code.
+
+A change that would break running cases (non-determinism) fails here. Histories accumulate:
+`make histories` adds those of today's code beside the older ones (named `name@codehash`),
+never overwriting them, because running cases may still be on any earlier version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, Worker
+from temporalio.workflow import NondeterminismError
+
+import contracts
+from activities.case_activities import CollectionActivities
+from tests.helpers.cases import case_input
+from tests.helpers.paths import HISTORY_DIR
+from tests.helpers.temporal import CaseWorld, DevServer
+from workflows.collection_case import CollectionCase
+
+HISTORIES = sorted(HISTORY_DIR.glob("*.json"))
+
+
+def test_histories_are_recorded() -> None:
+    kinds = {path.stem.split("@")[0] for path in HISTORIES}
+    assert {
+        "unpaid_written_off",
+        "paid_after_first_sms",
+        "payments_by_signal",
+        "agent_outcome_dispute",
+        "legal_event",
+        "hold_and_release",
+        "promise_kept_then_broken",
+        "plan_completed",
+        "plan_broken",
+    } <= kinds, "tests/histories/ lost its recorded cases"
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(f"collection-{path.stem}", path.read_text())
+    result = await Replayer(workflows=[CollectionCase]).replay_workflow(history)
+    assert result.replay_failure is None, result.replay_failure
+
+
+@workflow.defn(name="CollectionCase", sandboxed=False)
+class CollectionCaseThatSkipsPreparation:
+    """A careless change: the case no longer runs its preparation activity first."""
+
+    @workflow.run
+    async def run(self, case: dict[str, Any]) -> dict[str, Any]:
+        await workflow.sleep(timedelta(days=1))
+        return {}
+
+
+async def test_replay_catches_a_change_that_would_break_running_cases() -> None:
+    path = next(path for path in HISTORIES if path.stem.startswith("paid_after_first_sms@"))
+    history = WorkflowHistory.from_json(f"collection-{path.stem}", path.read_text())
+    result = await Replayer(workflows=[CollectionCaseThatSkipsPreparation]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert isinstance(result.replay_failure, NondeterminismError)
+
+
+async def test_the_completion_audit_replays_only_because_it_is_patched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`audit-case-completed` added an activity at the end of every case. Histories recorded
+    before it replay because `workflow.patched` guards it; without the guard they break."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    # Recorded by the code as it was just before the change.
+    old = [p for p in HISTORIES if p.stem == "paid_after_first_sms@14e75296"]
+    assert old, "the history recorded before the change is kept"
+    history = WorkflowHistory.from_json("collection-old", old[0].read_text())
+    guarded = await Replayer(
+        workflows=[CollectionCase], workflow_runner=UnsandboxedWorkflowRunner()
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    assert guarded.replay_failure is None
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    unguarded = await Replayer(
+        workflows=[CollectionCase], workflow_runner=UnsandboxedWorkflowRunner()
+    ).replay_workflow(history, raise_on_replay_failure=False)
+    assert isinstance(unguarded.replay_failure, NondeterminismError)
+
+
+async def test_a_case_whose_preparation_outlasts_a_workflow_task_replays(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    """A preparation slower than the workflow task's timeout makes the SDK heartbeat the task;
+    workflow time read after it differs between the live run and a replay. The case's clock
+    must not depend on it: the live history replays, decision for decision."""
+    real = CollectionActivities.from_env()
+
+    @activity.defn(name=contracts.PREPARE_CASE)
+    def slow_prepare(request: contracts.PrepareRequest) -> contracts.PreparedCase:
+        time.sleep(5)  # beyond the 2 s workflow task timeout below: extended twice
+        return real.prepare_case(request)
+
+    kept = [a for a in real.all() if getattr(a, "__name__", "") != "prepare_case"]
+    # Nine demo days (2 s each) overdue: the next ladder step is due within seconds, and a
+    # clock off by the preparation's 2.5 s would decide it a day early or late on replay.
+    data = case_input((datetime.now(UTC) - timedelta(days=9)).date(), policy="demo")
+    async with Worker(
+        dev_server.env.client,
+        task_queue=case_world.task_queue,
+        workflows=[CollectionCase],
+        activities=[*kept, slow_prepare],
+        activity_executor=ThreadPoolExecutor(4),
+    ):
+        handle = await dev_server.env.client.start_workflow(
+            CollectionCase.run,
+            data,
+            id=f"collection-{data['loan_id']}",
+            task_queue=case_world.task_queue,
+            task_timeout=timedelta(seconds=2),
+        )
+        for _ in range(100):
+            status = await handle.query(CollectionCase.status)
+            if len(status["contacts"]) >= 3:
+                break
+            await asyncio.sleep(0.2)
+        history = await handle.fetch_history()
+        await handle.terminate("test over")
+
+    assert len(status["contacts"]) >= 3
+    assert any(e.HasField("marker_recorded_event_attributes") for e in history.events)
+    await Replayer(workflows=[CollectionCase]).replay_workflow(history)
