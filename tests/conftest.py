@@ -1,8 +1,8 @@
 """Fixtures of every scope, and each test's scope marker from the folder it sits in.
 
-The fixtures live in tests/helpers: the case database (`blank_store`, `store`: SQLite and
-PostgreSQL) and the Temporal servers (time-skipping test server, dev server) with per-test
-case worlds.
+The fixtures live in tests/helpers: encryption codecs (`codec`), the case database
+(`blank_store`, `store`: SQLite and PostgreSQL) and the Temporal servers (time-skipping test
+server, dev server) with per-test case worlds.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.helpers.databases", "tests.helpers.temporal"]
+pytest_plugins = ["tests.helpers.codecs", "tests.helpers.databases", "tests.helpers.temporal"]
 
 # The folders under tests/ that hold tests, each the name of the marker its tests carry:
 # `pytest -m unit` runs the unit tests only.

@@ -29,7 +29,7 @@ from temporalio.testing import ActivityEnvironment
 import contracts
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
-from activities.store import Store, normalize_url, utc_iso
+from activities.store import Store, utc_iso
 from contracts import (
     CaseEvent,
     CaseRecords,
@@ -825,14 +825,6 @@ def test_concurrent_activities_do_not_lose_or_duplicate_rows(
     assert len(rows(store, CaseEventRow)) == 20
     assert len(rows(store, ContactAttemptRow)) == 10
     assert {result.result for result in results} == {"sent"}
-
-
-def test_postgres_urls_use_psycopg() -> None:
-    assert normalize_url("postgresql://root@127.0.0.1:5432/test") == (
-        "postgresql+psycopg://root@127.0.0.1:5432/test"
-    )
-    assert normalize_url("postgresql+psycopg://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
-    assert normalize_url("sqlite:///var/x.db") == "sqlite:///var/x.db"
 
 
 def test_store_from_env_creates_the_sqlite_folder(

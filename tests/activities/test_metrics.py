@@ -5,20 +5,13 @@ in the case database."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import SQLModel
 
 import worker as worker_module
@@ -29,200 +22,7 @@ from activities.store import Store
 from contracts import CaseEvent, CaseRecords, PaymentRecord
 from migrations.tables import CaseRow, ContactAttemptRow
 from tests.helpers.activity_requests import CASE_ID, LOAN_ID, contact, prepare_request
-from tests.helpers.cases import case_input, rows_when
-from tests.helpers.paths import PROJECT_DIR
-from tests.helpers.temporal import CaseWorld, DevServer, free_port
-from workflows.collection_case import CollectionCase
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-DASHBOARD = PROJECT_DIR / "docs" / "grafana-dashboard.json"
-METRIC_NAME = re.compile(r"\b(?:collections|temporal)_[a-z_]+")
-
-
-def parse(text: str) -> Samples:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels` (0 if there are none)."""
-    wanted = set(labels.items())
-    return sum(v for (n, have), v in samples.items() if n == name and wanted <= have)
-
-
-def counted(name: str, **labels: str) -> float:
-    """A business metric's value in this process, read from the registry directly."""
-    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def dashboard_metrics() -> set[str]:
-    """The metric names the Grafana dashboard queries, histograms by their base name."""
-    dashboard = json.loads(DASHBOARD.read_text())
-    expressions = [
-        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
-    ]
-    names = {name for expr in expressions for name in METRIC_NAME.findall(expr)}
-    return {name.removesuffix("_bucket") for name in names}
-
-
-def midday_timezone() -> str:
-    """A real IANA zone in which it is about noon now: inside the default policy's contact
-    window (08:00-21:00) whenever the test runs, so the first reminder goes out at once."""
-    offset = 12 - datetime.now(UTC).hour  # -11 .. +12 hours from UTC
-    # Etc/GMT zones count the other way round: Etc/GMT-8 is UTC+8.
-    return "Etc/GMT" + (f"-{offset}" if offset > 0 else f"+{-offset}")
-
-
-@contextlib.asynccontextmanager
-async def worker_process(
-    server: DevServer, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[int, asyncio.Task[None]]]:
-    """`worker.run_worker` as `worker.py` runs it, configured by the environment, with
-    METRICS_PORT set; stopped (as by SIGTERM) afterwards."""
-    port = free_port()
-    monkeypatch.setenv("TEMPORAL_ADDRESS", server.address)
-    monkeypatch.setenv("METRICS_PORT", str(port))
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker_module.run_worker(stop))
-    try:
-        yield port, task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
-
-
-async def scrape(port: int) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=10) as http:
-        return await http.get(f"http://127.0.0.1:{port}/metrics")
-
-
-async def test_worker_serves_sdk_and_business_metrics_on_one_port(
-    dev_server: DevServer, case_world: CaseWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    before = {
-        "opened": counted("collections_cases_opened_total", policy="default"),
-        "sent": counted("collections_contacts_total", channel="sms", result="sent"),
-        "skipped": counted(
-            "collections_contacts_total", channel="sms", result="skipped_no_contact"
-        ),
-        "applied": counted("collections_payments_total", currency="CNY", result="applied"),
-        "amount": counted(
-            "collections_payment_amount_minor_total", currency="CNY", result="applied"
-        ),
-        "rejected": counted("collections_payments_total", currency="unknown", result="rejected"),
-        "closed": counted("collections_cases_closed_total", status="paid"),
-        "closed_events": counted("collections_case_events_total", kind="closed"),
-    }
-    timezone = midday_timezone()
-    due = (datetime.now(ZoneInfo(timezone)) - timedelta(days=4)).date()
-    paying = case_input(due)
-    paying["borrower"]["timezone"] = timezone
-    unreachable = case_input(due)
-    unreachable["borrower"].update(borrower_id="B-78", timezone=timezone, phone=None)
-    client = dev_server.env.client  # the payment system's and the operator's client
-    # The worker makes its tables as it starts; made first here, the test can wait on rows
-    # from the start.
-    schema = Store.from_url(case_world.database_url)
-    schema.migrate()
-    schema.dispose()
-
-    async with worker_process(dev_server, monkeypatch) as (port, worker_task):
-        handles = {}
-        for data in (paying, unreachable):
-            handles[data["loan_id"]] = await client.start_workflow(
-                CollectionCase.run,
-                data,
-                id=f"collection-{data['loan_id']}",
-                task_queue=case_world.task_queue,
-            )
-        # DPD 4: the SMS reminder of DPD 3 is due at once; the next step is a day away.
-        contacts = await rows_when(
-            case_world, "SELECT loan_id, status FROM contact_attempts ORDER BY loan_id", 2
-        )
-        assert not worker_task.done()
-        assert {loan: status for loan, status in contacts} == {
-            paying["loan_id"]: "sent",
-            unreachable["loan_id"]: "skipped",
-        }
-        case = handles[paying["loan_id"]]
-        answer = await case.execute_update(
-            "record_payment",
-            {"payment_id": "bank-1", "amount_minor": 500000, "currency": "CNY"},
-        )
-        assert answer["status"] == "paid"
-        await case.signal("payment_received", {"payment_id": "bank-2", "amount_minor": -5})
-        await rows_when(case_world, "SELECT 1 FROM payments", 2)
-        await rows_when(case_world, "SELECT 1 FROM cases WHERE closed_at IS NOT NULL", 1)
-        still_open = unreachable["loan_id"]
-        in_reminders = f"SELECT 1 FROM cases WHERE stage = 'reminder' AND loan_id = '{still_open}'"
-        await rows_when(case_world, in_reminders, 1)
-
-        response = await scrape(port)
-        async with httpx.AsyncClient(timeout=10) as http:
-            missing = await http.get(f"http://127.0.0.1:{port}/")
-
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    assert missing.status_code == 404
-    samples = parse(response.text)
-    queue = case_world.task_queue
-    # The SDK's own metrics, from the runtime the worker's client was connected with.
-    # (The parser spells counters with `_total`; Prometheus stores the SDK's names as written,
-    # `temporal_request`, which is what the dashboard queries.)
-    assert value(samples, "temporal_request_total") > 0
-    assert "\ntemporal_request{" in response.text
-    assert value(samples, "temporal_num_pollers", task_queue=queue) > 0
-    assert value(samples, "temporal_worker_task_slots_available", task_queue=queue) > 0
-    assert (
-        value(samples, "temporal_workflow_task_schedule_to_start_latency_count", task_queue=queue)
-        > 0
-    )
-    assert value(samples, "temporal_activity_schedule_to_start_latency_count", task_queue=queue) > 0
-    # Every SDK metric the dashboard charts is served under that name.
-    sdk_charted = {name for name in dashboard_metrics() if name.startswith("temporal_")}
-    assert sdk_charted
-    for name in sdk_charted:
-        assert re.search(rf"^{name}(_bucket)?{{", response.text, re.MULTILINE), name
-    # The business metrics, by what this test's two cases did.
-    after = {
-        "opened": value(samples, "collections_cases_opened_total", policy="default"),
-        "sent": value(samples, "collections_contacts_total", channel="sms", result="sent"),
-        "skipped": value(
-            samples, "collections_contacts_total", channel="sms", result="skipped_no_contact"
-        ),
-        "applied": value(samples, "collections_payments_total", currency="CNY", result="applied"),
-        "amount": value(
-            samples, "collections_payment_amount_minor_total", currency="CNY", result="applied"
-        ),
-        "rejected": value(
-            samples, "collections_payments_total", currency="unknown", result="rejected"
-        ),
-        "closed": value(samples, "collections_cases_closed_total", status="paid"),
-        "closed_events": value(samples, "collections_case_events_total", kind="closed"),
-    }
-    assert {name: after[name] - before[name] for name in before} == {
-        "opened": 2,
-        "sent": 1,
-        "skipped": 1,
-        "applied": 1,
-        "amount": 500000,
-        "rejected": 1,
-        "closed": 1,
-        "closed_events": 1,
-    }
-    # Open cases by stage come from the case database: the paid case is closed, not counted.
-    open_cases = {
-        dict(labels)["stage"]: v
-        for (name, labels), v in samples.items()
-        if name == "collections_open_cases"
-    }
-    assert open_cases == {stage: 0 for stage in metrics.OPEN_STAGES} | {"reminder": 1}
-    # The endpoint left with the worker: its port is free again.
-    with pytest.raises(httpx.ConnectError):
-        await scrape(port)
+from tests.helpers.metrics import DASHBOARD, counted, dashboard_metrics, open_cases
 
 
 def test_the_dashboard_charts_the_business_metrics_from_a_chosen_datasource() -> None:
@@ -393,14 +193,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def open_cases(collector: metrics.OpenCasesCollector) -> dict[str, float]:
-    return {
-        sample.labels["stage"]: sample.value
-        for family in collector.collect()
-        for sample in family.samples
-    }
 
 
 def test_open_cases_by_stage_are_counted_in_the_database_and_cached(store: Store) -> None:

@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +33,9 @@ from migrations.revisions import (
 )
 from migrations.tables import ContactAttemptRow, PaymentRow
 from tests.helpers.databases import POSTGRES_ENV
-from tests.helpers.processes import log_lines, process_env, run_process
-from tests.helpers.temporal import CaseWorld, DevServer, start_worker_process
+from tests.helpers.migrations import HEAD, migrate_to
+from tests.helpers.processes import run_process
 
-# The newest revision: every test upgrades to it.
-HEAD = script_directory().get_current_head()
 VERSION_TABLE = "alembic_version"
 
 
@@ -153,12 +149,6 @@ def assert_payment_of_0001_kept(store: Store) -> None:
         100000,
         100000,
     )
-
-
-def migrate_to(url: str, revision: str) -> None:
-    store = Store.from_url(url)
-    store.migrate(revision)
-    store.dispose()
 
 
 def database_url(store: Store) -> str:
@@ -519,29 +509,3 @@ async def test_starter_migrate_hides_the_password(
         captured.err
     )
     assert "s3cret" not in captured.err + captured.out
-
-
-# -- worker.py against a database behind the newest revision ---------------------------------------
-async def test_worker_refuses_a_database_behind_until_migrated(
-    dev_server: DevServer, case_world: CaseWorld
-) -> None:
-    """The operator's path: the worker refuses, `starter.py migrate`, the worker runs."""
-    migrate_to(case_world.database_url, INITIAL_REVISION)
-    env = process_env(dev_server, "default")
-
-    code, _, err = await run_process("worker.py", env)
-    assert code == worker.EXIT_DATABASE_NOT_READY, err
-    (entry,) = [e for e in log_lines(err) if e["level"] == "error"]
-    assert (entry["revision"], entry["head"]) == (INITIAL_REVISION, HEAD)
-    assert "python starter.py migrate" in entry["event"]
-    assert "worker started" not in err
-    assert "Traceback" not in err
-
-    code, out, err = await run_process("starter.py", env, "migrate")
-    assert code == 0, err
-    assert f"{INITIAL_REVISION} -> {HEAD}" in out
-
-    process = await start_worker_process(env)
-    process.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(process.communicate(), timeout=30)
-    assert process.returncode == 0

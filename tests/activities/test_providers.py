@@ -26,9 +26,7 @@ from activities.notify import (
     ChannelNotifier,
     ProviderConfigError,
     WebhookNotifier,
-    notifier_from_env,
 )
-from activities.providers.base import OutboundMessage, retry_after
 from activities.providers.twilio import send_marker
 from activities.providers.webhook import (
     SIGNATURE_HEADER,
@@ -48,6 +46,7 @@ from tests.helpers.providers import (
     Loopback,
     Reply,
     contact,
+    message,
     prepare,
     send_error,
     sendgrid,
@@ -70,12 +69,6 @@ def loopback() -> Iterator[Loopback]:
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=5) as client:
         yield client
-
-
-def message(channel: str = "sms", key: str = "attempt-1") -> OutboundMessage:
-    return OutboundMessage(
-        idempotency_key=key, channel=channel, to=PHONE if channel == "sms" else EMAIL, body="hi"
-    )
 
 
 # -- the wire format of each provider -------------------------------------------------------
@@ -164,20 +157,6 @@ def test_webhook_is_signed_so_the_receiver_can_verify_it_with_the_secret(
     assert not verify_signature(SECRET, timestamp, seen.body + b" ", signature)
     assert not verify_signature(SECRET, str(int(timestamp) + 1), seen.body, signature)
     assert delivery.provider_ref == "hook-1"
-
-
-def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
-    now = datetime(2026, 11, 5, 8, 0, tzinfo=UTC)
-    at = format_datetime(now + timedelta(seconds=90), usegmt=True)
-
-    def answer(value: str) -> httpx.Response:
-        return httpx.Response(429, headers={"Retry-After": value})
-
-    assert retry_after(answer("7"), now=now) == timedelta(seconds=7)
-    assert retry_after(answer(at), now=now) == timedelta(seconds=90)
-    assert retry_after(answer("Mon, 01 Jan 2001 00:00:00 GMT"), now=now) == timedelta(0)
-    assert retry_after(answer("soon"), now=now) is None
-    assert retry_after(httpx.Response(503), now=now) is None
 
 
 # -- send_notice through the providers ------------------------------------------------------
@@ -446,71 +425,6 @@ def test_the_outbox_honours_opt_outs_too(store: Store, tmp_path: Path) -> None:
 
 
 # -- configuration from the environment -----------------------------------------------------
-
-TWILIO_ENV = {
-    "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-    "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-    "TWILIO_FROM_NUMBER": "+15005550006",
-}
-SENDGRID_ENV = {"SENDGRID_API_KEY": SENDGRID_KEY, "SENDGRID_FROM_EMAIL": "c@lender.example"}
-
-
-def test_no_configuration_sends_every_channel_to_the_outbox() -> None:
-    notifier = notifier_from_env({})
-    assert notifier.describe() == "sms=outbox email=outbox letter=outbox"
-    assert notifier.deliver(message()).via == "outbox"
-    notifier.close()
-
-
-def test_configured_vendors_are_chosen_per_channel() -> None:
-    env = {
-        **TWILIO_ENV,
-        **SENDGRID_ENV,
-        "LETTER_WEBHOOK_URL": "https://letters.example/send",
-        "NOTIFY_WEBHOOK_SECRET": SECRET,
-    }
-    notifier = notifier_from_env(env)
-    assert notifier.describe() == "sms=twilio email=sendgrid letter=webhook"
-    notifier.close()
-    explicit = notifier_from_env({**env, "SMS_PROVIDER": "outbox"})
-    assert explicit.describe() == "sms=outbox email=sendgrid letter=webhook"
-    explicit.close()
-
-
-@pytest.mark.parametrize(
-    ("env", "named"),
-    [
-        ({"SMS_PROVIDER": "twilio", **TWILIO_ENV, "TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN"),
-        ({"TWILIO_ACCOUNT_SID": ACCOUNT_SID}, "TWILIO_AUTH_TOKEN"),
-        (
-            {**TWILIO_ENV, "TWILIO_FROM_NUMBER": ""},
-            "TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID",
-        ),
-        (
-            {**TWILIO_ENV, "TWILIO_MESSAGING_SERVICE_SID": "MG1"},
-            "TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID",
-        ),
-        ({"SENDGRID_API_KEY": SENDGRID_KEY}, "SENDGRID_FROM_EMAIL"),
-        ({"EMAIL_WEBHOOK_URL": "https://mail.example/send"}, "NOTIFY_WEBHOOK_SECRET"),
-        ({"SMS_PROVIDER": "webhook", "NOTIFY_WEBHOOK_SECRET": SECRET}, "SMS_WEBHOOK_URL"),
-        ({"EMAIL_PROVIDER": "twilio"}, "EMAIL_PROVIDER"),
-        ({**TWILIO_ENV, "SMS_WEBHOOK_URL": "https://sms.example/send"}, "SMS_PROVIDER"),
-        ({**TWILIO_ENV, "TWILIO_API_BASE": "api.twilio.com"}, "TWILIO_API_BASE"),
-        ({"NOTIFY_TIMEOUT_SECONDS": "0"}, "NOTIFY_TIMEOUT_SECONDS"),
-    ],
-)
-def test_a_partial_configuration_is_refused_naming_the_variable(
-    env: dict[str, str], named: str
-) -> None:
-    with pytest.raises(ProviderConfigError, match=named):
-        notifier_from_env(env)
-
-
-def test_the_auth_token_alone_does_not_choose_twilio() -> None:
-    # The webhooks server checks Twilio's signatures with it; SMS may still use the outbox.
-    notifier = notifier_from_env({"TWILIO_AUTH_TOKEN": AUTH_TOKEN})
-    assert notifier.describe() == "sms=outbox email=outbox letter=outbox"
-    notifier.close()
 
 
 def test_the_worker_refuses_to_start_with_a_partial_provider(

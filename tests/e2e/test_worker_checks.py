@@ -10,64 +10,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from typing import cast
 
-import pytest
 from google.protobuf.duration_pb2 import Duration
-from structlog.testing import capture_logs
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
-from temporalio.service import RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
 import worker
-from tests.helpers.cli import KEYWORD, FakeOperatorService, operator_client
+from tests.helpers.cli import KEYWORD
 from tests.helpers.processes import log_lines, process_env, run_process
 from tests.helpers.temporal import CaseWorld, DevServer, start_worker_process
 from workflows import search_attributes as sa
-
-INT = IndexedValueType.INDEXED_VALUE_TYPE_INT
-
-
-# -- the check itself, with a fake operator service ------------------------------------------
-@pytest.mark.parametrize("refusal", [RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED])
-def test_check_warns_and_passes_where_the_server_cannot_list(refusal: RPCStatusCode) -> None:
-    service = FakeOperatorService({}, refuse_list=refusal)
-    with capture_logs() as logs:
-        asyncio.run(worker.check_search_attributes(cast(Client, operator_client(service))))
-    (entry,) = logs
-    assert entry["log_level"] == "warning"
-    assert entry["event"].startswith("cannot list the search attributes of namespace default")
-    assert "starting without checking them" in entry["event"]
-    assert entry["rpc_status"] == refusal.name
-
-
-def test_check_names_missing_and_wrong_type_attributes() -> None:
-    existing = {**sa.INDEXED_TYPES, "OutstandingMinor": KEYWORD}
-    del existing["CollectionStage"], existing["DueDate"]
-    service = FakeOperatorService(existing)
-    with capture_logs() as logs, pytest.raises(worker.NamespaceNotReady) as refused:
-        asyncio.run(worker.check_search_attributes(cast(Client, operator_client(service))))
-    message = str(refused.value)
-    assert "lacks the search attributes CollectionStage, DueDate" in message
-    assert "wrong type OutstandingMinor (Keyword, Int needed)" in message
-    assert "python starter.py setup" in message
-    assert "remove OutstandingMinor from the namespace first" in message
-    (entry,) = logs
-    assert entry["log_level"] == "error"
-    assert entry["missing"] == ["CollectionStage", "DueDate"]
-    assert entry["wrong_type"] == ["OutstandingMinor"]
-    assert service.added == []  # the worker only checks; setup is the operator's decision
-
-
-def test_check_is_silent_when_every_attribute_is_there() -> None:
-    # Extra attributes of other systems in the namespace are no concern of ours.
-    service = FakeOperatorService({**sa.INDEXED_TYPES, "OtherTeamsAttribute": INT})
-    with capture_logs() as logs:
-        asyncio.run(worker.check_search_attributes(cast(Client, operator_client(service))))
-    assert logs == []
 
 
 # -- worker.py against the real dev server --------------------------------------------------
@@ -132,18 +85,3 @@ async def test_worker_starts_once_setup_has_added_the_attributes(
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0
-
-
-async def test_worker_tuning_comes_from_the_environment(
-    time_env: WorkflowEnvironment, case_world: CaseWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("WORKER_ACTIVITY_THREADS", "3")
-    monkeypatch.setenv("WORKER_WORKFLOW_POLLERS", "2")
-    monkeypatch.setenv("WORKER_CACHED_CASES", "50")
-    config = worker.create_worker(time_env.client).config()
-    assert config["max_concurrent_activities"] == 3
-    assert config["max_concurrent_workflow_task_polls"] == 2
-    assert config["max_cached_workflows"] == 50
-    monkeypatch.setenv("WORKER_WORKFLOW_TASKS", "lots")
-    with pytest.raises(ValueError, match=r"^WORKER_WORKFLOW_TASKS: must be a whole number"):
-        worker.create_worker(time_env.client)

@@ -23,6 +23,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.case_activities import CollectionActivities
+from activities.providers.base import OutboundMessage
 from activities.providers.sendgrid import SendGridEmail
 from activities.providers.twilio import TwilioSms
 from contracts import ContactRequest, PrepareRequest
@@ -225,3 +226,9 @@ def send_error(activities: CollectionActivities, request: ContactRequest) -> App
     with pytest.raises(ApplicationError) as excinfo:
         activities.send_notice(request)
     return excinfo.value
+
+
+def message(channel: str = "sms", key: str = "attempt-1") -> OutboundMessage:
+    return OutboundMessage(
+        idempotency_key=key, channel=channel, to=PHONE if channel == "sms" else EMAIL, body="hi"
+    )

@@ -4,26 +4,18 @@ server, and as rules."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.case import parse_case_input
-from domain.case_state import CaseState, Contact
-from domain.clock import case_clock
-from domain.decide import CasePlan, RunStep, Skip, decide
-from domain.messages import Outcome
-from policies import load_policy
 from tests.helpers.cases import case_today, rows, rows_when, start_case, status_of
 from tests.helpers.temporal import CaseWorld, advance_to_local_time, make_worker
 from workflows.collection_case import CollectionCase
 
-DUE = date(2026, 3, 1)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-OPENED = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)  # DPD 14, 10:00 in Shanghai
 # The cases of these tests open at 10:00 in Shanghai, inside the contact window: a call task or
 # field visit due at once is queued at once, and an agent can work it in the hours after.
 OPEN_AT = time(10, 0)
@@ -109,31 +101,6 @@ async def test_a_wrong_number_retires_the_phone_and_later_calls_are_skipped(
     assert rows(case_world, "select count(*) from case_events where kind = 'phone_unusable'") == [
         (1,)
     ]
-
-
-def test_with_the_phone_unusable_an_sms_reminder_falls_back_to_email_or_is_skipped() -> None:
-    policy = load_policy("default")
-    for email, expected in (("b@example.cn", "email"), (None, "skip")):
-        case = parse_case_input(
-            {
-                "loan_id": "L-1",
-                "borrower": {"borrower_id": "B-1", "timezone": "Asia/Shanghai", "email": email},
-                "currency": "CNY",
-                "overdue_amount_minor": 500000,
-                "due_date": DUE.isoformat(),
-            },
-            now=OPENED,
-        )
-        state = CaseState(case)
-        state.contacts.append(Contact("c1", "call", "first_call", OPENED.isoformat(), "queued", 14))
-        state.record_outcome(Outcome("c1", "wrong_number"), "call", OPENED)
-        plan = CasePlan(policy, "Asia/Shanghai", case_clock(DUE, "Asia/Shanghai", OPENED, 86400))
-        state.next_step = 2  # the SMS at DPD 7 is next
-        decision = decide(state, plan, datetime(2026, 3, 8, 2, 0, tzinfo=UTC))
-        if expected == "email":
-            assert isinstance(decision, RunStep) and decision.step.channel == "email"
-        else:
-            assert isinstance(decision, Skip) and "wrong number" in decision.why
 
 
 async def visit_of(handle: WorkflowHandle[Any, Any], number: int) -> str:
