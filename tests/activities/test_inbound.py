@@ -33,7 +33,6 @@ from cli.console import UsageError
 from cli.inbound import InboundSettings, make_server
 from contracts import ContactRequest, PrepareRequest
 from domain.case import Borrower, CaseInput
-from domain.opt_out import OPT_IN, OPT_OUT, reply_intent
 from migrations.tables import (
     BorrowerChannelRow,
     BorrowerRow,
@@ -456,33 +455,6 @@ def test_start_does_not_lift_an_undeliverable_mark(store: Store, webhooks: Webho
     assert channel_rows(store) == [("B-77", "sms", "undeliverable", "provider_rejection")]
 
 
-@pytest.mark.parametrize(
-    ("body", "intent"),
-    [
-        ("STOP", OPT_OUT),
-        ("stop", OPT_OUT),
-        ("Stop!", OPT_OUT),
-        ("ＳＴＯＰ", OPT_OUT),
-        ("unsubscribe", OPT_OUT),
-        ("StopAll", OPT_OUT),
-        ("cancel", OPT_OUT),
-        ("end", OPT_OUT),
-        ("quit", OPT_OUT),
-        ("退订", OPT_OUT),
-        ("退订。", OPT_OUT),
-        ("td", OPT_OUT),
-        ("start", OPT_IN),
-        ("UNSTOP", OPT_IN),
-        ("don't stop", None),
-        ("stop it", None),
-        ("", None),
-        ("好的", None),
-    ],
-)
-def test_reply_intent(body: str, intent: str | None) -> None:
-    assert reply_intent(body) == intent
-
-
 # -- the operator's opt-out -----------------------------------------------------------------
 
 
@@ -589,16 +561,6 @@ def test_the_webhooks_command_serves_on_the_configured_port(tmp_path: Path) -> N
         process.wait(timeout=10)
 
 
-async def test_the_webhooks_command_refuses_a_bad_port(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert await starter.run(["webhooks", "--port", "99999"]) == 2
-    assert "--port" in capsys.readouterr().err
-    monkeypatch.setenv("WEBHOOKS_PORT", "http")
-    assert await starter.run(["webhooks"]) == 2
-    assert "WEBHOOKS_PORT" in capsys.readouterr().err
-
-
 def start_webhooks(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     """`starter.py webhooks` as a process on a free port, once it answers /healthz."""
     port = free_port()
@@ -653,22 +615,6 @@ def test_the_server_refuses_settings_that_would_trust_what_it_cannot_verify(
 ) -> None:
     with pytest.raises(UsageError, match=named):
         make_server(store, settings)
-
-
-@pytest.mark.parametrize(
-    ("env", "named"),
-    [
-        ({"WEBHOOKS_INSECURE_DEV": "yes"}, "WEBHOOKS_INSECURE_DEV"),
-        ({"WEBHOOKS_IDLE_TIMEOUT_SECONDS": "soon"}, "WEBHOOKS_IDLE_TIMEOUT_SECONDS"),
-        ({"WEBHOOKS_REQUEST_TIMEOUT_SECONDS": "-1"}, "WEBHOOKS_REQUEST_TIMEOUT_SECONDS"),
-        ({"WEBHOOKS_MAX_CONNECTIONS": "0"}, "WEBHOOKS_MAX_CONNECTIONS"),
-    ],
-)
-def test_bad_webhook_settings_are_refused_naming_the_variable(
-    env: dict[str, str], named: str
-) -> None:
-    with pytest.raises(UsageError, match=named):
-        InboundSettings.from_env(env)
 
 
 def test_the_webhooks_command_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:

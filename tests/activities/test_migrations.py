@@ -23,13 +23,12 @@ from structlog.testing import capture_logs
 import starter
 import worker
 from activities.store import Store
-from migrations import INITIAL_REVISION, SchemaError, SchemaNotCurrent, head_revision
+from migrations import INITIAL_REVISION, SchemaError, SchemaNotCurrent
 from migrations.legacy import CREATE_ALL_TABLES
 from migrations.revisions import (
     alembic_config,
     known_revisions,
     scratch_database,
-    script_directory,
 )
 from migrations.tables import ContactAttemptRow, PaymentRow
 from tests.helpers.databases import POSTGRES_ENV
@@ -157,23 +156,6 @@ def database_url(store: Store) -> str:
     if store.schema is None:
         return store.engine.url.render_as_string(hide_password=False)
     return f"{os.environ[POSTGRES_ENV]}?options=-csearch_path%3D{store.schema}"
-
-
-# -- the revisions ------------------------------------------------------------------------------
-def test_revisions_form_one_line_each_in_a_file_named_by_its_id() -> None:
-    scripts = list(script_directory().walk_revisions())
-    assert [script.revision for script in reversed(scripts)][:5] == [
-        INITIAL_REVISION,
-        "0002_delivery_receipts",
-        "0003_borrowers",
-        "0004_borrower_channels",
-        "0005_payments_by_case",
-    ]
-    assert scripts[0].revision == HEAD
-    assert head_revision() == scripts[0].revision  # one head: a branch would raise here
-    for script in scripts:
-        assert script.path is not None
-        assert Path(script.path).stem == script.revision
 
 
 def test_the_initial_revision_makes_the_tables_create_all_made() -> None:
@@ -496,16 +478,3 @@ async def test_starter_migrate_refuses_what_it_cannot_adopt(
     assert captured.out == ""
     assert f"case database {url}: " in captured.err
     assert "missing table case_events" in captured.err
-
-
-async def test_starter_migrate_hides_the_password(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Nothing listens on port 1: the command fails, naming the database without its password.
-    monkeypatch.setenv("DATABASE_URL", "postgresql://collector:s3cret@127.0.0.1:1/cases")
-    assert await starter.run(["migrate"]) == 1
-    captured = capsys.readouterr()
-    assert "case database postgresql+psycopg://collector:***@127.0.0.1:1/cases: cannot migrate" in (
-        captured.err
-    )
-    assert "s3cret" not in captured.err + captured.out
