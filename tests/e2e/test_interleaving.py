@@ -27,6 +27,13 @@ from activities.case_activities import CollectionActivities
 from activities.notify import ChannelNotifier
 from activities.store import Store
 from contracts import CaseRecords, ContactRequest, ContactResult, PrepareRequest
+from tests.helpers.case_history import (
+    activities_scheduled,
+    cancel_requests,
+    events_after_last_update,
+    has_slept,
+    sleeps_longer_than,
+)
 from tests.helpers.cases import borrower_days_ago, case_input, status_of
 from tests.helpers.eventually import eventually
 from tests.helpers.providers import Reply, serving_loopback, twilio, twilio_created
@@ -143,10 +150,18 @@ async def test_a_message_while_a_contact_is_pending_cancels_it(
         answered_at = datetime.now(UTC)
         await eventually(lambda: held.cancelled == 1)
         held.release.set()
-        await asyncio.sleep(3)  # a day and a half of the demo clock
+        # The cancelled contact returns and the case decides again, then goes back to sleep.
+        after = await eventually(lambda: events_after_last_update(handle), has_slept)
+        await eventually(lambda: unsent_events(case_world) >= 1, seconds=10)  # its bookkeeping
         status = await status_of(handle)
         await handle.terminate("test over")
 
+    # A case that ran the contact again after the message (the message ignored, or the
+    # cancelled contact retried) schedules its activity before it sleeps; one that only put
+    # the contact off sleeps less than the day and a half of the demo clock (3 s) within
+    # which the contact would be due again.
+    assert activities_scheduled(after, activity_name) == []
+    assert sleeps_longer_than(after, timedelta(seconds=3))
     assert [entry for entry in provider.received if entry[3] >= answered_at] == []
     assert status["contacts"] == []
     assert unsent_events(case_world) == 1
@@ -170,7 +185,9 @@ async def test_a_full_payment_during_the_legal_hand_off_cancels_it(
         await asyncio.wait_for(held.started.wait(), 20)
         # A hold does not stop a hand-off (it is not a contact); payment in full does.
         await handle.execute_update(CollectionCase.place_hold, CEASE)
-        await asyncio.sleep(1)
+        # The case reacts to the hold in the workflow task that completes the update: a case
+        # that stopped the hand-off for a hold would have asked for its cancellation there.
+        assert cancel_requests(await events_after_last_update(handle)) == []
         assert held.cancelled == 0
         await handle.execute_update(
             CollectionCase.record_payment,
@@ -263,10 +280,15 @@ async def test_a_message_while_bookkeeping_is_written_stops_every_contact(
         expected = "paid" if message == "full_payment" else "on_hold"
         assert answer["status"] == expected
         bookkeeping_release.set()
-        await asyncio.sleep(8)  # four demo days: the first SMS would have been due
+        # The bookkeeping is written and the case decides again, then goes back to sleep.
+        after = await eventually(lambda: events_after_last_update(handle), has_slept)
         status = await status_of(handle)
         await handle.terminate("test over")
 
+    # The first SMS is due two demo days (4 s) after the start: a case that kept to its ladder
+    # after the message schedules it before it sleeps, or sleeps until it is due.
+    assert activities_scheduled(after, contracts.SEND_NOTICE) == []
+    assert sleeps_longer_than(after, timedelta(seconds=8))
     assert [entry for entry in provider.received if entry[3] >= answered_at] == []
     assert status["contacts"] == [] and status["status"] == expected
 
@@ -304,9 +326,15 @@ async def test_a_payment_while_the_case_is_being_prepared_stops_every_later_cont
         prepared.set()
         answer = await asyncio.wait_for(update, 30)
         answered_at = datetime.now(UTC)
-        await asyncio.sleep(4)  # two demo days: the next reminder would be due
+        # The case decides after the payment, then goes back to sleep.
+        after = await eventually(lambda: events_after_last_update(handle), has_slept)
         status = await status_of(handle)
         await handle.terminate("test over")
+
+    # A case that went on with its ladder after the payment schedules the next reminder
+    # before it sleeps, or sleeps until it is due (every two demo days, 4 s, under `demo`).
+    assert activities_scheduled(after, contracts.SEND_NOTICE) == []
+    assert sleeps_longer_than(after, timedelta(seconds=4))
 
     # Preparation is a local activity: the payment reaches the case in the workflow task after
     # it, as if it had come a moment later. Once answered, nothing more goes out.
