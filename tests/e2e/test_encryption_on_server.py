@@ -3,7 +3,6 @@ text, and what a worker accepts."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from runtime.encryption import (
 )
 from tests.helpers.cases import case_input
 from tests.helpers.codecs import key_entry
+from tests.helpers.eventually import eventually
 from tests.helpers.temporal import CaseWorld, DevServer, make_worker
 from workflows.collection_case import CollectionCase
 
@@ -122,11 +122,10 @@ async def test_a_plain_json_payment_signal_reaches_an_encrypted_case(
                                  "currency": "CNY"}]},
             )  # fmt: skip
         assert answer.status_code == 200, answer.text
-        for _ in range(100):
-            status = await handle.query(CollectionCase.status)
-            if len(status["payments"]) == 2:
-                break
-            await asyncio.sleep(0.2)
+        status = await eventually(
+            lambda: handle.query(CollectionCase.status),
+            lambda status: len(status["payments"]) == 2,
+        )
         assert [p["payment_id"] for p in status["payments"]] == ["psp-1", "psp-2"]
         assert status["outstanding_minor"] == 350000
         # With encryption on, answers are encrypted too: reading them needs the codec
@@ -256,12 +255,10 @@ def needles(borrower: dict[str, str]) -> dict[str, list[bytes]]:
 
 
 async def wait_for_contacts(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
-    for _ in range(150):
-        status: dict[str, Any] = await handle.query(CollectionCase.status)
-        if status["contacts"]:
-            return status
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"no contact in 30 s: {status}")
+    status: dict[str, Any] = await eventually(
+        lambda: handle.query(CollectionCase.status), lambda status: status["contacts"], seconds=30
+    )
+    return status
 
 
 PERSONAL_FIELDS = ("name", "phone", "email", "address")

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from tests.helpers.cases import case_input
+from tests.helpers.eventually import eventually
 from tests.helpers.paths import PROJECT_DIR
 from tests.helpers.temporal import CaseWorld, DevServer, make_worker, start_worker_process
 from workflows.collection_case import CollectionCase
@@ -88,12 +89,11 @@ async def test_operator_opens_pays_and_sees_paid(
         assert [p["payment_id"] for p in status["payments"]] == ["bank-0001"]
 
         # Visibility is eventually consistent: the list catches up within seconds.
-        for _ in range(30):
-            code, out, err = await starter(dev_server, "list", "--status", "paid")
-            if loan_id in out:
-                break
-            await asyncio.sleep(0.5)
-        assert loan_id in out, out
+        await eventually(
+            lambda: starter(dev_server, "list", "--status", "paid"),
+            lambda answer: loan_id in answer[1],
+            seconds=15,
+        )
 
 
 async def test_invalid_case_is_refused_before_starting(dev_server: DevServer) -> None:
@@ -142,11 +142,11 @@ async def test_payment_signal_over_http_api_applies_once(
         await signal_over_http(dev_server, workflow_id, payment)
         await signal_over_http(dev_server, workflow_id, payment)
         await signal_over_http(dev_server, workflow_id, {"payment_id": "psp-43"})
-        for _ in range(50):
-            status = await handle.query(CollectionCase.status)
-            if status["payments"] and status["rejected_payments"]:
-                break
-            await asyncio.sleep(0.2)
+        status = await eventually(
+            lambda: handle.query(CollectionCase.status),
+            lambda status: status["payments"] and status["rejected_payments"],
+            seconds=10,
+        )
         assert status["paid_minor"] == 200000
         assert status["outstanding_minor"] == 300000
         assert [p["payment_id"] for p in status["payments"]] == ["psp-42"]
@@ -214,10 +214,7 @@ async def test_list_counts_and_filters_days_past_due_by_due_date(
         return {row[0]: row[4] for row in rows}
 
     # Visibility is eventually consistent: wait until all three are listed.
-    for _ in range(30):
-        if len(everything := await listed()) == 3:
-            break
-        await asyncio.sleep(0.5)
+    everything = await eventually(listed, lambda listing: len(listing) == 3, seconds=15)
     assert everything == {loan_id: str(days) for loan_id, days in loans.items()}
     at_least_30 = await listed("--min-dpd", "30")
     assert sorted(at_least_30.values()) == ["30", "40"]
@@ -315,12 +312,12 @@ async def open_prepared_case(server: DevServer, loan_id: str, due: date) -> dict
         "--due-date", due.isoformat(),
     )  # fmt: skip
     assert code == 0, err
-    for _ in range(60):
-        code, out, err = await starter(server, "status", loan_id, "--json")
-        if code == 0 and (status := json.loads(out))["stage"] != "preparation":
-            return dict(status)
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{loan_id} was not prepared: {err}")
+    _, out, _ = await eventually(
+        lambda: starter(server, "status", loan_id, "--json"),
+        lambda answer: answer[0] == 0 and json.loads(answer[1])["stage"] != "preparation",
+        seconds=30,
+    )
+    return dict(json.loads(out))
 
 
 async def status_json(server: DevServer, loan_id: str) -> dict[str, Any]:

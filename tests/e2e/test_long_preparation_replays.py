@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from temporalio.worker import Replayer, Worker
 import contracts
 from activities.case_activities import CollectionActivities
 from tests.helpers.cases import case_input
+from tests.helpers.eventually import eventually
 from tests.helpers.temporal import CaseWorld, DevServer
 from workflows.collection_case import CollectionCase
 
@@ -48,11 +48,10 @@ async def test_a_case_whose_preparation_outlasts_a_workflow_task_replays(
             task_queue=case_world.task_queue,
             task_timeout=timedelta(seconds=2),
         )
-        for _ in range(100):
-            status = await handle.query(CollectionCase.status)
-            if len(status["contacts"]) >= 3:
-                break
-            await asyncio.sleep(0.2)
+        status = await eventually(
+            lambda: handle.query(CollectionCase.status),
+            lambda status: len(status["contacts"]) >= 3,
+        )
         history = await handle.fetch_history()
         await handle.terminate("test over")
 

@@ -27,6 +27,7 @@ from activities.store import Store
 from migrations.tables import ContactAttemptRow, PaymentRow
 from tests.helpers.cases import case_input
 from tests.helpers.databases import POSTGRES_ENV
+from tests.helpers.eventually import eventually
 from tests.helpers.temporal import DevServer, start_worker_process
 
 CASES = 12
@@ -152,9 +153,10 @@ async def test_a_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(
         )
     try:
         # Kill one worker while sends are in flight at the provider.
-        async with asyncio.timeout(60):
-            while not (slow_provider.in_flight >= 2 and len(slow_provider.requests) >= CASES):
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: slow_provider.in_flight >= 2 and len(slow_provider.requests) >= CASES,
+            seconds=60,
+        )
         doomed.send_signal(signal.SIGKILL)
         await doomed.wait()
         # Payment systems go on paying: every case in two parts, the first one retried.

@@ -7,7 +7,6 @@ of contact, and then every string and payload of its raw history is searched.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,9 +18,10 @@ from temporalio.client import Client
 import starter
 from cli.borrower_backfill import backfill_borrowers
 from migrations.tables import BorrowerRow
-from tests.helpers.activity_requests import ADDRESS, EMAIL, NAME
 from tests.helpers.cases import case_input
 from tests.helpers.databases import sqlite_store
+from tests.helpers.eventually import eventually
+from tests.helpers.personal_data import ADDRESS, EMAIL, NAME
 from tests.helpers.temporal import DevServer
 
 
@@ -49,11 +49,13 @@ async def test_backfill_records_the_borrowers_of_open_cases_prepared_before(
     store = sqlite_store(tmp_path)
     try:
         # Visibility is eventually consistent: the list catches up within seconds.
-        for _ in range(50):
-            report = await backfill_borrowers(client, store)
-            if handles[-1].id in report.unreadable and store.get(BorrowerRow, borrower_id):
-                break
-            await asyncio.sleep(0.2)
+        report = await eventually(
+            lambda: backfill_borrowers(client, store),
+            lambda report: (
+                handles[-1].id in report.unreadable and store.get(BorrowerRow, borrower_id)
+            ),
+            seconds=10,
+        )
         again = await backfill_borrowers(client, store)
         row = store.get(BorrowerRow, borrower_id)
         # The operator's command does the same, and names the case it could not read.

@@ -3,7 +3,6 @@ server, and as rules."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers.cases import case_today, rows, rows_when, start_case, status_of
+from tests.helpers.cases import case_today, rows, rows_when, start_case, status_of, status_when
 from tests.helpers.temporal import CaseWorld, advance_to_local_time, make_worker
 from workflows.collection_case import CollectionCase
 
@@ -105,14 +104,12 @@ async def test_a_wrong_number_retires_the_phone_and_later_calls_are_skipped(
 
 async def visit_of(handle: WorkflowHandle[Any, Any], number: int) -> str:
     """The attempt id of the case's `number`-th field visit (waiting up to 10 s for it)."""
-    visits: list[str] = []
-    for _ in range(100):
-        status = await status_of(handle)
-        visits = [c["attempt_id"] for c in status["contacts"] if c["channel"] == "field_visit"]
-        if len(visits) >= number:
-            break
-        await asyncio.sleep(0.1)
-    return visits[number - 1]
+
+    def visits(status: dict[str, Any]) -> list[str]:
+        return [c["attempt_id"] for c in status["contacts"] if c["channel"] == "field_visit"]
+
+    status = await status_when(handle, lambda status: len(visits(status)) >= number)
+    return visits(status)[number - 1]
 
 
 async def visit_outcome(handle: WorkflowHandle[Any, Any], visit_id: str, outcome: str) -> None:

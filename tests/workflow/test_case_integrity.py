@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities import metrics
 from tests.helpers.cases import rows, start_case
+from tests.helpers.eventually import eventually
 from tests.helpers.temporal import CaseWorld, make_worker
 
 UPDATES = {
@@ -63,12 +64,8 @@ async def details(handle: WorkflowHandle[Any, Any]) -> str:
 
 async def until(check: Callable[[], Awaitable[bool]], env: WorkflowEnvironment) -> None:
     """Moves the test server's clock on by half a minute at a time (the case's pauses between
-    tries grow to 30 minutes) until `check` holds, for at most two hours."""
-    for _ in range(240):
-        if await check():
-            return
-        await env.sleep(timedelta(seconds=30))
-    raise AssertionError("never happened")
+    tries grow to 30 minutes) until `check` holds."""
+    await eventually(check, pause=lambda: env.sleep(timedelta(seconds=30)), seconds=120)
 
 
 async def test_a_batch_the_database_refuses_is_kept_and_written_once_it_can_be(

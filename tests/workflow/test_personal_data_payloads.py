@@ -11,9 +11,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers.activity_requests import ADDRESS, EMAIL, NAME, PHONE
 from tests.helpers.cases import rows, start_case
-from tests.helpers.personal_data import PERSONAL, texts_of
+from tests.helpers.personal_data import ADDRESS, EMAIL, NAME, PERSONAL, PHONE, texts_of
 from tests.helpers.temporal import CaseWorld, make_worker
 
 
