@@ -63,9 +63,9 @@ async def test_worker_serves_sdk_and_business_metrics_on_one_port(
                 task_queue=case_world.task_queue,
             )
         # DPD 4: the SMS reminder of DPD 3 is due at once; the next step is a day away.
-        contacts = await rows_when(
-            case_world, "SELECT loan_id, status FROM contact_attempts ORDER BY loan_id", 2
-        )
+        # An attempt is recorded `pending` before it is sent: wait for both to settle.
+        settled = "SELECT loan_id, status FROM contact_attempts WHERE status != 'pending'"
+        contacts = await rows_when(case_world, settled + " ORDER BY loan_id", 2)
         assert not worker_task.done()
         assert {loan: status for loan, status in contacts} == {
             paying["loan_id"]: "sent",
