@@ -1,5 +1,6 @@
 """At most one message to the borrower per attempt, also where the vendor takes no idempotency
-key: `send_notice` against stateful fakes of Twilio and SendGrid (tests/fake_vendors.py) over
+key: `send_notice` against stateful fakes of Twilio and SendGrid
+(tests/helpers/fake_vendors.py) over
 real HTTP on loopback, on real SQLite and PostgreSQL.
 
 Each test loses a send in a different place (the vendor recorded it and the answer was lost;
