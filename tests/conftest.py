@@ -1,71 +1,36 @@
-"""Shared fixtures.
+"""Fixtures of every scope, and each test's scope marker from the folder it sits in.
 
-Database: `store` is parametrized over SQLite (a file under tmp_path) and PostgreSQL. The
-PostgreSQL variant needs `TEST_POSTGRES_URL`; each test gets its own schema, dropped afterwards.
-Both are made by the migrations (`Store.migrate`), as every deployed database is, so every
-test that uses them runs on the schema the revisions make.
+The fixtures live in tests/helpers: encryption codecs (`codec`), the case database
+(`blank_store`, `store`: SQLite and PostgreSQL) and the Temporal servers (time-skipping test
+server, dev server) with per-test case worlds.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import OperationalError
 
-from activities.store import Store
+pytest_plugins = ["tests.helpers.codecs", "tests.helpers.databases", "tests.helpers.temporal"]
 
-POSTGRES_ENV = "TEST_POSTGRES_URL"
-POSTGRES_EXAMPLE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def sqlite_store(directory: Path) -> Store:
-    store = Store.from_url(f"sqlite:///{directory / 'collections.db'}")
-    store.migrate()
-    return store
+# The folders under tests/ that hold tests, each the name of the marker its tests carry:
+# `pytest -m unit` runs the unit tests only.
+SCOPES = ("unit", "activities", "workflow", "e2e", "replay")
+TESTS_DIR = Path(__file__).resolve().parent
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def blank_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A case database with nothing in it yet (no table, no revision): for `store` and for
-    the tests of the migrations themselves."""
-    if request.param == "sqlite":
-        store = Store.from_url(f"sqlite:///{tmp_path / 'collections.db'}")
-        yield store
-        store.dispose()
-        return
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV}, for example {POSTGRES_EXAMPLE}")
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = Store.from_url(url)
-    try:
-        with admin.engine.begin() as connection:
-            connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    except OperationalError as error:
-        # The variable says PostgreSQL is meant to be tested: an unreachable server is a failure.
-        pytest.fail(f"{POSTGRES_ENV} is set but PostgreSQL is unreachable: {error}")
-    store = Store.from_url(url, schema=schema)
-    try:
-        yield store
-    finally:
-        store.dispose()
-        with admin.engine.begin() as connection:
-            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+def scope_of(path: Path) -> str | None:
+    """The scope folder `path` sits in, if any."""
+    parts = path.resolve().relative_to(TESTS_DIR).parts
+    return parts[0] if len(parts) > 1 and parts[0] in SCOPES else None
 
 
-@pytest.fixture
-def store(blank_store: Store) -> Store:
-    blank_store.migrate()
-    return blank_store
-
-
-# The Temporal servers (time-skipping test server, dev server) and per-test case worlds.
-pytest_plugins = ["tests.temporal_fixtures"]
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        scope = scope_of(item.path)
+        if scope is not None:
+            item.add_marker(getattr(pytest.mark, scope))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

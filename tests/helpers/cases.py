@@ -1,0 +1,124 @@
+"""Builders and readers of one case on a Temporal server: its start input, its start, its
+status, and the rows its activities write to the test's database."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, text
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from tests.helpers.eventually import eventually
+from tests.helpers.temporal import (
+    BORROWER_TIMEZONE,
+    CaseWorld,
+)
+from workflows.collection_case import CollectionCase
+
+
+def case_input(due_date: date, **changes: Any) -> dict[str, Any]:
+    """A case of a borrower of its own (caps count over all of a borrower's loans: a test of
+    several loans of one borrower passes `borrower`)."""
+    data: dict[str, Any] = {
+        "loan_id": f"L-{uuid.uuid4().hex[:8]}",
+        "borrower": {
+            "borrower_id": f"B-{uuid.uuid4().hex[:8]}",
+            "name": "王小明",
+            "phone": "+8613800138000",
+            "email": "wxm@example.cn",
+            "address": "上海市浦东新区示例路 1 号",
+            "timezone": "Asia/Shanghai",
+            "locale": "zh-CN",
+        },
+        "currency": "CNY",
+        "overdue_amount_minor": 500000,
+        "due_date": due_date.isoformat(),
+        "policy": "default",
+        "portfolio": "consumer",
+    }
+    data.update(changes)
+    return data
+
+
+def borrower_days_ago(days: int) -> date:
+    """The date `days` days before today (the wall clock's) in the calendar of the tests'
+    borrowers, for a due date `days` days past due on the dev server at any hour: the UTC date
+    is a day behind Shanghai's from 00:00 to 08:00 there."""
+    return datetime.now(BORROWER_TIMEZONE).date() - timedelta(days=days)
+
+
+async def start_case(
+    env: WorkflowEnvironment, world: CaseWorld, *, days_overdue: int = 1, **changes: Any
+) -> WorkflowHandle[CollectionCase, dict[str, Any]]:
+    # The test server's clock moves on with every test; due dates follow it, in the borrower's
+    # calendar (as DPD counts): a UTC date is a day behind Shanghai's from 00:00 to 08:00 there.
+    data = case_input(date.min, **changes)
+    borrower = data.get("borrower")
+    named = borrower.get("timezone") if isinstance(borrower, dict) else None
+    timezone = ZoneInfo(named) if named else BORROWER_TIMEZONE
+    today = (await env.get_current_time()).astimezone(timezone).date()
+    data["due_date"] = (today - timedelta(days=days_overdue)).isoformat()
+    return await env.client.start_workflow(
+        CollectionCase.run,
+        data,
+        id=f"collection-{data['loan_id']}",
+        task_queue=world.task_queue,
+    )
+
+
+async def history_counts(handle: WorkflowHandle[Any, Any]) -> Counter[str]:
+    """How many events of each type the case's history holds, and "total"."""
+    counts: Counter[str] = Counter()
+    async for event in handle.fetch_history_events():
+        counts[EventType.Name(event.event_type)] += 1
+        counts["total"] += 1
+    return counts
+
+
+async def written(world: CaseWorld, count_sql: str, expected: int) -> None:
+    """Wait (up to 10 s) until the case's bookkeeping, written beside the process, has
+    reached the database: `count_sql` counts at least `expected`."""
+    await eventually(
+        lambda: rows(world, count_sql)[0][0], lambda count: count >= expected, seconds=10
+    )
+
+
+async def rows_when(world: CaseWorld, sql: str, expected: int) -> list[Any]:
+    """The rows of `sql` once there are at least `expected` of them (waiting up to 10 s)."""
+    return await eventually(
+        lambda: rows(world, sql), lambda found: len(found) >= expected, seconds=10
+    )
+
+
+def rows(world: CaseWorld, sql: str) -> list[Any]:
+    engine = create_engine(world.database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(text(sql)))
+    finally:
+        engine.dispose()
+
+
+async def case_today(env: WorkflowEnvironment) -> date:
+    """Today in the borrower's calendar (Shanghai) on the test server's clock, which time
+    skipping moves ahead of the wall clock."""
+    return (await env.get_current_time()).astimezone(BORROWER_TIMEZONE).date()
+
+
+async def status_of(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    return dict(await handle.query(CollectionCase.status))
+
+
+async def status_when(
+    handle: WorkflowHandle[Any, Any], check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The case's status once `check` holds (up to 10 s): an activity that a timer started
+    during a time-skipping sleep may still be finishing when the sleep returns."""
+    return await eventually(lambda: status_of(handle), check, seconds=10)

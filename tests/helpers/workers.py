@@ -1,0 +1,42 @@
+"""Workers for tests that replace some of the real activities by stand-ins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.worker import Worker
+
+from activities.case_activities import CollectionActivities
+from tests.helpers.temporal import CaseWorld, DevServer
+from workflows.collection_case import CollectionCase
+
+
+def worker_with(
+    server: DevServer,
+    world: CaseWorld,
+    real: CollectionActivities,
+    *replaced: Callable[..., Any],
+) -> Worker:
+    """The real activities, except those `replaced` by stand-ins of the same name."""
+    names = {activity_name(stand_in) for stand_in in replaced}
+    kept = [a for a in real.all() if activity_name(a) not in names]
+    return Worker(
+        server.env.client,
+        task_queue=world.task_queue,
+        workflows=[CollectionCase],
+        activities=[*kept, *replaced],
+        activity_executor=ThreadPoolExecutor(8),
+        # Heartbeats reach the server at once, so a cancellation reaches the activity at once.
+        default_heartbeat_throttle_interval=timedelta(milliseconds=50),
+        max_heartbeat_throttle_interval=timedelta(milliseconds=50),
+    )
+
+
+def activity_name(fn: Callable[..., Any]) -> str:
+    definition = activity._Definition.must_from_callable(fn)
+    assert definition.name is not None
+    return definition.name
