@@ -15,6 +15,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from cli.cases import static_details, static_summary
+from domain.case import parse_case_input
+from policies import load_policy
 from tests.helpers.eventually import eventually
 from tests.helpers.temporal import (
     BORROWER_TIMEZONE,
@@ -55,8 +58,15 @@ def borrower_days_ago(days: int) -> date:
 
 
 async def start_case(
-    env: WorkflowEnvironment, world: CaseWorld, *, days_overdue: int = 1, **changes: Any
+    env: WorkflowEnvironment,
+    world: CaseWorld,
+    *,
+    days_overdue: int = 1,
+    shown_in_ui: bool = False,
+    **changes: Any,
 ) -> WorkflowHandle[CollectionCase, dict[str, Any]]:
+    """Start a case as the tests need it; `shown_in_ui`: with the summary and details that
+    `starter.py open` gives the Temporal UI."""
     # The test server's clock moves on with every test; due dates follow it, in the borrower's
     # calendar (as DPD counts): a UTC date is a day behind Shanghai's from 00:00 to 08:00 there.
     data = case_input(date.min, **changes)
@@ -65,11 +75,19 @@ async def start_case(
     timezone = ZoneInfo(named) if named else BORROWER_TIMEZONE
     today = (await env.get_current_time()).astimezone(timezone).date()
     data["due_date"] = (today - timedelta(days=days_overdue)).isoformat()
+    summary = details = None
+    if shown_in_ui:
+        now = await env.get_current_time()
+        case = parse_case_input(data, now=now)
+        summary = static_summary(case)
+        details = static_details(case, load_policy(case.policy), now=now)
     return await env.client.start_workflow(
         CollectionCase.run,
         data,
         id=f"collection-{data['loan_id']}",
         task_queue=world.task_queue,
+        static_summary=summary,
+        static_details=details,
     )
 
 

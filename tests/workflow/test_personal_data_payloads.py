@@ -21,7 +21,7 @@ async def test_personal_data_appears_in_no_payload_but_the_start_input(
 ) -> None:
     async with make_worker(time_env.client, case_world):
         handle = await start_case(
-            time_env, case_world, days_overdue=0, policy="demo", borrower=PERSONAL
+            time_env, case_world, days_overdue=0, policy="demo", borrower=PERSONAL, shown_in_ui=True
         )
         result = await handle.result()
         history = await handle.fetch_history()
@@ -78,7 +78,9 @@ async def test_personal_data_appears_in_no_payload_but_the_start_input(
     assert all("borrower" not in entry for entry in contact_inputs)
     # Nor do the UI's summary, current details and search attributes.
     assert "Last contacts" in metadata.current_details
-    shown = [str(description.static_summary), metadata.current_details]
+    summary, details = await description.static_summary(), await description.static_details()
+    assert summary and details  # shown, as `starter.py open` shows them
+    shown = [summary, details, metadata.current_details]
     shown += [str(pair.value) for pair in description.typed_search_attributes]
     assert not [needle for needle in NEEDLES if any(needle in text for text in shown)]
 
