@@ -38,6 +38,7 @@ from runtime import encryption, settings
 from runtime.logs import configure_logging
 from runtime.namespace import (
     REFUSED,
+    AttributeCheck,
     compare_search_attributes,
     list_search_attributes,
     type_name,
@@ -128,10 +129,31 @@ async def check_search_attributes(
     `NamespaceNotReady` (after logging the error); where the server does not let this
     client list the attributes, logs a warning and returns, so the worker still starts.
     """
+    existing = await _listed_search_attributes(client)
+    if existing is None:
+        return
+    check = compare_search_attributes(wanted, existing)
+    if check.complete:
+        return
+    message = _attributes_not_ready_message(client.namespace, check, wanted)
+    structlog.get_logger("worker").error(
+        message,
+        namespace=client.namespace,
+        missing=list(check.missing),
+        wrong_type=list(check.wrong_type),
+    )
+    raise NamespaceNotReady(message)
+
+
+async def _listed_search_attributes(
+    client: Client,
+) -> dict[str, IndexedValueType.ValueType] | None:
+    """The namespace's search attributes; None (after a warning) where the server refuses to
+    list them. Raises `NamespaceNotReady` where the namespace does not exist."""
     log = structlog.get_logger("worker")
     namespace = client.namespace
     try:
-        existing = await list_search_attributes(client)
+        return await list_search_attributes(client)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             message = f"namespace {namespace} does not exist ({error.message})"
@@ -146,10 +168,15 @@ async def check_search_attributes(
             namespace=namespace,
             rpc_status=error.status.name if error.status else None,
         )
-        return
-    check = compare_search_attributes(wanted, existing)
-    if check.complete:
-        return
+        return None
+
+
+def _attributes_not_ready_message(
+    namespace: str,
+    check: AttributeCheck,
+    wanted: Mapping[str, IndexedValueType.ValueType],
+) -> str:
+    """What the namespace lacks or has wrong, and what the operator should do about it."""
     problems = []
     if check.missing:
         problems.append(f"lacks the search attributes {', '.join(check.missing)}")
@@ -172,13 +199,7 @@ async def check_search_attributes(
             f" (remove {', '.join(check.wrong_type)} from the namespace first: "
             "a search attribute's type cannot be changed)"
         )
-    log.error(
-        message,
-        namespace=namespace,
-        missing=list(check.missing),
-        wrong_type=list(check.wrong_type),
-    )
-    raise NamespaceNotReady(message)
+    return message
 
 
 class MetricsEndpoint:

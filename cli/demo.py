@@ -87,43 +87,110 @@ def demo_actions(
     stage = str(status.get("stage") or "")
     if stage == "closed" or status.get("status") in FINAL_STATUSES:
         return []
-    loan_id = str(status["loan_id"])
-    currency = str(status.get("currency") or "")
-    outstanding = int(status.get("outstanding_minor") or 0)
-    paid = int(status.get("paid_minor") or 0)
-    total = outstanding + paid
-    contacts: list[Mapping[str, Any]] = list(status.get("contacts") or [])
-    paid_ids = {p.get("payment_id") for p in status.get("payments") or []}
-    holds = {h.get("hold_id"): h for h in status.get("holds") or []}
+    case = _Reading.of(status, stage)
+    actions = _borrower_actions(behaviour, case, status, now=now, done=done, due_date=due_date)
+    actions += _agent_actions(case.contacts)
+    return [action for action in actions if action.key not in done]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What the borrower and the agents read of an open case's `status` answer."""
+
+    loan_id: str
+    stage: str
+    currency: str
+    outstanding: int
+    paid: int
+    contacts: list[Mapping[str, Any]]
+    paid_ids: set[Any]
+    holds: dict[Any, Mapping[str, Any]]
+
+    @classmethod
+    def of(cls, status: Mapping[str, Any], stage: str) -> _Reading:
+        return cls(
+            loan_id=str(status["loan_id"]),
+            stage=stage,
+            currency=str(status.get("currency") or ""),
+            outstanding=int(status.get("outstanding_minor") or 0),
+            paid=int(status.get("paid_minor") or 0),
+            contacts=list(status.get("contacts") or []),
+            paid_ids={p.get("payment_id") for p in status.get("payments") or []},
+            holds={h.get("hold_id"): h for h in status.get("holds") or []},
+        )
+
+
+def _borrower_actions(
+    behaviour: str,
+    case: _Reading,
+    status: Mapping[str, Any],
+    *,
+    now: datetime,
+    done: frozenset[str] | set[str],
+    due_date: date | None,
+) -> list[DemoAction]:
+    """What the borrower sends while something is owed, as its `behaviour` has it."""
+    if case.outstanding <= 0:
+        return []
+    if behaviour in ("pays_after_reminder", "pays_in_parts", "partial_then_stops"):
+        return _payments_made(behaviour, case)
+    if behaviour == "disputes":
+        return _dispute(case, now=now, done=done)
+    if behaviour in COMMITMENT_BEHAVIOURS and due_date is not None:
+        view = _Case(
+            case.loan_id,
+            case.currency,
+            case.stage,
+            case.outstanding,
+            case.paid_ids,
+            status,
+            due_date,
+        )
+        return COMMITMENT_BEHAVIOURS[behaviour](view)
+    return []
+
+
+def _payments_made(behaviour: str, case: _Reading) -> list[DemoAction]:
+    """Payments without a commitment: all after the SMS reminder, or parts of what is owed."""
+    loan_id, stage, outstanding, currency = (
+        case.loan_id,
+        case.stage,
+        case.outstanding,
+        case.currency,
+    )
+    total = outstanding + case.paid
+    first_paid = f"demo-{loan_id}-pay-1" in case.paid_ids
+    second_paid = f"demo-{loan_id}-pay-2" in case.paid_ids
+    reminded = any(c.get("channel") == "sms" for c in case.contacts)
+    if behaviour == "pays_after_reminder" and not first_paid and reminded:
+        return [_payment(loan_id, 1, outstanding, currency)]
+    if behaviour == "pays_in_parts" and not first_paid and _reached(stage, "phone"):
+        return [_payment(loan_id, 1, max(1, min(outstanding, total // 3)), currency)]
+    second_due = first_paid and not second_paid and _reached(stage, "field_visit")
+    if behaviour == "pays_in_parts" and second_due:
+        return [_payment(loan_id, 2, outstanding, currency)]
+    if behaviour == "partial_then_stops" and not first_paid and _reached(stage, "phone"):
+        return [_payment(loan_id, 1, max(1, min(outstanding, total // 4)), currency)]
+    return []
+
+
+def _dispute(case: _Reading, *, now: datetime, done: frozenset[str] | set[str]) -> list[DemoAction]:
+    """In the phone stage the borrower disputes the amount; the hold is released after
+    DISPUTE_SECONDS."""
+    hold_id = f"demo-{case.loan_id}-dispute"
+    hold = case.holds.get(hold_id)
+    if hold is None and case.stage == "phone" and f"place_hold:{hold_id}" not in done:
+        arg = {"hold_id": hold_id, "kind": "dispute", "reason": "borrower disputes amount"}
+        return [DemoAction("place_hold", arg, hold_id)]
+    if hold is not None and _older_than(hold.get("placed_at"), now, DISPUTE_SECONDS):
+        return [DemoAction("release_hold", {"hold_id": hold_id}, hold_id)]
+    return []
+
+
+def _agent_actions(contacts: list[Mapping[str, Any]]) -> list[DemoAction]:
+    """Call agents and the field team record the outcome of each queued call and booked
+    visit: alternately nobody there and the borrower reached."""
     actions: list[DemoAction] = []
-
-    # -- the borrower --------------------------------------------------------------
-    first, second = f"demo-{loan_id}-pay-1", f"demo-{loan_id}-pay-2"
-    if outstanding > 0:
-        if behaviour == "pays_after_reminder":
-            if first not in paid_ids and any(c.get("channel") == "sms" for c in contacts):
-                actions.append(_payment(loan_id, 1, outstanding, currency))
-        elif behaviour == "pays_in_parts":
-            if first not in paid_ids and _reached(stage, "phone"):
-                actions.append(_payment(loan_id, 1, max(1, min(outstanding, total // 3)), currency))
-            elif first in paid_ids and second not in paid_ids and _reached(stage, "field_visit"):
-                actions.append(_payment(loan_id, 2, outstanding, currency))
-        elif behaviour == "partial_then_stops":
-            if first not in paid_ids and _reached(stage, "phone"):
-                actions.append(_payment(loan_id, 1, max(1, min(outstanding, total // 4)), currency))
-        elif behaviour == "disputes":
-            hold_id = f"demo-{loan_id}-dispute"
-            hold = holds.get(hold_id)
-            if hold is None and stage == "phone" and f"place_hold:{hold_id}" not in done:
-                arg = {"hold_id": hold_id, "kind": "dispute", "reason": "borrower disputes amount"}
-                actions.append(DemoAction("place_hold", arg, hold_id))
-            elif hold is not None and _older_than(hold.get("placed_at"), now, DISPUTE_SECONDS):
-                actions.append(DemoAction("release_hold", {"hold_id": hold_id}, hold_id))
-        elif behaviour in COMMITMENT_BEHAVIOURS and due_date is not None:
-            view = _Case(loan_id, currency, stage, outstanding, paid_ids, status, due_date)
-            actions += COMMITMENT_BEHAVIOURS[behaviour](view)
-
-    # -- the agents ----------------------------------------------------------------
     calls = [c for c in contacts if c.get("channel") == "call"]
     for position, call in enumerate(calls):
         if call.get("result") == "queued":
@@ -138,7 +205,7 @@ def demo_actions(
             visit_id = str(visit["attempt_id"])
             arg = {"visit_id": visit_id, "outcome": outcome, "note": "demo field team"}
             actions.append(DemoAction("record_visit_outcome", arg, visit_id))
-    return [action for action in actions if action.key not in done]
+    return actions
 
 
 # -- commitments ------------------------------------------------------------------------

@@ -102,69 +102,65 @@ def _installments(plan: Mapping[str, Any], currency: str) -> list[str]:
 
 def _records(status: Mapping[str, Any], currency: str) -> list[str]:
     """Contacts, payments, rejections and the legal track, each a titled table."""
+    return (
+        _contacts(status) + _payments(status, currency) + _rejections(status) + _legal_track(status)
+    )
+
+
+def _titled_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """`title (count)` on a line of its own, then the rows as a table if there are any."""
+    parts = [f"\n{title} ({len(rows)})"]
+    if rows:
+        parts.append(table(headers, rows))
+    return parts
+
+
+def _contacts(status: Mapping[str, Any]) -> list[str]:
+    rows = [
+        (c.get("attempt_id"), c.get("channel"), c.get("template"), c.get("at"), c.get("result"))
+        for c in status.get("contacts") or []
+    ]
+    return _titled_table("contacts", ("attempt_id", "channel", "template", "at", "result"), rows)
+
+
+def _payments(status: Mapping[str, Any], currency: str) -> list[str]:
+    rows = [
+        (
+            p.get("payment_id"),
+            format_money(int(p.get("amount_minor") or 0), currency),
+            p.get("at"),
+            p.get("source") or "",
+        )
+        for p in status.get("payments") or []
+    ]
+    return _titled_table("payments", ("payment_id", "amount", "at", "source"), rows)
+
+
+def _rejections(status: Mapping[str, Any]) -> list[str]:
+    """Rejected payments and plans: shown only where there are some."""
     parts: list[str] = []
-    contacts = status.get("contacts") or []
-    parts.append(f"\ncontacts ({len(contacts)})")
-    if contacts:
-        parts.append(
-            table(
-                ("attempt_id", "channel", "template", "at", "result"),
-                [
-                    (
-                        c.get("attempt_id"),
-                        c.get("channel"),
-                        c.get("template"),
-                        c.get("at"),
-                        c.get("result"),
-                    )
-                    for c in contacts
-                ],
-            )
-        )
-    payments = status.get("payments") or []
-    parts.append(f"\npayments ({len(payments)})")
-    if payments:
-        parts.append(
-            table(
-                ("payment_id", "amount", "at", "source"),
-                [
-                    (
-                        p.get("payment_id"),
-                        format_money(int(p.get("amount_minor") or 0), currency),
-                        p.get("at"),
-                        p.get("source") or "",
-                    )
-                    for p in payments
-                ],
-            )
-        )
     rejected = status.get("rejected_payments") or []
     if rejected:
-        parts.append(f"\nrejected payments ({len(rejected)})")
-        parts.append(
-            table(
-                ("payment_id", "reason"), [(r.get("payment_id"), r.get("reason")) for r in rejected]
-            )
-        )
+        rows = [(r.get("payment_id"), r.get("reason")) for r in rejected]
+        parts += _titled_table("rejected payments", ("payment_id", "reason"), rows)
     rejected_plans = status.get("rejected_plans") or []
     if rejected_plans:
-        parts.append(f"\nrejected plans ({len(rejected_plans)})")
-        parts.append(
-            table(
-                ("plan_id", "reason"),
-                [(r.get("plan_id") or "-", r.get("reason")) for r in rejected_plans],
-            )
-        )
-    legal = (status.get("legal") or {}).get("events") or []
-    if status.get("legal"):
-        parts.append(f"\nlegal: {status['legal'].get('stage')} · events ({len(legal)})")
-        parts.append(
-            table(
-                ("event_id", "event", "at"),
-                [(e.get("event_id"), e.get("event"), e.get("at")) for e in legal],
-            )
-        )
+        rows = [(r.get("plan_id") or "-", r.get("reason")) for r in rejected_plans]
+        parts += _titled_table("rejected plans", ("plan_id", "reason"), rows)
     return parts
+
+
+def _legal_track(status: Mapping[str, Any]) -> list[str]:
+    if not status.get("legal"):
+        return []
+    legal = status["legal"].get("events") or []
+    return [
+        f"\nlegal: {status['legal'].get('stage')} · events ({len(legal)})",
+        table(
+            ("event_id", "event", "at"),
+            [(e.get("event_id"), e.get("event"), e.get("at")) for e in legal],
+        ),
+    ]
 
 
 def _money(value: Any, currency: str) -> str:

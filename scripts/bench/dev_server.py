@@ -1,0 +1,181 @@
+"""On the dev server: the ceiling, the quiet cases' payments, and intake beside a demo storm.
+
+The project's worker (`worker.create_worker`) runs in this process, on the case database in
+`folder`; the dev server runs on a SQLite file there too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from bench_cases import CASES_QUEUE, CEILING_QUEUE, POLL_SECONDS, rounded, server_binary
+from case_histories import LATE_TIMER_MS, read_histories
+from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
+from figures import percentile
+from intake import daytime_zone, measure_intake, open_quiet_cases
+from payment_load import measure_payments
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+import worker as project_worker
+from runtime import settings
+from workflows import search_attributes
+
+log = structlog.get_logger("bench")
+
+# The headline payment latency: a payment system sending this many payments a second to the
+# N open cases (a portfolio of 1,000 overdue loans gets a few hundred payments a day), for
+# PACED_SECONDS. BENCH_PAYMENT_RATE overrides the rate.
+PAYMENT_RATE_PER_S = float(os.environ.get("BENCH_PAYMENT_RATE", "5"))
+PACED_SECONDS = 30
+# The demo cases run at least this long before their histories are read (60 `demo` days), so
+# that, however fast the payments went, their timers have fired in numbers a p99 can be read
+# from (a p99 of 50 timers is their maximum).
+MIN_RUN_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class QuietFigures:
+    """Payments to the quiet cases, and what their histories show of the paced ones."""
+
+    payments: dict[str, Any]
+    saturated: dict[str, Any]
+    lateness: list[float]
+    waits: list[float]
+
+
+@dataclass(frozen=True)
+class IntakeFigures:
+    """Intake of an import and of the demo cases, and the demo cases' payments and histories."""
+
+    import_per_s: float | None
+    demo_per_s: float | None
+    demo_payments: dict[str, Any]
+    lateness: list[float]
+    waits: list[float]
+
+
+async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=server_binary("temporal"),
+        dev_server_database_filename=str(folder / "temporal.db"),
+        search_attributes=search_attributes.ALL,
+        ui=False,
+        dev_server_log_level="error",
+        # Started as `make run` starts it.
+        dev_server_extra_args=list(settings.DEV_SERVER_ARGS),
+    )
+    try:
+        client = env.client
+        cases_worker = project_worker.create_worker(client, task_queue=CASES_QUEUE)
+        ceiling = await ceiling_with_worker_settings(client, cases_worker, cases)
+        async with cases_worker:
+            log.info("quiet: default cases until each is prepared", ceiling=ceiling)
+            quiet = await pay_quiet_cases(client, cases)
+            intake = await intake_beside_demo(client, folder / "collections.db", cases)
+    finally:
+        await env.shutdown()
+    return dev_server_report(ceiling, quiet, intake)
+
+
+async def ceiling_with_worker_settings(client: Client, cases_worker: Worker, cases: int) -> float:
+    """The ceiling, run with the project worker's own settings (sandbox, slots, executors)."""
+    config = cases_worker.config()
+    config["task_queue"] = CEILING_QUEUE
+    config["workflows"], config["activities"] = [NoopWorkflow], [noop]
+    log.info("ceiling: one-activity workflows", cases=cases)
+    async with Worker(**config):
+        return await measure_ceiling(client, cases)
+
+
+async def measure_ceiling(client: Client, cases: int) -> float:
+    """Completions per second of `cases` one-activity workflows started at once."""
+    started = time.time()
+    await asyncio.gather(
+        *(
+            client.start_workflow(NoopWorkflow.run, id=f"noop-{i}", task_queue=CEILING_QUEUE)
+            for i in range(cases)
+        )
+    )
+    query = f'WorkflowType = "{WORKFLOW_TYPE}"'
+    completed = f'{query} AND ExecutionStatus = "Completed"'
+    deadline = time.monotonic() + 60 + cases
+    while (await client.count_workflows(completed)).count < cases:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the one-activity workflows did not all complete")
+        await asyncio.sleep(POLL_SECONDS)
+    closed = [wf.close_time async for wf in client.list_workflows(query) if wf.close_time]
+    return cases / (max(closed).timestamp() - started)
+
+
+async def pay_quiet_cases(client: Client, cases: int) -> QuietFigures:
+    """Open the quiet cases, pay them at the paced rate (and read those histories), then pay
+    each as fast as they answer."""
+    quiet_ids = [f"Q-{i:05d}" for i in range(cases)]
+    await open_quiet_cases(client, quiet_ids)
+    log.info("record_payment on the quiet cases")
+    paying_ns = time.time_ns()
+    paced_ids = quiet_ids[: int(PAYMENT_RATE_PER_S * PACED_SECONDS)]
+    paced = await measure_payments(client, paced_ids, rate_per_s=PAYMENT_RATE_PER_S, tag="paced")
+    lateness, waits = await read_histories(client, paced_ids, paying_ns)
+    log.info("record_payment on the quiet cases, as fast as they answer")
+    saturated = await measure_payments(client, quiet_ids, tag="saturated")
+    return QuietFigures(paced, saturated, lateness, waits)
+
+
+async def intake_beside_demo(client: Client, database: Path, cases: int) -> IntakeFigures:
+    """An import of `default` cases, then the demo cases, their payments and histories."""
+    zone = daytime_zone(datetime.now(UTC))
+    log.info("intake: an import of `default` cases, first reminder due", timezone=zone)
+    import_ids = [f"I-{i:05d}" for i in range(cases)]
+    intake_import = await measure_intake(client, import_ids, database, "default", zone)
+    log.info("intake: demo cases until each has its first contact")
+    demo_ids = [f"L-{i:05d}" for i in range(cases)]
+    opened = time.monotonic()
+    intake = await measure_intake(client, demo_ids, database)
+    log.info("record_payment on the demo cases", intake=intake)
+    demo_payments = await measure_payments(client, demo_ids)
+    await asyncio.sleep(opened + MIN_RUN_SECONDS - time.monotonic())
+    log.info("reading the demo cases' histories")
+    lateness, waits = await read_histories(client, demo_ids)
+    return IntakeFigures(intake_import, intake, demo_payments, lateness, waits)
+
+
+def ratio(part: float | None, ceiling: float) -> float | None:
+    return None if part is None else part / ceiling
+
+
+def dev_server_report(ceiling: float, quiet: QuietFigures, intake: IntakeFigures) -> dict[str, Any]:
+    lateness = intake.lateness
+    return {
+        "ceiling_workflows_per_s": rounded(ceiling, 2),
+        "intake_to_first_contact_cases_per_s": rounded(intake.demo_per_s, 2),
+        "ratio_to_ceiling": rounded(ratio(intake.demo_per_s, ceiling), 3),
+        "intake_import_cases_per_s": rounded(intake.import_per_s, 2),
+        "import_ratio_to_ceiling": rounded(ratio(intake.import_per_s, ceiling), 3),
+        "record_payment_ms": quiet.payments,
+        "record_payment_saturated_ms": quiet.saturated,
+        "record_payment_during_demo_ms": intake.demo_payments,
+        "timer_lateness_ms_p99_quiet": rounded(percentile(quiet.lateness, 0.99)),
+        "timer_lateness_ms_p99_demo": rounded(percentile(lateness, 0.99)),
+        "timer_lateness_ms_demo": {
+            "p50": rounded(percentile(lateness, 0.5)),
+            "p95": rounded(percentile(lateness, 0.95)),
+            "max": rounded(max(lateness, default=None)),
+            "over_1s": sum(1 for ms in lateness if ms > LATE_TIMER_MS),
+        },
+        "activity_schedule_to_start_ms_p99_quiet": rounded(percentile(quiet.waits, 0.99)),
+        "activity_schedule_to_start_ms_p99_demo": rounded(percentile(intake.waits, 0.99)),
+        "samples": {
+            "quiet": {"timers": len(quiet.lateness), "activities": len(quiet.waits)},
+            "demo": {"timers": len(lateness), "activities": len(intake.waits)},
+        },
+    }
