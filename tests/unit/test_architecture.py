@@ -103,3 +103,30 @@ def test_the_rules_catch_a_forbidden_import(tmp_path: Path) -> None:
     stray = tmp_path / "stray.py"
     stray.write_text("def later() -> None:\n    from activities import store\n")
     assert imports_of(stray) == {"activities"}
+
+
+# Rooms a newcomer can read in one sitting (the samples' modules stay under a few hundred lines).
+MODULE_LINES_MAX = 400
+FUNCTION_LINES_MAX = 60
+
+
+def project_modules() -> list[Path]:
+    modules = [path for part in OURS for path in modules_of(part)]
+    modules += sorted((ROOT / "scripts").rglob("*.py"))
+    # Revisions are written once and never change: they are history, not rooms.
+    return [path for path in modules if "versions" not in path.parts]
+
+
+def test_no_module_or_function_is_too_long_to_read_in_one_sitting() -> None:
+    long_modules, long_functions = {}, {}
+    for path in project_modules():
+        text = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(ROOT))
+        if (lines := len(text.splitlines())) > MODULE_LINES_MAX:
+            long_modules[name] = lines
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > FUNCTION_LINES_MAX:
+                    long_functions[f"{name}:{node.name}"] = length
+    assert (long_modules, long_functions) == ({}, {})
