@@ -171,32 +171,44 @@ def case_from_flags(
     """The start input from `open`'s flags, over the `--file` object if one was given."""
     raw: dict[str, Any] = dict(base or {})
     borrower: dict[str, Any] = dict(raw.get("borrower") or {})
-    for flag, key in (
-        ("borrower_id", "borrower_id"),
-        ("name", "name"),
-        ("phone", "phone"),
-        ("email", "email"),
-        ("address", "address"),
-        ("timezone", "timezone"),
-        ("locale", "locale"),
-    ):
-        value = getattr(args, flag, None)
-        if value is not None:
-            borrower[key] = value
+    _copy_given(
+        args,
+        borrower,
+        (
+            ("borrower_id", "borrower_id"),
+            ("name", "name"),
+            ("phone", "phone"),
+            ("email", "email"),
+            ("address", "address"),
+            ("timezone", "timezone"),
+            ("locale", "locale"),
+        ),
+    )
     if borrower or "borrower" in raw:
         raw["borrower"] = borrower
-    for flag, key in (
-        ("loan_id", "loan_id"),
-        ("currency", "currency"),
-        ("amount_minor", "overdue_amount_minor"),
-        ("due_date", "due_date"),
-        ("policy", "policy"),
-        ("portfolio", "portfolio"),
-    ):
+    _copy_given(
+        args,
+        raw,
+        (
+            ("loan_id", "loan_id"),
+            ("currency", "currency"),
+            ("amount_minor", "overdue_amount_minor"),
+            ("due_date", "due_date"),
+            ("policy", "policy"),
+            ("portfolio", "portfolio"),
+        ),
+    )
+    return raw
+
+
+def _copy_given(
+    args: argparse.Namespace, into: dict[str, Any], keys_by_flag: tuple[tuple[str, str], ...]
+) -> None:
+    """Each flag given on the command line, under its key: flags left out keep the file's."""
+    for flag, key in keys_by_flag:
         value = getattr(args, flag, None)
         if value is not None:
-            raw[key] = value
-    return raw
+            into[key] = value
 
 
 def load_case_file(path: str) -> dict[str, Any]:

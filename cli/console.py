@@ -38,3 +38,9 @@ def out(text: str = "") -> None:
 def err(text: str) -> None:
     with suppress(BrokenPipeError):
         print(text, file=sys.stderr, flush=True)
+
+
+def failed(text: str, exit_code: int) -> int:
+    """Say on stderr why a command failed; its exit code."""
+    err(text)
+    return exit_code

@@ -56,7 +56,7 @@ from cli import (
     status,
 )
 from cli.arguments import ClientFactory, Command, CommandSet
-from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, OutputClosed, UsageError, err
+from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, OutputClosed, UsageError, err, failed
 from domain.case import DEFAULT_POLICY
 from domain.errors import InvalidInput
 from policies import load_policy
@@ -110,24 +110,21 @@ async def run(
     except OutputClosed:
         return EXIT_OK
     except UsageError as error:
-        err(str(error))
-        return EXIT_BAD_INPUT
+        return failed(str(error), EXIT_BAD_INPUT)
     except InvalidInput as error:
-        err(f"invalid input: {error.field}: {error.problem}")
-        return EXIT_BAD_INPUT
+        return failed(f"invalid input: {error.field}: {error.problem}", EXIT_BAD_INPUT)
     except EncryptionConfigError as error:
-        err(f"invalid configuration: {error}")
-        return EXIT_BAD_INPUT
+        return failed(f"invalid configuration: {error}", EXIT_BAD_INPUT)
     except TimeoutError as error:
         # The commands that wait for a case explain their timeouts; this is the rest.
-        err(f"{error or 'no answer in time'}: is a worker running on the task queue?")
-        return EXIT_ERROR
+        return failed(
+            f"{error or 'no answer in time'}: is a worker running on the task queue?", EXIT_ERROR
+        )
     except RPCError as error:
-        err(f"temporal error ({error.status.name if error.status else '?'}): {error.message}")
-        return EXIT_ERROR
+        status = error.status.name if error.status else "?"
+        return failed(f"temporal error ({status}): {error.message}", EXIT_ERROR)
     except RuntimeError as error:
-        err(f"error: {error}")
-        return EXIT_ERROR
+        return failed(f"error: {error}", EXIT_ERROR)
 
 
 def _leave_on_interrupt(signum: int, frame: object) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from activities.store import Store
 from cli.arguments import ClientFactory, CommandSet
-from cli.console import EXIT_ERROR, EXIT_OK, err, out
+from cli.console import EXIT_ERROR, EXIT_OK, failed, out
 from migrations import INITIAL_REVISION, Migration, SchemaError
 
 
@@ -34,11 +34,10 @@ def migrate_case_database(store: Store | None = None) -> int:
     try:
         migration = store.migrate()
     except SchemaError as error:
-        err(f"{where}: {error}")
-        return EXIT_ERROR
+        return failed(f"{where}: {error}", EXIT_ERROR)
     except SQLAlchemyError as error:
-        err(f"{where}: cannot migrate: {getattr(error, 'orig', None) or error}")
-        return EXIT_ERROR
+        cause = getattr(error, "orig", None) or error
+        return failed(f"{where}: cannot migrate: {cause}", EXIT_ERROR)
     finally:
         store.dispose()
     out(f"{where}: {describe(migration)}")

@@ -32,7 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli.arguments import ClientFactory, seconds
 from cli.cases import workflow_id
-from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, out
+from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, failed, out
 from domain.case import loan_id_of
 from domain.errors import InvalidInput
 from domain.money import format_money
@@ -301,15 +301,12 @@ async def run_update(
         answer = await call_update(client, loan_id, update, arg, timeout=timeout)
     except WorkflowUpdateFailedError as error:
         kind, message = rejection(error)
-        err(f"rejected ({kind}): {message}")
-        return EXIT_BAD_INPUT
+        return failed(f"rejected ({kind}): {message}", EXIT_BAD_INPUT)
     except CaseNotFound as error:
-        err(str(error))
-        return EXIT_ERROR
+        return failed(str(error), EXIT_ERROR)
     except TimeoutError:
         worker_seen, diagnosis = await explain_no_answer(client, loan_id, timeout)
-        err(f"{diagnosis}; {_resend_advice(update, arg, worker_seen)}")
-        return EXIT_ERROR
+        return failed(f"{diagnosis}; {_resend_advice(update, arg, worker_seen)}", EXIT_ERROR)
     out(json.dumps(answer, ensure_ascii=False))
     if currency and (amounts := amounts_text(answer, currency)):
         err(f"{loan_id}: {amounts}")

@@ -28,16 +28,29 @@ from domain.ladder_track import LadderTrack
 
 
 class CommitmentTrack(LadderTrack):
+    def _is_new_and_free(
+        self, kind: str, message_id: str, request: object, pending: Promise | Settlement | None
+    ) -> bool:
+        """Whether `request` is a new commitment the case is free to weigh: a resend is answered
+        as before without being weighed again; a new one is refused while an installment plan
+        is active or `pending` (the open commitment it would stand beside) is."""
+        if self._check_open_for(kind, message_id, request) is not None:
+            return False
+        if self.active_plan is not None:
+            refusal = (
+                f"plan {self.active_plan.plan_id!r} is already active"
+                if kind == "plan"
+                else "an installment plan is active"
+            )
+            raise InvalidInput(ID_FIELDS[kind], refusal)
+        if pending is not None:
+            raise InvalidInput(ID_FIELDS[kind], f"{_named(pending)} is still pending")
+        return True
+
     # -- promises ----------------------------------------------------------------
     def check_promise(self, request: PromiseRequest, rules: CommitmentRules, today: date) -> None:
-        if self._check_open_for("promise", request.promise_id, request) is not None:
+        if not self._is_new_and_free("promise", request.promise_id, request, self.pending_promise):
             return
-        if self.active_plan is not None:
-            raise InvalidInput("promise_id", "an installment plan is active")
-        if self.pending_promise is not None:
-            raise InvalidInput(
-                "promise_id", f"promise {self.pending_promise.promise_id!r} is still pending"
-            )
         commitments.check_promise(
             request,
             rules,
@@ -75,14 +88,8 @@ class CommitmentTrack(LadderTrack):
 
     # -- installment plans -------------------------------------------------------
     def check_plan(self, request: PlanRequest, rules: CommitmentRules, today: date) -> None:
-        if self._check_open_for("plan", request.plan_id, request) is not None:
+        if not self._is_new_and_free("plan", request.plan_id, request, self.pending_promise):
             return
-        if self.active_plan is not None:
-            raise InvalidInput("plan_id", f"plan {self.active_plan.plan_id!r} is already active")
-        if self.pending_promise is not None:
-            raise InvalidInput(
-                "plan_id", f"promise {self.pending_promise.promise_id!r} is still pending"
-            )
         commitments.check_plan(
             request, rules, today=today, outstanding_minor=self.outstanding_minor
         )
@@ -131,15 +138,9 @@ class CommitmentTrack(LadderTrack):
     def check_settlement(
         self, request: SettlementRequest, rules: CommitmentRules, today: date
     ) -> None:
-        if self._check_open_for("settlement", request.settlement_id, request) is not None:
+        pending = self.pending_settlement
+        if not self._is_new_and_free("settlement", request.settlement_id, request, pending):
             return
-        if self.active_plan is not None:
-            raise InvalidInput("settlement_id", "an installment plan is active")
-        if self.pending_settlement is not None:
-            raise InvalidInput(
-                "settlement_id",
-                f"settlement {self.pending_settlement.settlement_id!r} is still pending",
-            )
         commitments.check_settlement(
             request, rules, today=today, outstanding_minor=self.outstanding_minor
         )
@@ -261,3 +262,10 @@ class CommitmentTrack(LadderTrack):
         self.journal.append(
             AuditFact(AuditKind.PLAN_BROKEN, plan.plan_id, {"missed": missed.due_date.isoformat()})
         )
+
+
+def _named(commitment: Promise | Settlement) -> str:
+    """`promise 'p-1'`: the kind and id of an open commitment, for a refusal."""
+    if isinstance(commitment, Promise):
+        return f"promise {commitment.promise_id!r}"
+    return f"settlement {commitment.settlement_id!r}"

@@ -163,13 +163,7 @@ def check_promise(
         raise InvalidInput(
             "amount_minor", f"must not exceed the outstanding amount ({outstanding_minor})"
         )
-    _check_due(
-        request.due_date,
-        "due_date",
-        today=today,
-        max_days=rules.promise_max_days,
-        limit=f"at most {rules.promise_max_days} days ahead",
-    )
+    _check_due(request.due_date, "due_date", today, rules.promise_max_days, "at most {} days ahead")
 
 
 def check_plan(
@@ -190,13 +184,8 @@ def check_plan(
             raise InvalidInput(
                 f"installments[{position}].due_date", "due dates must be strictly increasing"
             )
-    _check_due(
-        request.installments[0].due_date,
-        "installments[0].due_date",
-        today=today,
-        max_days=rules.plan_first_within_days,
-        limit=f"within {rules.plan_first_within_days} days",
-    )
+    first_due = request.installments[0].due_date
+    _check_due(first_due, "installments[0].due_date", today, rules.plan_first_within_days)
 
 
 def check_settlement(
@@ -206,22 +195,19 @@ def check_settlement(
         raise InvalidInput(
             "amount_minor", f"must be below the outstanding amount ({outstanding_minor})"
         )
-    _check_due(
-        request.due_date,
-        "due_date",
-        today=today,
-        max_days=rules.settlement_max_days,
-        limit=f"within {rules.settlement_max_days} days",
-    )
+    _check_due(request.due_date, "due_date", today, rules.settlement_max_days)
 
 
-def _check_due(day: date, field: str, *, today: date, max_days: int, limit: str) -> None:
-    """A commitment's due date: not in the past, and no later than the policy allows."""
+def _check_due(
+    day: date, field: str, today: date, max_days: int, limit: str = "within {} days"
+) -> None:
+    """A commitment's due date: not in the past, and no later than the policy allows (`limit`
+    says how far ahead, with `{}` for `max_days`)."""
     if day < today:
         raise InvalidInput(field, f"{day} is in the past")
     latest = today + timedelta(days=max_days)
     if day > latest:
-        raise InvalidInput(field, f"must be {limit} ({latest})")
+        raise InvalidInput(field, f"must be {limit.format(max_days)} ({latest})")
 
 
 def allocate(installments: list[Installment], amount_minor: int) -> int:

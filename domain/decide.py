@@ -182,17 +182,20 @@ def call_task_due(s: Situation) -> Decision | None:
             continue
         if not s.may_requeue(task):
             return Lapse("call", task.attempt_id)
-        step = s.setup.policy.ladder[task.step_index]
-        at, rule = allowed_at(s.state, s.setup, step, s.now)
-        if at > s.now:
-            waiting = Wait(
-                at,
-                f"call task {task.attempt_id} re-queue · {rule}",
-                deferral(task.step_index, step, rule),
-            )
-            return earliest(waiting, s.boundary, s.write_off, *s.deadlines)
-        return s.run(task.step_index, step, requeue_of=task.attempt_id)
+        return _again(s, task.step_index, task.attempt_id, f"call task {task.attempt_id} re-queue")
     return None
+
+
+def _again(s: Situation, step_index: int, ref_id: str, label: str, *also: Wait) -> Decision | None:
+    """Run the ladder step again for `ref_id` (a call re-queued, a visit re-booked) once its
+    window and caps allow; until then wait, unless something in `also` or the case's own
+    deadlines comes first."""
+    step = s.setup.policy.ladder[step_index]
+    at, rule = allowed_at(s.state, s.setup, step, s.now)
+    if at > s.now:
+        waiting = Wait(at, f"{label} · {rule}", deferral(step_index, step, rule))
+        return earliest(waiting, s.boundary, s.write_off, *s.deadlines, *also)
+    return s.run(step_index, step, requeue_of=ref_id)
 
 
 def visit_due(s: Situation) -> Decision | None:
@@ -209,16 +212,8 @@ def visit_due(s: Situation) -> Decision | None:
                 return Lapse("visit", booking.visit_id)
             if s.state.on_hold or s.deadlines:
                 continue
-            step = s.setup.policy.ladder[booking.step_index]
-            at, rule = allowed_at(s.state, s.setup, step, s.now)
-            if at > s.now:
-                waiting = Wait(
-                    at,
-                    f"visit {booking.visit_id} re-booking · {rule}",
-                    deferral(booking.step_index, step, rule),
-                )
-                return earliest(waiting, s.boundary, s.write_off, *s.deadlines, *s.call_slas)
-            return s.run(booking.step_index, step, requeue_of=booking.visit_id)
+            label = f"visit {booking.visit_id} re-booking"
+            return _again(s, booking.step_index, booking.visit_id, label, *s.call_slas)
     return None
 
 

@@ -73,28 +73,26 @@ def parse_hold_release(raw: Any) -> str:
     return fields.message_id(fields.as_object(raw, "release"), "hold_id")
 
 
-def parse_contact_outcome(raw: Any) -> Outcome:
-    data = fields.as_object(raw, "outcome")
-    return Outcome(
-        ref_id=fields.message_id(data, "attempt_id"),
-        outcome=fields.one_of(data, "outcome", CONTACT_OUTCOMES),
-        note=_note(data),
+def _noted_choice(
+    raw: Any, what: str, id_field: str, choice_field: str, choices: tuple[str, ...]
+) -> tuple[str, str, str | None]:
+    """A message naming itself by `id_field`, with one of `choices` and an optional note:
+    outcomes and legal events alike."""
+    data = fields.as_object(raw, what)
+    return (
+        fields.message_id(data, id_field),
+        fields.one_of(data, choice_field, choices),
+        _note(data),
     )
+
+
+def parse_contact_outcome(raw: Any) -> Outcome:
+    return Outcome(*_noted_choice(raw, "outcome", "attempt_id", "outcome", CONTACT_OUTCOMES))
 
 
 def parse_visit_outcome(raw: Any) -> Outcome:
-    data = fields.as_object(raw, "outcome")
-    return Outcome(
-        ref_id=fields.message_id(data, "visit_id"),
-        outcome=fields.one_of(data, "outcome", VISIT_OUTCOMES),
-        note=_note(data),
-    )
+    return Outcome(*_noted_choice(raw, "outcome", "visit_id", "outcome", VISIT_OUTCOMES))
 
 
 def parse_legal_event(raw: Any) -> LegalEvent:
-    data = fields.as_object(raw, "legal_event")
-    return LegalEvent(
-        event_id=fields.message_id(data, "event_id"),
-        event=fields.one_of(data, "event", LEGAL_EVENTS),
-        note=_note(data),
-    )
+    return LegalEvent(*_noted_choice(raw, "legal_event", "event_id", "event", LEGAL_EVENTS))

@@ -6,14 +6,24 @@ order, with these names; nested records become objects, dates ISO strings.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from domain.clock import bucket
 from domain.commitments import Plan, Promise, Settlement
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from domain.case_core import CaseCore
+
+View = TypeVar("View", bound="DataclassInstance")
+
+
+def _view_of(view: type[View], commitment: Promise | Settlement) -> View:
+    """The view's fields read by name from the commitment, its due date as an ISO string."""
+    values = {field.name: getattr(commitment, field.name) for field in fields(view)}
+    return view(**values | {"due_date": commitment.due_date.isoformat()})
 
 
 @dataclass(frozen=True)
@@ -27,14 +37,7 @@ class PromiseView:
 
     @classmethod
     def of(cls, promise: Promise) -> PromiseView:
-        return cls(
-            promise_id=promise.promise_id,
-            amount_minor=promise.amount_minor,
-            due_date=promise.due_date.isoformat(),
-            state=promise.state,
-            paid_toward_minor=promise.paid_toward_minor,
-            shortfall_minor=promise.shortfall_minor,
-        )
+        return _view_of(cls, promise)
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,7 @@ class SettlementView:
 
     @classmethod
     def of(cls, settlement: Settlement) -> SettlementView:
-        return cls(
-            settlement_id=settlement.settlement_id,
-            amount_minor=settlement.amount_minor,
-            due_date=settlement.due_date.isoformat(),
-            state=settlement.state,
-            forgiven_minor=settlement.forgiven_minor,
-        )
+        return _view_of(cls, settlement)
 
 
 @dataclass(frozen=True)
