@@ -3,6 +3,7 @@ status, and the rows its activities write to the test's database."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -140,3 +141,22 @@ async def status_when(
     """The case's status once `check` holds (up to 10 s): an activity that a timer started
     during a time-skipping sleep may still be finishing when the sleep returns."""
     return await eventually(lambda: status_of(handle), check, seconds=10)
+
+
+async def end_case(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
+    """Terminate a case once it is idle: no activity running, no workflow task pending, twice
+    in a row. The time-skipping test server keeps time from skipping while either is
+    outstanding, and never lets go if the case is terminated meanwhile
+    (temporalio/sdk-java#1138): every later test on the shared server would then run on the
+    wall clock (`tests.helpers.temporal.SharedTimeSkippingServer` catches what slips through)."""
+
+    async def idle() -> bool:
+        for _ in range(2):
+            raw = (await handle.describe()).raw_description
+            if raw.pending_activities or raw.HasField("pending_workflow_task"):
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    await eventually(idle, seconds=30)
+    await handle.terminate(reason)

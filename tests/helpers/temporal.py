@@ -22,6 +22,7 @@ import shutil
 import socket
 import sys
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -117,16 +118,46 @@ async def start_at_stated_hour(env: WorkflowEnvironment) -> WorkflowEnvironment:
     return env
 
 
+class SharedTimeSkippingServer:
+    """The time-skipping server the tests share, replaced by a fresh one when a test leaves it
+    unable to skip time.
+
+    The test server keeps time from skipping while an activity runs, and never lets go when the
+    workflow ends meanwhile (temporalio/sdk-java#1138): every later test would then run on the
+    wall clock, and a case meant to cross weeks would hang. Tests end their cases when idle
+    (`tests.helpers.cases.end_case`); this catches what still slips through, names the test,
+    and gives the next test a server that skips.
+    """
+
+    def __init__(self, env: WorkflowEnvironment) -> None:
+        self.env = env
+
+    async def still_skips(self) -> bool:
+        try:
+            await asyncio.wait_for(self.env.sleep(timedelta(hours=1)), SKIP_CHECK_SECONDS)
+        except TimeoutError:
+            return False
+        return True
+
+    async def renew(self) -> None:
+        stale, self.env = self.env, await start_time_skipping()
+        await stale.shutdown()
+
+
+# An hour skipped takes milliseconds; on the wall clock it would take the whole hour.
+SKIP_CHECK_SECONDS = 10
+
+
 @pytest_asyncio.fixture(scope="session")
-async def shared_time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
-    env = await start_time_skipping()
-    yield env
-    await env.shutdown()
+async def shared_time_skipping_server() -> AsyncIterator[SharedTimeSkippingServer]:
+    shared = SharedTimeSkippingServer(await start_time_skipping())
+    yield shared
+    await shared.env.shutdown()
 
 
 @pytest_asyncio.fixture
 async def time_env(
-    shared_time_skipping_server: WorkflowEnvironment,
+    shared_time_skipping_server: SharedTimeSkippingServer, request: pytest.FixtureRequest
 ) -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping server the tests share. Its clock is wherever earlier tests left it:
     a test that needs an hour of the day moves it there (`advance_to_local_time`).
@@ -135,7 +166,14 @@ async def time_env(
     one, a sleep to the hour can hang behind what an earlier test left (see `own_time_env`).
     """
     if stated_clock_start() is None:
-        yield shared_time_skipping_server
+        yield shared_time_skipping_server.env
+        if not await shared_time_skipping_server.still_skips():
+            warnings.warn(
+                f"{request.node.nodeid} left the time-skipping server unable to skip time "
+                "(an activity still running when its case ended); the next test gets a new one",
+                stacklevel=1,
+            )
+            await shared_time_skipping_server.renew()
         return
     env = await start_time_skipping()
     yield await start_at_stated_hour(env)

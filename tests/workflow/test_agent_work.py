@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers.cases import case_today, rows, rows_when, start_case, status_of, status_when
+from tests.helpers.cases import (
+    case_today,
+    end_case,
+    rows,
+    rows_when,
+    start_case,
+    status_of,
+    status_when,
+)
 from tests.helpers.temporal import CaseWorld, advance_to_local_time, make_worker
 from workflows.collection_case import CollectionCase
 
@@ -38,7 +46,7 @@ async def test_a_call_task_with_no_outcome_expires_and_is_requeued_once(
         await env.sleep(timedelta(days=7))
         status = await status_of(handle)
         items = await work_items(case_world, 3)
-        await handle.terminate("test over")
+        await end_case(handle)
     calls = [c["attempt_id"] for c in status["contacts"] if c["channel"] == "call"]
     assert calls[1] == calls[0] + ".r1"
     # The first expired and came back once; the re-queued one expired too (limit 1).
@@ -67,8 +75,8 @@ async def test_a_promised_call_expects_a_promise_within_the_sla(
         )
         await env.sleep(timedelta(days=1, hours=2))
         kept_status, forgotten_status = await status_of(kept), await status_of(forgotten)
-        await kept.terminate("test over")
-        await forgotten.terminate("test over")
+        await end_case(kept)
+        await end_case(forgotten)
     assert [c["channel"] for c in kept_status["contacts"]] == ["call"]
     # No promise followed the call: the task came back to the queue.
     calls = [c["attempt_id"] for c in forgotten_status["contacts"]]
@@ -90,7 +98,7 @@ async def test_a_wrong_number_retires_the_phone_and_later_calls_are_skipped(
         )
         await env.sleep(timedelta(days=17))  # past the calls at DPD 21 and 28, the letter at 30
         status = await status_of(handle)
-        await handle.terminate("test over")
+        await end_case(handle)
     assert [c["channel"] for c in status["contacts"]] == ["call", "letter"]
     why = rows(
         case_world,
@@ -138,7 +146,7 @@ async def test_a_visit_that_finds_nobody_home_is_rebooked_up_to_the_limit(
         status = await status_of(handle)
         settled = await written_rows(case_world, "visit_settled", 1)
         slots = rows(case_world, "select scheduled_for from field_visits order by visit_id")
-        await handle.terminate("test over")
+        await end_case(handle)
     assert (second, third) == (first + ".r1", first + ".r2")
     assert [c["channel"] for c in status["contacts"]].count("field_visit") == 3
     assert "re-booking limit reached" in settled[0][0]
@@ -169,7 +177,7 @@ async def test_moved_opens_a_skip_trace_and_paid_on_site_expects_the_payment(
         missing = await written_rows(case_world, "visit_settled", 1)
         queue = rows(case_world, "select queue, kind, status from work_items")
         for handle in (moved, paid, unpaid):
-            await handle.terminate("test over")
+            await end_case(handle)
     assert len(traces) == 1 and len(received) == 1
     assert "no payment after paid_on_site" in missing[0][0]
     assert ("skip-trace", "skip_trace", "open") in queue
@@ -202,7 +210,7 @@ async def test_recorded_outcomes_close_the_task_and_ask_for_nothing_more(
         call_statuses = {o: await status_of(h) for o, h in called.items()}
         visit_statuses = {o: await status_of(h) for o, h in visited.items()}
         for handle in (*called.values(), *visited.values()):
-            await handle.terminate("test over")
+            await end_case(handle)
     for outcome in CALL_OUTCOMES:
         calls = [c for c in call_statuses[outcome]["contacts"] if c["channel"] == "call"]
         assert [c["result"] for c in calls] == [outcome], outcome

@@ -12,8 +12,10 @@ from temporalio.testing import WorkflowEnvironment
 from cli.cases import open_case
 
 
+# On a server of its own: no worker takes the case's first workflow task, and the test server
+# never lets go of a pending task's hold on time skipping once the case is terminated.
 async def test_a_started_case_has_a_summary_and_details_in_the_ui(
-    time_env: WorkflowEnvironment,
+    own_time_env: WorkflowEnvironment,
 ) -> None:
     loan_id = f"L-UI-{uuid.uuid4().hex[:8]}"
     raw = {
@@ -23,8 +25,8 @@ async def test_a_started_case_has_a_summary_and_details_in_the_ui(
         "overdue_amount_minor": 500000,
         "due_date": (date.today() - timedelta(days=12)).isoformat(),
     }
-    result = await open_case(time_env.client, raw, now=datetime.now(UTC))
-    handle = time_env.client.get_workflow_handle(result.workflow_id)
+    result = await open_case(own_time_env.client, raw, now=datetime.now(UTC))
+    handle = own_time_env.client.get_workflow_handle(result.workflow_id)
     try:
         description = await handle.describe()
         summary = await description.static_summary()

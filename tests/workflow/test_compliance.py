@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
 from migrations.tables import BorrowerChannelRow, utc_iso
-from tests.helpers.cases import case_input, rows, start_case, written
+from tests.helpers.cases import case_input, end_case, rows, start_case, written
 from tests.helpers.temporal import CaseWorld, advance_to_local_time, make_worker
 from workflows.collection_case import CollectionCase
 
@@ -34,7 +34,7 @@ async def test_a_reminder_due_at_23_goes_out_when_the_window_opens(
         await written(
             case_world, "select count(*) from case_events where kind = 'contact_deferred'", 1
         )
-        await handle.terminate("test over")
+        await end_case(handle)
 
     # The audit log says why it waited: the contact window, until 08:00.
     [(detail,)] = rows(case_world, "select detail from case_events where kind = 'contact_deferred'")
@@ -64,7 +64,7 @@ async def test_three_loans_of_one_borrower_share_the_borrowers_caps(
             2,
         )
         for handle in handles:
-            await handle.terminate("test over")
+            await end_case(handle)
 
     contacts = rows(
         case_world,
@@ -109,7 +109,7 @@ async def test_an_sms_opt_out_moves_the_reminders_to_email(
         handle = await start_case(env, case_world, days_overdue=3, borrower=BORROWER)
         await env.sleep(timedelta(days=5))  # past the SMS of DPD 7
         status = await handle.query(CollectionCase.status)
-        await handle.terminate("test over")
+        await end_case(handle)
 
     sent = [(c["channel"], c["template"], c["result"]) for c in status["contacts"]]
     # The SMS of DPD 3 is blocked by the opt-out (on record), and the SMS of DPD 7 goes by

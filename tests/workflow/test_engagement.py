@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.helpers.cases import (
     case_today,
+    end_case,
     history_counts,
     rows,
     start_case,
@@ -86,7 +87,7 @@ async def test_a_promise_kept_then_a_broken_one_resumes_escalation(
         await time_env.sleep(timedelta(days=5))
         broken = await status_when(handle, lambda s: len(s["contacts"]) > calls_before)
         await save_history(handle, "promise_kept_then_broken")
-        await handle.terminate("test over")
+        await end_case(handle)
 
     assert kept["promise"]["state"] == "kept" and kept["status"] == "active"
     assert paused["status"] == "promise_pending"
@@ -135,7 +136,7 @@ async def test_the_fourth_promise_after_three_broken_is_refused(
             {"promise_id": "pr-4", "amount_minor": 1000, "due_date": today.isoformat()},
         )
         status = await status_of(handle)
-        await handle.terminate("test over")
+        await end_case(handle)
     assert refusal.startswith("InvalidPromise: promise_id: 3 promises were broken")
     assert status["broken_promises"] == 3 and status["promise"]["promise_id"] == "pr-2"
 
@@ -198,7 +199,7 @@ async def test_a_plan_by_signal_broken_by_a_missed_installment_resumes_where_it_
         await time_env.sleep(timedelta(days=45))
         broken = await status_of(handle)
         await save_history(handle, "plan_broken")
-        await handle.terminate("test over")
+        await end_case(handle)
 
     assert in_plan["status"] == "in_plan" and in_plan["plan"]["plan_id"] == "pl-1"
     assert in_plan["rejected_plans"] == [
@@ -237,7 +238,7 @@ async def test_a_settlement_paid_ends_the_case_settled_and_an_unpaid_one_lapses(
         await time_env.sleep(timedelta(days=12))
         lapsed = await status_of(lapsing)
         settled = await paid_case.result()
-        await lapsing.terminate("test over")
+        await end_case(lapsing)
     assert settled["status"] == "settled"
     assert settled["settlement"]["state"] == "paid"
     assert settled["settlement"]["forgiven_minor"] == 200000
@@ -276,7 +277,7 @@ async def test_every_commitment_rejection_names_the_field_and_records_nothing(
         ]
         status = await status_of(handle)
         await written(case_world, "select 1", 0)
-        await handle.terminate("test over")
+        await end_case(handle)
     assert refusals[0].startswith("InvalidPromise: due_date:")
     assert refusals[1].startswith("InvalidPromise: amount_minor:")
     assert refusals[2].startswith("InvalidPlan: installments[0].amount_minor:")

@@ -14,7 +14,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from cli import main as starter
-from tests.helpers.cases import rows, start_case, written
+from tests.helpers.cases import end_case, rows, start_case, written
 from tests.helpers.payment_keys import AMOUNT, PAYMENT_ID
 from tests.helpers.temporal import CaseWorld, make_worker
 from workflows.collection_case import CollectionCase
@@ -39,8 +39,8 @@ async def test_two_loans_paid_under_one_id_are_both_collected_end_to_end(
             await first.execute_update(CollectionCase.record_payment, paid),  # a retry
         ]
         await written(case_world, "select count(*) from payments", 2)
-        await first.terminate("test over")
-        await second.terminate("test over")
+        await end_case(first)
+        await end_case(second)
 
     # The retry gets the first answer, marked a duplicate.
     assert [(a["applied"], a["duplicate"]) for a in answers] == [
@@ -80,7 +80,7 @@ async def test_signals_with_an_empty_id_are_kept_as_rejected_and_never_applied(
         await handle.execute_update(CollectionCase.record_payment, valid)
         status = await handle.query(CollectionCase.status)
         await written(case_world, "select count(*) from payments", 3)
-        await handle.terminate("test over")
+        await end_case(handle)
 
     empty_id = "payment_id: must be 1 to 128 characters, not empty"
     assert status["rejected_payments"] == [

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from activities.case_activities import CollectionActivities
 from contracts import ContactRequest, ContactResult
-from tests.helpers.cases import history_counts, rows, start_case, written
+from tests.helpers.cases import end_case, history_counts, rows, start_case, written
 from tests.helpers.histories import save_history
 from tests.helpers.temporal import (
     CaseWorld,
@@ -316,7 +316,7 @@ async def test_invalid_payment_is_rejected_and_nothing_recorded(
         ]
         # Its row is written beside the case: a case terminated first would never write it.
         await written(case_world, "select count(*) from payments", 1)
-        await handle.terminate("test over")
+        await end_case(handle)
     assert rows(case_world, "select payment_id, status from payments") == [("x-3", "rejected")]
 
 
@@ -343,7 +343,7 @@ async def test_hold_stops_contacts_while_dpd_keeps_counting(
         # Released at DPD ~21: the case catches up with one call, not a burst of reminders.
         assert [c["channel"] for c in status["contacts"]] == ["call"]
         await save_history(handle, "hold_and_release")
-        await handle.terminate("test over")
+        await end_case(handle)
 
 
 async def test_agent_outcomes_and_dispute(
@@ -374,7 +374,7 @@ async def test_agent_outcomes_and_dispute(
         assert status["contacts"][-1]["result"] == "disputed"
         assert [h["kind"] for h in status["holds"]] == ["dispute"]
         await save_history(handle, "agent_outcome_dispute")
-        await handle.terminate("test over")
+        await end_case(handle)
     assert rows(case_world, "select status, outcome from work_items") == [("done", "disputed")]
 
 
@@ -421,7 +421,7 @@ async def test_signals_of_any_shape_are_kept_as_rejections_and_never_stall_the_c
         )
         status = await handle.query(CollectionCase.status)
         await written(case_world, "select count(*) from payments where status = 'rejected'", 7)
-        await handle.terminate("test over")
+        await end_case(handle)
 
     assert answer["outstanding_minor"] == 498000
     reasons = [entry["reason"] for entry in status["rejected_payments"]]
@@ -466,7 +466,7 @@ async def test_conflicting_payment_id_is_rejected_on_every_path(
         assert isinstance(caught.value.cause, ApplicationError)
         assert caught.value.cause.type == "InvalidHold"
         status = await handle.query(CollectionCase.status)
-        await handle.terminate("test over")
+        await end_case(handle)
     assert status["paid_minor"] == 1000
     assert [hold["kind"] for hold in status["holds"]] == ["complaint"]
 
@@ -523,7 +523,7 @@ async def test_legal_events_and_open_work_follow_holds(
         status = await handle.query(CollectionCase.status)
         await written(case_world, "select count(*) from case_events where kind = 'closed'", 1)
         await save_history(handle, "legal_event")
-        await handle.terminate("test over")
+        await end_case(handle)
     assert paid["status"] == "paid"
     assert status["legal"]["stage"] == "withdrawn"
     recall = json.loads((case_world.evidence_dir / status["loan_id"] / "RECALLED.json").read_text())
@@ -547,7 +547,7 @@ async def test_a_hold_suspends_open_call_tasks_and_a_release_brings_them_back(
         await handle.execute_update(CollectionCase.release_hold, {"hold_id": "h-1"})
         await own_time_env.sleep(timedelta(minutes=10))
         assert rows(case_world, "select status from work_items") == [("open",)]
-        await handle.terminate("test over")
+        await end_case(handle)
 
 
 async def test_a_reminder_retried_until_the_window_closes_is_sent_next_morning_not_late(
@@ -585,7 +585,7 @@ async def test_a_reminder_retried_until_the_window_closes_is_sent_next_morning_n
         await written(
             case_world, "select count(*) from case_events where kind = 'contact_not_sent'", 1
         )
-        await handle.terminate("test over")
+        await end_case(handle)
 
     assert len(attempts) > 2
     evening_attempts = [at for at in attempts if at.date() == first_day[0]]
