@@ -38,6 +38,7 @@ from activities.providers.base import (
     UNDELIVERABLE,
 )
 from activities.store import Store, add_if_absent
+from domain.channels import DETAIL_BY_CHANNEL
 from migrations.tables import BorrowerChannelRow, BorrowerRow, CaseRow, utc_iso
 
 Params = ParamSpec("Params")
@@ -52,9 +53,6 @@ RULE_BY_STATE = {OPTED_OUT: "opt_out", UNDELIVERABLE: "undeliverable"}
 
 # The recipient of a mark whose address was not known (see the module's note).
 UNKNOWN_RECIPIENT = ""
-
-# Which of a borrower's details a channel's messages go to (as `send_notice` addresses them).
-DETAIL_BY_CHANNEL = {"sms": "phone", "email": "email", "letter": "address"}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from activities.providers.sendgrid import DEFAULT_SUBJECT, SendGridEmail
 from activities.providers.twilio import DEFAULT_API_BASE as TWILIO_API_BASE
 from activities.providers.twilio import TwilioSms
 from activities.providers.webhook import SignedWebhook
+from domain.channels import NOTICE_CHANNELS
 
 __all__ = [
     "ChannelNotifier",
@@ -42,7 +43,6 @@ __all__ = [
     "notifier_from_env",
 ]
 
-CHANNELS = ("sms", "email", "letter")
 # Channel -> the providers it may use; the first is the default when nothing is configured.
 PROVIDERS_OF_CHANNEL = {
     "sms": ("outbox", "webhook", "twilio"),
@@ -54,7 +54,7 @@ WEBHOOK_ENV = {
     "email": "EMAIL_WEBHOOK_URL",
     "letter": "LETTER_WEBHOOK_URL",
 }
-PROVIDER_ENV = {channel: f"{channel.upper()}_PROVIDER" for channel in CHANNELS}
+PROVIDER_ENV = {channel: f"{channel.upper()}_PROVIDER" for channel in NOTICE_CHANNELS}
 WEBHOOK_SECRET_ENV = "NOTIFY_WEBHOOK_SECRET"
 TIMEOUT_ENV = "NOTIFY_TIMEOUT_SECONDS"
 # The variables that choose a vendor for its channel when set (not TWILIO_AUTH_TOKEN: the
@@ -90,7 +90,7 @@ class ChannelNotifier:
         """Which provider each channel uses, e.g. for a start-up log line (no secrets)."""
         return " ".join(
             f"{channel}={getattr(self.providers.get(channel), 'name', 'outbox')}"
-            for channel in CHANNELS
+            for channel in NOTICE_CHANNELS
         )
 
     def close(self) -> None:
@@ -124,7 +124,7 @@ def notifier_from_env(environ: Mapping[str, str] | None = None) -> ChannelNotifi
     missing or invalid variable, so a worker never starts half-configured."""
     env = _Env(os.environ if environ is None else environ)
     timeout = env.positive_number(TIMEOUT_ENV, DEFAULT_TIMEOUT_SECONDS)
-    choices = {channel: _provider_of(env, channel) for channel in CHANNELS}
+    choices = {channel: _provider_of(env, channel) for channel in NOTICE_CHANNELS}
     client = httpx.Client(timeout=timeout)
     providers: dict[str, Notifier] = {}
     try:

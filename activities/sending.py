@@ -21,9 +21,9 @@ from activities.notify import Delivery, DeliveryRejected, DeliveryUnavailable, O
 from activities.outbox import SENDABLE, attempt_row, contact_detail, notice_body, result_of
 from activities.providers.base import PROVIDER_REJECTION
 from contracts import ContactRequest, ContactResult
+from domain.channels import NOTICE_CHANNELS
 from migrations.tables import BorrowerRow, ContactAttemptRow, utc_iso
 
-NOTICE_CHANNELS = ("sms", "email", "letter")
 # What is left of a Retry-After that the activity waits out by its own retry, not by deferring.
 PROVIDER_WAIT_RETRIED = timedelta(seconds=2)
 

@@ -21,9 +21,10 @@ from activities.borrower_channels import (
 from activities.store import Store
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_OK, UsageError, out
+from domain.channels import NOTICE_CHANNELS
 from domain.fields import MESSAGE_ID_MAX, NOTE_MAX
 
-OPT_OUT_CHANNELS = ("sms", "email", "letter")
+OPT_OUT_CHANNELS = NOTICE_CHANNELS
 
 
 def set_opt_out(

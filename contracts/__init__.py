@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from domain.audit import AuditFact
 from domain.case import CaseInput
 from domain.case_records import PaymentFact
+from domain.channels import Work
 from domain.policy import Policy
 
 # Results of a contact a channel rule kept from leaving (blocked: opted out, undeliverable;
@@ -35,6 +36,14 @@ QUEUE_CALL = "queue_call"
 BOOK_FIELD_VISIT = "book_field_visit"
 HAND_OFF_TO_LEGAL = "hand_off_to_legal"
 STORE_CASE_RECORDS = "store_case_records"
+# The activity that carries out a ladder step, by its channel's kind of work
+# (`domain.channels`).
+ACTIVITY_FOR_WORK: dict[Work, str] = {
+    "notice": SEND_NOTICE,
+    "call": QUEUE_CALL,
+    "visit": BOOK_FIELD_VISIT,
+    "legal": HAND_OFF_TO_LEGAL,
+}
 
 # Business errors raised by activities; the workflow's retry policies never retry them.
 INVALID_CASE = "InvalidCase"

@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from domain.channels import CONTACT_CHANNELS
 from domain.errors import InvalidInput
 from domain.money import format_amount
 
-# Channels whose ladder step renders a text: a message, a letter, an agent's call script, what
-# visiting staff say. The legal hand-off sends the evidence package, not a text.
-TEXT_CHANNELS = ("sms", "email", "letter", "call", "field_visit")
+# Channels whose ladder step renders a text: every contact channel. The legal hand-off sends
+# the evidence package, not a text.
+TEXT_CHANNELS = CONTACT_CHANNELS
 # Channels whose every message ends with how to opt out, and what goes before those words.
 OPT_OUT_SEPARATORS = {"sms": " ", "email": "\n\n"}
 

@@ -12,12 +12,11 @@ from itertools import pairwise
 from typing import Any
 
 from domain import fields
+from domain.channels import CHANNELS, CONTACT_CHANNELS
 from domain.commitments import MAX_INSTALLMENTS_EVER, CommitmentRules
 from domain.errors import InvalidInput
 
 STAGES = ("reminder", "phone", "field_visit", "legal")
-CHANNELS = ("sms", "email", "letter", "call", "field_visit", "legal")
-CONTACT_CHANNELS = ("sms", "email", "letter", "call", "field_visit")
 CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Every key a policy file may hold (after `extends` is resolved): anything else is a typo that

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from domain.case_core import CaseCore
+from domain.channels import CHANNEL_BY_NAME, DETAIL_BY_CHANNEL
 from domain.policy import STAGES, LadderStep, Policy
 
 # Where a written reminder goes when its channel cannot reach the borrower, in order.
-FALLBACK_CHANNELS = {"sms": ("email", "letter"), "email": ("sms", "letter"), "letter": ()}
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,9 @@ def usable(state: CaseCore, step: LadderStep) -> LadderStep:
     if step.channel not in state.unreachable_channels:
         return step
     borrower = state.case.borrower
-    detail = {"sms": borrower.phone, "email": borrower.email, "letter": borrower.address}
+    detail = {name: getattr(borrower, field) for name, field in DETAIL_BY_CHANNEL.items()}
     unusable = {*state.unreachable_channels, *(("sms",) if state.phone_unusable else ())}
-    for channel in FALLBACK_CHANNELS.get(step.channel, ()):
+    for channel in CHANNEL_BY_NAME[step.channel].fallbacks:
         if channel not in unusable and detail[channel]:
             return replace(step, channel=channel)
     return step

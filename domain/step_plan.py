@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.case_state import CaseState
+from domain.channels import CHANNEL_BY_NAME
 from domain.decisions import CaseSetup, RunStep
 from domain.timing import call_sla, visit_slot
 
@@ -27,15 +28,6 @@ RETRY_AFTER_RULE = "retry_after"
 # A legal hand-off that went through; a contact the provider refused for good.
 REFERRED = "referred"
 FAILED = "failed"
-
-CHANNEL_LABEL = {
-    "sms": "SMS reminder",
-    "email": "Email reminder",
-    "letter": "Letter",
-    "call": "Call task",
-    "field_visit": "Field visit",
-    "legal": "Legal hand-off",
-}
 
 
 @dataclass(frozen=True)
@@ -76,7 +68,7 @@ def plan_step(
         channel=step.channel,
         template=step.template,
         days_past_due=run.days_past_due,
-        summary=f"{CHANNEL_LABEL[step.channel]} {number} · DPD {run.days_past_due}",
+        summary=f"{CHANNEL_BY_NAME[step.channel].label} {number} · DPD {run.days_past_due}",
         scheduled_at=now,
         due_at=(
             now + sla

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     import contracts
     from domain.case_records import Contact
     from domain.case_state import CaseState
+    from domain.channels import CHANNEL_BY_NAME
     from domain.clock import case_clock
     from domain.decide import contact_still_stands, decide
     from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip, Wait
@@ -47,14 +48,6 @@ with workflow.unsafe.imports_passed_through():
 # killed mid-send costs seconds, not minutes.
 CONTACT_TIMEOUT = timedelta(seconds=20)
 LEGAL_TIMEOUT = timedelta(minutes=2)
-ACTIVITY_FOR_CHANNEL = {
-    "sms": contracts.SEND_NOTICE,
-    "email": contracts.SEND_NOTICE,
-    "letter": contracts.SEND_NOTICE,
-    "call": contracts.QUEUE_CALL,
-    "field_visit": contracts.BOOK_FIELD_VISIT,
-    "legal": contracts.HAND_OFF_TO_LEGAL,
-}
 
 
 @workflow.defn(name="CollectionCase")
@@ -207,7 +200,7 @@ class CollectionCase(CaseMessages):
         records = self._records(state, facts)
         step = plan_step(state, self._setup, run, case_id=self._case_id, now=self._now())
         handle = workflow.start_activity(
-            ACTIVITY_FOR_CHANNEL[step.channel],
+            contracts.ACTIVITY_FOR_WORK[CHANNEL_BY_NAME[step.channel].work],
             self._step_request(state, step, records),
             result_type=contracts.LegalHandOffResult if step.legal else contracts.ContactResult,
             start_to_close_timeout=LEGAL_TIMEOUT if step.legal else CONTACT_TIMEOUT,
