@@ -65,7 +65,7 @@ async def test_a_case_history_holds_no_personal_data_in_clear_text(
         raw_event = event.SerializeToString()
         in_clear += [field for field, forms in found.items() if any(n in raw_event for n in forms)]
         for path, payload in walk_payloads(event):
-            if "search_attributes" in path or path.endswith(LOCAL_ACTIVITY_BOOKKEEPING):
+            if "search_attributes" in path or path.endswith(SDK_BOOKKEEPING):
                 continue  # never encrypted (the server indexes them, the SDK reads them)
             assert payload.metadata["encoding"] == ENCRYPTED_ENCODING, (event.event_type, path)
             assert payload.metadata["encryption-key-id"] == b"k2"  # the first key encrypts
@@ -196,7 +196,11 @@ async def test_create_worker_refuses_a_client_with_another_codec(
 
 # A local activity's marker: the SDK's own record of it (activity type, attempt, times) stays
 # plain JSON; its result, beside it, goes through the codec.
-LOCAL_ACTIVITY_BOOKKEEPING = ".marker_recorded_event_attributes.details[data].payloads"
+# A patch's marker (`workflow.patched`): the SDK's record of the patch id, plain JSON too.
+SDK_BOOKKEEPING = (
+    ".marker_recorded_event_attributes.details[data].payloads",
+    ".marker_recorded_event_attributes.details[patch-data].payloads",
+)
 
 
 # --------------------------------------------------------------------------------------
