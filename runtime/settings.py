@@ -11,7 +11,8 @@ from temporalio.runtime import Runtime
 
 from runtime import encryption
 
-PROJECT_DIR = Path(__file__).resolve().parent
+# The checkout: this file is runtime/settings.py.
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 TASK_QUEUE_DEFAULT = "collections"
 
 
