@@ -12,7 +12,9 @@ server_pid=""
 worker_pid=""
 codec_pid=""
 stop_all() {
-    trap - INT TERM EXIT
+    # A second Ctrl-C while stopping must not leave the server and codec server running.
+    trap '' INT TERM
+    trap - EXIT
     echo
     echo "stopping: worker, codec server, then Temporal server"
     # Background jobs of a script ignore Ctrl-C, so they are stopped explicitly.
