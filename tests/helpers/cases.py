@@ -143,12 +143,14 @@ async def status_when(
     return await eventually(lambda: status_of(handle), check, seconds=10)
 
 
-async def end_case(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
-    """Terminate a case once it is idle: no activity running, no workflow task pending, twice
-    in a row. The time-skipping test server keeps time from skipping while either is
-    outstanding, and never lets go if the case is terminated meanwhile
-    (temporalio/sdk-java#1138): every later test on the shared server would then run on the
-    wall clock (`tests.helpers.temporal.SharedTimeSkippingServer` catches what slips through)."""
+async def until_idle(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the case is idle: no activity running, no workflow task pending, twice in a row.
+
+    The time-skipping test server mishandles work outstanding at the wrong moment: it never
+    lets go of time skipping for an activity or workflow task of a case terminated meanwhile
+    (temporalio/sdk-java#1138), and it refuses a workflow task that cancels an activity which
+    completed in the same moment ("ACTIVITY_UNKNOWN", temporalio/sdk-typescript#1058), leaving
+    the case stuck."""
 
     async def idle() -> bool:
         for _ in range(2):
@@ -159,4 +161,11 @@ async def end_case(handle: WorkflowHandle[Any, Any], reason: str = "test over") 
         return True
 
     await eventually(idle, seconds=30)
+
+
+async def end_case(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
+    """Terminate a case once it is idle (`until_idle`): every later test on the shared server
+    would otherwise run on the wall clock (`tests.helpers.temporal.SharedTimeSkippingServer`
+    catches what slips through)."""
+    await until_idle(handle)
     await handle.terminate(reason)

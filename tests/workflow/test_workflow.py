@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from activities.case_activities import CollectionActivities
 from contracts import ContactRequest, ContactResult
-from tests.helpers.cases import end_case, history_counts, rows, start_case, written
+from tests.helpers.cases import end_case, history_counts, rows, start_case, until_idle, written
 from tests.helpers.histories import save_history
 from tests.helpers.temporal import (
     CaseWorld,
@@ -460,6 +460,9 @@ async def test_conflicting_payment_id_is_rejected_on_every_path(
         assert isinstance(cause, ApplicationError) and cause.type == "InvalidPayment"
         assert cause.message.startswith("payment_id:") and "different payment" in cause.message
         hold = {"hold_id": "h-1", "kind": "complaint", "reason": "called at work"}
+        # The hold cancels a contact still to start; on the test server that cancellation may
+        # meet the contact's own completion and stall the case (see `until_idle`).
+        await until_idle(handle)
         await handle.execute_update(CollectionCase.place_hold, hold)
         with pytest.raises(WorkflowUpdateFailedError) as caught:
             await handle.execute_update(CollectionCase.place_hold, {**hold, "kind": "dispute"})
