@@ -180,6 +180,9 @@ class ContactRequest:
     # Whose contact details to use. None in a task scheduled before requests named the
     # borrower (they carried the details instead): the case's row names the borrower then.
     borrower_id: str | None = None
+    # The outstanding amount by part (`Parts.as_json()`), as of the step's decision; None in
+    # a task scheduled before debts had parts.
+    balance: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ class AuditKind(StrEnum):
     SETTLEMENT_AGREED = "settlement_agreed"
     SETTLEMENT_PAID = "settlement_paid"
     SETTLEMENT_LAPSED = "settlement_lapsed"
+    # The debt
+    PENALTY_ACCRUED = "penalty_accrued"
+    BALANCE_ADJUSTED = "balance_adjusted"
+    ADJUSTMENT_REJECTED = "adjustment_rejected"
     # Holds
     HOLD_PLACED = "hold_placed"
     HOLD_RELEASED = "hold_released"

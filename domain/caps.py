@@ -36,6 +36,8 @@ POST_CONVERSATION_QUIET = "post_conversation_quiet"
 CONNECTED_CALLS_PER_DAY = "connected_calls_per_day"
 UNANSWERED_CALLS_PER_NUMBER_PER_DAY = "unanswered_calls_per_number_per_day"
 OPT_OUT_NOTICE = "opt_out_notice"
+ANNUAL_CAP = "accrual.annual_cap"
+FEES_NEED_AUTHORIZATION = "accrual.fees_need_authorization"
 # Each deferral moves to a later day or window opening; a few per day is the most there can be.
 _MAX_STEPS = SEARCH_DAYS * 8
 
@@ -239,6 +241,24 @@ def policy_rules(policy: Policy) -> list[Rule]:
         )
     if policy.opt_out_notice:
         rules.append(Rule(OPT_OUT_NOTICE, "every SMS and email says how to opt out"))
+    return rules + accrual_rules(policy)
+
+
+def accrual_rules(policy: Policy) -> list[Rule]:
+    accrual = policy.accrual
+    rules = []
+    if accrual.annual_cap_bps is not None:
+        rules.append(
+            Rule(
+                ANNUAL_CAP,
+                f"penalty plus interest at most {accrual.annual_cap_bps / 100:g}% a year of the "
+                "principal, over the days past due",
+            )
+        )
+    if accrual.fees_need_authorization:
+        rules.append(
+            Rule(FEES_NEED_AUTHORIZATION, "no penalty and no fee unless the loan contract says so")
+        )
     return rules
 
 

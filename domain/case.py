@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain import fields
+from domain.debt import LoanTerms, Parts, parse_opening_parts, parse_terms
 from domain.errors import InvalidInput
 from domain.money import parse_currency
 
@@ -21,6 +22,7 @@ EMAIL_MAX = 254
 DEFAULT_POLICY = "default"
 DEFAULT_PORTFOLIO = "default"
 PORTFOLIO_MAX = 64
+SEGMENT_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,19 @@ class CaseInput:
     due_date: str
     policy: str = DEFAULT_POLICY
     portfolio: str = DEFAULT_PORTFOLIO
+    # The debt by part at opening; None: all of it is principal.
+    balance: Parts | None = None
+    terms: LoanTerms | None = None
+    # The lender's own grouping of borrowers (for routing); free text.
+    segment: str | None = None
 
     @property
     def due(self) -> date:
         return date.fromisoformat(self.due_date)
+
+    @property
+    def opening_parts(self) -> Parts:
+        return self.balance or Parts(principal_minor=self.overdue_amount_minor)
 
 
 def parse_borrower(raw: Any) -> Borrower:
@@ -105,6 +116,8 @@ def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
         fields.bounded_text(data, "portfolio", required=False, max_chars=PORTFOLIO_MAX)
         or DEFAULT_PORTFOLIO
     )
+    balance = data.get("balance")
+    terms = data.get("terms")
     return CaseInput(
         loan_id=loan_id,
         borrower=borrower,
@@ -113,4 +126,7 @@ def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
         due_date=due.isoformat(),
         policy=policy,
         portfolio=portfolio,
+        balance=None if balance is None else parse_opening_parts(balance, amount),
+        terms=None if terms is None else parse_terms(terms),
+        segment=fields.bounded_text(data, "segment", required=False, max_chars=SEGMENT_MAX),
     )

@@ -9,8 +9,8 @@ is appended to `journal`; `revision` counts the changes that may alter what the 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from domain.audit import AuditFact, AuditKind
@@ -18,6 +18,7 @@ from domain.case import CaseInput
 from domain.case_records import CallTask, Contact, Fact, Hold, PaymentEntry, VisitBooking
 from domain.case_status import FINAL_STATUSES
 from domain.commitments import Plan, Promise, Settlement
+from domain.debt import Debt, DebtTerms
 from domain.errors import InvalidInput
 
 # The field that names each kind of message, for errors about its id.
@@ -31,7 +32,10 @@ ID_FIELDS = {
     "promise": "promise_id",
     "plan": "plan_id",
     "settlement": "settlement_id",
+    "adjustment": "adjustment_id",
 }
+# Holds under which no penalty accrues: the debtor's estate or the bankruptcy court decides.
+ACCRUAL_STOPPING_HOLDS = frozenset({"bankruptcy", "deceased"})
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,11 @@ class CaseCore:
     stage: str = "preparation"
     final_status: str | None = None
     closed_at: datetime | None = None
-    # The ledger
+    # The ledger. `debt` is None until the case first changes it (and in a state carried over
+    # from before debts had parts): `current_debt` derives it from the start input then.
+    debt: Debt | None = None
+    # When the debt was last brought up to date: the case's latest decision.
+    balance_as_of: str | None = None
     paid_minor: int = 0
     overpaid_minor: int = 0
     recovered_minor: int = 0
@@ -89,6 +97,8 @@ class CaseCore:
     rejected_plans: list[dict[str, Any]] = field(default_factory=list)
     rejected_payment_count: int = 0
     rejected_plan_count: int = 0
+    rejected_adjustments: list[dict[str, Any]] = field(default_factory=list)
+    rejected_adjustment_count: int = 0
     # The legal track
     legal_events: list[dict[str, Any]] = field(default_factory=list)
     next_action: dict[str, Any] | None = None
@@ -100,8 +110,30 @@ class CaseCore:
 
     # -- derived -----------------------------------------------------------------
     @property
+    def current_debt(self) -> Debt:
+        if self.debt is not None:
+            return self.debt
+        opened = Debt.opened(self.case.opening_parts, self.case.due)
+        return opened.paid(self.paid_minor)[0] if self.paid_minor else opened
+
+    @property
     def outstanding_minor(self) -> int:
-        return max(0, self.case.overdue_amount_minor - self.paid_minor)
+        return self.current_debt.parts.total_minor
+
+    @property
+    def accruing(self) -> bool:
+        """Whether penalty accrues now: not while a plan or a settlement runs, under a hold
+        for bankruptcy or death, or once the case is closed."""
+        return not (
+            self.closed
+            or self.active_plan is not None
+            or self.pending_settlement is not None
+            or any(hold.kind in ACCRUAL_STOPPING_HOLDS for hold in self.holds.values())
+        )
+
+    def owed_on(self, today: date) -> Debt:
+        """The debt with the penalty of every day up to `today` posted, changing nothing."""
+        return self.current_debt.accrued(today, accruing=self.accruing)
 
     @property
     def closed(self) -> bool:
@@ -145,6 +177,27 @@ class CaseCore:
 
     def contact(self, attempt_id: str) -> Contact | None:
         return next((c for c in self.contacts if c.attempt_id == attempt_id), None)
+
+    # -- the debt ----------------------------------------------------------------
+    def set_debt_terms(self, terms: DebtTerms) -> None:
+        """Fix how the debt grows and is paid off (once the case knows its policy)."""
+        self.debt = replace(self.current_debt, terms=terms)
+
+    def accrue(self, today: date, now: datetime) -> None:
+        """Post the penalty of the days up to `today`: called whenever the case acts, before
+        anything that could change whether it accrues."""
+        before = self.current_debt
+        self.debt = before.accrued(today, accruing=self.accruing)
+        self.balance_as_of = now.isoformat()
+        added = self.debt.parts.penalty_minor - before.parts.penalty_minor
+        if added:
+            self.journal.append(
+                AuditFact(
+                    AuditKind.PENALTY_ACCRUED,
+                    f"penalty:{today.isoformat()}",
+                    {"amount_minor": added, "through": today.isoformat()},
+                )
+            )
 
     # -- idempotency -------------------------------------------------------------
     def earlier_answer(self, kind: str, message_id: str, body: object) -> dict[str, Any] | None:

@@ -67,6 +67,9 @@ class PaymentEntry:
     overpaid_minor: int
     # Money received after a write-off: recovered, the case stays written off.
     recovery: bool = False
+    # What it paid off, part by part (`Parts.as_json()`); None in payments taken before the
+    # debt had parts.
+    allocation: dict[str, int] | None = None
 
 
 @dataclass
@@ -93,6 +96,7 @@ class PaymentFact:
     overpaid_minor: int = 0
     outstanding_after_minor: int | None = None
     at: str | None = None
+    allocation: dict[str, int] | None = None
 
 
 # What the workflow's writer takes from the journal to the case database.

@@ -55,7 +55,7 @@ class CommitmentTrack(LadderTrack):
             request,
             rules,
             today=today,
-            outstanding_minor=self.outstanding_minor,
+            outstanding_minor=self.owed_on(today).parts.total_minor,
             broken_promises=self.broken_promises,
         )
 
@@ -91,7 +91,7 @@ class CommitmentTrack(LadderTrack):
         if not self._is_new_and_free("plan", request.plan_id, request, self.pending_promise):
             return
         commitments.check_plan(
-            request, rules, today=today, outstanding_minor=self.outstanding_minor
+            request, rules, today=today, outstanding_minor=self.owed_on(today).parts.total_minor
         )
 
     def take_plan(
@@ -142,7 +142,7 @@ class CommitmentTrack(LadderTrack):
         if not self._is_new_and_free("settlement", request.settlement_id, request, pending):
             return
         commitments.check_settlement(
-            request, rules, today=today, outstanding_minor=self.outstanding_minor
+            request, rules, today=today, outstanding_minor=self.owed_on(today).parts.total_minor
         )
 
     def take_settlement(

@@ -27,13 +27,6 @@ class Payment:
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class Application:
-    applied_minor: int
-    outstanding_minor: int
-    overpaid_minor: int
-
-
 def parse_payment(raw: Any, *, case_currency: str, now: datetime | None = None) -> Payment:
     """Validate a payment message against the case.
 
@@ -77,13 +70,3 @@ def _paid_at(data: Mapping[str, Any], now: datetime | None) -> datetime | None:
         if paid_at > latest:
             raise InvalidInput("paid_at", f"{paid_at.isoformat()} is in the future")
     return paid_at
-
-
-def apply_payment(outstanding_minor: int, amount_minor: int) -> Application:
-    """An overpayment is applied: outstanding becomes 0 and the excess is reported."""
-    applied = min(outstanding_minor, amount_minor)
-    return Application(
-        applied_minor=applied,
-        outstanding_minor=outstanding_minor - applied,
-        overpaid_minor=amount_minor - applied,
-    )

@@ -14,6 +14,7 @@ from typing import Any
 from domain import fields
 from domain.channels import CHANNELS, CONTACT_CHANNELS
 from domain.commitments import MAX_INSTALLMENTS_EVER, CommitmentRules
+from domain.debt import AccrualRules, parse_accrual_rules
 from domain.errors import InvalidInput
 
 STAGES = ("reminder", "phone", "field_visit", "legal")
@@ -39,6 +40,7 @@ POLICY_KEYS = frozenset(
         "unanswered_calls_per_number_per_day",
         "opt_out_notice",
         "commitments",
+        "accrual",
         "ladder",
     }
 )
@@ -117,6 +119,8 @@ class Policy:
     unanswered_calls_per_number_per_day: int | None = None
     # Every SMS and email carries a notice of how to opt out (the template renderer reads it).
     opt_out_notice: bool = True
+    # Penalty, its cap, and the order in which payments pay the parts off.
+    accrual: AccrualRules = field(default_factory=AccrualRules)
 
     @property
     def legal_dpd(self) -> int | None:
@@ -328,4 +332,5 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
             data, "unanswered_calls_per_number_per_day"
         ),
         opt_out_notice=opt_out_notice,
+        accrual=parse_accrual_rules(data.get("accrual", {})),
     )

@@ -111,12 +111,23 @@ class PaymentView:
     at: str
     source: str | None
     recovery: bool
+    allocation: dict[str, int] | None
 
 
 @dataclass(frozen=True)
 class RejectedCounts:
     payments: int
     plans: int
+    adjustments: int
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    principal_minor: int
+    interest_minor: int
+    fees_minor: int
+    penalty_minor: int
+    as_of: str | None
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,8 @@ class StatusView:
     payments: list[PaymentView]
     rejected_payments: list[dict[str, Any]]
     rejected_plans: list[dict[str, Any]]
+    balance: BalanceView
+    rejected_adjustments: list[dict[str, Any]]
     # How many there were in all: the lists above keep the latest REJECTIONS_KEPT.
     rejected_counts: RejectedCounts
 
@@ -178,12 +191,18 @@ class StatusView:
                 for c in state.contacts
             ],
             payments=[
-                PaymentView(p.payment_id, p.amount_minor, p.at, p.source, p.recovery)
+                PaymentView(p.payment_id, p.amount_minor, p.at, p.source, p.recovery, p.allocation)
                 for p in state.payments
             ],
             rejected_payments=list(state.rejected_payments),
             rejected_plans=list(state.rejected_plans),
-            rejected_counts=RejectedCounts(state.rejected_payment_count, state.rejected_plan_count),
+            balance=BalanceView(**state.current_debt.parts.as_json(), as_of=state.balance_as_of),
+            rejected_adjustments=list(state.rejected_adjustments),
+            rejected_counts=RejectedCounts(
+                state.rejected_payment_count,
+                state.rejected_plan_count,
+                state.rejected_adjustment_count,
+            ),
         )
 
     def as_json(self) -> dict[str, Any]:

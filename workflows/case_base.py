@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.clock import calendar_days_past_due
     from domain.decisions import CaseSetup
     from domain.errors import InvalidInput
+    from domain.timing import case_today
 
 # Business errors are final; everything else (database down, provider 5xx) is retried.
 RETRY = RetryPolicy(
@@ -104,9 +105,18 @@ class CaseRun:
 
     def _taking(self, error_type: str) -> CaseState:
         """The state, for an update handler about to take its message (counted against the
-        updates one run may take)."""
+        updates one run may take), with its debt brought up to date."""
         self._updates_this_run += 1
-        return self._require_state(error_type)
+        return self._accrued(self._require_state(error_type))
+
+    def _accrued(self, state: CaseState) -> CaseState:
+        """The state with the penalty of every day begun posted: whenever the case acts, so
+        what it shows, sends and stores is its debt as of its latest decision. Before the case
+        knows its policy (and its calendar) there is nothing to post."""
+        if self._setup is not None:
+            now = self._now()
+            state.accrue(case_today(state, self._setup, now), now)
+        return state
 
     def _require_state(self, error_type: str) -> CaseState:
         if self._state is None:

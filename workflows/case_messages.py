@@ -16,6 +16,7 @@ from workflows.case_bookkeeping import CaseBookkeeping
 
 with workflow.unsafe.imports_passed_through():
     from domain.commitments import CommitmentRules, parse_plan, parse_promise, parse_settlement
+    from domain.debt import parse_adjustment
     from domain.errors import InvalidInput
     from domain.messages import (
         parse_contact_outcome,
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 
 PAYMENT_SIGNAL = "payment_received"
 PLAN_SIGNAL = "plan_received"
+ADJUSTMENT_SIGNAL = "balance_adjusted"
 
 
 class CaseMessages(CaseBookkeeping):
@@ -67,11 +69,13 @@ class CaseMessages(CaseBookkeeping):
             self._on_plan_signal(args)
         elif name == PAYMENT_SIGNAL:
             self._on_payment_signal(args)
+        elif name == ADJUSTMENT_SIGNAL:
+            self._on_adjustment_signal(args)
         else:
             workflow.logger.warning("unknown signal %r ignored", name[:64])
 
     def _on_plan_signal(self, args: Sequence[RawValue]) -> None:
-        state = self._require_state("CaseNotOpened")
+        state = self._accrued(self._require_state("CaseNotOpened"))
         raw_plan = decoded(args[0]) if len(args) == 1 else None
         try:
             if len(args) != 1:
@@ -85,7 +89,7 @@ class CaseMessages(CaseBookkeeping):
         self._publish(state)
 
     def _on_payment_signal(self, args: Sequence[RawValue]) -> None:
-        state = self._require_state("CaseNotOpened")
+        state = self._accrued(self._require_state("CaseNotOpened"))
         raw: Any = None
         try:
             if len(args) != 1:
@@ -101,6 +105,36 @@ class CaseMessages(CaseBookkeeping):
                 f"payment: cannot be read ({type(error).__name__})",
                 record_id=f"rejected-{workflow.uuid4()}",
             )
+        self._publish(state)
+
+    # -- adjustments from the loan system --------------------------------------------
+    @workflow.update
+    def adjust_balance(self, adjustment: Any) -> dict[str, Any]:
+        state = self._taking("InvalidAdjustment")
+        answer = answering(
+            "InvalidAdjustment",
+            lambda: state.take_adjustment(parse_adjustment(adjustment), workflow.now()),
+        )
+        self._publish(state)
+        return answer
+
+    @adjust_balance.validator
+    def _validate_adjustment(self, adjustment: Any) -> None:
+        state = self._require_state("InvalidAdjustment")
+        answering("InvalidAdjustment", lambda: state.check_adjustment(parse_adjustment(adjustment)))
+
+    def _on_adjustment_signal(self, args: Sequence[RawValue]) -> None:
+        """Like `adjust_balance`; one the case cannot take is kept with the reason."""
+        state = self._accrued(self._require_state("CaseNotOpened"))
+        raw = decoded(args[0]) if len(args) == 1 else None
+        try:
+            if len(args) != 1:
+                raise InvalidInput("adjustment", f"takes one argument, got {len(args)}")
+            state.take_adjustment(parse_adjustment(raw), workflow.now())
+        except InvalidInput as error:
+            state.reject_adjustment(raw, str(error))
+        except Exception as error:  # whatever it holds, an adjustment signal is kept
+            state.reject_adjustment(raw, f"adjustment: cannot be read ({type(error).__name__})")
         self._publish(state)
 
     # -- commitments: promises, plans, settlements ---------------------------------

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.case_state import CaseState
     from domain.channels import CHANNEL_BY_NAME
     from domain.clock import case_clock
+    from domain.debt import debt_terms
     from domain.decide import contact_still_stands, decide
     from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip, Wait
     from domain.step_choice import stage_at
@@ -67,6 +68,10 @@ class CollectionCase(CaseMessages):
             )
         state = self._state
         setup = self._setup = await self._prepared_setup(state, carried)
+        if not carried or state.debt is None:
+            state.set_debt_terms(
+                debt_terms(setup.policy.accrual, state.case.terms, state.case.opening_parts)
+            )
         if not state.closed and not carried:
             state.stage = "grace"
         # The case table got this position from preparation itself (or from the run before).
@@ -80,7 +85,7 @@ class CollectionCase(CaseMessages):
         while True:
             if self._continue_as_new_due():
                 await self._continue_as_new(case, state)
-            decision = decide(state, setup, self._now())
+            decision = decide(self._accrued(state), setup, self._now())
             if isinstance(decision, Complete):
                 break
             if isinstance(decision, Close):
@@ -296,6 +301,7 @@ class CollectionCase(CaseMessages):
             borrower_id=state.case.borrower.borrower_id,
             currency=state.case.currency,
             outstanding_minor=state.outstanding_minor,
+            balance=state.current_debt.parts.as_json(),
             scheduled_at=step.scheduled_at.isoformat(),
             due_at=step.due_at.isoformat() if step.due_at else None,
             records=records,
