@@ -24,7 +24,7 @@ def test_a_flood_of_rejections_keeps_the_latest_in_state_and_every_one_in_the_jo
     assert state.rejected_payments[-1]["payment_id"] == f"p-{3 * REJECTIONS_KEPT - 1}"
     assert all(len(entry["reason"]) <= REASON_MAX for entry in state.rejected_payments)
     view = state.status_view(3)
-    assert view["rejected_counts"] == {"payments": 150, "plans": 150}
+    assert view["rejected_counts"] == {"payments": 150, "plans": 150, "adjustments": 0}
     # Every rejection reaches the database, under a key of its own.
     payments = [fact for fact in state.journal if isinstance(fact, PaymentFact)]
     assert len({fact.record_id for fact in payments}) == 150

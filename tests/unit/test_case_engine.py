@@ -183,13 +183,18 @@ def test_the_status_view_has_the_contracts_fields_in_order() -> None:
         "outstanding_minor", "paid_minor", "overpaid_minor", "recovered_minor", "policy",
         "portfolio", "holds", "promise", "broken_promises", "plan", "settlement", "legal",
         "next_action", "closed_at", "contacts", "payments", "rejected_payments",
-        "rejected_plans", "rejected_counts",
+        "rejected_plans", "balance", "rejected_adjustments", "rejected_counts",
     ]  # fmt: skip
     assert view["payments"] == [
         {"payment_id": "p-1", "amount_minor": 1000, "at": OPENED.isoformat(), "source": None,
-         "recovery": False}
+         "recovery": False, "allocation": {"principal_minor": 1000, "interest_minor": 0,
+                                           "fees_minor": 0, "penalty_minor": 0}}
     ]  # fmt: skip
-    assert view["rejected_counts"] == {"payments": 0, "plans": 0}
+    assert view["balance"] == {
+        "principal_minor": 499000, "interest_minor": 0, "fees_minor": 0, "penalty_minor": 0,
+        "as_of": None,
+    }  # fmt: skip
+    assert view["rejected_counts"] == {"payments": 0, "plans": 0, "adjustments": 0}
     assert view["bucket"] == "M1" and view["outstanding_minor"] == 499000
 
 

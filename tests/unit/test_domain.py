@@ -14,10 +14,11 @@ from domain.case import parse_case_input
 from domain.case_state import CaseState
 from domain.clock import bucket, calendar_days_past_due, case_clock
 from domain.contact_rules import next_contact_time
+from domain.debt import DEFAULT_ALLOCATION_ORDER, Parts, allocate
 from domain.errors import InvalidInput
 from domain.messages import Outcome, parse_contact_outcome, parse_hold, parse_legal_event
 from domain.money import format_money
-from domain.payments import Payment, apply_payment, parse_payment
+from domain.payments import Payment, parse_payment
 from domain.policy import ContactWindow, LadderStep, parse_policy
 from domain.step_choice import choose_step
 from policies import available_policies, load_policy
@@ -305,16 +306,16 @@ def test_daily_cap_defers_to_next_day() -> None:
 
 
 # -- payments and case state ---------------------------------------------------
-def test_apply_payment_partial_full_and_over() -> None:
-    assert apply_payment(1000, 400) == apply_payment(1000, 400)
-    partial = apply_payment(1000, 400)
-    assert (partial.applied_minor, partial.outstanding_minor, partial.overpaid_minor) == (
+def test_a_payment_partial_full_and_over() -> None:
+    """Without parts, all of the debt is principal: applied up to it, the rest overpaid."""
+    partial = allocate(Parts(1000), 400, DEFAULT_ALLOCATION_ORDER)
+    assert (partial.paid.total_minor, partial.remaining.total_minor, partial.overpaid_minor) == (
         400,
         600,
         0,
     )
-    over = apply_payment(600, 1000)
-    assert (over.applied_minor, over.outstanding_minor, over.overpaid_minor) == (600, 0, 400)
+    over = allocate(Parts(600), 1000, DEFAULT_ALLOCATION_ORDER)
+    assert (over.paid.total_minor, over.remaining.total_minor, over.overpaid_minor) == (600, 0, 400)
 
 
 @pytest.mark.parametrize(
@@ -354,6 +355,12 @@ def test_payments_lower_outstanding_and_close_when_paid() -> None:
         "outstanding_minor": 300000,
         "overpaid_minor": 0,
         "status": "active",
+        "allocation": {
+            "principal_minor": 200000,
+            "interest_minor": 0,
+            "fees_minor": 0,
+            "penalty_minor": 0,
+        },
     }
     again = state.take_payment(Payment("p1", 200000, "CNY"), at=NOW)
     assert again == {**first, "duplicate": True}

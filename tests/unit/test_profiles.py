@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 import policies
 from domain.caps import ALLOWED, Deferred, EarlierContact, Rule, check_contact
+from domain.debt import Debt, LoanTerms, Parts, debt_terms
 from domain.errors import InvalidInput
 from domain.notices import NoticeFacts
 from domain.policy import Policy
@@ -85,6 +87,23 @@ def calls(moments: Sequence[datetime], **kind: Any) -> list[EarlierContact]:
     return [EarlierContact("call", at, **kind) for at in moments]
 
 
+def at_accrual_figure(policy: Policy, rule: Rule) -> None:
+    """Penalty stops exactly at the annual cap; without authorisation nothing is added."""
+    opening = Parts(principal_minor=1_000_000)
+    due = WEDNESDAY - timedelta(days=100)
+    terms = debt_terms(policy.accrual, LoanTerms(100, fees_authorized=False), opening)
+    accrued = replace(Debt.opened(opening, due), terms=terms).accrued(WEDNESDAY, accruing=True)
+    if rule.name == "accrual.annual_cap":
+        cap_bps = policy.accrual.annual_cap_bps
+        assert cap_bps is not None
+        assert accrued.parts.penalty_minor == 1_000_000 * cap_bps * 100 // (10_000 * 365)
+    else:
+        assert policy.accrual.fees_need_authorization
+        assert accrued.parts.penalty_minor == 0
+        authorised = debt_terms(policy.accrual, LoanTerms(100, fees_authorized=True), opening)
+        assert authorised.rate_bps_per_day == 100
+
+
 def at_figure(policy: Policy, rule: Rule) -> None:
     """The contact is held back with exactly the figure's count, allowed one below it."""
     family, _, channel = rule.name.partition(".")
@@ -129,6 +148,8 @@ def at_figure(policy: Policy, rule: Rule) -> None:
             conversation=True,
         )
         assert verdict(policy, "call", noon, earlier) is ALLOWED
+    elif family == "accrual":
+        at_accrual_figure(policy, rule)
     elif family == "connected_calls_per_day":
         connected = policy.connected_calls_per_day
         assert connected is not None
@@ -382,6 +403,12 @@ MECHANISM_TESTS = {
     ),
     "opt_out_notice": (
         "test_templates.py::test_sms_and_email_end_with_opt_out_unless_the_policy_says_otherwise"
+    ),
+    "accrual.annual_cap": (
+        "test_debt.py::test_the_cap_holds_penalty_plus_interest_within_the_annual_rate"
+    ),
+    "accrual.fees_need_authorization": (
+        "test_debt.py::test_without_authorisation_no_fee_or_penalty_can_be_added"
     ),
 }
 
