@@ -213,6 +213,13 @@ async def test_paid_after_first_sms(time_env: WorkflowEnvironment, case_world: C
         "outstanding_minor": 0,
         "overpaid_minor": 0,
         "status": "paid",
+        # Without parts, the whole debt is principal.
+        "allocation": {
+            "principal_minor": 500000,
+            "interest_minor": 0,
+            "fees_minor": 0,
+            "penalty_minor": 0,
+        },
     }
     assert result["status"] == "paid" and result["stage"] == "closed"
     assert [c["channel"] for c in result["contacts"]] == ["sms"]

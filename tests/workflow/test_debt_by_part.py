@@ -1,0 +1,140 @@
+"""The debt by part through the contract: a case opened with parts and a penalty rate accrues
+penalty for each day past due without waking, pays its parts off in the policy's order, takes
+adjustments (update and signal) and stops accruing under a plan."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.helpers.cases import end_case, start_case
+from tests.helpers.eventually import eventually
+from tests.helpers.temporal import CaseWorld, make_worker
+from workflows.collection_case import CollectionCase
+
+OPENING = {"principal_minor": 400_000, "interest_minor": 50_000, "fees_minor": 50_000}
+# 400,000 × 5 / 10,000 = 200 a day while the principal stands.
+TERMS = {"penalty_rate_bps_per_day": 5}
+
+
+def parts(balance: dict[str, Any]) -> tuple[int, int, int, int]:
+    return (
+        balance["principal_minor"],
+        balance["interest_minor"],
+        balance["fees_minor"],
+        balance["penalty_minor"],
+    )
+
+
+async def test_penalty_accrues_per_day_and_payments_pay_the_parts_off_in_order(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(
+            time_env, case_world, days_overdue=10, balance=OPENING, terms=TERMS
+        )
+        # Ten days past due at opening: ten days of penalty, posted at its first decision.
+        opened = await eventually(
+            lambda: handle.query(CollectionCase.status),
+            lambda status: status["balance"]["as_of"] is not None,
+        )
+        assert parts(opened["balance"]) == (400_000, 50_000, 50_000, 2_000)
+        assert opened["outstanding_minor"] == 502_000
+
+        answer = await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "pay-1", "amount_minor": 60_000, "currency": "CNY"},
+        )
+        # Fees, then penalty, then interest, then principal.
+        assert answer["allocation"] == {
+            "principal_minor": 0,
+            "interest_minor": 8_000,
+            "fees_minor": 50_000,
+            "penalty_minor": 2_000,
+        }
+        assert answer["outstanding_minor"] == 442_000
+
+        # Three days later (the case may sleep through them), three more days of penalty.
+        await time_env.sleep(timedelta(days=3))
+        adjusted = await handle.execute_update(
+            CollectionCase.adjust_balance,
+            {"adjustment_id": "adj-1", "component": "interest", "amount_minor": 1_000},
+        )
+        assert adjusted == {
+            "adjustment_id": "adj-1",
+            "applied": True,
+            "outstanding_minor": 442_000 + 600 + 1_000,
+            "status": "active",
+        }
+        status = await handle.query(CollectionCase.status)
+        assert parts(status["balance"]) == (400_000, 43_000, 0, 600)
+        assert status["outstanding_minor"] == sum(parts(status["balance"]))
+        assert status["payments"][0]["allocation"] == answer["allocation"]
+        await end_case(handle)
+
+
+async def test_adjustments_are_refused_or_kept_and_a_plan_stops_the_penalty(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(
+            time_env, case_world, days_overdue=10, balance=OPENING, terms=TERMS
+        )
+        # No part below zero: the update is refused and changes nothing.
+        try:
+            await handle.execute_update(
+                CollectionCase.adjust_balance,
+                {"adjustment_id": "too-much", "component": "fees", "amount_minor": -50_001},
+            )
+            raise AssertionError("an adjustment below zero was taken")
+        except WorkflowUpdateFailedError as error:
+            assert isinstance(error.cause, ApplicationError)
+            assert error.cause.type == "InvalidAdjustment"
+            assert "amount_minor" in error.cause.message
+        # The same by signal is kept with its reason.
+        await handle.signal(
+            "balance_adjusted",
+            {"adjustment_id": "sig-1", "component": "fees", "amount_minor": -50_001},
+        )
+        await handle.signal(
+            "balance_adjusted",
+            {"adjustment_id": "sig-2", "component": "fees", "amount_minor": -10_000},
+        )
+        status = await eventually(
+            lambda: handle.query(CollectionCase.status),
+            lambda status: status["balance"]["fees_minor"] == 40_000,
+        )
+        assert status["rejected_adjustments"] == [
+            {"adjustment_id": "sig-1", "reason": "amount_minor: would take the fees below zero"}
+        ]
+        # A plan agreed: no penalty while it runs.
+        outstanding = status["outstanding_minor"]
+        today = (await time_env.get_current_time()).date()
+        await handle.execute_update(
+            CollectionCase.propose_plan,
+            {
+                "plan_id": "plan-1",
+                "installments": [
+                    {
+                        "due_date": (today + timedelta(days=20)).isoformat(),
+                        "amount_minor": outstanding,
+                    }
+                ],
+            },
+        )
+        await time_env.sleep(timedelta(days=3))
+        await handle.signal(
+            "balance_adjusted",
+            {"adjustment_id": "sig-3", "component": "interest", "amount_minor": 100},
+        )
+        later = await eventually(
+            lambda: handle.query(CollectionCase.status),
+            lambda status: status["balance"]["interest_minor"] == 50_100,
+        )
+        assert later["balance"]["penalty_minor"] == status["balance"]["penalty_minor"]
+        assert later["outstanding_minor"] == outstanding + 100
+        await end_case(handle)
