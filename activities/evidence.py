@@ -1,4 +1,5 @@
-"""The evidence package handed to lawyers: loan facts, ledger, contacts, payments, audit log.
+"""The evidence package handed to lawyers: loan facts, ledger, contacts, payments, audit log;
+the debt by part at the hand-off and each payment's allocation to the parts.
 
 Each file is written atomically and listed with its SHA-256 in `manifest.json`, so a court can
 check that nothing was changed after the hand-off. The content is a pure function of the
@@ -21,7 +22,14 @@ from temporalio import activity
 
 from activities.failures import invalid_case
 from contracts import CaseEvent, LegalHandOffRequest, LoanFacts
-from migrations.tables import BorrowerRow, CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
+from migrations.tables import (
+    PART_COLUMNS,
+    BorrowerRow,
+    CaseEventRow,
+    CaseRow,
+    ContactAttemptRow,
+    PaymentRow,
+)
 
 CASE_FILE = "case.json"
 LEDGER_FILE = "ledger.json"
@@ -109,6 +117,9 @@ def case_facts(
             "days_past_due": request.days_past_due,
             "outstanding_minor": request.outstanding_minor,
             "paid_minor": request.paid_minor,
+            # By part (principal, interest, fees, penalty); None in a hand-off scheduled
+            # before debts had parts.
+            "balance": request.balance,
         },
     }
 
@@ -152,6 +163,8 @@ def ledger(
                 "amount_minor": row.amount_minor,
                 "applied_minor": row.applied_minor,
                 "overpaid_minor": row.overpaid_minor,
+                # What it paid off, part by part; None where none was recorded.
+                "allocation": row.allocation,
                 "balance_minor": balance,
             }
         )
@@ -160,8 +173,10 @@ def ledger(
         "overdue_amount_minor": loan.overdue_amount_minor,
         "entries": entries,
         "balance_minor": balance,
-        # The case's own figure, which may differ from the balance (a settlement, say).
+        # The case's own figure, which may differ from the balance (a settlement, penalty
+        # accrued, an adjustment by the loan system), and the same by part.
         "outstanding_at_hand_off_minor": request.outstanding_minor,
+        "balance_at_hand_off": request.balance,
     }
 
 
@@ -183,9 +198,13 @@ def contact_entry(row: ContactAttemptRow) -> dict[str, Any]:
 
 
 def payment_entry(row: PaymentRow) -> dict[str, Any]:
-    """A payment as the case recorded it: the row's columns (the record's fields, see
-    `PaymentRow.from_record`), without the case's ids, which the package names once."""
-    return row.model_dump(exclude=CASE_IDS)
+    """A payment as the case recorded it: the record's fields (see `PaymentRow.from_record`),
+    its allocation read back from the columns of its parts, without the case's ids, which the
+    package names once."""
+    return {
+        **row.model_dump(exclude=CASE_IDS | set(PART_COLUMNS)),
+        "allocation": row.allocation,
+    }
 
 
 def event_entry(row: CaseEventRow) -> dict[str, Any]:

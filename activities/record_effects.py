@@ -15,7 +15,14 @@ from activities.outbox import UNCONFIRMED
 from contracts import CaseEvent, CaseSnapshot
 from domain.audit import AuditKind
 from domain.case_status import FINAL_STATUSES
-from migrations.tables import CaseRow, ContactAttemptRow, FieldVisitRow, WorkItemRow, utc_iso
+from migrations.tables import (
+    PART_COLUMNS,
+    CaseRow,
+    ContactAttemptRow,
+    FieldVisitRow,
+    WorkItemRow,
+    utc_iso,
+)
 
 SKIP_TRACE_QUEUE = "skip-trace"
 
@@ -64,6 +71,11 @@ def apply_snapshot(session: Session, snapshot: CaseSnapshot) -> bool:
     row.outstanding_minor = snapshot.outstanding_minor
     row.paid_minor = snapshot.paid_minor
     row.updated_at = at
+    if snapshot.balance is not None:
+        # A snapshot from before debts had parts leaves the parts as they are.
+        for column in PART_COLUMNS:
+            setattr(row, column, snapshot.balance.get(column, 0))
+        row.balance_as_of = utc_iso(snapshot.balance_as_of) if snapshot.balance_as_of else None
     if snapshot.status in FINAL_STATUSES:
         row.closed_at = row.closed_at or at
     else:

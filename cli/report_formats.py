@@ -8,8 +8,9 @@ from fractions import Fraction
 from typing import Any
 
 from cli.render import table
+from domain.debt import COMPONENTS, Parts
 from domain.money import format_money, plain_amount
-from domain.report import UNKNOWN_STAGE, CommitmentSummary, PortfolioReport, Ratio
+from domain.report import UNKNOWN_STAGE, CommitmentSummary, CurrencySummary, PortfolioReport, Ratio
 
 # The latest date on any borrower's calendar (UTC+14): a later --as-of is in the future.
 NO_RATE = "—"
@@ -27,6 +28,15 @@ CSV_COLUMNS = (
     "denominator",
     "rate",
     "as_of",
+    # The figures by part (collected, charged off, recovered); after the others, which keep
+    # their places.
+    *COMPONENTS,
+)
+# The figures by part, as text, JSON and CSV name them.
+PART_FIGURES = (
+    ("collected", "collected_by_part"),
+    ("charged off at write-off", "charged_off_by_part"),
+    ("recovered after write-off", "recovered_by_part"),
 )
 
 
@@ -84,6 +94,7 @@ def report_json(report: PortfolioReport) -> dict[str, Any]:
                 "outstanding_minor": total.outstanding_minor,
                 "collected_minor": total.collected_minor,
                 "recovery_rate": rate_value(total.recovery),
+                **_parts_json(total),
             }
             for total in report.currencies
         ],
@@ -99,6 +110,26 @@ def report_json(report: PortfolioReport) -> dict[str, Any]:
         ],
         "promises": _commitment_json(report.promises, "kept"),
         "plans": _commitment_json(report.plans, "completed"),
+    }
+
+
+def part_figures(total: CurrencySummary) -> list[tuple[str, str, Parts]]:
+    """A currency's figures by part: (label, key, parts) in the order of `PART_FIGURES`."""
+    parts = total.parts
+    values = (parts.collected, parts.charged_off, parts.recovered)
+    return [(label, key, value) for (label, key), value in zip(PART_FIGURES, values, strict=True)]
+
+
+def _parts_json(total: CurrencySummary) -> dict[str, Any]:
+    """The keys by part of a currency's JSON entry (beside the contract's, never instead)."""
+    figures = {key: value.as_json() for _, key, value in part_figures(total)}
+    return {
+        "collected_by_part": figures["collected_by_part"],
+        "written_off_cases": total.parts.written_off_cases,
+        "charged_off_minor": total.parts.charged_off.total_minor,
+        "charged_off_by_part": figures["charged_off_by_part"],
+        "recovered_minor": total.parts.recovered.total_minor,
+        "recovered_by_part": figures["recovered_by_part"],
     }
 
 
@@ -134,6 +165,22 @@ def currency_rows(report: PortfolioReport) -> Rows:
                 rate_text(total.recovery),
             )
             for total in report.currencies
+        ],
+    )
+
+
+def part_rows(report: PortfolioReport) -> Rows:
+    return (
+        ("currency", "", *COMPONENTS, "total"),
+        [
+            (
+                total.currency,
+                label,
+                *(format_money(value.of(component), total.currency) for component in COMPONENTS),
+                format_money(value.total_minor, total.currency),
+            )
+            for total in report.currencies
+            for label, _, value in part_figures(total)
         ],
     )
 
@@ -183,6 +230,10 @@ def as_of_text(report: PortfolioReport) -> str:
 SECTIONS = (
     ("By stage and bucket (outstanding of a closed case: written off or forgiven)", portfolio_rows),
     ("Recovery so far (collected / overdue at opening)", currency_rows),
+    (
+        "By part (collected; what written-off cases owed at write-off; recovered since)",
+        part_rows,
+    ),
     ("Roll rates (of the cases in a bucket while open, the share that rolled on)", roll_rows),
     (
         "Commitments (rate: kept / (kept + broken), completed / (completed + broken))",
@@ -219,8 +270,10 @@ def report_csv(report: PortfolioReport) -> str:
     `portfolio` (a row per stage, bucket and currency), `currency` (totals and the recovery
     rate), `roll_rate` (numerator: cases that rolled from `bucket` to `to_bucket`), and
     `promise_kept` and `plan_completed` (numerator: kept or completed; denominator: those plus
-    the broken). Amounts are decimals in the currency's unit; a rate is a fraction (0.25),
-    empty when nothing was counted."""
+    the broken), then per currency `collected_by_part`, `charged_off_by_part` and
+    `recovered_by_part` (the columns `principal`, `interest`, `fees`, `penalty`). Amounts are
+    decimals in the currency's unit; a rate is a fraction (0.25), empty when nothing was
+    counted."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
@@ -267,4 +320,21 @@ def report_csv(report: PortfolioReport) -> str:
         )
     row("promise_kept", **ratio_cells(report.promises.ratio))
     row("plan_completed", **ratio_cells(report.plans.ratio))
+    for figure, values in _part_csv_rows(report):
+        row(figure, **values)
     return buffer.getvalue()
+
+
+def _part_csv_rows(report: PortfolioReport) -> list[tuple[str, dict[str, Any]]]:
+    """The figures by part, a row per currency and figure, after the other rows; `cases` of
+    `charged_off_by_part` counts the written-off cases."""
+    rows = []
+    for total in report.currencies:
+        for _, key, value in part_figures(total):
+            cases = total.parts.written_off_cases if key == "charged_off_by_part" else ""
+            amounts = {
+                component: plain_amount(value.of(component), total.currency)
+                for component in COMPONENTS
+            }
+            rows.append((key, {"currency": total.currency, "cases": cases, **amounts}))
+    return rows

@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from cli.report_formats import SECTIONS, as_of_text, notes, portfolio_rows, rate_text
+from cli.report_formats import (
+    SECTIONS,
+    as_of_text,
+    notes,
+    portfolio_rows,
+    rate_text,
+)
 from domain.clock import BUCKETS
+from domain.debt import COMPONENTS, Parts
 from domain.money import format_money
 from domain.report import CurrencySummary, PortfolioReport, Ratio
 
@@ -79,7 +86,7 @@ def charts(report: PortfolioReport) -> list[str]:
 
 
 def _currency_charts(report: PortfolioReport, total: CurrencySummary) -> list[str]:
-    """Outstanding by bucket and recovery, of one currency."""
+    """Outstanding by bucket, recovery, and the figures by part, of one currency."""
     currency = total.currency
     outstanding = {
         name: sum(
@@ -100,7 +107,23 @@ def _currency_charts(report: PortfolioReport, total: CurrencySummary) -> list[st
                 _money_bar("outstanding", total.outstanding_minor, currency),
             ],
         ),
+        *_part_charts(total),
     ]
+
+
+def _part_charts(total: CurrencySummary) -> list[str]:
+    """Collected by part, and charged off by part where cases were written off."""
+    currency, parts = total.currency, total.parts
+
+    def bars(figure: Parts) -> list[Bar]:
+        return [_money_bar(c, figure.of(c), currency) for c in COMPONENTS]
+
+    charts = [svg_bar_chart(f"Collected by part, {currency}", bars(parts.collected))]
+    if parts.written_off_cases:
+        recovered = format_money(parts.recovered.total_minor, currency)
+        title = f"Charged off by part, {currency}: {recovered} recovered since"
+        charts.append(svg_bar_chart(title, bars(parts.charged_off)))
+    return charts
 
 
 def _rate_charts(report: PortfolioReport) -> list[str]:

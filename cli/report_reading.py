@@ -20,6 +20,7 @@ from sqlmodel import col, select
 
 from activities.store import Store, normalize_url
 from cli.console import UsageError
+from domain.debt import Parts
 from domain.report import (
     COMMITMENT_KINDS,
     AsOf,
@@ -29,7 +30,7 @@ from domain.report import (
     ReportPayment,
     build_report,
 )
-from migrations.tables import CaseEventRow, CaseRow, PaymentRow
+from migrations.tables import PART_COLUMNS, CaseEventRow, CaseRow, PaymentRow, parts_of
 
 EARTH_AHEAD = timedelta(hours=14)
 CASE_COLUMNS = (
@@ -43,7 +44,11 @@ CASE_COLUMNS = (
     "opened_at",
     "updated_at",
     "closed_at",
+    "status",
+    "outstanding_minor",
+    *PART_COLUMNS,
 )
+PAYMENT_COLUMNS = ("case_id", "applied_minor", "received_at", *PART_COLUMNS)
 
 
 class ReportError(Exception):
@@ -87,8 +92,8 @@ def read_rows(store: Store) -> ReportRows:
                 col(CaseRow.case_id)
             )
         ).all()
-        payment_rows = session.exec(
-            select(PaymentRow.case_id, PaymentRow.applied_minor, PaymentRow.received_at).where(
+        payment_rows = session.execute(
+            sa_select(*(col(getattr(PaymentRow, name)) for name in PAYMENT_COLUMNS)).where(
                 col(PaymentRow.status) == "applied"
             )
         ).all()
@@ -99,10 +104,7 @@ def read_rows(store: Store) -> ReportRows:
         ).all()
     return ReportRows(
         cases=[_case(dict(zip(CASE_COLUMNS, row, strict=True))) for row in case_rows],
-        payments=[
-            ReportPayment(case_id, applied, _instant(received_at, case_id, "received_at"))
-            for case_id, applied, received_at in payment_rows
-        ],
+        payments=[_payment(dict(zip(PAYMENT_COLUMNS, row, strict=True))) for row in payment_rows],
         events=[
             ReportEvent(case_id, kind, ref_id or "", _instant(at, case_id, "at"))
             for case_id, kind, ref_id, at in event_rows
@@ -131,7 +133,27 @@ def _case(row: dict[str, Any]) -> ReportCase:
         opened_at=_instant(row["opened_at"], case_id, "opened_at"),
         updated_at=_instant(row["updated_at"], case_id, "updated_at"),
         closed_at=_instant(row["closed_at"], case_id, "closed_at") if row["closed_at"] else None,
+        status=row["status"],
+        outstanding_minor=row["outstanding_minor"],
+        balance=_parts(row),
     )
+
+
+def _payment(row: dict[str, Any]) -> ReportPayment:
+    case_id = row["case_id"]
+    return ReportPayment(
+        case_id=case_id,
+        applied_minor=row["applied_minor"],
+        received_at=_instant(row["received_at"], case_id, "received_at"),
+        allocation=_parts(row),
+    )
+
+
+def _parts(row: dict[str, Any]) -> Parts | None:
+    """A row's parts (a case's balance, a payment's allocation); None where none was
+    recorded."""
+    values = parts_of(row)
+    return None if values is None else Parts(**values)
 
 
 def _instant(text: str, case_id: str, column: str) -> datetime:

@@ -84,6 +84,7 @@ class PaymentRecord:
     applied_minor: int = 0
     overpaid_minor: int = 0
     outstanding_after_minor: int | None = None
+    allocation: dict[str, int] | None = None
 
     @classmethod
     def of(cls, fact: PaymentFact, *, case_id: str, loan_id: str, now: str) -> "PaymentRecord":
@@ -104,6 +105,7 @@ class PaymentRecord:
             applied_minor=fact.applied_minor,
             overpaid_minor=fact.overpaid_minor,
             outstanding_after_minor=fact.outstanding_after_minor,
+            allocation=fact.allocation,
         )
 
 
@@ -145,6 +147,10 @@ class CaseSnapshot:
     outstanding_minor: int
     paid_minor: int
     at: str
+    # The outstanding amount by part (`Parts.as_json()`) as of `balance_as_of`, the case's
+    # latest decision; None in a snapshot taken before debts had parts.
+    balance: dict[str, int] | None = None
+    balance_as_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,9 @@ class LegalHandOffRequest:
     # None in a hand-off scheduled before requests carried the loan's facts (they carried
     # the whole start input instead): the case's row holds the same facts then.
     loan: LoanFacts | None = None
+    # The outstanding amount by part (`Parts.as_json()`) at the hand-off; None in a hand-off
+    # scheduled before debts had parts.
+    balance: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from itertools import pairwise
@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 from domain.audit import AuditKind
 from domain.case_status import CASE_STAGES
 from domain.clock import BUCKET_STARTS, BUCKETS, bucket, calendar_days_past_due
+from domain.debt import Parts
+from domain.report_parts import PartsSummary, parts_by_currency
 
 # The stage of a case that was open on the report's day but whose recorded stage is from a
 # later snapshot: the case database keeps a case's latest stage only.
@@ -57,6 +59,11 @@ class ReportCase:
     opened_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    # The case's latest status and balance (its last snapshot); `balance` by part, None where
+    # none was recorded (`domain.report_parts`).
+    status: str = ""
+    outstanding_minor: int = 0
+    balance: Parts | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class ReportPayment:
     case_id: str
     applied_minor: int
     received_at: datetime
+    # What it paid off by part; None where none was recorded (`domain.report_parts`).
+    allocation: Parts | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,8 @@ class CurrencySummary:
     overdue_minor: int
     outstanding_minor: int
     collected_minor: int
+    # Collected, charged off at write-off and recovered after it, by part.
+    parts: PartsSummary = field(default_factory=PartsSummary)
 
     @property
     def recovery(self) -> Ratio:
@@ -255,6 +266,7 @@ def build_report(
     as_of: AsOf,
 ) -> PortfolioReport:
     """The whole report over the cases opened by the report's moment."""
+    payments = list(payments)  # read twice: the totals, then the parts
     included = {
         case.case_id: case for case in cases if as_of.includes(case.opened_at, case.timezone)
     }
@@ -271,7 +283,7 @@ def build_report(
         as_of=as_of,
         cases=len(positions),
         cells=_cells(positions),
-        currencies=_currencies(positions),
+        currencies=_currencies(positions, parts_by_currency(included, payments, as_of)),
         roll_rates=_roll_rates([position for _, position in positions]),
         promises=promises,
         plans=plans,
@@ -300,7 +312,7 @@ def _cell_order(stage: str, bucket_name: str, currency: str) -> tuple[int, str, 
 
 
 def _currencies(
-    positions: Sequence[tuple[ReportCase, CasePosition]],
+    positions: Sequence[tuple[ReportCase, CasePosition]], parts: dict[str, PartsSummary]
 ) -> tuple[CurrencySummary, ...]:
     sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for case, position in positions:
@@ -309,7 +321,10 @@ def _currencies(
         total[1] += case.overdue_amount_minor
         total[2] += position.outstanding_minor
         total[3] += position.collected_minor
-    return tuple(CurrencySummary(currency, *sums[currency]) for currency in sorted(sums))
+    return tuple(
+        CurrencySummary(currency, cases, overdue, outstanding, collected, parts[currency])
+        for currency, (cases, overdue, outstanding, collected) in sorted(sums.items())
+    )
 
 
 def _roll_rates(positions: Sequence[CasePosition]) -> tuple[RollRate, ...]:

@@ -14,6 +14,7 @@ JSON are unbounded TEXT. A change here needs a revision in migrations/versions (
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 
@@ -22,8 +23,12 @@ from sqlmodel import Field, SQLModel
 
 from contracts import CaseEvent, PaymentRecord
 from domain.case import Borrower
+from domain.debt import COMPONENTS
 from domain.fields import MESSAGE_ID_MAX
 from domain.payments import SOURCE_MAX
+
+# A debt's parts as columns (`Parts.as_json()`'s keys): a payment's allocation, a case's balance.
+PART_COLUMNS = tuple(f"{component}_minor" for component in COMPONENTS)
 
 
 def utc_iso(value: str | datetime | None = None) -> str:
@@ -70,6 +75,18 @@ class CaseRow(SQLModel, table=True):
     opened_at: str
     updated_at: str
     closed_at: str | None = None
+    # The outstanding amount by part as of `balance_as_of` (the case's latest decision, as
+    # its last snapshot had it); NULL until a snapshot with parts (0008_debt_by_part).
+    principal_minor: int | None = Field(default=None, sa_type=BigInteger)
+    interest_minor: int | None = Field(default=None, sa_type=BigInteger)
+    fees_minor: int | None = Field(default=None, sa_type=BigInteger)
+    penalty_minor: int | None = Field(default=None, sa_type=BigInteger)
+    balance_as_of: str | None = None
+
+    @property
+    def balance(self) -> dict[str, int] | None:
+        """The balance by part (`Parts.as_json()`), None where none was recorded."""
+        return parts_of({column: getattr(self, column) for column in PART_COLUMNS})
 
 
 class BorrowerRow(SQLModel, table=True):
@@ -157,12 +174,37 @@ class PaymentRow(SQLModel, table=True):
     overpaid_minor: int = Field(default=0, sa_type=BigInteger)
     outstanding_after_minor: int | None = Field(default=None, sa_type=BigInteger)
     received_at: str
+    # What an applied payment paid off, part by part (the record's `allocation`); NULL in a
+    # rejected payment and in one recorded before debts had parts (0008_debt_by_part).
+    principal_minor: int | None = Field(default=None, sa_type=BigInteger)
+    interest_minor: int | None = Field(default=None, sa_type=BigInteger)
+    fees_minor: int | None = Field(default=None, sa_type=BigInteger)
+    penalty_minor: int | None = Field(default=None, sa_type=BigInteger)
 
     @classmethod
     def from_record(cls, record: PaymentRecord) -> PaymentRow:
         """The row of a payment as the case recorded it: the record's fields, column for
-        column (tests/test_record_shapes.py keeps the two shapes equal)."""
-        return cls(**{**asdict(record), "received_at": utc_iso(record.received_at)})
+        column, its allocation one column a part (tests/test_record_shapes.py keeps the two
+        shapes equal)."""
+        fields = asdict(record)
+        allocation = fields.pop("allocation") or {}
+        fields["received_at"] = utc_iso(record.received_at)
+        fields.update({column: allocation.get(column) for column in PART_COLUMNS})
+        return cls(**fields)
+
+    @property
+    def allocation(self) -> dict[str, int] | None:
+        """The record's allocation read back, None where none was recorded."""
+        return parts_of({column: getattr(self, column) for column in PART_COLUMNS})
+
+
+def parts_of(columns: Mapping[str, int | None]) -> dict[str, int] | None:
+    """A row's part columns (`PART_COLUMNS`) as `Parts.as_json()` has them; None when none
+    holds a value (a part missing beside recorded ones is 0)."""
+    values = {column: columns.get(column) for column in PART_COLUMNS}
+    if all(value is None for value in values.values()):
+        return None
+    return {column: value or 0 for column, value in values.items()}
 
 
 class WorkItemRow(OfCase, table=True):

@@ -162,6 +162,8 @@ class CaseBookkeeping(CaseRun):
                 outstanding_minor=state.outstanding_minor,
                 paid_minor=state.paid_minor,
                 at=now,
+                balance=state.current_debt.parts.as_json(),
+                balance_as_of=state.balance_as_of,
             ),
         )
 
@@ -215,6 +217,8 @@ class CaseBookkeeping(CaseRun):
 
     # -- the position in the UI --------------------------------------------------
     def _position(self, state: CaseState) -> tuple[object, ...]:
+        # The outstanding amount moves with every change to the debt's parts (accrual, a
+        # payment, an adjustment), so the case table's balance by part follows it too.
         days_past_due = self._days_past_due()
         return (state.stage, state.status, bucket(days_past_due), state.outstanding_minor)
 

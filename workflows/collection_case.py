@@ -290,6 +290,7 @@ class CollectionCase(CaseMessages):
                 paid_minor=state.paid_minor,
                 at=step.scheduled_at.isoformat(),
                 records=records,
+                balance=state.current_debt.parts.as_json(),
             )
         return contracts.ContactRequest(
             case_id=self._case_id,

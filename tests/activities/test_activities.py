@@ -661,6 +661,46 @@ def test_snapshot_updates_the_case_and_closing_sets_closed_at(
     assert closed.updated_at == utc_iso("2026-11-09T00:00:00+00:00")
 
 
+def test_the_case_row_takes_the_balance_by_part_and_a_payment_its_allocation(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    balance = {
+        "principal_minor": 350_000,
+        "interest_minor": 30_000,
+        "fees_minor": 0,
+        "penalty_minor": 20_000,
+    }
+    allocation = {
+        "principal_minor": 50_000,
+        "interest_minor": 20_000,
+        "fees_minor": 25_000,
+        "penalty_minor": 5_000,
+    }
+    records = CaseRecords(
+        CASE_ID,
+        LOAN_ID,
+        payments=[payment("r-1", allocation=allocation)],
+        snapshot=replace(snapshot(), balance=balance, balance_as_of="2026-11-07T08:00:00+08:00"),
+    )
+    outbox.store_case_records(records)
+    outbox.store_case_records(records)
+    [case] = rows(store, CaseRow)
+    assert case.balance == balance
+    assert case.balance_as_of == utc_iso("2026-11-07T00:00:00+00:00")
+    [stored] = rows(store, PaymentRow)
+    assert stored.allocation == allocation
+    # An older snapshot changes nothing; one from before debts had parts (an activity task
+    # scheduled then) leaves the parts as they were.
+    older = {**balance, "principal_minor": 1}
+    outbox.store_case_snapshot(
+        replace(snapshot(at="2026-11-06T00:00:00+00:00"), balance=older, balance_as_of=None)
+    )
+    outbox.store_case_snapshot(snapshot(at="2026-11-08T00:00:00+00:00"))
+    [case] = rows(store, CaseRow)
+    assert case.updated_at == utc_iso("2026-11-08T00:00:00+00:00")
+    assert (case.balance, case.balance_as_of) == (balance, utc_iso("2026-11-07T00:00:00+00:00"))
+
+
 def test_snapshot_of_an_unknown_case_is_an_error(store: Store, tmp_path: Path) -> None:
     activities = CollectionActivities(store, tmp_path, WebhookNotifier({}))
     with pytest.raises(ApplicationError) as excinfo:
@@ -712,6 +752,20 @@ def legal_request(referral_id: str = "legal-1", **changes: Any) -> LegalHandOffR
     return replace(base, **changes)
 
 
+R2_ALLOCATION = {
+    "principal_minor": 30_000,
+    "interest_minor": 5_000,
+    "fees_minor": 10_000,
+    "penalty_minor": 5_000,
+}
+HAND_OFF_BALANCE = {
+    "principal_minor": 300_000,
+    "interest_minor": 20_000,
+    "fees_minor": 0,
+    "penalty_minor": 30_000,
+}
+
+
 def test_hand_off_writes_a_verifiable_evidence_package_once(
     outbox: CollectionActivities, store: Store, tmp_path: Path
 ) -> None:
@@ -722,6 +776,7 @@ def test_hand_off_writes_a_verifiable_evidence_package_once(
     outbox.store_case_event(
         event("o-1", "contact_outcome", ref_id="call-1", detail={"outcome": "no_answer"})
     )
+    # r-1 was taken before debts had parts: no allocation.
     outbox.store_payment(payment("r-1", amount_minor=100_000, applied_minor=100_000))
     outbox.store_payment(
         payment(
@@ -730,12 +785,13 @@ def test_hand_off_writes_a_verifiable_evidence_package_once(
             applied_minor=50_000,
             outstanding_after_minor=350_000,
             received_at="2026-11-07T04:00:00+00:00",
+            allocation=R2_ALLOCATION,
         )
     )
     outbox.store_payment(payment("r-3", status="rejected", reason="currency", applied_minor=0))
 
-    result = outbox.hand_off_to_legal(legal_request())
-    again = outbox.hand_off_to_legal(legal_request())
+    result = outbox.hand_off_to_legal(legal_request(balance=HAND_OFF_BALANCE))
+    again = outbox.hand_off_to_legal(legal_request(balance=HAND_OFF_BALANCE))
 
     assert again == result
     folder = Path(result.evidence_dir)
@@ -770,20 +826,23 @@ def test_hand_off_writes_a_verifiable_evidence_package_once(
         "days_past_due": 61,
         "outstanding_minor": 350_000,
         "paid_minor": 150_000,
+        "balance": HAND_OFF_BALANCE,
     }
     ledger = json.loads((folder / "ledger.json").read_text())
     assert [entry["balance_minor"] for entry in ledger["entries"]] == [500_000, 400_000, 350_000]
+    assert [entry.get("allocation") for entry in ledger["entries"]] == [None, None, R2_ALLOCATION]
     assert ledger["balance_minor"] == 350_000
+    assert ledger["balance_at_hand_off"] == HAND_OFF_BALANCE
     contacts = json.loads((folder / "contacts.json").read_text())
     assert [(c["attempt_id"], c["status"], c["result"]) for c in contacts] == [
         ("sms-1", "sent", "sent"),
         ("call-1", "queued", "no_answer"),
     ]
     payments = json.loads((folder / "payments.json").read_text())
-    assert [(p["record_id"], p["status"]) for p in payments] == [
-        ("r-1", "applied"),
-        ("r-3", "rejected"),
-        ("r-2", "applied"),
+    assert [(p["record_id"], p["status"], p["allocation"]) for p in payments] == [
+        ("r-1", "applied", None),
+        ("r-3", "rejected", None),
+        ("r-2", "applied", R2_ALLOCATION),
     ]
     events = json.loads((folder / "events.json").read_text())
     assert [(e["event_key"], e["detail"]) for e in events] == [("o-1", {"outcome": "no_answer"})]

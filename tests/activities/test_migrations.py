@@ -14,15 +14,17 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from structlog.testing import capture_logs
 
 import worker
+from activities.record_effects import apply_snapshot
 from activities.store import Store
 from cli import main as starter
+from contracts import CaseSnapshot
 from migrations import INITIAL_REVISION, SchemaError, SchemaNotCurrent
 from migrations.legacy import CREATE_ALL_TABLES
 from migrations.revisions import (
@@ -30,7 +32,7 @@ from migrations.revisions import (
     known_revisions,
     scratch_database,
 )
-from migrations.tables import ContactAttemptRow, PaymentRow
+from migrations.tables import PART_COLUMNS, CaseRow, ContactAttemptRow, PaymentRow
 from tests.helpers.databases import POSTGRES_ENV
 from tests.helpers.migrations import HEAD, migrate_to
 from tests.helpers.processes import run_process
@@ -100,6 +102,12 @@ def make_legacy_database(store: Store) -> None:
         )
         for column in later_columns:
             connection.exec_driver_sql(f"ALTER TABLE contact_attempts DROP COLUMN {column}")
+        for table, columns in (  # made by 0008
+            ("payments", PART_COLUMNS),
+            ("cases", (*PART_COLUMNS, "balance_as_of")),
+        ):
+            for column in columns:
+                connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         connection.exec_driver_sql("DROP INDEX ix_cases_borrower_id")  # made by 0003
         connection.exec_driver_sql("DROP INDEX ix_contact_attempts_provider_ref")  # by 0004
 
@@ -148,6 +156,41 @@ def assert_payment_of_0001_kept(store: Store) -> None:
         100000,
         100000,
     )
+    # Recorded before payments were allocated to the debt's parts: no allocation.
+    assert payment.allocation is None
+
+
+def payments_by_sql(store: Store, case_id: str) -> list[tuple[str, int]]:
+    """A case's payments (record id, amount) at any revision: raw SQL, since the models
+    have the columns of later revisions."""
+    with store.engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT record_id, amount_minor FROM payments WHERE case_id = :case_id "
+                "ORDER BY record_id"
+            ),
+            {"case_id": case_id},
+        )
+        return [(record_id, amount) for record_id, amount in found]
+
+
+def insert_payment_by_sql(store: Store, case_id: str, record_id: str, payment_id: str) -> None:
+    """An applied payment of 50000 as 0005 to 0007 hold it (raw SQL, as `payments_by_sql`)."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO payments (record_id, case_id, loan_id, payment_id, amount_minor, "
+                "currency, status, applied_minor, overpaid_minor, received_at) VALUES "
+                "(:record_id, :case_id, :loan_id, :payment_id, 50000, 'CNY', 'applied', 50000, "
+                "0, '2026-11-06T00:00:00.000000+00:00')"
+            ),
+            {
+                "record_id": record_id,
+                "case_id": case_id,
+                "loan_id": f"L-{case_id}",
+                "payment_id": payment_id,
+            },
+        )
 
 
 def database_url(store: Store) -> str:
@@ -264,21 +307,24 @@ def test_upgrade_from_0004_keys_payments_by_case_and_keeps_the_rows(blank_store:
 
     blank_store.migrate("0005_payments_by_case")
 
-    assert_payment_of_0001_kept(blank_store)
+    assert payments_by_sql(blank_store, "run-1") == [("p-1", 100000)]
     assert payments_key(blank_store) == ("payments_pkey", ["case_id", "record_id"])
     # Another loan paid under the same payment id: a row of its own.
-    assert blank_store.insert_if_absent(applied_payment("run-2", "p-1", "p-1"))
-    assert [p.amount_minor for p in blank_store.payments_of_case("run-2")] == [50000]
-    # The same case's record again is the one already there.
-    assert not blank_store.insert_if_absent(applied_payment("run-1", "p-1", "p-1"))
-    (payment,) = blank_store.payments_of_case("run-1")
-    assert payment.amount_minor == 100000
+    insert_payment_by_sql(blank_store, "run-2", "p-1", "p-1")
+    assert payments_by_sql(blank_store, "run-2") == [("p-1", 50000)]
+    # The same case's record again conflicts with the one already there.
+    with pytest.raises(IntegrityError):
+        insert_payment_by_sql(blank_store, "run-1", "p-1", "p-1")
     # The copied table (SQLite) kept its indexes: an applied payment still counts once a case.
     with pytest.raises(IntegrityError):
-        blank_store.insert_if_absent(applied_payment("run-1", "p-1-again", "p-1"))
+        insert_payment_by_sql(blank_store, "run-1", "p-1-again", "p-1")
+    assert payments_by_sql(blank_store, "run-1") == [("p-1", 100000)]
     # The later revisions keep them too.
     blank_store.migrate()
     assert_rows_of_0001_kept(blank_store)
+    assert not blank_store.insert_if_absent(applied_payment("run-1", "p-1", "p-1"))
+    with pytest.raises(IntegrityError):
+        blank_store.insert_if_absent(applied_payment("run-1", "p-1-again", "p-1"))
     with blank_store.engine.connect() as connection:
         assert differences(connection) == []
 
@@ -286,7 +332,7 @@ def test_upgrade_from_0004_keys_payments_by_case_and_keeps_the_rows(blank_store:
 def test_downgrade_from_0005_refuses_while_cases_share_a_record_id(blank_store: Store) -> None:
     blank_store.migrate("0005_payments_by_case")
     insert_rows_of_0001(blank_store)
-    blank_store.insert_if_absent(applied_payment("run-2", "p-1", "p-1"))
+    insert_payment_by_sql(blank_store, "run-2", "p-1", "p-1")
 
     def downgrade() -> None:
         with blank_store.engine.begin() as connection:
@@ -297,13 +343,13 @@ def test_downgrade_from_0005_refuses_while_cases_share_a_record_id(blank_store: 
     with pytest.raises(RuntimeError, match="cases share record ids p-1"):
         downgrade()
     assert blank_store.schema_revision() == "0005_payments_by_case"
-    assert len(blank_store.payments_of_case("run-2")) == 1
+    assert len(payments_by_sql(blank_store, "run-2")) == 1
 
     with blank_store.engine.begin() as connection:
         connection.exec_driver_sql("DELETE FROM payments WHERE case_id = 'run-2'")
     downgrade()
     assert payments_key(blank_store)[1] == ["record_id"]
-    assert_payment_of_0001_kept(blank_store)
+    assert payments_by_sql(blank_store, "run-1") == [("p-1", 100000)]
 
 
 def test_attempts_that_may_be_at_the_provider_look_there_after_0007(blank_store: Store) -> None:
@@ -330,6 +376,56 @@ def test_attempts_that_may_be_at_the_provider_look_there_after_0007(blank_store:
         "run-1/sms/2": (1, "2026-11-04T02:00:00.000000+00:00", "pending"),
         "run-1/sms/3": (1, "2026-11-04T02:00:00.000000+00:00", "unconfirmed"),
     }
+
+
+# -- 0008: the debt by part -----------------------------------------------------------------------
+def test_rows_from_before_0008_have_no_parts_and_a_snapshot_fills_the_cases(
+    blank_store: Store,
+) -> None:
+    """Payments and cases recorded before debts had parts are kept as they were, their parts
+    NULL (nothing recorded them); the case's next snapshot brings its balance by part."""
+    blank_store.migrate("0007_attempt_send_state")
+    insert_rows_of_0001(blank_store)
+
+    blank_store.migrate("0008_debt_by_part")
+
+    assert_rows_of_0001_kept(blank_store)
+    case = blank_store.get(CaseRow, "run-1")
+    assert case is not None
+    assert (case.status, case.outstanding_minor, case.paid_minor) == ("active", 500000, 0)
+    assert (case.balance, case.balance_as_of) == (None, None)
+    balance = {
+        "principal_minor": 300000,
+        "interest_minor": 50000,
+        "fees_minor": 40000,
+        "penalty_minor": 10000,
+    }
+    with blank_store.session() as session:
+        assert apply_snapshot(
+            session,
+            CaseSnapshot(
+                case_id="run-1",
+                loan_id="L-1",
+                stage="reminder",
+                status="active",
+                days_past_due=5,
+                outstanding_minor=400000,
+                paid_minor=100000,
+                at="2026-11-06T00:00:00+00:00",
+                balance=balance,
+                balance_as_of="2026-11-06T08:00:00+08:00",
+            ),
+        )
+    case = blank_store.get(CaseRow, "run-1")
+    assert case is not None
+    assert (case.balance, case.balance_as_of) == (balance, "2026-11-06T00:00:00.000000+00:00")
+
+    # Down again: the rows stay, without their parts.
+    with blank_store.engine.begin() as connection:
+        command.downgrade(
+            alembic_config(connection, schema=blank_store.schema), "0007_attempt_send_state"
+        )
+    assert payments_by_sql(blank_store, "run-1") == [("p-1", 100000)]
 
 
 # -- a database made by create_all before migrations ---------------------------------------------

@@ -8,7 +8,7 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -42,6 +42,10 @@ class Batch:
     events: tuple[tuple[str, str], ...] = ()
     # (stage, status, days past due, outstanding, paid)
     snapshot: tuple[str, str, int, int, int] | None = None
+    # By payment id, what a payment paid off (none: taken before debts had parts).
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The snapshot's balance by part (none: taken before debts had parts).
+    balance: dict[str, int] | None = None
 
     def records(self) -> CaseRecords:
         loan_id = f"L-{self.case_id}"
@@ -49,7 +53,16 @@ class Batch:
         if self.snapshot is not None:
             stage, status, dpd, outstanding, paid = self.snapshot
             snapshot = CaseSnapshot(
-                self.case_id, loan_id, stage, status, dpd, outstanding, paid, at=self.at
+                self.case_id,
+                loan_id,
+                stage,
+                status,
+                dpd,
+                outstanding,
+                paid,
+                at=self.at,
+                balance=self.balance,
+                balance_as_of=self.at if self.balance is not None else None,
             )
         return CaseRecords(
             case_id=self.case_id,
@@ -65,6 +78,7 @@ class Batch:
                     status="applied",
                     received_at=self.at,
                     applied_minor=amount,
+                    allocation=self.allocations.get(payment_id),
                 )
                 for payment_id, amount in self.payments
             ],
@@ -242,6 +256,17 @@ EXPECTED_PORTFOLIO = [
 ]
 
 
+def by_part(
+    *, principal: int = 0, interest: int = 0, fees: int = 0, penalty: int = 0
+) -> dict[str, int]:
+    return {
+        "principal_minor": principal,
+        "interest_minor": interest,
+        "fees_minor": fees,
+        "penalty_minor": penalty,
+    }
+
+
 EXPECTED_CURRENCIES = [
     # paid + phone + writeoff + demo + closes (none of its payments by the end of 03-31 there)
     {
@@ -251,6 +276,13 @@ EXPECTED_CURRENCIES = [
         "outstanding_minor": 540_000,
         "collected_minor": 550_000,
         "recovery_rate": 0.5046,
+        # No row has parts: the payments paid principal, and `writeoff` owed it all.
+        "collected_by_part": by_part(principal=550_000),
+        "written_off_cases": 1,
+        "charged_off_minor": 80_000,
+        "charged_off_by_part": by_part(principal=80_000),
+        "recovered_minor": 0,
+        "recovered_by_part": by_part(),
     },
     {
         "currency": "USD",
@@ -259,6 +291,12 @@ EXPECTED_CURRENCIES = [
         "outstanding_minor": 100_000,
         "collected_minor": 80_000,
         "recovery_rate": 0.4444,
+        "collected_by_part": by_part(principal=80_000),
+        "written_off_cases": 0,
+        "charged_off_minor": 0,
+        "charged_off_by_part": by_part(),
+        "recovered_minor": 0,
+        "recovered_by_part": by_part(),
     },
 ]
 
@@ -331,6 +369,8 @@ def test_the_report_command_in_every_format(
     assert "unknown: open that day, in a stage not on record" in text
     assert re.search(r"CNY\s+5\s+CNY 10,900.00\s+CNY 5,500.00\s+CNY 5,400.00\s+50.5%", text)
     assert re.search(r"USD\s+2\s+USD 1,800.00\s+USD 800.00\s+USD 1,000.00\s+44.4%", text)
+    assert re.search(r"CNY\s+collected\s+CNY 5,500.00\s+CNY 0.00\s+CNY 0.00\s+CNY 0.00", text)
+    assert re.search(r"CNY\s+charged off at write-off\s+CNY 800.00\s+(CNY 0.00\s+){3}CNY 800", text)
     assert re.search(r"M3\s+M4\+\s+3\s+2\s+66.7%", text)
     assert re.search(r"promises kept\s+4\s+1\s+1\s+2\s+50.0%", text)
     assert re.search(r"plans completed\s+2\s+1\s+1\s+0\s+50.0%", text)
@@ -341,6 +381,7 @@ def test_the_report_command_in_every_format(
         + ["currency"] * 2
         + ["roll_rate"] * 4
         + ["promise_kept", "plan_completed"]
+        + ["collected_by_part", "charged_off_by_part", "recovered_by_part"] * 2
     )
     assert {r["as_of"] for r in rows} == {"2026-03-31"}
     assert rows[0] == {
@@ -357,6 +398,10 @@ def test_the_report_command_in_every_format(
         "denominator": "",
         "rate": "",
         "as_of": "2026-03-31",
+        "principal": "",
+        "interest": "",
+        "fees": "",
+        "penalty": "",
     }
     usd = rows[8]
     assert (usd["currency"], usd["overdue"], usd["collected"], usd["rate"]) == (
@@ -380,12 +425,21 @@ def test_the_report_command_in_every_format(
         "2",
     )
     assert (promises["rate"], promises["cases"]) == ("0.5", "")
+    charged_off = rows[16]
+    assert (charged_off["figure"], charged_off["currency"], charged_off["cases"]) == (
+        "charged_off_by_part",
+        "CNY",
+        "1",
+    )
+    parts = ("principal", "interest", "fees", "penalty")
+    assert [charged_off[part] for part in parts] == ["800.00", "0.00", "0.00", "0.00"]
 
     page = html_path.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     # Counts by bucket and by stage, outstanding and recovery per currency, rolls, commitments.
     charts = re.findall(r"<svg .*?</svg>", page, re.DOTALL)
-    assert len(charts) == 8 and page.count("<svg") == 8
+    # By part: collected per currency, charged off in CNY (the written-off case).
+    assert len(charts) == 11 and page.count("<svg") == 11
     for chart in charts:
         assert ElementTree.fromstring(chart).tag == "{http://www.w3.org/2000/svg}svg"
     for figure in (
@@ -396,6 +450,8 @@ def test_the_report_command_in_every_format(
         "66.7% (2 of 3)",
         "Outstanding by bucket, CNY",
         "Recovery, USD: 44.4% collected",
+        "Collected by part, USD",
+        "Charged off by part, CNY: CNY 0.00 recovered since",
         "M3 → M4+",
     ):
         assert figure in page, figure
@@ -407,6 +463,99 @@ def test_the_report_command_in_every_format(
     assert answer["roll_rates"] == EXPECTED_ROLL_RATES
     assert answer["portfolio"] == EXPECTED_PORTFOLIO
 
+
+
+# `wo` (CNY 1,000: principal 800, interest 100, fees 100) accrued penalty and paid 300 before
+# its write-off on 03-10, owing principal 750 and penalty 30 then; 100 came back on 03-20 and
+# 80 on 04-05, after the report's day. `old` (USD) was paid before payments had allocations.
+PARTS_CASES = (
+    ("wo", "CNY", 100_000, "2026-01-01", SHANGHAI, "2026-01-05T00:00Z", "default"),
+    ("old", "USD", 50_000, "2026-02-01", NEW_YORK, "2026-02-05T15:00Z", "default"),
+)
+PARTS_BATCHES = (
+    Batch(
+        "wo",
+        "2026-02-01T02:00Z",
+        (("p-a", 30_000),),
+        snapshot=("phone", "active", 31, 78_000, 30_000),
+        allocations={"p-a": by_part(principal=5_000, interest=10_000, fees=10_000, penalty=5_000)},
+        balance=by_part(principal=75_000, penalty=3_000),
+    ),
+    Batch(
+        "wo",
+        "2026-03-10T02:00Z",
+        events=(("closed", "written_off"),),
+        snapshot=("closed", "written_off", 68, 78_000, 30_000),
+        balance=by_part(principal=75_000, penalty=3_000),
+    ),
+    Batch(
+        "wo",
+        "2026-03-20T02:00Z",
+        (("p-b", 10_000),),
+        snapshot=("closed", "written_off", 68, 68_000, 40_000),
+        allocations={"p-b": by_part(principal=7_000, penalty=3_000)},
+        balance=by_part(principal=68_000),
+    ),
+    Batch(
+        "wo",
+        "2026-04-05T02:00Z",
+        (("p-c", 8_000),),
+        snapshot=("closed", "written_off", 68, 60_000, 48_000),
+        allocations={"p-c": by_part(principal=8_000)},
+        balance=by_part(principal=60_000),
+    ),
+    Batch("old", "2026-02-20T15:00Z", (("p-d", 20_000),)),
+)
+
+
+def fill_parts(store: Store, tmp_path: Path) -> None:
+    activities = CollectionActivities(store, tmp_path / "evidence", WebhookNotifier({}))
+    for case_id, currency, amount, due, timezone, opened_at, policy in PARTS_CASES:
+        prepare_case(activities, case_id, currency, amount, due, timezone, opened_at, policy)
+    for batch in PARTS_BATCHES:
+        activities.store_case_records(batch.records())
+
+
+def test_collected_charged_off_and_recovered_by_part(store: Store, tmp_path: Path) -> None:
+    fill_parts(store, tmp_path)
+    cny, usd = report_json(load_report(store, AsOf(now=LATER, day=AS_OF_DAY)))["currencies"]
+    assert cny["collected_minor"] == 40_000
+    assert cny["collected_by_part"] == by_part(
+        principal=12_000, interest=10_000, fees=10_000, penalty=8_000
+    )
+    # What `wo` owed at its write-off: its latest balance and every payment since.
+    assert (cny["written_off_cases"], cny["charged_off_minor"]) == (1, 78_000)
+    assert cny["charged_off_by_part"] == by_part(principal=75_000, penalty=3_000)
+    # Recovered by the end of 03-31: the payment of 03-20 only.
+    assert cny["recovered_minor"] == 10_000
+    assert cny["recovered_by_part"] == by_part(principal=7_000, penalty=3_000)
+    # A payment recorded without an allocation paid principal.
+    assert usd["collected_by_part"] == by_part(principal=20_000)
+    assert (usd["written_off_cases"], usd["charged_off_minor"]) == (0, 0)
+
+    cny, _ = report_json(load_report(store, AsOf(now=LATER)))["currencies"]
+    assert cny["collected_by_part"]["principal_minor"] == 20_000
+    assert cny["charged_off_by_part"] == by_part(principal=75_000, penalty=3_000)
+    assert cny["recovered_by_part"] == by_part(principal=15_000, penalty=3_000)
+
+    text = run_report(
+        as_of="2026-03-31",
+        as_json=False,
+        csv_path=str(tmp_path / "r.csv"),
+        html_path=str(tmp_path / "r.html"),
+        database_url=database_url(store),
+        now=LATER,
+    )
+    assert re.search(
+        r"CNY\s+charged off at write-off\s+CNY 750.00\s+CNY 0.00\s+CNY 0.00\s+CNY 30.00\s+CNY 780",
+        text,
+    )
+    assert re.search(r"CNY\s+recovered after write-off\s+CNY 70.00\s+(CNY 0.00\s+){2}CNY 30", text)
+    rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8", newline="")))
+    recovered = [r for r in rows if r["figure"] == "recovered_by_part" and r["currency"] == "CNY"]
+    assert [(r["principal"], r["penalty"]) for r in recovered] == [("70.00", "30.00")]
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Charged off by part, CNY: CNY 100.00 recovered since" in page
 
 
 def test_a_rate_with_nothing_to_count_is_null_in_every_format(store: Store, tmp_path: Path) -> None:
@@ -436,7 +585,9 @@ def test_a_rate_with_nothing_to_count_is_null_in_every_format(store: Store, tmp_
     assert answer["promises"]["rate"] is None and answer["plans"]["rate"] is None
     assert [r["rate"] for r in answer["roll_rates"]] == [None, 0.0, None, None]
     rows = list(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8", newline="")))
-    assert rows[-1]["figure"] == "plan_completed" and rows[-1]["rate"] == ""
+    # The figures by part follow the others.
+    plans = rows[-4]
+    assert plans["figure"] == "plan_completed" and plans["rate"] == ""
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "— (0 of 0)" in page
 

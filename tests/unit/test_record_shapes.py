@@ -1,15 +1,15 @@
 """A payment and an audit event each have one shape on the I/O side: the contract's record,
-mapped column for column to its row (`PaymentRow.from_record`, `CaseEventRow.from_event`), and
-the evidence package reads the rows."""
+mapped column for column to its row (`PaymentRow.from_record`, `CaseEventRow.from_event`; a
+payment's allocation one column a part), and the evidence package reads the rows."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 from activities.evidence import event_entry, payment_entry
 from contracts import CaseEvent, PaymentRecord
-from migrations.tables import CaseEventRow, PaymentRow
+from migrations.tables import PART_COLUMNS, CaseEventRow, PaymentRow
 
 PAYMENT = PaymentRecord(
     case_id="run-1",
@@ -24,6 +24,12 @@ PAYMENT = PaymentRecord(
     source="bank",
     applied_minor=120_000,
     outstanding_after_minor=380_000,
+    allocation={
+        "principal_minor": 70_000,
+        "interest_minor": 20_000,
+        "fees_minor": 30_000,
+        "penalty_minor": 0,
+    },
 )
 EVENT = CaseEvent(
     case_id="run-1",
@@ -37,7 +43,8 @@ EVENT = CaseEvent(
 
 
 def test_a_payment_row_has_the_records_fields() -> None:
-    assert set(PaymentRow.model_fields) == {field.name for field in fields(PaymentRecord)}
+    record_fields = {field.name for field in fields(PaymentRecord)} - {"allocation"}
+    assert set(PaymentRow.model_fields) == record_fields | set(PART_COLUMNS)
 
 
 def test_an_event_row_has_the_events_fields() -> None:
@@ -46,10 +53,20 @@ def test_an_event_row_has_the_events_fields() -> None:
 
 def test_a_payment_row_keeps_the_record_with_its_time_in_utc() -> None:
     row = PaymentRow.from_record(PAYMENT)
+    assert PAYMENT.allocation is not None
     assert row.model_dump() == {
-        **asdict(PAYMENT),
+        **{key: value for key, value in asdict(PAYMENT).items() if key != "allocation"},
+        **PAYMENT.allocation,
         "received_at": "2026-11-04T02:00:00.000000+00:00",
     }
+    assert row.allocation == PAYMENT.allocation
+
+
+def test_a_payment_without_an_allocation_has_none_in_its_row() -> None:
+    """A rejected payment, or one the case took before debts had parts."""
+    row = PaymentRow.from_record(replace(PAYMENT, allocation=None))
+    assert [getattr(row, column) for column in PART_COLUMNS] == [None] * 4
+    assert row.allocation is None
 
 
 def test_an_event_row_keeps_the_event_with_its_detail_as_json() -> None:
@@ -64,10 +81,14 @@ def test_an_event_row_keeps_the_event_with_its_detail_as_json() -> None:
 def test_the_evidence_lists_a_payment_and_an_event_as_their_rows_hold_them() -> None:
     payment = PaymentRow.from_record(PAYMENT)
     event = CaseEventRow.from_event(EVENT)
+    # The record's fields, its allocation as the record has it, without the case's ids.
     assert payment_entry(payment) == {
-        key: value
-        for key, value in payment.model_dump().items()
-        if key not in ("case_id", "loan_id")
+        **{
+            key: value
+            for key, value in asdict(PAYMENT).items()
+            if key not in ("case_id", "loan_id")
+        },
+        "received_at": payment.received_at,
     }
     assert event_entry(event) == {
         "event_key": EVENT.event_key,

@@ -13,13 +13,14 @@ import pytest
 
 from cli import main as starter
 from cli.console import UsageError
-from cli.report_formats import report_text
+from cli.report_formats import report_csv, report_json, report_text
 from cli.report_html import Bar, svg_bar_chart
 from cli.report_reading import parse_as_of
 from domain.case import Borrower, CaseInput
 from domain.case_state import CaseState
 from domain.clock import BUCKET_STARTS, BUCKETS, bucket
 from domain.commitments import CommitmentRules, parse_plan, parse_promise
+from domain.debt import Parts
 from domain.decisions import Lapse
 from domain.money import plain_amount
 from domain.payments import Payment
@@ -234,6 +235,121 @@ def test_money_is_summed_per_currency_never_across() -> None:
         ("USD", 63_000),
     ]
     assert report.cases_by("bucket") == {"M1": 2}
+
+
+def test_payments_are_counted_by_part_and_one_without_an_allocation_paid_principal() -> None:
+    report = build_report(
+        [case("cny"), case("usd", currency="USD")],
+        [
+            ReportPayment(
+                "cny", 40_000, at("2026-03-05T00:00+00:00"), Parts(10_000, 5_000, 20_000, 5_000)
+            ),
+            # Recorded before payments were allocated.
+            ReportPayment("cny", 10_000, at("2026-03-06T00:00+00:00")),
+            # After the report's day: not collected by then.
+            ReportPayment("cny", 7_000, at("2026-04-02T00:00+00:00"), Parts(7_000)),
+            ReportPayment("usd", 3_000, at("2026-03-05T00:00+00:00"), Parts(0, 0, 3_000)),
+        ],
+        [],
+        AsOf(now=LATER, day=AS_OF_DAY),
+    )
+    cny, usd = report.currencies
+    assert cny.parts.collected == Parts(20_000, 5_000, 20_000, 5_000)
+    assert cny.parts.collected.total_minor == cny.collected_minor == 50_000
+    assert usd.parts.collected == Parts(fees_minor=3_000)
+    assert cny.parts.written_off_cases == 0 and cny.parts.charged_off == Parts()
+
+
+def test_charged_off_is_what_a_written_off_case_owed_at_its_write_off() -> None:
+    """The latest balance, which every payment after the write-off reduced, and those
+    payments; recovered, those of them made by the report's moment."""
+    closed = at("2026-03-10T02:00+00:00")
+
+    def written_off(case_id: str, **changes: Any) -> ReportCase:
+        return case(
+            case_id, **{"status": "written_off", "stage": "closed", "closed_at": closed, **changes}
+        )
+
+    def paid(case_id: str, when: datetime, parts: Parts | None, applied: int = 0) -> ReportPayment:
+        return ReportPayment(case_id, applied or (parts.total_minor if parts else 0), when, parts)
+
+    report = build_report(
+        [
+            written_off("wo", outstanding_minor=60_000, balance=Parts(60_000)),
+            # No balance recorded (written off before debts had parts): its outstanding amount,
+            # as principal.
+            written_off("old", outstanding_minor=25_000),
+            # Written off after the report's day: open on it, nothing charged off.
+            written_off("late", balance=Parts(9_000), closed_at=at("2026-04-03T00:00+00:00")),
+            case("open", status="active", balance=Parts(1_000)),
+        ],
+        [
+            # Paid before the write-off (in the closing batch itself, too): not a recovery.
+            paid("wo", at("2026-03-01T00:00+00:00"), Parts(5_000, 1_000, 2_000, 2_000)),
+            paid("wo", closed, Parts(1_000)),
+            paid("wo", at("2026-03-20T00:00+00:00"), Parts(7_000, 0, 0, 3_000)),
+            paid("wo", at("2026-04-05T00:00+00:00"), Parts(8_000)),
+            paid("old", at("2026-03-21T00:00+00:00"), None, applied=5_000),
+        ],
+        [],
+        AsOf(now=LATER, day=AS_OF_DAY),
+    )
+    (cny,) = report.currencies
+    assert cny.parts.written_off_cases == 2
+    assert cny.parts.charged_off == Parts(60_000 + 7_000 + 8_000 + 25_000 + 5_000, 0, 0, 3_000)
+    assert cny.parts.recovered == Parts(7_000 + 5_000, 0, 0, 3_000)
+    assert cny.parts.collected == Parts(6_000 + 7_000 + 5_000, 1_000, 2_000, 5_000)
+
+    everything = build_report(
+        [written_off("wo", balance=Parts(60_000))],
+        [paid("wo", at("2026-04-05T00:00+00:00"), Parts(8_000))],
+        [],
+        AsOf(now=LATER),
+    )
+    assert everything.currencies[0].parts.recovered == Parts(8_000)
+    assert everything.currencies[0].parts.charged_off == Parts(68_000)
+
+
+def test_the_figures_by_part_in_text_json_and_csv() -> None:
+    report = build_report(
+        [case(status="written_off", closed_at=at("2026-03-10T02:00+00:00"), balance=Parts(500))],
+        [ReportPayment("c-1", 1_500, at("2026-03-05T00:00+00:00"), Parts(1_000, 500))],
+        [],
+        AsOf(now=LATER, day=AS_OF_DAY),
+    )
+    (entry,) = report_json(report)["currencies"]
+    # The contract's keys first, as they were; the figures by part beside them.
+    assert list(entry)[:6] == [
+        "currency",
+        "cases",
+        "overdue_minor",
+        "outstanding_minor",
+        "collected_minor",
+        "recovery_rate",
+    ]
+    assert entry["collected_by_part"] == {
+        "principal_minor": 1_000,
+        "interest_minor": 500,
+        "fees_minor": 0,
+        "penalty_minor": 0,
+    }
+    assert (entry["written_off_cases"], entry["charged_off_minor"], entry["recovered_minor"]) == (
+        1,
+        500,
+        0,
+    )
+    text = report_text(report)
+    assert re.search(
+        r"CNY\s+collected\s+CNY 10.00\s+CNY 5.00\s+CNY 0.00\s+CNY 0.00\s+CNY 15.00", text
+    )
+    assert re.search(r"CNY\s+charged off at write-off\s+CNY 5.00", text)
+    lines = report_csv(report).splitlines()
+    assert lines[0].endswith(",as_of,principal,interest,fees,penalty")
+    assert lines[-3:] == [
+        "collected_by_part,,,,CNY,,,,,,,,2026-03-31,10.00,5.00,0.00,0.00",
+        "charged_off_by_part,,,,CNY,1,,,,,,,2026-03-31,5.00,0.00,0.00,0.00",
+        "recovered_by_part,,,,CNY,,,,,,,,2026-03-31,0.00,0.00,0.00,0.00",
+    ]
 
 
 def test_commitments_are_counted_once_by_case_and_id_up_to_the_as_of_day() -> None:

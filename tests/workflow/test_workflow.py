@@ -178,6 +178,17 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
     assert manifest
     case_row = rows(case_world, "select status, stage, closed_at from cases")
     assert case_row[0][0] == "written_off" and case_row[0][1] == "closed" and case_row[0][2]
+    # The case's balance by part, as its status shows it, in its row and in the evidence.
+    parts = {key: value for key, value in result["balance"].items() if key != "as_of"}
+    balance_row = rows(
+        case_world,
+        "select principal_minor, interest_minor, fees_minor, penalty_minor, balance_as_of "
+        "from cases",
+    )
+    part_names = ("principal_minor", "interest_minor", "fees_minor", "penalty_minor")
+    assert dict(zip(part_names, balance_row[0][:4], strict=True)) == parts and balance_row[0][4]
+    evidence = json.loads((case_world.evidence_dir / result["loan_id"] / "case.json").read_text())
+    assert evidence["at_hand_off"]["balance"] == parts
     skipped = rows(case_world, "select count(*) from case_events where kind = 'step_skipped'")
     assert skipped == [(0,)]
     # The audit log ends with the case's completion, after its year of recovery.
