@@ -79,7 +79,10 @@ class Hold:
 
 @dataclass(frozen=True)
 class PaymentFact:
-    """A payment as received, applied or rejected; `record_id` is unique within a case."""
+    """A payment as received, applied or rejected; `record_id` is unique within a case.
+
+    `contracts.PaymentRecord` is this fact with where and when it was received: a field added
+    here reaches the record, and the case database's `payments` table needs its column."""
 
     record_id: str
     status: str

@@ -161,8 +161,11 @@ class PaymentRow(SQLModel, table=True):
     @classmethod
     def from_record(cls, record: PaymentRecord) -> PaymentRow:
         """The row of a payment as the case recorded it: the record's fields, column for
-        column (tests/test_record_shapes.py keeps the two shapes equal)."""
-        return cls(**{**asdict(record), "received_at": utc_iso(record.received_at)})
+        column (tests/unit/test_record_shapes.py keeps the two shapes equal), but for the
+        fact's own `at`, which `received_at` already holds where the fact had one."""
+        columns = asdict(record)
+        del columns["at"]
+        return cls(**{**columns, "received_at": utc_iso(record.received_at)})
 
 
 class WorkItemRow(OfCase, table=True):
