@@ -10,7 +10,7 @@ from typing import Any
 from domain import commitments
 from domain.audit import AuditFact, AuditKind
 from domain.case_core import ID_FIELDS
-from domain.case_records import bounded_reason, keep_latest
+from domain.case_records import keep_rejection
 from domain.commitments import (
     CommitmentRules,
     Installment,
@@ -23,7 +23,6 @@ from domain.commitments import (
 )
 from domain.decisions import Lapse
 from domain.errors import InvalidInput
-from domain.fields import storable_id
 from domain.ladder_track import LadderTrack
 
 
@@ -122,10 +121,8 @@ class CommitmentTrack(LadderTrack):
 
     def reject_plan(self, raw: Any, reason: str) -> None:
         """Keep a plan signal the case cannot take, with the reason: nothing sent is lost."""
-        plan_id = storable_id(raw.get("plan_id") if isinstance(raw, dict) else None)
-        reason = bounded_reason(reason)
+        plan_id, reason = keep_rejection(self.rejected_plans, "plan_id", raw, reason)
         self.rejected_plan_count += 1
-        keep_latest(self.rejected_plans, {"plan_id": plan_id, "reason": reason})
         self.journal.append(
             AuditFact(
                 AuditKind.PLAN_REJECTED,
