@@ -14,6 +14,7 @@ from domain.case_records import keep_rejection
 from domain.commitments import (
     CommitmentRules,
     Installment,
+    Owed,
     Plan,
     PlanRequest,
     Promise,
@@ -51,11 +52,7 @@ class CommitmentTrack(LadderTrack):
         if not self._is_new_and_free("promise", request.promise_id, request, self.pending_promise):
             return
         commitments.check_promise(
-            request,
-            rules,
-            today=today,
-            outstanding_minor=self.outstanding_minor,
-            broken_promises=self.broken_promises,
+            request, rules, today=today, owed=self._owed(), broken_promises=self.broken_promises
         )
 
     def take_promise(
@@ -89,9 +86,7 @@ class CommitmentTrack(LadderTrack):
     def check_plan(self, request: PlanRequest, rules: CommitmentRules, today: date) -> None:
         if not self._is_new_and_free("plan", request.plan_id, request, self.pending_promise):
             return
-        commitments.check_plan(
-            request, rules, today=today, outstanding_minor=self.outstanding_minor
-        )
+        commitments.check_plan(request, rules, today=today, owed=self._owed())
 
     def take_plan(
         self, request: PlanRequest, rules: CommitmentRules, today: date
@@ -138,9 +133,7 @@ class CommitmentTrack(LadderTrack):
         pending = self.pending_settlement
         if not self._is_new_and_free("settlement", request.settlement_id, request, pending):
             return
-        commitments.check_settlement(
-            request, rules, today=today, outstanding_minor=self.outstanding_minor
-        )
+        commitments.check_settlement(request, rules, today=today, owed=self._owed())
 
     def take_settlement(
         self, request: SettlementRequest, rules: CommitmentRules, today: date
@@ -165,6 +158,9 @@ class CommitmentTrack(LadderTrack):
                 {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
             ),
         )
+
+    def _owed(self) -> Owed:
+        return Owed(self.outstanding_minor, self.case.currency)
 
     def _accepted(
         self, kind: str, message_id: str, request: object, fact: AuditFact

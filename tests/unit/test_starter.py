@@ -22,6 +22,7 @@ from cli import main as starter
 from cli.arguments import ClientFactory
 from domain.clock import BUCKETS, bucket
 from domain.commitments import (
+    Owed,
     check_plan,
     check_promise,
     check_settlement,
@@ -788,7 +789,7 @@ def test_demo_keeps_promise_promises_all_after_a_reminder_and_pays_the_day_befor
     assert made.arg == {"promise_id": "demo-L-9-promise", "amount_minor": 90000, "due_date": day(5)}
     # The case takes it: check_promise is the case's own rule, today as the case counts it.
     check_promise(
-        parse_promise(made.arg), DEMO_RULES, today=TODAY, outstanding_minor=90000, broken_promises=0
+        parse_promise(made.arg), DEMO_RULES, today=TODAY, owed=Owed(90000, "CNY"), broken_promises=0
     )
 
     pending = promise("demo-L-9-promise", day(5))
@@ -853,7 +854,7 @@ def test_demo_completes_plan_agrees_three_installments_in_phone_and_pays_each() 
             {"due_date": day(17), "amount_minor": 33334},
         ],
     }
-    check_plan(parse_plan(agreed.arg), DEMO_RULES, today=TODAY, outstanding_minor=100000)
+    check_plan(parse_plan(agreed.arg), DEMO_RULES, today=TODAY, owed=Owed(100000, "CNY"))
 
     active = plan(
         "demo-L-9-plan",
@@ -909,7 +910,7 @@ def test_demo_settles_in_field_visit_and_pays_the_settlement() -> None:
         parse_settlement(agreed.arg),
         DEMO_RULES,
         today=TODAY + timedelta(days=28),
-        outstanding_minor=90000,
+        owed=Owed(90000, "CNY"),
     )
     pending = {
         "settlement_id": "demo-L-9-settlement",
