@@ -715,6 +715,9 @@ def test_demo_agents_answer_queued_calls_and_booked_visits() -> None:
         ("record_contact_outcome", "c-2", "reached"),
         ("record_visit_outcome", "v-1", "not_home"),
     ]
+    # Each update's argument names its own id field, and says who recorded it.
+    assert actions[0].arg == {"attempt_id": "c-1", "outcome": "no_answer", "note": "demo agent"}
+    assert actions[2].arg == {"visit_id": "v-1", "outcome": "not_home", "note": "demo field team"}
     done = {"record_contact_outcome:c-1"}
     actions = demo.demo_actions(
         "never_pays", status(stage="field_visit", contacts=contacts), now=NOW, done=done
