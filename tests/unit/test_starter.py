@@ -569,15 +569,17 @@ def test_render_status_formats_money_and_lists_contacts() -> None:
     assert "rejected payments (1)" in text and "currency: must be CNY" in text
 
 
+# Every list query: cases, each by its latest run (not the runs it continued as new from).
+LATEST_RUNS = "WorkflowType = 'CollectionCase' AND ExecutionStatus != 'ContinuedAsNew'"
+
+
 def test_list_query_filters_and_refuses_quotes() -> None:
     query = listing.list_query(stage="phone", portfolio="consumer")
     assert query == (
-        "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
-        "AND CollectionPortfolio = 'consumer'"
+        f"{LATEST_RUNS} AND CollectionStage = 'phone' AND CollectionPortfolio = 'consumer'"
     )
     assert listing.list_query(bucket="M4+", status="active") == (
-        "WorkflowType = 'CollectionCase' AND CollectionStatus = 'active' "
-        "AND CollectionBucket = 'M4+'"
+        f"{LATEST_RUNS} AND CollectionStatus = 'active' AND CollectionBucket = 'M4+'"
     )
     with pytest.raises(console.UsageError):
         listing.list_query(policy="x' OR 1=1 --")
@@ -587,11 +589,11 @@ def test_list_query_days_past_due_becomes_due_date_bounds() -> None:
     today = NOW.date()  # 2026-03-10
     # At least 30 days past due: due on or before 2026-02-08, i.e. before 2026-02-09.
     assert listing.list_query(min_dpd=30, today=today) == (
-        "WorkflowType = 'CollectionCase' AND DueDate < '2026-02-09T00:00:00Z'"
+        f"{LATEST_RUNS} AND DueDate < '2026-02-09T00:00:00Z'"
     )
     # 31 to 60 (the M2 bucket's range): due from 2026-01-09 to 2026-02-07.
     assert listing.list_query(stage="phone", min_dpd=31, max_dpd=60, today=today) == (
-        "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
+        f"{LATEST_RUNS} AND CollectionStage = 'phone' "
         "AND DueDate < '2026-02-08T00:00:00Z' AND DueDate >= '2026-01-09T00:00:00Z'"
     )
     with pytest.raises(console.UsageError, match="greater than"):
