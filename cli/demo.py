@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from cli.updates import MESSAGES
 from domain.case_status import CASE_STAGES, FINAL_STATUSES
 
 BEHAVIOURS = (
@@ -187,24 +188,36 @@ def _dispute(case: _Reading, *, now: datetime, done: frozenset[str] | set[str]) 
     return []
 
 
+@dataclass(frozen=True)
+class _Work:
+    """A kind of work the case queues for people, and how the demo's people record it."""
+
+    channel: str
+    waiting: str  # the contact's result while the work awaits its outcome
+    update: str  # its argument's id field is `cli.updates.MESSAGES`'s
+    outcomes: tuple[str, str]  # taken alternately
+    note: str
+
+
+_QUEUED_WORK = (
+    _Work("call", "queued", "record_contact_outcome", ("no_answer", "reached"), "demo agent"),
+    _Work("field_visit", "booked", "record_visit_outcome", ("not_home", "met"), "demo field team"),
+)
+
+
 def _agent_actions(contacts: list[Mapping[str, Any]]) -> list[DemoAction]:
     """Call agents and the field team record the outcome of each queued call and booked
     visit: alternately nobody there and the borrower reached."""
     actions: list[DemoAction] = []
-    calls = [c for c in contacts if c.get("channel") == "call"]
-    for position, call in enumerate(calls):
-        if call.get("result") == "queued":
-            outcome = "no_answer" if position % 2 == 0 else "reached"
-            attempt_id = str(call["attempt_id"])
-            arg = {"attempt_id": attempt_id, "outcome": outcome, "note": "demo agent"}
-            actions.append(DemoAction("record_contact_outcome", arg, attempt_id))
-    visits = [c for c in contacts if c.get("channel") == "field_visit"]
-    for position, visit in enumerate(visits):
-        if visit.get("result") == "booked":
-            outcome = "not_home" if position % 2 == 0 else "met"
-            visit_id = str(visit["attempt_id"])
-            arg = {"visit_id": visit_id, "outcome": outcome, "note": "demo field team"}
-            actions.append(DemoAction("record_visit_outcome", arg, visit_id))
+    for work in _QUEUED_WORK:
+        items = [c for c in contacts if c.get("channel") == work.channel]
+        for position, item in enumerate(items):
+            if item.get("result") == work.waiting:
+                message_id = str(item["attempt_id"])
+                outcome = work.outcomes[position % 2]
+                _, id_field = MESSAGES[work.update]
+                arg = {id_field: message_id, "outcome": outcome, "note": work.note}
+                actions.append(DemoAction(work.update, arg, message_id))
     return actions
 
 

@@ -5,7 +5,11 @@ daily). It is counted here from `DueDate`, and "at least N days past due" become
 on `DueDate`. Both count calendar days in UTC: the case itself counts in the borrower's
 timezone, so near midnight a row can differ from the case's own DPD by one day. A case
 under a policy with a fast clock (`demo`: a "day" of seconds) counts its days from its
-opening, so its row does the same, from the execution's start.
+opening, so its row does the same, from the start of the case's first run.
+
+A case that continued as new (before Temporal's limits on one run) is its latest run: the runs
+it left behind stay listed by Temporal, closed as ContinuedAsNew with the search attributes of
+their time, and are not cases of their own.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli.arguments import ClientFactory, CommandSet, non_negative_int, positive_int
 from cli.cases import WORKFLOW_TYPE, policy_named
@@ -25,12 +30,14 @@ from domain.case_status import CASE_STAGES, CASE_STATUSES
 from domain.clock import BUCKETS, SECONDS_PER_DAY, calendar_days_past_due, case_clock
 from domain.errors import InvalidInput
 from domain.money import format_money
+from domain.policy import Policy
 from workflows import search_attributes as sa
 
 # Values put into a visibility query are restricted to these characters (no quoting tricks;
 # `+` for the bucket M4+).
 QUERY_VALUE = re.compile(r"[A-Za-z0-9._ +-]{1,64}")
-# The values of `domain.clock.bucket`.
+# How visibility names a run that handed its case over to a new run (continue-as-new).
+HANDED_OVER = "ContinuedAsNew"
 
 
 def _midnight_utc(day: date) -> str:
@@ -76,7 +83,7 @@ def list_query(
 
     `today` (default: today in UTC) anchors the days-past-due filters.
     """
-    clauses = [f"WorkflowType = '{WORKFLOW_TYPE}'"]
+    clauses = [f"WorkflowType = '{WORKFLOW_TYPE}'", f"ExecutionStatus != '{HANDED_OVER}'"]
     for key, value in (
         (sa.STAGE, stage),
         (sa.STATUS, status),
@@ -107,27 +114,56 @@ def days_past_due(due: datetime | None, now: datetime) -> int | None:
     return calendar_days_past_due(due.astimezone(UTC).date(), now, "UTC")
 
 
+def fast_clock(policy_name: str | None) -> Policy | None:
+    """The case's policy if its clock is fast (a "day" of seconds, as `demo`'s), else None
+    (real days, or a policy this command does not know)."""
+    try:
+        policy = policy_named(policy_name) if policy_name else None
+    except InvalidInput:
+        return None
+    return policy if policy is not None and policy.day_seconds != SECONDS_PER_DAY else None
+
+
 def case_days_past_due(
     due: datetime | None, policy_name: str | None, started: datetime | None, now: datetime
 ) -> int | None:
     """The case's own DPD where its policy's clock tells it apart from the calendar (a fast
-    clock, counted from the case's start as the case counts it), else `days_past_due`."""
-    try:
-        policy = policy_named(policy_name) if policy_name else None
-    except InvalidInput:
-        policy = None
-    if due is None or policy is None or started is None or policy.day_seconds == SECONDS_PER_DAY:
+    clock, counted from the case's opening `started` as the case counts it; None while that is
+    not known), else `days_past_due`."""
+    policy = fast_clock(policy_name)
+    if due is None or policy is None:
         return days_past_due(due, now)
+    if started is None:
+        return None
     due_date = due.astimezone(UTC).date()
     return case_clock(due_date, policy.default_timezone, started, policy.day_seconds).days_past_due(
         now
     )
 
 
+async def case_opening(client: Client, execution: WorkflowExecution) -> datetime | None:
+    """When the case was opened: the start of its first run. A run that continued the case
+    (continue-as-new) starts later, but the case's clock still counts from its opening. The
+    list does not say which run was the first, so the run is described; None if the first run
+    is no longer known (past the namespace's retention)."""
+    run = client.get_workflow_handle(execution.id, run_id=execution.run_id)
+    first_run_id = (await run.describe()).raw_description.workflow_execution_info.first_run_id
+    if not first_run_id or first_run_id == execution.run_id:
+        return execution.start_time
+    first_run = client.get_workflow_handle(execution.id, run_id=first_run_id)
+    try:
+        return (await first_run.describe()).start_time
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
 async def case_rows(
     client: Client, query: str, *, limit: int, now: datetime | None = None
 ) -> list[tuple[Any, ...]]:
-    """One row (`CASE_COLUMNS`) per case the query finds, from its search attributes and memo."""
+    """One row (`CASE_COLUMNS`) per case the query finds, from its search attributes and memo
+    (and, for a case on a fast clock, its opening)."""
     now = now or datetime.now(UTC)
     rows: list[tuple[Any, ...]] = []
     async for execution in client.list_workflows(query, limit=limit):
@@ -140,9 +176,10 @@ async def case_rows(
             amount = format_money(outstanding, currency)
         else:
             amount = str(outstanding)
-        dpd = case_days_past_due(
-            attributes.get(sa.DUE_DATE), attributes.get(sa.POLICY), execution.start_time, now
-        )
+        policy_name = attributes.get(sa.POLICY)
+        # Only a fast clock counts from the opening, which may take asking the server.
+        opened = await case_opening(client, execution) if fast_clock(policy_name) else None
+        dpd = case_days_past_due(attributes.get(sa.DUE_DATE), policy_name, opened, now)
         rows.append(
             (
                 attributes.get(sa.LOAN_ID) or execution.id.removeprefix("collection-"),
@@ -179,7 +216,8 @@ def register(commands: CommandSet) -> None:
         "Days past due (the dpd column, --min-dpd, --max-dpd) count calendar days in UTC "
         "from the DueDate search attribute; the case counts in the borrower's timezone, "
         "so near midnight they can differ by one day. Under a fast-clock policy (demo) the "
-        "dpd column is the case's own count since its opening; the filters stay calendar days."
+        "dpd column is the case's own count since its opening (the start of its first run, "
+        "also after it continued as new); the filters stay calendar days."
     )
     p.add_argument("--stage", choices=CASE_STAGES)
     p.add_argument("--status", choices=CASE_STATUSES)

@@ -15,7 +15,7 @@ non-personal facts only: the borrower's contact details live in the case databas
 result is recorded, never its input.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from domain.audit import AuditFact
 from domain.case import CaseInput
@@ -66,47 +66,26 @@ class PreparedCase:
     opened_at: str | None = None
 
 
-@dataclass(frozen=True)
-class PaymentRecord:
-    """A payment as received; rejected ones are kept too, with the reason."""
+@dataclass(frozen=True, kw_only=True)
+class PaymentRecord(PaymentFact):
+    """A payment as received; rejected ones are kept too, with the reason.
+
+    The journalled fact's fields, and where and when it was received. It travels in
+    recorded histories (`CaseRecords.payments`): a record written before it carried the
+    fact's `at` still decodes, `at` being optional.
+    """
 
     case_id: str
-    record_id: str
     loan_id: str
-    payment_id: str | None
-    amount_minor: int | None
-    currency: str | None
-    status: str
     received_at: str
-    paid_at: str | None = None
-    source: str | None = None
-    reason: str | None = None
-    applied_minor: int = 0
-    overpaid_minor: int = 0
-    outstanding_after_minor: int | None = None
-    allocation: dict[str, int] | None = None
 
     @classmethod
     def of(cls, fact: PaymentFact, *, case_id: str, loan_id: str, now: str) -> "PaymentRecord":
         """The record of a journalled payment fact; received when first handed to the writer
         (`fact.at`), else `now`."""
-        return cls(
-            case_id=case_id,
-            record_id=fact.record_id,
-            loan_id=loan_id,
-            payment_id=fact.payment_id,
-            amount_minor=fact.amount_minor,
-            currency=fact.currency,
-            status=fact.status,
-            received_at=fact.at or now,
-            paid_at=fact.paid_at,
-            source=fact.source,
-            reason=fact.reason,
-            applied_minor=fact.applied_minor,
-            overpaid_minor=fact.overpaid_minor,
-            outstanding_after_minor=fact.outstanding_after_minor,
-            allocation=fact.allocation,
-        )
+        # The fact's own fields, whatever they come to be, so the two shapes cannot drift.
+        facts = {item.name: getattr(fact, item.name) for item in fields(PaymentFact)}
+        return cls(**facts, case_id=case_id, loan_id=loan_id, received_at=fact.at or now)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain.audit import AuditFact
+from domain.fields import storable_id
 
 # A flood of invalid signals must not grow the case without bound: its state keeps the latest
 # rejections of each kind (every one of them reaches the case database through the journal) and
@@ -82,7 +83,10 @@ class Hold:
 
 @dataclass(frozen=True)
 class PaymentFact:
-    """A payment as received, applied or rejected; `record_id` is unique within a case."""
+    """A payment as received, applied or rejected; `record_id` is unique within a case.
+
+    `contracts.PaymentRecord` is this fact with where and when it was received: a field added
+    here reaches the record, and the case database's `payments` table needs its column."""
 
     record_id: str
     status: str
@@ -103,11 +107,15 @@ class PaymentFact:
 Fact = AuditFact | PaymentFact
 
 
-def bounded_reason(reason: str) -> str:
-    return reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 1] + "…"
-
-
-def keep_latest(kept: list[dict[str, Any]], entry: dict[str, Any]) -> None:
-    """Append `entry`, keeping the latest REJECTIONS_KEPT."""
-    kept.append(entry)
+def keep_rejection(
+    kept: list[dict[str, Any]], id_field: str, raw: Any, reason: str
+) -> tuple[str | None, str]:
+    """Keep a rejected message among the latest REJECTIONS_KEPT (`kept`): its id as it can be
+    stored (an absurd one shortened) and its reason cut to REASON_MAX, which are returned for
+    the case's journal."""
+    message_id = storable_id(raw.get(id_field) if isinstance(raw, dict) else None)
+    if len(reason) > REASON_MAX:
+        reason = reason[: REASON_MAX - 1] + "…"
+    kept.append({id_field: message_id, "reason": reason})
     del kept[:-REJECTIONS_KEPT]
+    return message_id, reason

@@ -4,16 +4,18 @@ lapses it (`Lapse`) and collection resumes (after a broken plan, at the plan's s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from domain import commitments
 from domain.audit import AuditFact, AuditKind
 from domain.case_core import ID_FIELDS
-from domain.case_records import bounded_reason, keep_latest
+from domain.case_records import keep_rejection
 from domain.commitments import (
     CommitmentRules,
     Installment,
+    Owed,
     Plan,
     PlanRequest,
     Promise,
@@ -23,8 +25,10 @@ from domain.commitments import (
 )
 from domain.decisions import Lapse
 from domain.errors import InvalidInput
-from domain.fields import storable_id
 from domain.ladder_track import LadderTrack
+
+# A commitment's request, as `_take` passes it to what begins the commitment.
+Request = TypeVar("Request", PromiseRequest, PlanRequest, SettlementRequest)
 
 
 class CommitmentTrack(LadderTrack):
@@ -55,7 +59,7 @@ class CommitmentTrack(LadderTrack):
             request,
             rules,
             today=today,
-            outstanding_minor=self.owed_on(today).parts.total_minor,
+            owed=self._owed(today),
             broken_promises=self.broken_promises,
         )
 
@@ -63,9 +67,9 @@ class CommitmentTrack(LadderTrack):
         self, request: PromiseRequest, rules: CommitmentRules, today: date
     ) -> dict[str, Any]:
         self.check_promise(request, rules, today)
-        earlier = self.earlier_answer("promise", request.promise_id, request)
-        if earlier is not None:
-            return earlier
+        return self._take("promise", request.promise_id, request, self._begin_promise)
+
+    def _begin_promise(self, request: PromiseRequest) -> AuditFact:
         for task in self.call_tasks.values():
             if task.state == "awaiting_promise":
                 task.state = "done"  # the promise made on the call has arrived
@@ -75,57 +79,39 @@ class CommitmentTrack(LadderTrack):
             due_date=request.due_date,
             paid_before_minor=self.paid_minor,
         )
-        return self._accepted(
-            "promise",
-            request.promise_id,
-            request,
-            AuditFact(
-                AuditKind.PROMISE_MADE,
-                request.promise_id,
-                {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
-            ),
-        )
+        return AuditFact(AuditKind.PROMISE_MADE, request.promise_id, _amount_by_date(request))
 
     # -- installment plans -------------------------------------------------------
     def check_plan(self, request: PlanRequest, rules: CommitmentRules, today: date) -> None:
         if not self._is_new_and_free("plan", request.plan_id, request, self.pending_promise):
             return
-        commitments.check_plan(
-            request, rules, today=today, outstanding_minor=self.owed_on(today).parts.total_minor
-        )
+        commitments.check_plan(request, rules, today=today, owed=self._owed(today))
 
     def take_plan(
         self, request: PlanRequest, rules: CommitmentRules, today: date
     ) -> dict[str, Any]:
         self.check_plan(request, rules, today)
-        earlier = self.earlier_answer("plan", request.plan_id, request)
-        if earlier is not None:
-            return earlier
+        return self._take("plan", request.plan_id, request, self._begin_plan)
+
+    def _begin_plan(self, request: PlanRequest) -> AuditFact:
         self.plan = Plan(
             plan_id=request.plan_id,
             installments=[Installment(i.due_date, i.amount_minor) for i in request.installments],
             began_in_stage=self.stage,
         )
-        return self._accepted(
-            "plan",
+        return AuditFact(
+            AuditKind.PLAN_AGREED,
             request.plan_id,
-            request,
-            AuditFact(
-                AuditKind.PLAN_AGREED,
-                request.plan_id,
-                {
-                    "installments": len(request.installments),
-                    "last_due_date": request.installments[-1].due_date.isoformat(),
-                },
-            ),
+            {
+                "installments": len(request.installments),
+                "last_due_date": request.installments[-1].due_date.isoformat(),
+            },
         )
 
     def reject_plan(self, raw: Any, reason: str) -> None:
         """Keep a plan signal the case cannot take, with the reason: nothing sent is lost."""
-        plan_id = storable_id(raw.get("plan_id") if isinstance(raw, dict) else None)
-        reason = bounded_reason(reason)
+        plan_id, reason = keep_rejection(self.rejected_plans, "plan_id", raw, reason)
         self.rejected_plan_count += 1
-        keep_latest(self.rejected_plans, {"plan_id": plan_id, "reason": reason})
         self.journal.append(
             AuditFact(
                 AuditKind.PLAN_REJECTED,
@@ -141,39 +127,44 @@ class CommitmentTrack(LadderTrack):
         pending = self.pending_settlement
         if not self._is_new_and_free("settlement", request.settlement_id, request, pending):
             return
-        commitments.check_settlement(
-            request, rules, today=today, outstanding_minor=self.owed_on(today).parts.total_minor
-        )
+        commitments.check_settlement(request, rules, today=today, owed=self._owed(today))
 
     def take_settlement(
         self, request: SettlementRequest, rules: CommitmentRules, today: date
     ) -> dict[str, Any]:
         self.check_settlement(request, rules, today)
-        earlier = self.earlier_answer("settlement", request.settlement_id, request)
-        if earlier is not None:
-            return earlier
+        return self._take("settlement", request.settlement_id, request, self._begin_settlement)
+
+    def _begin_settlement(self, request: SettlementRequest) -> AuditFact:
         self.settlement = Settlement(
             settlement_id=request.settlement_id,
             amount_minor=request.amount_minor,
             due_date=request.due_date,
             paid_before_minor=self.paid_minor,
         )
-        return self._accepted(
-            "settlement",
-            request.settlement_id,
-            request,
-            AuditFact(
-                AuditKind.SETTLEMENT_AGREED,
-                request.settlement_id,
-                {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
-            ),
+        return AuditFact(
+            AuditKind.SETTLEMENT_AGREED, request.settlement_id, _amount_by_date(request)
         )
 
-    def _accepted(
-        self, kind: str, message_id: str, request: object, fact: AuditFact
+    def _owed(self, today: date) -> Owed:
+        """What is owed today: a commitment checked before the case posts today's penalty
+        (an update's validator) is judged by the same figure as when it is taken."""
+        return Owed(self.owed_on(today).parts.total_minor, self.case.currency)
+
+    def _take(
+        self,
+        kind: str,
+        message_id: str,
+        request: Request,
+        begin: Callable[[Request], AuditFact],
     ) -> dict[str, Any]:
-        """A commitment taken: it changes what the case does next, is on record, and its
-        answer is kept for a resend."""
+        """Take a checked commitment: a resend gets its first answer; a new one is begun
+        (`begin` puts it on the case and says what to record), changes what the case does next,
+        is on record, and its answer is kept for a resend."""
+        earlier = self.earlier_answer(kind, message_id, request)
+        if earlier is not None:
+            return earlier
+        fact = begin(request)
         self.revision += 1
         self.journal.append(fact)
         return self._answer(
@@ -262,6 +253,11 @@ class CommitmentTrack(LadderTrack):
         self.journal.append(
             AuditFact(AuditKind.PLAN_BROKEN, plan.plan_id, {"missed": missed.due_date.isoformat()})
         )
+
+
+def _amount_by_date(request: PromiseRequest | SettlementRequest) -> dict[str, str | int | None]:
+    """What the record of a promise or a settlement says of it."""
+    return {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()}
 
 
 def _named(commitment: Promise | Settlement) -> str:

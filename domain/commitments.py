@@ -12,6 +12,7 @@ from typing import Any
 
 from domain import fields
 from domain.errors import InvalidInput
+from domain.money import format_money
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,19 @@ def parse_settlement(raw: Any) -> SettlementRequest:
     )
 
 
+@dataclass(frozen=True)
+class Owed:
+    """What the case is still owed as a commitment is weighed: the outstanding amount in the
+    case's currency. A refusal states it as people read money (`CNY 5,000.00`), not in minor
+    units."""
+
+    amount_minor: int
+    currency: str
+
+    def __str__(self) -> str:
+        return format_money(self.amount_minor, self.currency)
+
+
 # No policy may allow more (a personalised hardship plan for Chinese credit cards runs up to 60
 # months); a message longer than this is refused before any policy is consulted.
 MAX_INSTALLMENTS_EVER = 60
@@ -152,32 +166,29 @@ def check_promise(
     rules: CommitmentRules,
     *,
     today: date,
-    outstanding_minor: int,
+    owed: Owed,
     broken_promises: int,
 ) -> None:
     if broken_promises >= rules.max_broken_promises:
         raise InvalidInput(
             "promise_id", f"{broken_promises} promises were broken: no more are taken"
         )
-    if request.amount_minor > outstanding_minor:
-        raise InvalidInput(
-            "amount_minor", f"must not exceed the outstanding amount ({outstanding_minor})"
-        )
+    if request.amount_minor > owed.amount_minor:
+        raise InvalidInput("amount_minor", f"must not exceed the outstanding amount ({owed})")
     _check_due(request.due_date, "due_date", today, rules.promise_max_days, "at most {} days ahead")
 
 
-def check_plan(
-    request: PlanRequest, rules: CommitmentRules, *, today: date, outstanding_minor: int
-) -> None:
+def check_plan(request: PlanRequest, rules: CommitmentRules, *, today: date, owed: Owed) -> None:
     count = len(request.installments)
     if count > rules.plan_max_installments:
         raise InvalidInput(
             "installments", f"must be at most {rules.plan_max_installments} installments"
         )
     total = sum(i.amount_minor for i in request.installments)
-    if total != outstanding_minor:
+    if total != owed.amount_minor:
         raise InvalidInput(
-            "installments", f"must sum to the outstanding amount {outstanding_minor}, not {total}"
+            "installments",
+            f"must sum to the outstanding amount {owed}, not {format_money(total, owed.currency)}",
         )
     for position, (earlier, later) in enumerate(pairwise(request.installments), start=1):
         if later.due_date <= earlier.due_date:
@@ -189,12 +200,10 @@ def check_plan(
 
 
 def check_settlement(
-    request: SettlementRequest, rules: CommitmentRules, *, today: date, outstanding_minor: int
+    request: SettlementRequest, rules: CommitmentRules, *, today: date, owed: Owed
 ) -> None:
-    if request.amount_minor >= outstanding_minor:
-        raise InvalidInput(
-            "amount_minor", f"must be below the outstanding amount ({outstanding_minor})"
-        )
+    if request.amount_minor >= owed.amount_minor:
+        raise InvalidInput("amount_minor", f"must be below the outstanding amount ({owed})")
     _check_due(request.due_date, "due_date", today, rules.settlement_max_days)
 
 

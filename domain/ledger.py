@@ -7,10 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from domain.audit import AuditFact, AuditKind
-from domain.case_records import PaymentEntry, PaymentFact, bounded_reason, keep_latest
+from domain.case_records import PaymentEntry, PaymentFact, keep_rejection
 from domain.commitment_track import CommitmentTrack
 from domain.debt import Adjustment
-from domain.fields import storable_id
 from domain.payments import Payment
 
 
@@ -81,10 +80,8 @@ class Ledger(CommitmentTrack):
 
     def reject_payment(self, raw: Any, reason: str, record_id: str) -> None:
         """Keep an invalid payment signal with its reason; an absurd id is stored shortened."""
-        payment_id = storable_id(raw.get("payment_id") if isinstance(raw, dict) else None)
-        reason = bounded_reason(reason)
+        payment_id, reason = keep_rejection(self.rejected_payments, "payment_id", raw, reason)
         self.rejected_payment_count += 1
-        keep_latest(self.rejected_payments, {"payment_id": payment_id, "reason": reason})
         self.journal.append(
             PaymentFact(
                 record_id=record_id, status="rejected", payment_id=payment_id, reason=reason
@@ -133,10 +130,10 @@ class Ledger(CommitmentTrack):
 
     def reject_adjustment(self, raw: Any, reason: str) -> None:
         """Keep an adjustment signal the case cannot take, with the reason."""
-        adjustment_id = storable_id(raw.get("adjustment_id") if isinstance(raw, dict) else None)
-        reason = bounded_reason(reason)
+        adjustment_id, reason = keep_rejection(
+            self.rejected_adjustments, "adjustment_id", raw, reason
+        )
         self.rejected_adjustment_count += 1
-        keep_latest(self.rejected_adjustments, {"adjustment_id": adjustment_id, "reason": reason})
         self.journal.append(
             AuditFact(
                 AuditKind.ADJUSTMENT_REJECTED,

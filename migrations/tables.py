@@ -184,13 +184,15 @@ class PaymentRow(SQLModel, table=True):
     @classmethod
     def from_record(cls, record: PaymentRecord) -> PaymentRow:
         """The row of a payment as the case recorded it: the record's fields, column for
-        column, its allocation one column a part (tests/test_record_shapes.py keeps the two
-        shapes equal)."""
-        fields = asdict(record)
-        allocation = fields.pop("allocation") or {}
-        fields["received_at"] = utc_iso(record.received_at)
-        fields.update({column: allocation.get(column) for column in PART_COLUMNS})
-        return cls(**fields)
+        column (tests/unit/test_record_shapes.py keeps the two shapes equal), but for the
+        fact's own `at`, which `received_at` already holds where the fact had one, and its
+        allocation, one column a part."""
+        columns = asdict(record)
+        del columns["at"]
+        allocation = columns.pop("allocation") or {}
+        columns["received_at"] = utc_iso(record.received_at)
+        columns.update({column: allocation.get(column) for column in PART_COLUMNS})
+        return cls(**columns)
 
     @property
     def allocation(self) -> dict[str, int] | None:

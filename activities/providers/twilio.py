@@ -34,33 +34,26 @@ from typing import Any
 
 import httpx
 
-from activities.providers.base import (
-    OPTED_OUT,
-    UNDELIVERABLE,
-    Delivery,
-    DeliveryUnavailable,
-    OutboundMessage,
-    Receipt,
-    failure,
-    get_json,
-    json_of,
-    post,
-)
+from activities.providers import base
 
 DEFAULT_API_BASE = "https://api.twilio.com"
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 # Twilio error codes that are about the recipient, not about us, when sending.
 RECIPIENT_STATE_BY_CODE = {
-    21211: UNDELIVERABLE,
-    21612: UNDELIVERABLE,
-    21614: UNDELIVERABLE,
-    21610: OPTED_OUT,
+    21211: base.UNDELIVERABLE,
+    21612: base.UNDELIVERABLE,
+    21614: base.UNDELIVERABLE,
+    21610: base.OPTED_OUT,
 }
 # ... and in a status callback of a failed message: also 30005 (unknown handset) and 30006
 # (landline or unreachable carrier). 30003 (handset off), 30004 (blocked), 30007 (filtered)
 # and the rest may pass or are not the borrower's doing, so the channel stays open.
-RECEIPT_STATE_BY_CODE = {**RECIPIENT_STATE_BY_CODE, 30005: UNDELIVERABLE, 30006: UNDELIVERABLE}
+RECEIPT_STATE_BY_CODE = {
+    **RECIPIENT_STATE_BY_CODE,
+    30005: base.UNDELIVERABLE,
+    30006: base.UNDELIVERABLE,
+}
 MESSAGE_STATUSES = frozenset(
     {"accepted", "queued", "sending", "sent", "delivered", "undelivered", "failed"}
 )
@@ -97,12 +90,12 @@ class TwilioSms:
         self._status_callback = status_callback
         self._client = client
 
-    def deliver(self, message: OutboundMessage) -> Delivery:
+    def deliver(self, message: base.OutboundMessage) -> base.Delivery:
         body = f"{message.body}\n{send_marker(message.idempotency_key)}"
         form = {"To": message.to, **self._sender, "Body": body}
         if self._status_callback:
             form["StatusCallback"] = self._status_callback
-        response = post(
+        response = base.post(
             self._client,
             self.url,
             data=form,
@@ -110,12 +103,12 @@ class TwilioSms:
             headers={IDEMPOTENCY_HEADER: message.idempotency_key},
         )
         if not response.is_success:
-            raise failure(response, recipient_state=_recipient_state(response))
-        data = json_of(response)
+            raise base.failure(response, recipient_state=_recipient_state(response))
+        data = base.json_of(response)
         sid = data.get("sid") if isinstance(data, dict) else None
-        return Delivery(via=self.name, provider_ref=None if sid is None else str(sid))
+        return base.Delivery(via=self.name, provider_ref=None if sid is None else str(sid))
 
-    def find_sent(self, message: OutboundMessage, *, since: datetime) -> Delivery | None:
+    def find_sent(self, message: base.OutboundMessage, *, since: datetime) -> base.Delivery | None:
         marker = send_marker(message.idempotency_key)
         listing = {"To": message.to, "PageSize": str(LOOKUP_PAGE_SIZE)}
         page = self._page(self.url, listing)
@@ -138,18 +131,18 @@ class TwilioSms:
                 return None
             # The next page's URI carries the filters and Twilio's page token.
             url, params = self._api_base + next_page, None
-        raise DeliveryUnavailable(
+        raise base.DeliveryUnavailable(
             f"more than {LOOKUP_MAX_PAGES * LOOKUP_PAGE_SIZE} messages to the number since "
             "the first try: cannot tell whether it was sent"
         )
 
     def _page(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
-        data = get_json(self._client, url, params=params, auth=self._auth)
+        data = base.get_json(self._client, url, params=params, auth=self._auth)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
-            raise DeliveryUnavailable("Twilio's message list has no `messages` array")
+            raise base.DeliveryUnavailable("Twilio's message list has no `messages` array")
         return data
 
-    def _marked(self, page: dict[str, Any], marker: str) -> Delivery | None:
+    def _marked(self, page: dict[str, Any], marker: str) -> base.Delivery | None:
         for found in page["messages"]:
             if not isinstance(found, dict):
                 continue
@@ -162,7 +155,7 @@ class TwilioSms:
                 and direction.startswith("outbound")
             ):
                 sid = found.get("sid")
-                return Delivery(via=self.name, provider_ref=None if sid is None else str(sid))
+                return base.Delivery(via=self.name, provider_ref=None if sid is None else str(sid))
         return None
 
 
@@ -176,7 +169,7 @@ def send_marker(idempotency_key: str) -> str:
 def _recipient_state(response: httpx.Response) -> str | None:
     if response.status_code != 400:
         return None
-    data = json_of(response)
+    data = base.json_of(response)
     code = data.get("code") if isinstance(data, dict) else None
     return RECIPIENT_STATE_BY_CODE.get(code) if isinstance(code, int) else None
 
@@ -196,7 +189,7 @@ def signature_is_valid(
     return hmac.compare_digest(request_signature(auth_token, url, params), header)
 
 
-def status_receipt(params: Mapping[str, str]) -> Receipt | None:
+def status_receipt(params: Mapping[str, str]) -> base.Receipt | None:
     """A status callback (form fields `MessageSid`, `MessageStatus`, `ErrorCode`) as a receipt;
     None for a status we do not track (scheduled, canceled, read, ...). Raises `ValueError`
     naming a missing field."""
@@ -212,7 +205,7 @@ def status_receipt(params: Mapping[str, str]) -> Receipt | None:
     state = None
     if status in FAILED_STATUSES and error_code.isdigit():
         state = RECEIPT_STATE_BY_CODE.get(int(error_code))
-    return Receipt(
+    return base.Receipt(
         channel="sms",
         status=status,
         provider_refs=(sid,),

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.client import WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from cli.listing import case_days_past_due
 from tests.helpers.cases import case_input
 from tests.helpers.eventually import eventually
 from tests.helpers.paths import PROJECT_DIR
@@ -222,6 +223,73 @@ async def test_list_counts_and_filters_days_past_due_by_due_date(
     assert list((await listed("--min-dpd", "11", "--max-dpd", "39")).values()) == ["30"]
     for loan_id in loans:
         await dev_server.env.client.get_workflow_handle(f"collection-{loan_id}").terminate("over")
+
+
+# A demo day is 2 s: the stand-in case below hands over after a few of them.
+HAND_OVER_AFTER = timedelta(seconds=10)
+
+
+@workflow.defn(name="CollectionCase", sandboxed=False)
+class CaseThatContinuesAsNew:
+    """Stands in for a case that continues as new (as a flooded case does) after a while,
+    keeping its memo and search attributes, and then waits."""
+
+    @workflow.run
+    async def run(self, case: dict[str, Any], carried: dict[str, Any] | None = None) -> None:
+        if carried is None:
+            await workflow.sleep(HAND_OVER_AFTER)
+            workflow.continue_as_new(args=[case, {"opened_at": workflow.now().isoformat()}])
+        await workflow.wait_condition(lambda: False)
+
+
+async def test_list_counts_a_demo_case_from_its_opening_after_it_continued_as_new(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    client = dev_server.env.client
+    portfolio = f"can-{uuid.uuid4().hex[:8]}"
+    loan_id = f"L-CAN-{portfolio}"
+    due = datetime.now(UTC).date() - timedelta(days=3)
+    case = client.get_workflow_handle(f"collection-{loan_id}")
+    async with Worker(
+        client,
+        task_queue=case_world.task_queue,
+        workflows=[CaseThatContinuesAsNew],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        code, _, err = await starter(
+            dev_server, "open", "--loan-id", loan_id, "--borrower-id", "B-1",
+            "--timezone", "UTC", "--currency", "CNY", "--amount-minor", "1000",
+            "--due-date", due.isoformat(), "--policy", "demo", "--portfolio", portfolio,
+        )  # fmt: skip
+        assert code == 0, err
+        first_run_id = (await case.describe()).run_id
+        opened = (await case.describe()).start_time
+        assert opened is not None
+
+        async def running_run() -> list[str]:
+            query = f"WorkflowId = '{case.id}' AND ExecutionStatus = 'Running'"
+            return [execution.run_id async for execution in client.list_workflows(query)]
+
+        # Visibility shows the run that continued the case.
+        await eventually(
+            running_run, lambda runs: bool(runs) and runs != [first_run_id], seconds=30
+        )
+        before = datetime.now(UTC)
+        code, out, err = await starter(dev_server, "list", "--portfolio", portfolio)
+        after = datetime.now(UTC)
+        assert code == 0, err
+        rows = [line.split() for line in out.splitlines()[1:-1]]
+        # One row for the case, not one for each of its runs.
+        assert [row[0] for row in rows] == [loan_id], out
+        # Its days past due count from the case's opening, as the case's own clock does, not
+        # from the start of the run that continued it.
+        due_attribute = datetime.combine(due, time(0), tzinfo=UTC)
+        earliest = case_days_past_due(due_attribute, "demo", opened, before)
+        latest = case_days_past_due(due_attribute, "demo", opened, after)
+        assert earliest is not None and latest is not None
+        assert earliest >= 3 + HAND_OVER_AFTER.total_seconds() // 2
+        assert earliest <= int(rows[0][4]) <= latest, out
+        await case.terminate("test over")
 
 
 # -- pay: a missing worker, a slow case, a closed case ----------------------------------------

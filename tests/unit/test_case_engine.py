@@ -159,7 +159,20 @@ def test_a_journalled_fact_maps_to_one_record() -> None:
     fact = PaymentFact("p-1", "applied", "p-1", 100, "CNY", applied_minor=100, at="then")
     record = contracts.PaymentRecord.of(fact, case_id="c", loan_id="L-1", now="now")
     assert record == contracts.PaymentRecord(
-        "c", "p-1", "L-1", "p-1", 100, "CNY", "applied", "then", applied_minor=100
+        record_id="p-1",
+        status="applied",
+        payment_id="p-1",
+        amount_minor=100,
+        currency="CNY",
+        applied_minor=100,
+        at="then",
+        case_id="c",
+        loan_id="L-1",
+        received_at="then",
+    )
+    unstamped = replace(fact, at=None)
+    assert contracts.PaymentRecord.of(unstamped, case_id="c", loan_id="L-1", now="now") == (
+        replace(record, at=None, received_at="now")
     )
 
 

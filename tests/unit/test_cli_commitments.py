@@ -154,8 +154,16 @@ def test_settle_sends_agree_settlement() -> None:
     ("args", "kind", "message"),
     [
         (promise_args(), "InvalidPromise", "due_date: must be at most 14 days ahead (2026-11-24)"),
-        (plan_args("2026-12-10:1"), "InvalidPlan", "installments: must sum to 500000, not 1"),
-        (settle_args(), "InvalidSettlement", "amount_minor: must be below 300000"),
+        (
+            plan_args("2026-12-10:1"),
+            "InvalidPlan",
+            "installments: must sum to the outstanding amount CNY 5,000.00, not CNY 0.01",
+        ),
+        (
+            settle_args(),
+            "InvalidSettlement",
+            "amount_minor: must be below the outstanding amount (CNY 3,000.00)",
+        ),
     ],
 )
 def test_a_rejection_by_the_case_exits_2_with_its_type_and_reason(
@@ -326,7 +334,12 @@ COMMITTED: dict[str, Any] = {
     "contacts": [],
     "payments": [],
     "rejected_payments": [],
-    "rejected_plans": [{"plan_id": "pl-0", "reason": "installments: must sum to 500000, not 1"}],
+    "rejected_plans": [
+        {
+            "plan_id": "pl-0",
+            "reason": "installments: must sum to the outstanding amount CNY 5,000.00, not CNY 0.01",
+        }
+    ],
 }
 
 
@@ -373,7 +386,10 @@ def test_status_shows_promise_plan_with_its_installments_and_settlement() -> Non
         "0.00",
         "due",
     ]
-    assert "rejected plans (1)" in text and "must sum to 500000, not 1" in text
+    assert (
+        "rejected plans (1)" in text
+        and "must sum to the outstanding amount CNY 5,000.00, not CNY 0.01" in text
+    )
 
 
 def test_status_without_commitments_shows_none_of_them() -> None:

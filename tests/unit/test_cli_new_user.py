@@ -11,12 +11,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
 from cli import commitments, main
-from cli.listing import case_days_past_due
+from cli.listing import case_days_past_due, case_opening
 from cli.updates import amounts_text
 from domain.commitments import CommitmentRules
 from domain.errors import InvalidInput
@@ -72,11 +74,52 @@ def test_the_list_shows_a_fast_clock_cases_own_days_past_due() -> None:
     # `demo` counts a day every 2 seconds from the case's opening: 40 days, not 0.
     assert load_policy("demo").day_seconds == 2
     assert case_days_past_due(due, "demo", opened, NOW) == 40
-    # Real days: calendar days from the due date; unknown policy or no start: the same.
+    # Real days: calendar days from the due date; an unknown policy: the same.
     assert case_days_past_due(due - timedelta(days=12), "default", opened, NOW) == 12
     assert case_days_past_due(due - timedelta(days=3), "no-such-policy", opened, NOW) == 3
-    assert case_days_past_due(due, "demo", None, NOW) == 0
+    # A fast clock's count without the case's opening is not known.
+    assert case_days_past_due(due, "demo", None, NOW) is None
     assert case_days_past_due(None, "demo", opened, NOW) is None
+
+
+class RunsOfOneCase:
+    """A client that describes the runs of one case: `starts` by run id; a run not there is
+    past retention."""
+
+    def __init__(self, first_run_id: str, starts: dict[str, datetime]) -> None:
+        self.first_run_id, self.starts = first_run_id, starts
+
+    def get_workflow_handle(self, workflow_id: str, *, run_id: str) -> Any:
+        async def describe() -> Any:
+            if run_id not in self.starts:
+                raise RPCError("not found", RPCStatusCode.NOT_FOUND, b"")
+            info = SimpleNamespace(first_run_id=self.first_run_id)
+            return SimpleNamespace(
+                start_time=self.starts[run_id],
+                raw_description=SimpleNamespace(workflow_execution_info=info),
+            )
+
+        return SimpleNamespace(describe=describe)
+
+
+def test_a_case_is_opened_when_its_first_run_started() -> None:
+    opened, handed_over = NOW - timedelta(minutes=5), NOW - timedelta(minutes=1)
+
+    def run(run_id: str, start: datetime) -> Any:
+        return SimpleNamespace(id="collection-L-1", run_id=run_id, start_time=start)
+
+    def opening(client: RunsOfOneCase, execution: Any) -> datetime | None:
+        return asyncio.run(case_opening(client, execution))  # type: ignore[arg-type]
+
+    # Never continued: its own start.
+    client = RunsOfOneCase("r-1", {"r-1": opened})
+    assert opening(client, run("r-1", opened)) == opened
+    # Continued as new: the first run's start, not the run's own.
+    client = RunsOfOneCase("r-1", {"r-1": opened, "r-2": handed_over})
+    assert opening(client, run("r-2", handed_over)) == opened
+    # The first run past retention: not known.
+    client = RunsOfOneCase("r-1", {"r-2": handed_over})
+    assert opening(client, run("r-2", handed_over)) is None
 
 
 def test_an_answers_amounts_read_as_money() -> None:

@@ -15,7 +15,9 @@ from domain.clock import case_clock
 from domain.commitments import (
     CommitmentRules,
     Installment,
+    Owed,
     allocate,
+    check_settlement,
     parse_plan,
     parse_promise,
     parse_settlement,
@@ -226,6 +228,35 @@ def test_an_invalid_plan_names_the_field(
         state.check_plan(plan_of(amounts, first_in, every), RULES, TODAY)
     assert caught.value.field == field
     assert state.plan is None
+
+
+# -- refusals state money as people read it ------------------------------------------
+def test_refusals_state_the_outstanding_amount_as_money_not_minor_units() -> None:
+    state, _plan = new_case()
+    with pytest.raises(InvalidInput) as promised:
+        state.check_promise(promise(amount=600000), RULES, TODAY)
+    assert promised.value.problem == "must not exceed the outstanding amount (CNY 5,000.00)"
+    with pytest.raises(InvalidInput) as planned:
+        state.check_plan(plan_of([100000] * 4), RULES, TODAY)
+    assert planned.value.problem == (
+        "must sum to the outstanding amount CNY 5,000.00, not CNY 4,000.00"
+    )
+    settlement = parse_settlement(
+        {"settlement_id": "s-1", "amount_minor": 500000, "due_date": "2026-04-01"}
+    )
+    with pytest.raises(InvalidInput) as settled:
+        state.check_settlement(settlement, RULES, TODAY)
+    assert settled.value.problem == "must be below the outstanding amount (CNY 5,000.00)"
+
+
+def test_a_refusal_writes_the_amount_in_the_cases_own_currency() -> None:
+    """A currency without a minor unit (JPY) has no decimals: the case's currency is used."""
+    settlement = parse_settlement(
+        {"settlement_id": "s-1", "amount_minor": 80000, "due_date": TODAY.isoformat()}
+    )
+    with pytest.raises(InvalidInput) as caught:
+        check_settlement(settlement, RULES, today=TODAY, owed=Owed(50000, "JPY"))
+    assert caught.value.problem == "must be below the outstanding amount (JPY 50,000)"
 
 
 def test_a_rejected_plan_signal_is_kept_with_its_reason() -> None:

@@ -1,15 +1,22 @@
 """A payment and an audit event each have one shape on the I/O side: the contract's record,
 mapped column for column to its row (`PaymentRow.from_record`, `CaseEventRow.from_event`; a
-payment's allocation one column a part), and the evidence package reads the rows."""
+payment's allocation one column a part), and the evidence package reads the rows. A payment
+record stays decodable in the shape that recorded histories hold."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields, replace
 
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
+
+import contracts
 from activities.evidence import event_entry, payment_entry
-from contracts import CaseEvent, PaymentRecord
+from contracts import CaseEvent, CaseRecords, PaymentRecord
 from migrations.tables import PART_COLUMNS, CaseEventRow, PaymentRow
+from tests.helpers.paths import HISTORY_DIR
 
 PAYMENT = PaymentRecord(
     case_id="run-1",
@@ -43,7 +50,9 @@ EVENT = CaseEvent(
 
 
 def test_a_payment_row_has_the_records_fields() -> None:
-    record_fields = {field.name for field in fields(PaymentRecord)} - {"allocation"}
+    # All but the fact's own `at` (`received_at` holds it where the fact had one), and the
+    # allocation one column a part.
+    record_fields = {field.name for field in fields(PaymentRecord)} - {"at", "allocation"}
     assert set(PaymentRow.model_fields) == record_fields | set(PART_COLUMNS)
 
 
@@ -55,7 +64,7 @@ def test_a_payment_row_keeps_the_record_with_its_time_in_utc() -> None:
     row = PaymentRow.from_record(PAYMENT)
     assert PAYMENT.allocation is not None
     assert row.model_dump() == {
-        **{key: value for key, value in asdict(PAYMENT).items() if key != "allocation"},
+        **{key: value for key, value in asdict(PAYMENT).items() if key not in ("at", "allocation")},
         **PAYMENT.allocation,
         "received_at": "2026-11-04T02:00:00.000000+00:00",
     }
@@ -86,7 +95,7 @@ def test_the_evidence_lists_a_payment_and_an_event_as_their_rows_hold_them() -> 
         **{
             key: value
             for key, value in asdict(PAYMENT).items()
-            if key not in ("case_id", "loan_id")
+            if key not in ("case_id", "loan_id", "at")
         },
         "received_at": payment.received_at,
     }
@@ -97,3 +106,57 @@ def test_the_evidence_lists_a_payment_and_an_event_as_their_rows_hold_them() -> 
         "detail": EVENT.detail,
         "at": event.at,
     }
+
+
+# A payment record as histories recorded it before the record carried its fact's `at`.
+OLD_PAYMENT = {
+    "case_id": "run-1",
+    "record_id": "P-1",
+    "loan_id": "L-1",
+    "payment_id": "P-1",
+    "amount_minor": 120_000,
+    "currency": "CNY",
+    "status": "applied",
+    "received_at": "2026-11-04T10:00:00+08:00",
+    "paid_at": "2026-11-04",
+    "source": "bank",
+    "reason": None,
+    "applied_minor": 120_000,
+    "overpaid_minor": 0,
+    "outstanding_after_minor": 380_000,
+}
+
+
+async def test_an_old_payment_record_decodes_with_the_default_converter() -> None:
+    old_batch = {"case_id": "run-1", "loan_id": "L-1", "payments": [OLD_PAYMENT], "events": []}
+    payload = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(old_batch).encode())
+    [records] = await DataConverter.default.decode([payload], [CaseRecords])
+    old = replace(PAYMENT, allocation=None)
+    assert records == CaseRecords(case_id="run-1", loan_id="L-1", payments=[old])
+    assert records.payments[0].at is None
+
+
+# The activities whose input can carry a batch of records, by the input's type.
+BATCH_CARRIERS: dict[str, type] = {
+    contracts.STORE_CASE_RECORDS: CaseRecords,
+    contracts.SEND_NOTICE: contracts.ContactRequest,
+    contracts.QUEUE_CALL: contracts.ContactRequest,
+    contracts.BOOK_FIELD_VISIT: contracts.ContactRequest,
+    contracts.HAND_OFF_TO_LEGAL: contracts.LegalHandOffRequest,
+}
+
+
+async def test_every_recorded_payment_record_still_decodes() -> None:
+    decoded: list[PaymentRecord] = []
+    for path in sorted(HISTORY_DIR.glob("*.json")):
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        for event in history.events:
+            scheduled = event.activity_task_scheduled_event_attributes
+            carrier = BATCH_CARRIERS.get(scheduled.activity_type.name)
+            if carrier is None:
+                continue
+            [request] = await DataConverter.default.decode(scheduled.input.payloads, [carrier])
+            batch = request if isinstance(request, CaseRecords) else request.records
+            decoded.extend(batch.payments if batch is not None else [])
+    assert decoded, "the recorded histories hold no payment record"
+    assert all(type(record) is PaymentRecord for record in decoded)

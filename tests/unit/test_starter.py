@@ -22,6 +22,7 @@ from cli import main as starter
 from cli.arguments import ClientFactory
 from domain.clock import BUCKETS, bucket
 from domain.commitments import (
+    Owed,
     check_plan,
     check_promise,
     check_settlement,
@@ -568,15 +569,17 @@ def test_render_status_formats_money_and_lists_contacts() -> None:
     assert "rejected payments (1)" in text and "currency: must be CNY" in text
 
 
+# Every list query: cases, each by its latest run (not the runs it continued as new from).
+LATEST_RUNS = "WorkflowType = 'CollectionCase' AND ExecutionStatus != 'ContinuedAsNew'"
+
+
 def test_list_query_filters_and_refuses_quotes() -> None:
     query = listing.list_query(stage="phone", portfolio="consumer")
     assert query == (
-        "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
-        "AND CollectionPortfolio = 'consumer'"
+        f"{LATEST_RUNS} AND CollectionStage = 'phone' AND CollectionPortfolio = 'consumer'"
     )
     assert listing.list_query(bucket="M4+", status="active") == (
-        "WorkflowType = 'CollectionCase' AND CollectionStatus = 'active' "
-        "AND CollectionBucket = 'M4+'"
+        f"{LATEST_RUNS} AND CollectionStatus = 'active' AND CollectionBucket = 'M4+'"
     )
     with pytest.raises(console.UsageError):
         listing.list_query(policy="x' OR 1=1 --")
@@ -586,11 +589,11 @@ def test_list_query_days_past_due_becomes_due_date_bounds() -> None:
     today = NOW.date()  # 2026-03-10
     # At least 30 days past due: due on or before 2026-02-08, i.e. before 2026-02-09.
     assert listing.list_query(min_dpd=30, today=today) == (
-        "WorkflowType = 'CollectionCase' AND DueDate < '2026-02-09T00:00:00Z'"
+        f"{LATEST_RUNS} AND DueDate < '2026-02-09T00:00:00Z'"
     )
     # 31 to 60 (the M2 bucket's range): due from 2026-01-09 to 2026-02-07.
     assert listing.list_query(stage="phone", min_dpd=31, max_dpd=60, today=today) == (
-        "WorkflowType = 'CollectionCase' AND CollectionStage = 'phone' "
+        f"{LATEST_RUNS} AND CollectionStage = 'phone' "
         "AND DueDate < '2026-02-08T00:00:00Z' AND DueDate >= '2026-01-09T00:00:00Z'"
     )
     with pytest.raises(console.UsageError, match="greater than"):
@@ -714,6 +717,9 @@ def test_demo_agents_answer_queued_calls_and_booked_visits() -> None:
         ("record_contact_outcome", "c-2", "reached"),
         ("record_visit_outcome", "v-1", "not_home"),
     ]
+    # Each update's argument names its own id field, and says who recorded it.
+    assert actions[0].arg == {"attempt_id": "c-1", "outcome": "no_answer", "note": "demo agent"}
+    assert actions[2].arg == {"visit_id": "v-1", "outcome": "not_home", "note": "demo field team"}
     done = {"record_contact_outcome:c-1"}
     actions = demo.demo_actions(
         "never_pays", status(stage="field_visit", contacts=contacts), now=NOW, done=done
@@ -788,7 +794,7 @@ def test_demo_keeps_promise_promises_all_after_a_reminder_and_pays_the_day_befor
     assert made.arg == {"promise_id": "demo-L-9-promise", "amount_minor": 90000, "due_date": day(5)}
     # The case takes it: check_promise is the case's own rule, today as the case counts it.
     check_promise(
-        parse_promise(made.arg), DEMO_RULES, today=TODAY, outstanding_minor=90000, broken_promises=0
+        parse_promise(made.arg), DEMO_RULES, today=TODAY, owed=Owed(90000, "CNY"), broken_promises=0
     )
 
     pending = promise("demo-L-9-promise", day(5))
@@ -853,7 +859,7 @@ def test_demo_completes_plan_agrees_three_installments_in_phone_and_pays_each() 
             {"due_date": day(17), "amount_minor": 33334},
         ],
     }
-    check_plan(parse_plan(agreed.arg), DEMO_RULES, today=TODAY, outstanding_minor=100000)
+    check_plan(parse_plan(agreed.arg), DEMO_RULES, today=TODAY, owed=Owed(100000, "CNY"))
 
     active = plan(
         "demo-L-9-plan",
@@ -909,7 +915,7 @@ def test_demo_settles_in_field_visit_and_pays_the_settlement() -> None:
         parse_settlement(agreed.arg),
         DEMO_RULES,
         today=TODAY + timedelta(days=28),
-        outstanding_minor=90000,
+        owed=Owed(90000, "CNY"),
     )
     pending = {
         "settlement_id": "demo-L-9-settlement",

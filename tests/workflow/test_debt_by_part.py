@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.helpers.cases import end_case, start_case
 from tests.helpers.eventually import eventually
+from tests.helpers.histories import save_history
 from tests.helpers.temporal import CaseWorld, make_worker
 from workflows.collection_case import CollectionCase
 
@@ -75,6 +76,7 @@ async def test_penalty_accrues_per_day_and_payments_pay_the_parts_off_in_order(
         assert status["outstanding_minor"] == sum(parts(status["balance"]))
         assert status["payments"][0]["allocation"] == answer["allocation"]
         await end_case(handle)
+        await save_history(handle, "debt_by_part_accrued_paid_adjusted")
 
 
 async def test_adjustments_are_refused_or_kept_and_a_plan_stops_the_penalty(
@@ -138,3 +140,4 @@ async def test_adjustments_are_refused_or_kept_and_a_plan_stops_the_penalty(
         assert later["balance"]["penalty_minor"] == status["balance"]["penalty_minor"]
         assert later["outstanding_minor"] == outstanding + 100
         await end_case(handle)
+        await save_history(handle, "debt_by_part_refused_kept_plan")
