@@ -364,6 +364,11 @@ MESSAGE_COMMANDS = {
     "outcome": ("--attempt-id", ["--outcome", "reached"], "record_contact_outcome"),
     "visit": ("--visit-id", ["--outcome", "met"], "record_visit_outcome"),
     "legal": ("--event-id", ["--event", "filed"], "record_legal_event"),
+    "adjust": (
+        "--adjustment-id",
+        ["--component", "fees", "--amount-minor", "-100"],
+        "adjust_balance",
+    ),
 }
 WHAT_OF_COMMAND = {
     "pay": "payment",
@@ -375,6 +380,7 @@ WHAT_OF_COMMAND = {
     "outcome": "contact outcome",
     "visit": "visit outcome",
     "legal": "legal event",
+    "adjust": "adjustment",
 }
 
 
@@ -428,6 +434,7 @@ def test_every_message_command_sends_a_valid_message_to_its_case(command: str, c
         ([*message_args("hold", "h-1")[:-1], "r" * 2001], "reason"),
         ([*message_args("outcome", "c-1"), "--note", "n" * 2001], "note"),
         ([*message_args("legal", "e-1"), "--note", "n\x00"], "note"),
+        ([*message_args("adjust", "a-1"), "--reason", "r" * 2001], "reason"),
     ],
 )
 def test_message_texts_the_case_would_refuse_are_refused_before_sending(
@@ -459,6 +466,7 @@ def test_open_valid_case_does_try_to_connect() -> None:
         "outcome",
         "visit",
         "legal",
+        "adjust",
         "status",
         "list",
         "demo",
@@ -566,6 +574,67 @@ def test_render_status_formats_money_and_lists_contacts() -> None:
     assert "15 (M1)" in text
     assert "contacts (2)" in text and "queued" in text
     assert "rejected payments (1)" in text and "currency: must be CNY" in text
+
+
+def test_render_status_shows_the_balance_by_part_and_what_each_payment_paid_off() -> None:
+    status = {
+        **STATUS,
+        "balance": {
+            "principal_minor": 300000,
+            "interest_minor": 30000,
+            "fees_minor": 0,
+            "penalty_minor": 3334,
+            "as_of": "2026-03-10T12:00:00+00:00",
+        },
+        "payments": [
+            {
+                "payment_id": "p-1",
+                "amount_minor": 166666,
+                "at": "z",
+                "source": None,
+                "allocation": {
+                    "fees_minor": 10000,
+                    "penalty_minor": 1200,
+                    "interest_minor": 20000,
+                    "principal_minor": 135466,
+                },
+            },
+            {
+                "payment_id": "p-2",
+                "amount_minor": 5000,
+                "at": "z",
+                "source": "bank",
+                "allocation": {
+                    "fees_minor": 0,
+                    "penalty_minor": 0,
+                    "interest_minor": 0,
+                    "principal_minor": 3000,
+                },
+            },
+        ],
+        "rejected_adjustments": [{"adjustment_id": "adj-9", "reason": "amount_minor: below 0"}],
+    }
+    lines = render.render_status(status).splitlines()
+    by_part = next(line for line in lines if line.startswith("by part"))
+    assert by_part.split("  ")[-1].strip() == (
+        "principal CNY 3,000.00 · interest CNY 300.00 · fees CNY 0.00 · penalty CNY 33.34"
+    )
+    assert any(line.startswith("as of") and "2026-03-10T12:00:00" in line for line in lines)
+    [first] = [line for line in lines if line.startswith("p-1 ")]
+    assert first.endswith(
+        "principal CNY 1,354.66, interest CNY 200.00, fees CNY 100.00, penalty CNY 12.00"
+    )
+    [second] = [line for line in lines if line.startswith("p-2 ")]
+    assert second.endswith("principal CNY 30.00, overpaid CNY 20.00")
+    assert "rejected adjustments (1)" in lines
+    assert any("adj-9" in line and "below 0" in line for line in lines)
+
+
+def test_render_status_of_a_case_from_before_debts_had_parts() -> None:
+    text = render.render_status(STATUS)
+    assert "by part" not in text and "as of" not in text
+    [payment] = [line for line in text.splitlines() if line.startswith("p-1 ")]
+    assert payment.rstrip().endswith("z")  # no allocation: nothing to show after the time
 
 
 def test_list_query_filters_and_refuses_quotes() -> None:
