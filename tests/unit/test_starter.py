@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from temporalio.service import RPCStatusCode
 from cli import cases, console, csv_import, demo, listing, render
 from cli import main as starter
 from cli.arguments import ClientFactory
+from domain.case import parse_case_input
 from domain.clock import BUCKETS, bucket
 from domain.commitments import (
     check_plan,
@@ -275,6 +277,101 @@ def test_open_refuses_an_amount_beyond_2_53_without_contacting_temporal() -> Non
         assert result.returncode == 2, result.stderr
         assert "invalid case: overdue_amount_minor: must be at most" in result.stderr
         assert "connect" not in result.stderr.lower()
+
+
+PARTS_FLAGS = ("--principal", "400000", "--interest", "50000", "--fees", "50000")
+
+
+def test_open_takes_the_debts_parts_terms_and_segment_into_the_start_input() -> None:
+    flags = (*PARTS_FLAGS, "--penalty-rate-bps", "5", "--fees-authorized", "--segment", "sme")
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args(*flags)))
+    assert raw["balance"] == {
+        "principal_minor": 400000,
+        "interest_minor": 50000,
+        "fees_minor": 50000,
+    }
+    assert raw["terms"] == {"penalty_rate_bps_per_day": 5, "fees_authorized": True}
+    assert raw["segment"] == "sme"
+    case, _ = cases.validate_case(raw, now=NOW)
+    payload = cases.case_payload(case)
+    # What the workflow reads: the opening parts only (penalty is the case's to accrue).
+    assert payload["balance"] == raw["balance"]
+    assert payload["terms"] == raw["terms"] and payload["segment"] == "sme"
+    assert parse_case_input(payload, now=NOW) == case
+
+
+def test_open_without_parts_starts_as_before() -> None:
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args()))
+    assert not {"balance", "terms", "segment"} & set(raw)
+    case, _ = cases.validate_case(raw, now=NOW)
+    payload = cases.case_payload(case)
+    assert not {"balance", "terms", "segment"} & set(payload)
+    assert parse_case_input(payload, now=NOW) == case
+
+
+def test_open_parts_flags_override_the_files_and_the_rest_is_kept() -> None:
+    args = starter.build_parser().parse_args(
+        ["open", "--file", "x.json", "--interest", "0", "--no-fees-authorized"]
+    )
+    base = {
+        "balance": {"principal_minor": 1, "interest_minor": 2},
+        "terms": {"penalty_rate_bps_per_day": 5, "fees_authorized": True},
+    }
+    raw = cases.case_from_flags(args, base)
+    assert raw["balance"] == {"principal_minor": 1, "interest_minor": 0}
+    assert raw["terms"] == {"penalty_rate_bps_per_day": 5, "fees_authorized": False}
+    assert base["balance"] == {"principal_minor": 1, "interest_minor": 2}  # not modified
+
+
+def test_static_details_show_the_opening_parts_and_terms() -> None:
+    flags = (*PARTS_FLAGS, "--penalty-rate-bps", "5")
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args(*flags)))
+    case, policy = cases.validate_case(raw, now=NOW)
+    details = cases.static_details(case, policy, now=NOW)
+    assert "**By part** principal CNY 4,000.00 · interest CNY 500.00 · fees CNY 500.00" in details
+    assert "**Terms** penalty rate 5 bps/day; fees and penalty authorised: no" in details
+    plain, _ = cases.validate_case(
+        cases.case_from_flags(starter.build_parser().parse_args(open_args())), now=NOW
+    )
+    assert "By part" not in cases.static_details(plain, policy, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ("--principal", "400000", "--interest", "50000"),
+            "invalid case: balance (--principal, --interest): its parts sum to 450000, "
+            "not to overdue_amount_minor (500000)",
+        ),
+        (
+            ("--principal", "550000", "--fees", "-50000"),
+            "invalid case: balance.fees_minor (--fees): must be a whole number",
+        ),
+        (
+            ("--penalty-rate-bps", "101"),
+            "invalid case: terms.penalty_rate_bps_per_day (--penalty-rate-bps): "
+            "must be at most 100",
+        ),
+        (
+            ("--segment", "s" * 65),
+            "invalid case: segment (--segment): must be at most 64 characters",
+        ),
+    ],
+)
+def test_open_refuses_parts_or_terms_the_case_would_naming_the_flag(
+    flags: tuple[str, ...], message: str, capsys: Any
+) -> None:
+    assert asyncio.run(starter.run(open_args(*flags), connect=refuse_connect)) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_open_names_the_field_alone_when_it_came_from_the_file(tmp_path: Path, capsys: Any) -> None:
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args()))
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps({**raw, "balance": {"interest_minor": 1}}), encoding="utf-8")
+    assert asyncio.run(starter.run(["open", "--file", str(path)], connect=refuse_connect)) == 2
+    assert capsys.readouterr().err.startswith("invalid case: balance: its parts sum to 1,")
 
 
 def pay_args(*extra: str, amount: int = 100000) -> list[str]:
