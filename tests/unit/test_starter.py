@@ -1166,3 +1166,16 @@ def test_demo_portfolio_is_valid_and_spans_the_ladder() -> None:
     assert all(c.raw["borrower"].get("address") for c in batch.cases)  # field visits need one
     emails = [c.raw["borrower"]["email"] for c in batch.cases]
     assert all(e.endswith(("@example.com", "@example.cn")) for e in emails)
+    # Some debts have parts, in both locales, and some accrue penalty: `make run` shows them.
+    with_parts = [c for c in batch.cases if c.raw.get("balance")]
+    assert {c.raw["borrower"]["locale"] for c in with_parts} == {"zh-CN", "en"}
+    accruing = [c for c in with_parts if c.raw.get("terms", {}).get("penalty_rate_bps_per_day")]
+    assert accruing
+    # None of those pays in full: the demo pays the outstanding amount its status showed, and
+    # a day's penalty may accrue before the payment arrives, leaving the case open.
+    assert {c.behaviour for c in accruing} <= {
+        "never_pays",
+        "disputes",
+        "partial_then_stops",
+        "breaks_promises",
+    }
