@@ -6,9 +6,12 @@ case chose, so a retry or a re-run finds it and answers what the first run did.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from activities.failures import policy_named, rejected
 from contracts import ContactRequest, ContactResult
 from domain.case import Borrower
+from domain.debt import COMPONENTS, Parts
 from domain.notices import NoticeFacts
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
 from templates import render_notice
@@ -61,10 +64,17 @@ def notice_body(request: ContactRequest, borrower: BorrowerRow | None, case: Cas
         days_past_due=request.days_past_due,
         outstanding_minor=request.outstanding_minor,
         currency=request.currency,
+        # The parts as of the step's decision, the same moment as the amount.
+        parts=None if request.balance is None else parts_of(request.balance),
     )
     # The opt-out line unless the case's policy does without it (every shipped one has it).
     opt_out_notice = policy_named(case.policy).opt_out_notice if case is not None else True
     return render_notice(request.template, request.channel, facts, opt_out_notice=opt_out_notice)
+
+
+def parts_of(balance: Mapping[str, int]) -> Parts:
+    """`Parts.as_json()` read back; a part the request does not name is 0."""
+    return Parts(**{f"{c}_minor": int(balance.get(f"{c}_minor", 0)) for c in COMPONENTS})
 
 
 def attempt_row(

@@ -23,6 +23,7 @@ from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, out
 from domain.case import DEFAULT_POLICY, CaseInput, parse_case_input
 from domain.clock import bucket, calendar_days_past_due
+from domain.debt import COMPONENTS, OPENING_COMPONENTS
 from domain.errors import InvalidInput
 from domain.money import format_money
 from domain.policy import Policy
@@ -31,6 +32,19 @@ from runtime import settings
 from workflows import search_attributes as sa
 
 WORKFLOW_TYPE = "CollectionCase"
+# `open`'s flags of the debt's parts and of the loan's terms: (flag's dest, key in the table).
+PART_FLAGS = tuple((component, f"{component}_minor") for component in OPENING_COMPONENTS)
+TERM_FLAGS = (
+    ("penalty_rate_bps", "penalty_rate_bps_per_day"),
+    ("fees_authorized", "fees_authorized"),
+)
+# The start input's fields these flags fill, and the flags an error in each names.
+FLAGS_OF_FIELD: dict[str, tuple[str, ...]] = {
+    "balance": tuple(dest for dest, _ in PART_FLAGS),
+    **{f"balance.{key}": (dest,) for dest, key in PART_FLAGS},
+    **{f"terms.{key}": (dest,) for dest, key in TERM_FLAGS},
+    "segment": ("segment",),
+}
 
 
 def workflow_id(loan_id: str) -> str:
@@ -54,9 +68,13 @@ def validate_case(raw: Any, *, now: datetime) -> tuple[CaseInput, Policy]:
 
 
 def case_payload(case: CaseInput) -> dict[str, Any]:
-    """The start argument: the validated case as a plain JSON object, empty fields left out."""
-    data = asdict(case)
+    """The start argument: the validated case as a plain JSON object, empty fields left out
+    (a case without parts, terms or segment starts as it did before debts had parts)."""
+    data = {k: v for k, v in asdict(case).items() if v is not None}
     data["borrower"] = {k: v for k, v in data["borrower"].items() if v is not None}
+    if case.balance is not None:
+        # The opening parts only: penalty is what the case accrues, never a start input.
+        data["balance"] = {f"{c}_minor": case.balance.of(c) for c in OPENING_COMPONENTS}
     return data
 
 
@@ -85,9 +103,30 @@ def static_details(case: CaseInput, policy: Policy, *, now: datetime) -> str:
         f"**Overdue** {format_money(case.overdue_amount_minor, case.currency)}, due "
         f"{case.due.isoformat()} (DPD {days_past_due} at opening, {bucket(days_past_due)})",
         f"**Policy** {case.policy} · **portfolio** {case.portfolio}",
+        *_debt_lines(case),
         f"Stage, balance, contacts and next action: `starter.py status {case.loan_id}`",
     ]
     return "\n".join(f"- {line}" for line in lines)
+
+
+def _debt_lines(case: CaseInput) -> list[str]:
+    """The opening parts, where the debt has more than principal, and the loan's terms."""
+    lines: list[str] = []
+    parts = case.opening_parts
+    if parts.total_minor != parts.principal_minor:
+        listed = [
+            f"{component} {format_money(parts.of(component), case.currency)}"
+            for component in COMPONENTS
+            if parts.of(component)
+        ]
+        lines.append(f"**By part** {' · '.join(listed)}")
+    terms = case.terms
+    if terms is not None:
+        bps = terms.penalty_rate_bps_per_day
+        rate = "the policy's" if bps is None else f"{bps} bps/day"
+        authorised = "yes" if terms.fees_authorized else "no"
+        lines.append(f"**Terms** penalty rate {rate}; fees and penalty authorised: {authorised}")
+    return lines
 
 
 def initial_search_attributes(
@@ -196,9 +235,36 @@ def case_from_flags(
             ("due_date", "due_date"),
             ("policy", "policy"),
             ("portfolio", "portfolio"),
+            ("segment", "segment"),
         ),
     )
+    _copy_table(args, raw, "balance", PART_FLAGS)
+    _copy_table(args, raw, "terms", TERM_FLAGS)
     return raw
+
+
+def _copy_table(
+    args: argparse.Namespace,
+    raw: dict[str, Any],
+    key: str,
+    keys_by_flag: tuple[tuple[str, str], ...],
+) -> None:
+    """The flags given, into the table `raw[key]` over what the file holds there."""
+    given: dict[str, Any] = {}
+    _copy_given(args, given, keys_by_flag)
+    if given:
+        base = raw.get(key)
+        raw[key] = {**(base if isinstance(base, Mapping) else {}), **given}
+
+
+def flagged_field(field: str, args: argparse.Namespace) -> str:
+    """`field`, with the flags that gave it (`balance (--principal, --interest)`), if any."""
+    given = [
+        dest for dest in FLAGS_OF_FIELD.get(field, ()) if getattr(args, dest, None) is not None
+    ]
+    if not given:
+        return field
+    return f"{field} ({', '.join('--' + dest.replace('_', '-') for dest in given)})"
 
 
 def _copy_given(
@@ -229,7 +295,7 @@ async def cmd_open(args: argparse.Namespace, connect: ClientFactory) -> int:
         raw = case_from_flags(args, load_case_file(args.file) if args.file else None)
         validate_case(raw, now=now)
     except InvalidInput as error:
-        err(f"invalid case: {error.field}: {error.problem}")
+        err(f"invalid case: {flagged_field(error.field, args)}: {error.problem}")
         return EXIT_BAD_INPUT
     result = await open_case(await connect(), raw, now=now)
     out(result.describe())
@@ -254,3 +320,26 @@ def register(commands: CommandSet) -> None:
     p.add_argument("--due-date", help="YYYY-MM-DD, not after today")
     p.add_argument("--policy", help=f"policy name (default: {DEFAULT_POLICY})")
     p.add_argument("--portfolio")
+    p.add_argument("--segment", help="the lender's grouping of the borrower (for routing)")
+    for component, _ in PART_FLAGS:
+        p.add_argument(
+            f"--{component}",
+            type=int,
+            metavar="MINOR",
+            help=f"the {component} part of the overdue amount",
+        )
+    p.add_argument(
+        "--penalty-rate-bps",
+        type=int,
+        metavar="BPS",
+        help="the loan's penalty rate, basis points of the principal a day (default: the policy's)",
+    )
+    p.add_argument(
+        "--fees-authorized",
+        action=argparse.BooleanOptionalAction,
+        help="whether the loan contract authorises fees and penalty",
+    )
+    p.epilog = (
+        "--principal, --interest and --fees: any given must sum, with the others as 0, to "
+        "--amount-minor; without them all of it is principal."
+    )

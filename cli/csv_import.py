@@ -18,6 +18,7 @@ from temporalio.client import Client
 from cli.arguments import ClientFactory, CommandSet
 from cli.cases import OpenResult, open_case, validate_case
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, UsageError, err, out
+from domain.debt import OPENING_COMPONENTS
 from domain.errors import InvalidInput
 from domain.fields import shown
 
@@ -34,6 +35,11 @@ CELL_CHARS_MAX = 16 * 1024 * 1024
 # A byte that is not UTF-8, as `surrogateescape` decodes it: no valid UTF-8 text holds one.
 NOT_UTF8 = re.compile("[\udc80-\udcff]")
 BORROWER_COLUMNS = ("borrower_id", "name", "phone", "email", "address", "timezone", "locale")
+# Optional: the debt's parts at opening (the start input's `balance`), the loan's terms.
+PART_COLUMNS = tuple(f"{component}_minor" for component in OPENING_COMPONENTS)
+TERM_COLUMNS = ("penalty_rate_bps_per_day", "fees_authorized")
+# How spreadsheets write a yes or a no; any other text goes to the case's check, which says so.
+BOOLEAN_CELLS = {"true": True, "false": False, "yes": True, "no": False}
 
 
 @dataclass(frozen=True)
@@ -113,12 +119,33 @@ def _due_date(row: Mapping[str | None, Any], now: datetime) -> str:
     return (today - timedelta(days=days)).isoformat()
 
 
+def _number(text: str) -> int | str | None:
+    """A cell as a whole number; text that is not one goes to the case's check as it is,
+    which says so; None for an empty cell."""
+    number = _whole_number(text)
+    return number if number is not None else text or None
+
+
+def _table(
+    row: Mapping[str | None, Any], key: str, columns: Sequence[str]
+) -> dict[str, Any] | None:
+    """The filled cells of `columns` as the start input's table `key` (None if none is)."""
+    table: dict[str, Any] = {}
+    for column in columns:
+        text = _cell(row, column, field=f"{key}.{column}")
+        if not text:
+            continue
+        if column == "fees_authorized":
+            table[column] = BOOLEAN_CELLS.get(text.casefold(), text)
+        else:
+            table[column] = _number(text)
+    return table or None
+
+
 def case_from_row(
     row: Mapping[str | None, Any], *, now: datetime, policy: str | None = None
 ) -> dict[str, Any]:
     """A CSV row as the start input; `policy` (the --policy flag) overrides the column."""
-    amount_text = _cell(row, "overdue_amount_minor")
-    amount = _whole_number(amount_text)
     borrower = {
         column: _cell(row, column, field=f"borrower.{column}") for column in BORROWER_COLUMNS
     }
@@ -126,11 +153,14 @@ def case_from_row(
         "loan_id": _cell(row, "loan_id"),
         "borrower": {k: v for k, v in borrower.items() if v},
         "currency": _cell(row, "currency"),
-        # Text that is not a whole number goes to the case's check as it is, which says so.
-        "overdue_amount_minor": amount if amount is not None else amount_text or None,
+        "overdue_amount_minor": _number(_cell(row, "overdue_amount_minor")),
         "due_date": _due_date(row, now),
         "policy": policy or _cell(row, "policy"),
         "portfolio": _cell(row, "portfolio"),
+        "segment": _cell(row, "segment"),
+        # Parts that do not sum to the overdue amount are the case's to refuse, naming them.
+        "balance": _table(row, "balance", PART_COLUMNS),
+        "terms": _table(row, "terms", TERM_COLUMNS),
     }
     return {k: v for k, v in raw.items() if v not in ("", None)}
 

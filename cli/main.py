@@ -6,6 +6,7 @@
         --amount-minor 500000 --due-date 2026-01-05
     collections import data/loans.csv
     collections pay L-1001 --amount-minor 100000 --currency CNY
+    collections adjust L-1001 --adjustment-id adj-1 --component fees --amount-minor -5000
     collections promise L-1001 --promise-id pr-1 --amount-minor 100000 --due-date 2026-12-05
     collections plan L-1001 --plan-id pl-1 --installment 2026-12-10:250000 \\
         --installment 2027-01-10:250000
@@ -39,6 +40,7 @@ from types import ModuleType
 from temporalio.service import RPCError
 
 from cli import (
+    adjust,
     borrower_backfill,
     cases,
     codec_server,
@@ -70,6 +72,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     cases,
     csv_import,
     pay,
+    adjust,
     commitments,
     outcomes,
     status,

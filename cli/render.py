@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from domain.debt import COMPONENTS
 from domain.money import format_money
 
 
@@ -54,6 +55,7 @@ def _overview(status: Mapping[str, Any], currency: str) -> list[tuple[str, Any]]
         ("status", status.get("status")),
         ("days past due", f"{status.get('days_past_due')} ({status.get('bucket')})"),
         ("outstanding", money("outstanding_minor")),
+        *_balance(status.get("balance"), currency),
         ("paid", money("paid_minor")),
     ]
     if status.get("overpaid_minor"):
@@ -76,6 +78,26 @@ def _overview(status: Mapping[str, Any], currency: str) -> list[tuple[str, Any]]
         overview.append(("settlement", _settlement_text(settlement, currency)))
     overview.append(("next action", next_text))
     return overview
+
+
+def _balance(balance: Any, currency: str) -> list[tuple[str, Any]]:
+    """The outstanding amount by part and the moment it is as of (the case's latest
+    decision): `principal CNY 4,000.00 · interest CNY 500.00 · fees CNY 0.00 · penalty ...`."""
+    if not isinstance(balance, Mapping):
+        return []
+    return [
+        ("by part", " · ".join(_parts(balance, currency, skip_zero=False))),
+        ("as of", balance.get("as_of") or "-"),
+    ]
+
+
+def _parts(parts: Mapping[str, Any], currency: str, *, skip_zero: bool) -> list[str]:
+    """`principal CNY 4,000.00`, ... in the contract's order."""
+    return [
+        f"{component} {_money(parts.get(f'{component}_minor'), currency)}"
+        for component in COMPONENTS
+        if not (skip_zero and not parts.get(f"{component}_minor"))
+    ]
 
 
 def _installments(plan: Mapping[str, Any], currency: str) -> list[str]:
@@ -124,20 +146,35 @@ def _contacts(status: Mapping[str, Any]) -> list[str]:
 
 
 def _payments(status: Mapping[str, Any], currency: str) -> list[str]:
+    """Each payment, and what it paid off (`paid off`: its allocation's parts above 0)."""
     rows = [
         (
             p.get("payment_id"),
             format_money(int(p.get("amount_minor") or 0), currency),
             p.get("at"),
             p.get("source") or "",
+            _allocation_text(p, currency),
         )
         for p in status.get("payments") or []
     ]
-    return _titled_table("payments", ("payment_id", "amount", "at", "source"), rows)
+    return _titled_table("payments", ("payment_id", "amount", "at", "source", "paid off"), rows)
+
+
+def _allocation_text(payment: Mapping[str, Any], currency: str) -> str:
+    """`interest CNY 500.00, principal CNY 500.00`, and what was left over as an overpayment."""
+    allocation = payment.get("allocation")
+    if not isinstance(allocation, Mapping):
+        return ""  # a payment recorded before debts had parts
+    texts = _parts(allocation, currency, skip_zero=True)
+    paid_off = sum(int(allocation.get(f"{c}_minor") or 0) for c in COMPONENTS)
+    overpaid = int(payment.get("amount_minor") or 0) - paid_off
+    if overpaid > 0:
+        texts.append(f"overpaid {_money(overpaid, currency)}")
+    return ", ".join(texts)
 
 
 def _rejections(status: Mapping[str, Any]) -> list[str]:
-    """Rejected payments and plans: shown only where there are some."""
+    """Rejected payments, plans and balance adjustments: shown only where there are some."""
     parts: list[str] = []
     rejected = status.get("rejected_payments") or []
     if rejected:
@@ -147,6 +184,10 @@ def _rejections(status: Mapping[str, Any]) -> list[str]:
     if rejected_plans:
         rows = [(r.get("plan_id") or "-", r.get("reason")) for r in rejected_plans]
         parts += _titled_table("rejected plans", ("plan_id", "reason"), rows)
+    rejected_adjustments = status.get("rejected_adjustments") or []
+    if rejected_adjustments:
+        rows = [(r.get("adjustment_id") or "-", r.get("reason")) for r in rejected_adjustments]
+        parts += _titled_table("rejected adjustments", ("adjustment_id", "reason"), rows)
     return parts
 
 

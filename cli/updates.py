@@ -55,6 +55,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "agree_settlement": ("settlement", "settlement_id"),
     "place_hold": ("hold", "hold_id"),
     "release_hold": ("hold release", "hold_id"),
+    "adjust_balance": ("adjustment", "adjustment_id"),
 }
 
 
@@ -325,7 +326,7 @@ def amounts_text(answer: dict[str, Any], currency: str) -> str:
 def _resend_advice(update: str, arg: dict[str, Any], worker_seen: bool) -> str:
     """The message may or may not be recorded; its id makes resending it safe."""
     what, id_key = MESSAGES.get(update, ("message", ""))
-    verb = "applied" if update == "record_payment" else "recorded"
+    verb = "applied" if update in ("record_payment", "adjust_balance") else "recorded"
     resend = f"resending the same {id_key or 'message id'}"
     if id_key and arg.get(id_key):
         resend += f" ({arg[id_key]})"

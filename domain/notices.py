@@ -2,9 +2,10 @@
 
 The texts are data, one file per template and locale (`templates/{locale}/{name}.toml`), read
 and checked by the `templates` package with the rules here. Every text greets only the
-borrower, by name, and states the amount, the days past due, every repayment channel and the
-lender's contact; SMS and email carry opt-out instructions. Polite by construction: a text
-that names a threat or a third party (`FORBIDDEN_WORDS`) does not load.
+borrower, by name, and states the amount (with its parts, where the debt has more than
+principal), the days past due, every repayment channel and the lender's contact; SMS and
+email carry opt-out instructions. Polite by construction: a text that names a threat or a
+third party (`FORBIDDEN_WORDS`) does not load.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.channels import CONTACT_CHANNELS
+from domain.debt import COMPONENTS, Parts
 from domain.errors import InvalidInput
 from domain.money import format_amount
 
@@ -24,8 +26,19 @@ TEXT_CHANNELS = CONTACT_CHANNELS
 # Channels whose every message ends with how to opt out, and what goes before those words.
 OPT_OUT_SEPARATORS = {"sms": " ", "email": "\n\n"}
 
-PLACEHOLDERS = ("name", "loan_id", "dpd", "amount", "channels", "lender_name", "lender_contact")
-REQUIRED_PLACEHOLDERS = ("name", "amount", "dpd", "channels", "lender_contact")
+PLACEHOLDERS = (
+    "name",
+    "loan_id",
+    "dpd",
+    "amount",
+    "parts",
+    "channels",
+    "lender_name",
+    "lender_contact",
+)
+# `{parts}` is the debt by part where it has more than principal, and nothing where it has not:
+# wherever a borrower reads (or hears) the amount, they read what it is made of.
+REQUIRED_PLACEHOLDERS = ("name", "amount", "parts", "dpd", "channels", "lender_contact")
 # A subject shows in inbox lists and on lock screens, where others may read it: no name, no
 # amount.
 SUBJECT_PLACEHOLDERS = ("lender_name", "loan_id")
@@ -69,6 +82,9 @@ class NoticeFacts:
     days_past_due: int
     outstanding_minor: int
     currency: str
+    # The outstanding amount by part, as of the same decision; None: not known (a task
+    # scheduled before debts had parts), and the notice states the amount alone.
+    parts: Parts | None = None
 
 
 @dataclass(frozen=True)
@@ -81,12 +97,23 @@ class LenderProfile:
 
 
 @dataclass(frozen=True)
+class PartsWords:
+    """How one locale lists the debt's parts after the amount: `text` around the list (its
+    `{parts}`), `separator` between parts, and each part's name (component -> name)."""
+
+    text: str
+    separator: str
+    names: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class LocaleWords:
     """What every template of one locale shares."""
 
     customer: str  # the greeting's name when the borrower's is unknown
     list_separator: str  # between repayment channels
     opt_out: Mapping[str, str]  # channel -> how to opt out of it
+    parts: PartsWords
 
 
 @dataclass(frozen=True)
@@ -150,20 +177,30 @@ def parse_lender(data: Mapping[str, Any]) -> LenderProfile:
 
 
 def parse_locale_words(data: Mapping[str, Any]) -> LocaleWords:
-    _no_unknown_keys(data, ("customer", "list_separator", "opt_out"), "")
+    _no_unknown_keys(data, ("customer", "list_separator", "opt_out", "parts"), "")
     opt_out = data.get("opt_out")
     if not isinstance(opt_out, Mapping):
         raise InvalidInput("opt_out", f"must be a table of {_listed(tuple(OPT_OUT_SEPARATORS))}")
     _no_unknown_keys(opt_out, tuple(OPT_OUT_SEPARATORS), "opt_out")
-    separator = data.get("list_separator")
-    if not isinstance(separator, str) or not separator:
-        raise InvalidInput("list_separator", "must be a non-empty string")
     return LocaleWords(
         customer=_plain_text(data, "customer", ""),
-        list_separator=separator,
+        list_separator=_separator(data, "list_separator", ""),
         opt_out={
             channel: _plain_text(opt_out, channel, "opt_out") for channel in OPT_OUT_SEPARATORS
         },
+        parts=_parse_parts_words(data.get("parts")),
+    )
+
+
+def _parse_parts_words(table: Any) -> PartsWords:
+    keys = ("text", "separator", *COMPONENTS)
+    if not isinstance(table, Mapping):
+        raise InvalidInput("parts", f"must be a table of {_listed(keys)}")
+    _no_unknown_keys(table, keys, "parts")
+    return PartsWords(
+        text=_template_text(table, "text", "parts", allowed=("parts",), required=("parts",)),
+        separator=_separator(table, "separator", "parts"),
+        names={component: _plain_text(table, component, "parts") for component in COMPONENTS},
     )
 
 
@@ -193,6 +230,7 @@ def compose_notice(
         "loan_id": facts.loan_id,
         "dpd": str(facts.days_past_due),
         "amount": format_amount(facts.outstanding_minor, facts.currency, locale),
+        "parts": parts_text(facts, locale, words.parts),
         "channels": words.list_separator.join(lender.repayment_channels),
         "lender_name": lender.name,
         "lender_contact": lender.contact,
@@ -202,6 +240,21 @@ def compose_notice(
         text += OPT_OUT_SEPARATORS[channel] + words.opt_out[channel]
     subject = None if texts.subject is None else texts.subject.format_map(values)
     return Notice(text, subject)
+
+
+def parts_text(facts: NoticeFacts, locale: str, words: PartsWords) -> str:
+    """The parts that are not zero, in the contract's order (`，其中本金 ¥4,000.00、利息
+    ¥500.00`), when the debt has more than principal; "" when it is all principal or its parts
+    are not known. Only the parts owed: an SMS stays as short as the debt allows."""
+    parts = facts.parts
+    if parts is None or parts.total_minor == parts.principal_minor:
+        return ""
+    listed = words.separator.join(
+        f"{words.names[component]} {format_amount(parts.of(component), facts.currency, locale)}"
+        for component in COMPONENTS
+        if parts.of(component)
+    )
+    return words.text.format_map({"parts": listed})
 
 
 def _template_text(
@@ -257,6 +310,14 @@ def _plain_text(data: Mapping[str, Any], key: str, path: str) -> str:
                 where,
                 f"says {word!r}: a notice speaks only to the borrower and never threatens",
             )
+    return value
+
+
+def _separator(data: Mapping[str, Any], key: str, path: str) -> str:
+    """A separator between listed items: any non-empty string (spaces count)."""
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{path}.{key}" if path else key, "must be a non-empty string")
     return value
 
 

@@ -415,6 +415,29 @@ def test_notice_without_provider_goes_to_the_outbox_once(
         assert personal not in caplog.text
 
 
+def test_notice_and_call_script_state_the_debt_by_part_the_request_carries(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    """The parts are those of the step's decision, read from the request at send time; a
+    task scheduled before debts had parts (no `balance`) states the amount alone."""
+    balance = {
+        "principal_minor": 400_000,
+        "interest_minor": 50_000,
+        "fees_minor": 0,
+        "penalty_minor": 1_200,
+    }
+    outbox.send_notice(contact("sms-1", outstanding_minor=451_200, balance=balance))
+    outbox.queue_call(contact("call-1", "call", outstanding_minor=451_200, balance=balance))
+    # Another channel: the policy's caps defer a second SMS the same day.
+    outbox.send_notice(contact("email-old", "email"))
+
+    bodies = {row.attempt_id: row.body or "" for row in rows(store, ContactAttemptRow)}
+    line = " ¥4,512.00，其中本金 ¥4,000.00、利息 ¥500.00、罚息 ¥12.00。"
+    assert line in bodies["sms-1"] and line in bodies["call-1"]
+    assert "费用" not in bodies["sms-1"]
+    assert " ¥5,000.00。" in bodies["email-old"] and "其中" not in bodies["email-old"]
+
+
 @pytest.mark.parametrize(("channel", "recipient"), [("email", EMAIL), ("letter", ADDRESS)])
 def test_notice_goes_to_the_channels_contact_detail(
     outbox: CollectionActivities, store: Store, channel: str, recipient: str

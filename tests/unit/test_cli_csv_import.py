@@ -123,6 +123,95 @@ def test_a_timezone_of_any_length_names_the_field() -> None:
     assert len(message) < 200
 
 
+# -- the debt's parts, the loan's terms, the segment -------------------------------------------
+DEBT_COLUMNS = (
+    "principal_minor",
+    "interest_minor",
+    "fees_minor",
+    "penalty_rate_bps_per_day",
+    "fees_authorized",
+    "segment",
+)
+DEBT_HEADER = f"{HEADER},{','.join(DEBT_COLUMNS)}"
+
+
+def debt_row(*cells: str) -> str:
+    """GOOD_ROW (overdue 500000) with the debt's columns after it."""
+    return f"{GOOD_ROW},{','.join(cells)}"
+
+
+def test_csv_parts_terms_and_segment_become_the_start_input() -> None:
+    batch = parse(
+        debt_row("400000", "50000", "50000", "5", "TRUE", "salaried"),
+        debt_row("", "", "500000", "", "no", "").replace("L-1,", "L-2,"),
+        header=DEBT_HEADER,
+    )
+    assert batch.errors == []
+    first, second = (case.raw for case in batch.cases)
+    assert first["balance"] == {
+        "principal_minor": 400000,
+        "interest_minor": 50000,
+        "fees_minor": 50000,
+    }
+    assert first["terms"] == {"penalty_rate_bps_per_day": 5, "fees_authorized": True}
+    assert first["segment"] == "salaried"
+    # A part left empty is 0: a debt of fees alone.
+    assert second["balance"] == {"fees_minor": 500000}
+    assert second["terms"] == {"fees_authorized": False}
+    assert "segment" not in second
+    case, _ = validate_case(first, now=NOW)
+    assert (case.opening_parts.interest_minor, case.segment) == (50000, "salaried")
+
+
+def test_csv_without_the_debts_columns_or_with_them_empty_is_as_before() -> None:
+    (plain,) = parse(GOOD_ROW).cases
+    (empty,) = parse(debt_row("", "", "", "", "", ""), header=DEBT_HEADER).cases
+    assert plain.raw == empty.raw
+    assert not {"balance", "terms", "segment"} & set(plain.raw)
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (
+            ("400000", "50000", "", "", "", ""),
+            "line 2: balance: its parts sum to 450000, not to overdue_amount_minor (500000)",
+        ),
+        (
+            ("4e5", "", "", "", "", ""),
+            "line 2: balance.principal_minor: must be a whole number of minor units, 0 or more",
+        ),
+        (
+            ("500001", "", "-1", "", "", ""),
+            "line 2: balance.fees_minor: must be a whole number of minor units, 0 or more",
+        ),
+        (("", "", "", "101", "", ""), "line 2: terms.penalty_rate_bps_per_day: must be at most"),
+        (("", "", "", "5.5", "", ""), "line 2: terms.penalty_rate_bps_per_day: must be a whole"),
+        (("", "", "", "", "maybe", ""), "line 2: terms.fees_authorized: must be true or false"),
+        (("", "", "", "", "", "s" * 65), "line 2: segment: must be at most 64 characters"),
+    ],
+)
+def test_csv_debt_cells_the_case_would_refuse_name_the_line_and_field(
+    cells: tuple[str, ...], message: str
+) -> None:
+    assert only_error(parse(debt_row(*cells), header=DEBT_HEADER)).startswith(message)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cells=st.lists(st.one_of(st.text(max_size=12), st.integers().map(str)), min_size=6))
+def test_any_debt_cells_either_open_or_are_reported_naming_their_field(cells: list[str]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(DEBT_HEADER.split(","))
+    writer.writerow([*GOOD_ROW.split(","), *cells[:6]])
+    batch = csv_import.parse_case_csv(io.StringIO(text.getvalue()), now=NOW)
+    for error in batch.errors:
+        assert error.field.split(".")[0] in ("balance", "terms", "segment"), error
+    for case in batch.cases:
+        validate_case(case.raw, now=NOW)
+    assert len(batch.cases) + len(batch.errors) == 1
+
+
 # -- a file that is not UTF-8 -------------------------------------------------------------------
 def write_bytes(tmp_path: Path, *rows: bytes) -> Path:
     path = tmp_path / "cases.csv"

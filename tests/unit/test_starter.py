@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from temporalio.service import RPCStatusCode
 from cli import cases, console, csv_import, demo, listing, render
 from cli import main as starter
 from cli.arguments import ClientFactory
+from domain.case import parse_case_input
 from domain.clock import BUCKETS, bucket
 from domain.commitments import (
     Owed,
@@ -278,6 +280,101 @@ def test_open_refuses_an_amount_beyond_2_53_without_contacting_temporal() -> Non
         assert "connect" not in result.stderr.lower()
 
 
+PARTS_FLAGS = ("--principal", "400000", "--interest", "50000", "--fees", "50000")
+
+
+def test_open_takes_the_debts_parts_terms_and_segment_into_the_start_input() -> None:
+    flags = (*PARTS_FLAGS, "--penalty-rate-bps", "5", "--fees-authorized", "--segment", "sme")
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args(*flags)))
+    assert raw["balance"] == {
+        "principal_minor": 400000,
+        "interest_minor": 50000,
+        "fees_minor": 50000,
+    }
+    assert raw["terms"] == {"penalty_rate_bps_per_day": 5, "fees_authorized": True}
+    assert raw["segment"] == "sme"
+    case, _ = cases.validate_case(raw, now=NOW)
+    payload = cases.case_payload(case)
+    # What the workflow reads: the opening parts only (penalty is the case's to accrue).
+    assert payload["balance"] == raw["balance"]
+    assert payload["terms"] == raw["terms"] and payload["segment"] == "sme"
+    assert parse_case_input(payload, now=NOW) == case
+
+
+def test_open_without_parts_starts_as_before() -> None:
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args()))
+    assert not {"balance", "terms", "segment"} & set(raw)
+    case, _ = cases.validate_case(raw, now=NOW)
+    payload = cases.case_payload(case)
+    assert not {"balance", "terms", "segment"} & set(payload)
+    assert parse_case_input(payload, now=NOW) == case
+
+
+def test_open_parts_flags_override_the_files_and_the_rest_is_kept() -> None:
+    args = starter.build_parser().parse_args(
+        ["open", "--file", "x.json", "--interest", "0", "--no-fees-authorized"]
+    )
+    base = {
+        "balance": {"principal_minor": 1, "interest_minor": 2},
+        "terms": {"penalty_rate_bps_per_day": 5, "fees_authorized": True},
+    }
+    raw = cases.case_from_flags(args, base)
+    assert raw["balance"] == {"principal_minor": 1, "interest_minor": 0}
+    assert raw["terms"] == {"penalty_rate_bps_per_day": 5, "fees_authorized": False}
+    assert base["balance"] == {"principal_minor": 1, "interest_minor": 2}  # not modified
+
+
+def test_static_details_show_the_opening_parts_and_terms() -> None:
+    flags = (*PARTS_FLAGS, "--penalty-rate-bps", "5")
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args(*flags)))
+    case, policy = cases.validate_case(raw, now=NOW)
+    details = cases.static_details(case, policy, now=NOW)
+    assert "**By part** principal CNY 4,000.00 · interest CNY 500.00 · fees CNY 500.00" in details
+    assert "**Terms** penalty rate 5 bps/day; fees and penalty authorised: no" in details
+    plain, _ = cases.validate_case(
+        cases.case_from_flags(starter.build_parser().parse_args(open_args())), now=NOW
+    )
+    assert "By part" not in cases.static_details(plain, policy, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ("--principal", "400000", "--interest", "50000"),
+            "invalid case: balance (--principal, --interest): its parts sum to 450000, "
+            "not to overdue_amount_minor (500000)",
+        ),
+        (
+            ("--principal", "550000", "--fees", "-50000"),
+            "invalid case: balance.fees_minor (--fees): must be a whole number",
+        ),
+        (
+            ("--penalty-rate-bps", "101"),
+            "invalid case: terms.penalty_rate_bps_per_day (--penalty-rate-bps): "
+            "must be at most 100",
+        ),
+        (
+            ("--segment", "s" * 65),
+            "invalid case: segment (--segment): must be at most 64 characters",
+        ),
+    ],
+)
+def test_open_refuses_parts_or_terms_the_case_would_naming_the_flag(
+    flags: tuple[str, ...], message: str, capsys: Any
+) -> None:
+    assert asyncio.run(starter.run(open_args(*flags), connect=refuse_connect)) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+def test_open_names_the_field_alone_when_it_came_from_the_file(tmp_path: Path, capsys: Any) -> None:
+    raw = cases.case_from_flags(starter.build_parser().parse_args(open_args()))
+    path = tmp_path / "case.json"
+    path.write_text(json.dumps({**raw, "balance": {"interest_minor": 1}}), encoding="utf-8")
+    assert asyncio.run(starter.run(["open", "--file", str(path)], connect=refuse_connect)) == 2
+    assert capsys.readouterr().err.startswith("invalid case: balance: its parts sum to 1,")
+
+
 def pay_args(*extra: str, amount: int = 100000) -> list[str]:
     return ["pay", "L-1001", "--amount-minor", str(amount), "--currency", "CNY", *extra]
 
@@ -365,6 +462,11 @@ MESSAGE_COMMANDS = {
     "outcome": ("--attempt-id", ["--outcome", "reached"], "record_contact_outcome"),
     "visit": ("--visit-id", ["--outcome", "met"], "record_visit_outcome"),
     "legal": ("--event-id", ["--event", "filed"], "record_legal_event"),
+    "adjust": (
+        "--adjustment-id",
+        ["--component", "fees", "--amount-minor", "-100"],
+        "adjust_balance",
+    ),
 }
 WHAT_OF_COMMAND = {
     "pay": "payment",
@@ -376,6 +478,7 @@ WHAT_OF_COMMAND = {
     "outcome": "contact outcome",
     "visit": "visit outcome",
     "legal": "legal event",
+    "adjust": "adjustment",
 }
 
 
@@ -429,6 +532,7 @@ def test_every_message_command_sends_a_valid_message_to_its_case(command: str, c
         ([*message_args("hold", "h-1")[:-1], "r" * 2001], "reason"),
         ([*message_args("outcome", "c-1"), "--note", "n" * 2001], "note"),
         ([*message_args("legal", "e-1"), "--note", "n\x00"], "note"),
+        ([*message_args("adjust", "a-1"), "--reason", "r" * 2001], "reason"),
     ],
 )
 def test_message_texts_the_case_would_refuse_are_refused_before_sending(
@@ -460,6 +564,7 @@ def test_open_valid_case_does_try_to_connect() -> None:
         "outcome",
         "visit",
         "legal",
+        "adjust",
         "status",
         "list",
         "demo",
@@ -567,6 +672,67 @@ def test_render_status_formats_money_and_lists_contacts() -> None:
     assert "15 (M1)" in text
     assert "contacts (2)" in text and "queued" in text
     assert "rejected payments (1)" in text and "currency: must be CNY" in text
+
+
+def test_render_status_shows_the_balance_by_part_and_what_each_payment_paid_off() -> None:
+    status = {
+        **STATUS,
+        "balance": {
+            "principal_minor": 300000,
+            "interest_minor": 30000,
+            "fees_minor": 0,
+            "penalty_minor": 3334,
+            "as_of": "2026-03-10T12:00:00+00:00",
+        },
+        "payments": [
+            {
+                "payment_id": "p-1",
+                "amount_minor": 166666,
+                "at": "z",
+                "source": None,
+                "allocation": {
+                    "fees_minor": 10000,
+                    "penalty_minor": 1200,
+                    "interest_minor": 20000,
+                    "principal_minor": 135466,
+                },
+            },
+            {
+                "payment_id": "p-2",
+                "amount_minor": 5000,
+                "at": "z",
+                "source": "bank",
+                "allocation": {
+                    "fees_minor": 0,
+                    "penalty_minor": 0,
+                    "interest_minor": 0,
+                    "principal_minor": 3000,
+                },
+            },
+        ],
+        "rejected_adjustments": [{"adjustment_id": "adj-9", "reason": "amount_minor: below 0"}],
+    }
+    lines = render.render_status(status).splitlines()
+    by_part = next(line for line in lines if line.startswith("by part"))
+    assert by_part.split("  ")[-1].strip() == (
+        "principal CNY 3,000.00 · interest CNY 300.00 · fees CNY 0.00 · penalty CNY 33.34"
+    )
+    assert any(line.startswith("as of") and "2026-03-10T12:00:00" in line for line in lines)
+    [first] = [line for line in lines if line.startswith("p-1 ")]
+    assert first.endswith(
+        "principal CNY 1,354.66, interest CNY 200.00, fees CNY 100.00, penalty CNY 12.00"
+    )
+    [second] = [line for line in lines if line.startswith("p-2 ")]
+    assert second.endswith("principal CNY 30.00, overpaid CNY 20.00")
+    assert "rejected adjustments (1)" in lines
+    assert any("adj-9" in line and "below 0" in line for line in lines)
+
+
+def test_render_status_of_a_case_from_before_debts_had_parts() -> None:
+    text = render.render_status(STATUS)
+    assert "by part" not in text and "as of" not in text
+    [payment] = [line for line in text.splitlines() if line.startswith("p-1 ")]
+    assert payment.rstrip().endswith("z")  # no allocation: nothing to show after the time
 
 
 # Every list query: cases, each by its latest run (not the runs it continued as new from).
@@ -1006,3 +1172,16 @@ def test_demo_portfolio_is_valid_and_spans_the_ladder() -> None:
     assert all(c.raw["borrower"].get("address") for c in batch.cases)  # field visits need one
     emails = [c.raw["borrower"]["email"] for c in batch.cases]
     assert all(e.endswith(("@example.com", "@example.cn")) for e in emails)
+    # Some debts have parts, in both locales, and some accrue penalty: `make run` shows them.
+    with_parts = [c for c in batch.cases if c.raw.get("balance")]
+    assert {c.raw["borrower"]["locale"] for c in with_parts} == {"zh-CN", "en"}
+    accruing = [c for c in with_parts if c.raw.get("terms", {}).get("penalty_rate_bps_per_day")]
+    assert accruing
+    # None of those pays in full: the demo pays the outstanding amount its status showed, and
+    # a day's penalty may accrue before the payment arrives, leaving the case open.
+    assert {c.behaviour for c in accruing} <= {
+        "never_pays",
+        "disputes",
+        "partial_then_stops",
+        "breaks_promises",
+    }

@@ -11,6 +11,7 @@ import pytest
 
 import policies
 import templates
+from domain.debt import Parts
 from domain.errors import InvalidInput
 from domain.money import format_amount, format_money
 from domain.notices import NoticeFacts, pick_locale
@@ -91,9 +92,11 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def facts(locale: str, currency: str, dpd: int = 7, name: str | None = "") -> NoticeFacts:
+def facts(
+    locale: str, currency: str, dpd: int = 7, name: str | None = "", parts: Parts | None = None
+) -> NoticeFacts:
     borrower_name = NAMES[locale] if name == "" else name
-    return NoticeFacts("L-1001", borrower_name, locale, dpd, OUTSTANDING[currency], currency)
+    return NoticeFacts("L-1001", borrower_name, locale, dpd, OUTSTANDING[currency], currency, parts)
 
 
 # -- what every notice says -------------------------------------------------------------------
@@ -223,6 +226,80 @@ def test_format_amount_writes_the_currency_as_its_readers_do() -> None:
     assert format_amount(12_345, "CHF", "en") == "CHF 123.45"
     # The summaries and the contract keep the code form.
     assert format_money(500_000, "CNY") == "CNY 5,000.00"
+
+
+# -- the debt by part -------------------------------------------------------------------------
+# Each sums to OUTSTANDING of its currency.
+PARTS = {"CNY": Parts(400_000, 50_000, 48_800, 1_200), "USD": Parts(100_000, 15_000, 4_975, 25)}
+PARTS_LINES = {
+    ("zh-CN", "CNY"): (
+        "欠款 ¥5,000.00，其中本金 ¥4,000.00、利息 ¥500.00、费用 ¥488.00、罚息 ¥12.00。"
+    ),
+    ("en", "USD"): (
+        "with $1,200.00 outstanding (of which principal $1,000.00, interest $150.00, "
+        "fees $49.75, penalty $0.25)."
+    ),
+}
+# What one more SMS segment holds: 70 UCS-2 characters (Chinese), 160 GSM-7 ones.
+SMS_SEGMENT_CHARS = {"zh-CN": 70, "en": 160}
+
+
+def test_a_notice_states_the_parts_of_the_amount_in_the_borrowers_locale() -> None:
+    for (locale, currency), line in PARTS_LINES.items():
+        text = render_notice("reminder_firm", "sms", facts(locale, currency, parts=PARTS[currency]))
+        assert line in text
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+@pytest.mark.parametrize(("template", "channel"), TEMPLATE_CHANNELS)
+def test_every_text_that_states_the_amount_states_its_parts(
+    template: str, channel: str, locale: str
+) -> None:
+    text = render_notice(template, channel, facts(locale, "CNY", parts=PARTS["CNY"]))
+    for amount in ("5,000.00", "4,000.00", "500.00", "488.00", "12.00"):
+        assert amount in text
+    assert text.count("4,000.00") == 1  # once, right after the amount
+
+
+def test_only_the_parts_owed_are_listed() -> None:
+    parts = Parts(principal_minor=0, interest_minor=0, fees_minor=0, penalty_minor=120_000)
+    text = render_notice("reminder_friendly", "sms", facts("en", "USD", parts=parts))
+    assert "$1,200.00 is due (of which penalty $1,200.00)." in text
+    assert "principal" not in text and "interest" not in text
+    zh = render_notice(
+        "final_notice", "letter", facts("zh-CN", "CNY", parts=Parts(450_000, 50_000))
+    )
+    assert "欠款 ¥5,000.00，其中本金 ¥4,500.00、利息 ¥500.00。" in zh
+    assert "费用" not in zh and "罚息" not in zh
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+@pytest.mark.parametrize(("template", "channel"), TEMPLATE_CHANNELS)
+def test_a_debt_of_principal_only_or_of_unknown_parts_reads_as_the_amount_alone(
+    template: str, channel: str, locale: str
+) -> None:
+    """None: a task scheduled before debts had parts; the notice is what it always was."""
+    unknown = render_notice(template, channel, facts(locale, "USD"))
+    principal_only = facts(locale, "USD", parts=Parts(principal_minor=OUTSTANDING["USD"]))
+    assert render_notice(template, channel, principal_only) == unknown
+    assert "其中" not in unknown and "of which" not in unknown
+    assert "本金" not in unknown and "principal" not in unknown
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_the_parts_add_at_most_one_segment_to_an_sms(locale: str) -> None:
+    """Every part owed, each in the millions: still at most one more segment."""
+    big = Parts(1_234_567_800, 123_456_700, 12_345_600, 1_234_500)
+    for template in ("reminder_friendly", "reminder_firm", "final_notice"):
+        alone, with_parts = (
+            render_notice(
+                template,
+                "sms",
+                NoticeFacts("L-1001", NAMES[locale], locale, 7, big.total_minor, "CNY", parts),
+            )
+            for parts in (None, big)
+        )
+        assert 0 < len(with_parts) - len(alone) <= SMS_SEGMENT_CHARS[locale]
 
 
 # -- checks at load ---------------------------------------------------------------------------
@@ -368,6 +445,55 @@ def test_the_shipped_copy_loads(template_copy: Path) -> None:
             "",
             "tpl/zh-CN/_locale.toml: opt_out.email",
             "must be a non-empty string",
+        ),
+        (
+            "en/reminder_friendly.toml",
+            "{amount} is due{parts}. Paying",
+            "{amount} is due. Paying",
+            "tpl/en/reminder_friendly.toml: sms.text",
+            "must state {parts}",
+        ),
+        (
+            "zh-CN/_locale.toml",
+            'text = "，其中{parts}"',
+            'text = "，其中{amount}"',
+            "tpl/zh-CN/_locale.toml: parts.text",
+            "unknown placeholder {amount}",
+        ),
+        (
+            "en/_locale.toml",
+            'text = " (of which {parts})"',
+            'text = " (of which)"',
+            "tpl/en/_locale.toml: parts.text",
+            "must state {parts}",
+        ),
+        (
+            "en/_locale.toml",
+            'penalty = "penalty"',
+            "",
+            "tpl/en/_locale.toml: parts.penalty",
+            "must be a non-empty string",
+        ),
+        (
+            "en/_locale.toml",
+            'separator = ", "',
+            'separator = ""',
+            "tpl/en/_locale.toml: parts.separator",
+            "must be a non-empty string",
+        ),
+        (
+            "zh-CN/_locale.toml",
+            'fees = "费用"',
+            'fees = "费用（家人代还）"',
+            "tpl/zh-CN/_locale.toml: parts.fees",
+            "says '家人'",
+        ),
+        (
+            "en/_locale.toml",
+            "[parts]",
+            "[parts_of_the_debt]",
+            "tpl/en/_locale.toml: parts_of_the_debt",
+            "unknown key",
         ),
     ],
 )
