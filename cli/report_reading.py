@@ -6,6 +6,7 @@ figures of `domain.report` need are read.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,12 +17,13 @@ from sqlalchemy import inspect
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
+from sqlmodel import col
 
 from activities.store import Store, normalize_url
 from cli.console import UsageError
 from domain.debt import Parts
 from domain.report import (
+    CHARGE_KINDS,
     COMMITMENT_KINDS,
     AsOf,
     PortfolioReport,
@@ -83,6 +85,9 @@ def open_case_database(url: str) -> Store:
     return store
 
 
+EVENT_COLUMNS = ("case_id", "kind", "ref_id", "at", "detail")
+
+
 def read_rows(store: Store) -> ReportRows:
     """The rows the report counts: every case, applied payments, commitment events."""
     with store.reading() as session:
@@ -97,19 +102,29 @@ def read_rows(store: Store) -> ReportRows:
                 col(PaymentRow.status) == "applied"
             )
         ).all()
-        event_rows = session.exec(
-            select(
-                CaseEventRow.case_id, CaseEventRow.kind, CaseEventRow.ref_id, CaseEventRow.at
-            ).where(col(CaseEventRow.kind).in_(COMMITMENT_KINDS))
+        event_rows = session.execute(
+            sa_select(*(col(getattr(CaseEventRow, name)) for name in EVENT_COLUMNS)).where(
+                col(CaseEventRow.kind).in_((*COMMITMENT_KINDS, *CHARGE_KINDS))
+            )
         ).all()
     return ReportRows(
         cases=[_case(dict(zip(CASE_COLUMNS, row, strict=True))) for row in case_rows],
         payments=[_payment(dict(zip(PAYMENT_COLUMNS, row, strict=True))) for row in payment_rows],
         events=[
-            ReportEvent(case_id, kind, ref_id or "", _instant(at, case_id, "at"))
-            for case_id, kind, ref_id, at in event_rows
+            ReportEvent(
+                case_id, kind, ref_id or "", _instant(at, case_id, "at"), _amount(kind, detail)
+            )
+            for case_id, kind, ref_id, at, detail in event_rows
         ],
     )
+
+
+def _amount(kind: str, detail: str | None) -> int:
+    """The amount a debt-changing event (`CHARGE_KINDS`) records; 0 for any other."""
+    if kind not in CHARGE_KINDS or not detail:
+        return 0
+    amount = json.loads(detail).get("amount_minor")
+    return amount if isinstance(amount, int) else 0
 
 
 def _case(row: dict[str, Any]) -> ReportCase:

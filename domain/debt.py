@@ -307,7 +307,8 @@ def parse_adjustment(raw: Any) -> Adjustment:
 def _non_negative(data: Mapping[str, Any], key: str, prefix: str) -> int:
     value = data.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{prefix}{key}", "must be a whole number of minor units, 0 or more")
+        what = "basis points" if key.endswith("_bps") or "_bps_" in key else "minor units"
+        raise InvalidInput(f"{prefix}{key}", f"must be a whole number of {what}, 0 or more")
     if value > fields.AMOUNT_MAX:
         raise InvalidInput(f"{prefix}{key}", f"must be at most {fields.AMOUNT_MAX}")
     return value

@@ -41,6 +41,8 @@ COMMITMENT_KINDS = (
     AuditKind.PLAN_COMPLETED,
     AuditKind.PLAN_BROKEN,
 )
+# The audit-log kinds that change the debt besides payments; their detail's `amount_minor`.
+CHARGE_KINDS = (AuditKind.PENALTY_ACCRUED, AuditKind.BALANCE_ADJUSTED)
 
 
 # -- input: plain rows ---------------------------------------------------------------------
@@ -79,12 +81,14 @@ class ReportPayment:
 
 @dataclass(frozen=True)
 class ReportEvent:
-    """An audit-log line about a promise or a plan; `ref_id` is the promise's or plan's id."""
+    """An audit-log line about a promise or a plan (`ref_id` is the promise's or plan's id), or
+    a change of the debt other than a payment (`amount_minor`: penalty posted, an adjustment)."""
 
     case_id: str
     kind: str
     ref_id: str
     at: datetime
+    amount_minor: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,9 +235,11 @@ def bucket_days(bucket_name: str) -> tuple[int, int | None]:
     return first, last
 
 
-def case_position(case: ReportCase, collected_minor: int, as_of: AsOf) -> CasePosition:
+def case_position(
+    case: ReportCase, collected_minor: int, as_of: AsOf, charged_minor: int = 0
+) -> CasePosition:
     """A case's stage, DPD and balance at the report's moment; `collected_minor` is what was
-    applied to it by then."""
+    applied to it by then, `charged_minor` what penalty and adjustments added (or took off)."""
     closed = case.closed_at is not None and as_of.includes(case.closed_at, case.timezone)
     snapshot_counts = as_of.includes(case.updated_at, case.timezone)
     end = case.closed_at if closed and case.closed_at is not None else as_of.moment(case.timezone)
@@ -254,7 +260,7 @@ def case_position(case: ReportCase, collected_minor: int, as_of: AsOf) -> CasePo
         closed=closed,
         dpd_at_opening=at_opening,
         dpd_reached=reached,
-        outstanding_minor=max(0, case.overdue_amount_minor - collected_minor),
+        outstanding_minor=max(0, case.overdue_amount_minor + charged_minor - collected_minor),
         collected_minor=collected_minor,
     )
 
@@ -275,8 +281,19 @@ def build_report(
         case = included.get(payment.case_id)
         if case is not None and as_of.includes(payment.received_at, case.timezone):
             collected[payment.case_id] += payment.applied_minor
+    # What the debt grew or shrank by besides payments, by the report's moment.
+    charged: dict[str, int] = defaultdict(int)
+    for event in events:
+        case = included.get(event.case_id)
+        if (
+            case is not None
+            and event.kind in CHARGE_KINDS
+            and as_of.includes(event.at, case.timezone)
+        ):
+            charged[event.case_id] += event.amount_minor
     positions = [
-        (case, case_position(case, collected[case.case_id], as_of)) for case in included.values()
+        (case, case_position(case, collected[case.case_id], as_of, charged[case.case_id]))
+        for case in included.values()
     ]
     promises, plans = _commitments(included, events, as_of)
     return PortfolioReport(

@@ -16,6 +16,7 @@ from cli.console import UsageError
 from cli.report_formats import report_csv, report_json, report_text
 from cli.report_html import Bar, svg_bar_chart
 from cli.report_reading import parse_as_of
+from domain.audit import AuditKind
 from domain.case import Borrower, CaseInput
 from domain.case_state import CaseState
 from domain.clock import BUCKET_STARTS, BUCKETS, bucket
@@ -235,6 +236,34 @@ def test_money_is_summed_per_currency_never_across() -> None:
         ("USD", 63_000),
     ]
     assert report.cases_by("bucket") == {"M1": 2}
+
+
+def test_penalty_and_adjustments_count_in_what_is_outstanding_by_the_as_of_day() -> None:
+    events = [
+        ReportEvent(
+            "c-1",
+            AuditKind.PENALTY_ACCRUED,
+            "penalty:2026-03-10",
+            at("2026-03-10T01:00+00:00"),
+            900,
+        ),
+        ReportEvent(
+            "c-1", AuditKind.BALANCE_ADJUSTED, "waive-1", at("2026-03-20T01:00+00:00"), -400
+        ),
+        # After the as-of day: not yet owed then.
+        ReportEvent(
+            "c-1",
+            AuditKind.PENALTY_ACCRUED,
+            "penalty:2026-04-05",
+            at("2026-04-05T01:00+00:00"),
+            300,
+        ),
+    ]
+    payments = [ReportPayment("c-1", 10_000, at("2026-03-05T00:00+00:00"))]
+    report = build_report([case()], payments, events, AsOf(now=LATER, day=AS_OF_DAY))
+    assert [c.outstanding_minor for c in report.cells] == [100_000 + 900 - 400 - 10_000]
+    (currency,) = report.currencies
+    assert currency.collected_minor == 10_000
 
 
 def test_payments_are_counted_by_part_and_one_without_an_allocation_paid_principal() -> None:

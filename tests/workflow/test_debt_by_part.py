@@ -4,14 +4,18 @@ adjustments (update and signal) and stops accruing under a plan."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers.cases import end_case, start_case
+from cli import main as starter
+from domain.money import format_amount
+from tests.helpers.cases import end_case, rows, rows_when, start_case
 from tests.helpers.eventually import eventually
 from tests.helpers.histories import save_history
 from tests.helpers.temporal import CaseWorld, make_worker
@@ -141,3 +145,37 @@ async def test_adjustments_are_refused_or_kept_and_a_plan_stops_the_penalty(
         assert later["outstanding_minor"] == outstanding + 100
         await end_case(handle)
         await save_history(handle, "debt_by_part_refused_kept_plan")
+
+
+async def test_status_the_next_notice_and_the_report_state_the_same_owed_amount(
+    time_env: WorkflowEnvironment, case_world: CaseWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with make_worker(time_env.client, case_world):
+        handle = await start_case(
+            time_env, case_world, days_overdue=2, balance=OPENING, terms=TERMS
+        )
+        # The first reminder is due at DPD 3, in the borrower's contact window of that day.
+        await time_env.sleep(timedelta(days=2))
+        [(body,)] = await rows_when(
+            case_world, "select body from contact_attempts where channel = 'sms'", 1
+        )
+        status = await eventually(
+            lambda: handle.query(CollectionCase.status),
+            lambda status: status["contacts"] and status["next_action"] is not None,
+        )
+        owed = status["outstanding_minor"]
+        penalty = status["balance"]["penalty_minor"]
+        assert penalty >= 3 * 200 and owed == 500_000 + penalty
+        # The notice states the amount and its penalty as the case's status does.
+        assert format_amount(owed, "CNY", "zh-CN") in body
+        assert format_amount(penalty, "CNY", "zh-CN") in body
+        # And the case database, which the report reads, holds the same figures.
+        await eventually(
+            lambda: rows(case_world, "select outstanding_minor, penalty_minor from cases"),
+            lambda found: list(map(tuple, found)) == [(owed, penalty)],
+        )
+        await end_case(handle)
+    capsys.readouterr()
+    assert await starter.run(["report", "--json"]) == 0
+    (currency,) = json.loads(capsys.readouterr().out)["currencies"]
+    assert currency["outstanding_minor"] == owed
