@@ -19,6 +19,7 @@ from sqlmodel import Session, SQLModel, col, create_engine, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 import migrations
+import migrations.desk_tables  # (the desk's tables belong to the same database)
 from domain.case import Borrower
 from migrations import Migration, SchemaNotCurrent, SchemaStatus
 from migrations.tables import (

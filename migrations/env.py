@@ -15,6 +15,7 @@ from sqlalchemy import Connection, String
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
+import migrations.desk_tables  # (registers the desk's tables too)
 import migrations.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 
