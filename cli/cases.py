@@ -19,6 +19,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from caseclient.messages import workflow_id
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, err, out
 from domain.case import DEFAULT_POLICY, CaseInput, parse_case_input
@@ -45,10 +46,6 @@ FLAGS_OF_FIELD: dict[str, tuple[str, ...]] = {
     **{f"terms.{key}": (dest,) for dest, key in TERM_FLAGS},
     "segment": ("segment",),
 }
-
-
-def workflow_id(loan_id: str) -> str:
-    return f"collection-{loan_id}"
 
 
 _POLICY_CACHE: dict[str, Policy] = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cli.updates import MESSAGES
+from caseclient.messages import MESSAGES
 from domain.case_status import CASE_STAGES, FINAL_STATUSES
 
 BEHAVIOURS = (
@@ -194,7 +194,7 @@ class _Work:
 
     channel: str
     waiting: str  # the contact's result while the work awaits its outcome
-    update: str  # its argument's id field is `cli.updates.MESSAGES`'s
+    update: str  # its argument's id field is `caseclient.messages.MESSAGES`'s
     outcomes: tuple[str, str]  # taken alternately
     note: str
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 
+from caseclient.messages import call_update, query_status, rejection
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_BAD_INPUT, EXIT_OK, err, out
 from cli.csv_import import CsvCase, import_cases, read_case_csv
 from cli.demo import BEHAVIOURS, DEMO_TIMEOUT_SECONDS, demo_actions
-from cli.updates import call_update, query_status, rejection
 from domain.case_status import FINAL_STATUSES
 from runtime import settings
 

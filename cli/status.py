@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from caseclient.messages import CaseNotFound, explain_no_answer, query_status
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, err, out
 from cli.render import render_status
-from cli.updates import CaseNotFound, add_timeout, explain_no_answer, query_status
+from cli.updates import add_timeout
 
 
 async def cmd_status(args: argparse.Namespace, connect: ClientFactory) -> int:

@@ -18,7 +18,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter, PayloadCodec
 
-from cli.cases import open_case, workflow_id
+from caseclient.messages import workflow_id
+from cli.cases import open_case
 from runtime import encryption
 from runtime.encryption import (
     ENCRYPTED_ENCODING,

@@ -24,7 +24,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from activities.case_activities import CollectionActivities
-from cli.updates import send_signal, send_update
+from caseclient.messages import send_signal, send_update
 from tests.helpers.cases import case_input, rows
 from tests.helpers.eventually import eventually
 from tests.helpers.histories import save_history

@@ -22,6 +22,7 @@ PACKAGES = (
     "migrations",
     "policies",
     "templates",
+    "caseclient",
     "cli",
 )
 ENTRY_MODULES = ("worker", "starter")
@@ -39,7 +40,9 @@ ALLOWED: dict[str, set[str]] = {
     "workflows": {"domain", "contracts"},
     "migrations": {"domain", "contracts"},
     "activities": {"domain", "contracts", "runtime", "migrations", "policies", "templates"},
+    "caseclient": {"domain", "contracts", "runtime"},
     "cli": {
+        "caseclient",
         "domain",
         "contracts",
         "runtime",

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.updates import resending
+from caseclient.messages import resending
 
 SIGNAL_LIMIT = RPCError(
     "exceeded workflow execution limit for signal events", RPCStatusCode.INVALID_ARGUMENT, b""

@@ -1,0 +1,1 @@
+"""The client's side of the case's contract, shared by the command line and the desk."""
