@@ -38,8 +38,9 @@ class Claim:
     expires_at: datetime
 
     def is_live(self, now: datetime) -> bool:
-        """Whether the claim still holds at `now` (it ends at `expires_at`, exclusive)."""
-        return self.claimed_at <= now < self.expires_at
+        """Whether the claim still holds at `now` (it ends at `expires_at`, exclusive). A claim
+        stamped a little ahead of `now` (another server's clock) holds too."""
+        return now < self.expires_at
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,6 @@ def take(
 ) -> Claim | ClaimRefused:
     """`user` takes the call task `attempt_id` of `borrower_key` at `now`: the claim to record
     (new, or `user`'s own renewed for `length` from now), or why not."""
-    claims = list(claims)
     refused = refusal(user, borrower_key, claims, now)
     if refused is not None:
         return refused
@@ -99,4 +99,4 @@ def take(
 def release(claim: Claim, now: datetime) -> Claim:
     """The claim ended at `now` (the agent recorded the call's outcome or put the task back):
     the borrower is free for the next agent at once."""
-    return replace(claim, expires_at=max(claim.claimed_at, min(claim.expires_at, now)))
+    return replace(claim, expires_at=min(claim.expires_at, now))

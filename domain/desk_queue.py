@@ -65,7 +65,7 @@ class QueueEntry:
     # names, e.g. `contact_window`, `daily_cap.call`); None elsewhere.
     callable_at: datetime | None = None
     held_by_rule: str | None = None
-    # `held`: the claim of the other agent working this borrower.
+    # The live claim on the borrower: another agent's (`held`), or this agent's own.
     claim: Claim | None = None
 
 
@@ -116,9 +116,9 @@ def desk_queue(
             continue
         deferred = callable_from(call, now)
         if deferred is not None:
-            queue.later.append(QueueEntry(call, deferred.until, deferred.rule))
+            queue.later.append(QueueEntry(call, deferred.until, deferred.rule, holding))
         else:
-            queue.callable_now.append(QueueEntry(call))
+            queue.callable_now.append(QueueEntry(call, claim=holding))
     return queue
 
 

@@ -119,6 +119,8 @@ def test_a_borrower_claimed_by_another_agent_is_held_and_ones_own_claim_is_not()
     assert [entry.call.loan_id for entry in queue.held] == ["L-1"]
     assert queue.held[0].claim is not None and queue.held[0].claim.holder == "bob"
     assert [entry.call.loan_id for entry in queue.callable_now] == ["L-2", "L-3"]
+    # Her own claim is shown with the task; the expired one is not.
+    assert [entry.claim for entry in queue.callable_now] == [claims[1], None]
 
 
 def test_a_claim_covers_every_task_of_the_borrower() -> None:
