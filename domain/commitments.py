@@ -207,14 +207,19 @@ def check_settlement(
     _check_due(request.due_date, "due_date", today, rules.settlement_max_days)
 
 
+def due_range(today: date, max_days: int) -> tuple[date, date]:
+    """The first and last due dates a commitment allowed `max_days` ahead may have."""
+    return today, today + timedelta(days=max_days)
+
+
 def _check_due(
     day: date, field: str, today: date, max_days: int, limit: str = "within {} days"
 ) -> None:
     """A commitment's due date: not in the past, and no later than the policy allows (`limit`
     says how far ahead, with `{}` for `max_days`)."""
-    if day < today:
+    earliest, latest = due_range(today, max_days)
+    if day < earliest:
         raise InvalidInput(field, f"{day} is in the past")
-    latest = today + timedelta(days=max_days)
     if day > latest:
         raise InvalidInput(field, f"must be {limit.format(max_days)} ({latest})")
 

@@ -1,0 +1,83 @@
+"""Each case worked by people has one responsible collector, chosen by round-robin.
+
+The team that works a case: the desk users who are active, whose role works the case's stage
+(`agent` the phone stage, `field` the field_visit stage), and whose list of buckets includes
+the case's bucket (an empty list: every bucket). Other stages have no team, so a case gets a
+responsible collector when it reaches the phone stage.
+
+Round-robin: the team in order of user name; the next case goes to the first member whose
+name comes after the last one assigned in that team, wrapping round to the first. If the last
+one assigned has since left the team (deactivated, moved to other buckets), the turn passes
+to whoever follows their name, so nobody is skipped or served twice. An empty team assigns
+nobody.
+
+A supervisor may reassign a case to any active user whose role works the case's stage, also
+outside their bucket list (the supervisor decides); nobody else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from domain.errors import InvalidInput
+
+AGENT = "agent"
+FIELD = "field"
+SUPERVISOR = "supervisor"
+DESK_ROLES = (AGENT, FIELD, SUPERVISOR)
+# The role whose users work each stage; a stage not listed is worked by nobody on the desk.
+STAGE_ROLES = {"phone": AGENT, "field_visit": FIELD}
+
+
+@dataclass(frozen=True)
+class DeskUser:
+    name: str
+    role: str  # one of DESK_ROLES
+    active: bool = True
+    buckets: tuple[str, ...] = ()  # the buckets this user works; empty: every bucket
+
+    def works(self, stage: str, bucket: str) -> bool:
+        """Whether this user is in the team of a case in `stage` and `bucket`."""
+        return self.works_stage(stage) and (not self.buckets or bucket in self.buckets)
+
+    def works_stage(self, stage: str) -> bool:
+        return self.active and STAGE_ROLES.get(stage) == self.role
+
+
+def team(users: Iterable[DeskUser], *, stage: str, bucket: str) -> list[str]:
+    """The names of the team working a case in `stage` and `bucket`, in order of name."""
+    return sorted(user.name for user in users if user.works(stage, bucket))
+
+
+def next_assignee(team_names: Sequence[str], last: str | None) -> str | None:
+    """The round-robin's next member after `last` (None: nobody assigned yet) in the team
+    (ordered by name); None if the team is empty."""
+    ordered = sorted(team_names)
+    if not ordered:
+        return None
+    if last is not None:
+        for name in ordered:
+            if name > last:
+                return name
+    return ordered[0]
+
+
+def assign(users: Iterable[DeskUser], *, stage: str, bucket: str, last: str | None) -> str | None:
+    """The responsible collector for a new case in `stage` and `bucket`, given the last user
+    assigned in that team."""
+    return next_assignee(team(users, stage=stage, bucket=bucket), last)
+
+
+def check_reassignment(target: DeskUser | None, *, stage: str) -> None:
+    """A supervisor reassigns a case in `stage` to `target` (None: no such user); raises
+    `InvalidInput("assignee")` naming why not."""
+    role = STAGE_ROLES.get(stage)
+    if role is None:
+        raise InvalidInput("assignee", f"a case in stage {stage!r} has no responsible collector")
+    if target is None:
+        raise InvalidInput("assignee", "is not a desk user")
+    if not target.active:
+        raise InvalidInput("assignee", f"{target.name} is not active")
+    if target.role != role:
+        raise InvalidInput("assignee", f"a case in stage {stage!r} needs a user of role {role!r}")
