@@ -22,6 +22,7 @@ PACKAGES = (
     "migrations",
     "policies",
     "templates",
+    "web",
     "cli",
 )
 ENTRY_MODULES = ("worker", "starter")
@@ -39,7 +40,18 @@ ALLOWED: dict[str, set[str]] = {
     "workflows": {"domain", "contracts"},
     "migrations": {"domain", "contracts"},
     "activities": {"domain", "contracts", "runtime", "migrations", "policies", "templates"},
+    "web": {
+        "domain",
+        "contracts",
+        "runtime",
+        "migrations",
+        "policies",
+        "templates",
+        "activities",
+        "workflows",
+    },
     "cli": {
+        "web",
         "domain",
         "contracts",
         "runtime",
