@@ -9,20 +9,21 @@ from __future__ import annotations
 import asyncio
 import compileall
 import os
+import re
 import signal
 import socket
 import sys
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import structlog
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -57,8 +58,6 @@ DEFAULT_POLLERS = 5
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
 METRICS_PORT = "METRICS_PORT"
-# The classic Prometheus text format: what the SDK's exporter writes and the registry renders.
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 SDK_SCRAPE_TIMEOUT_SECONDS = 5
 SDK_EXPORTER_BIND_ATTEMPTS = 5
 # Exit status when the case database is not at this version's schema: run the migrations.
@@ -207,25 +206,25 @@ class MetricsEndpoint:
 
     The SDK exports its metrics (requests, task slots, schedule-to-start latencies, ...) over
     HTTP from its own runtime; that exporter listens on a loopback port of its own, and each
-    scrape of this endpoint reads it and appends the business metrics of `activities.metrics`
-    (counters, and the open cases by stage from the case database). Clients that should be
-    measured must be connected with `runtime`.
+    scrape of this endpoint reads it (`SdkMetrics`) beside the business metrics of
+    `activities.metrics` (counters, and the open cases by stage from the case database).
+    prometheus_client's own server serves them, on every path (its choice: /metrics is the
+    one to scrape). Clients that should be measured must be connected with `runtime`.
     """
 
     def __init__(self, port: int, store: Store) -> None:
         self.runtime, self.sdk_port = _sdk_runtime()
         self.open_cases = metrics.OpenCasesCollector(store)
         self._store = store
+        served = CollectorRegistry()
+        served.register(metrics.REGISTRY)
+        served.register(SdkMetrics(self.sdk_port))
         try:
-            self._server = _MetricsServer(("", port), self.render)
+            self._server, self._thread = start_http_server(port, registry=served)
         except OSError as error:
             raise OSError(f"{METRICS_PORT}: cannot listen on port {port}: {error}") from error
         self.port = int(self._server.server_address[1])
         metrics.REGISTRY.register(self.open_cases)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="metrics-endpoint", daemon=True
-        )
-        self._thread.start()
 
     @classmethod
     def from_env(cls) -> MetricsEndpoint | None:
@@ -237,22 +236,6 @@ class MetricsEndpoint:
             raise ValueError(f"{METRICS_PORT}: must be a port number from 1 to 65535, not {raw!r}")
         return cls(int(raw), Store.from_env())
 
-    def render(self) -> bytes:
-        return self._sdk_text() + generate_latest(metrics.REGISTRY)
-
-    def _sdk_text(self) -> bytes:
-        try:
-            response = httpx.get(
-                f"http://127.0.0.1:{self.sdk_port}/metrics", timeout=SDK_SCRAPE_TIMEOUT_SECONDS
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as error:
-            # The business metrics still answer; the SDK's are missing from this scrape only.
-            structlog.get_logger("worker").warning(f"SDK metrics unavailable: {error}")
-            return b""
-        text = response.content
-        return text if text.endswith(b"\n") or not text else text + b"\n"
-
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -261,31 +244,41 @@ class MetricsEndpoint:
         self._store.dispose()
 
 
-class _MetricsServer(ThreadingHTTPServer):
-    daemon_threads = True
+class SdkMetrics(Collector):
+    """The SDK exporter's metrics, read at each scrape, under the names the SDK gives them.
 
-    def __init__(self, address: tuple[str, int], render: Callable[[], bytes]) -> None:
-        self.render = render
-        super().__init__(address, _MetricsHandler)
+    Its counters carry no `_total` (the names Temporal's SDK dashboards query), and
+    prometheus_client renders a counter as `<name>_total` whatever it was called: they are
+    served untyped instead, with their samples as the SDK wrote them. A scraper stores the
+    same names; only the TYPE comment of those says `untyped` rather than `counter`.
+    """
 
+    def __init__(self, sdk_port: int) -> None:
+        self._url = f"http://127.0.0.1:{sdk_port}/metrics"
 
-class _MetricsHandler(BaseHTTPRequestHandler):
-    server: _MetricsServer
-
-    def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] != "/metrics":
-            self.send_error(404, "metrics are at /metrics")
+    def collect(self) -> Iterator[Metric]:
+        try:
+            response = httpx.get(self._url, timeout=SDK_SCRAPE_TIMEOUT_SECONDS)
+            response.raise_for_status()
+            families = list(text_string_to_metric_families(response.text))
+        except (httpx.HTTPError, ValueError) as error:
+            # The business metrics still answer; the SDK's are missing from this scrape only.
+            structlog.get_logger("worker").warning(f"SDK metrics unavailable: {error}")
             return
-        body = self.server.render()
-        self.send_response(200)
-        self.send_header("Content-Type", PROMETHEUS_TEXT)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        typed_as_written = set(_COUNTER_TYPE_LINE.findall(response.text))
+        for family in families:
+            if family.type != "counter" or f"{family.name}_total" in typed_as_written:
+                yield family
+                continue
+            untyped = Metric(family.name, family.documentation, "unknown")
+            for sample in family.samples:
+                name = family.name if sample.name == f"{family.name}_total" else sample.name
+                untyped.add_sample(name, sample.labels, sample.value, sample.timestamp)
+            yield untyped
 
-    def log_message(self, format: str, *args: Any) -> None:
-        # A scrape every few seconds is not news for the log.
-        pass
+
+# The counters' names in the SDK's text as it wrote them (the parser adds `_total`).
+_COUNTER_TYPE_LINE = re.compile(r"^# TYPE (\S+) counter$", re.MULTILINE)
 
 
 def _sdk_runtime() -> tuple[Runtime, int]:

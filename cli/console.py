@@ -11,13 +11,12 @@ import os
 import sys
 from contextlib import suppress
 
+# One class for the commands and the servers' settings (`web`), which cannot import `cli`.
+from runtime.settings import UsageError as UsageError
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
-
-
-class UsageError(Exception):
-    """Bad command-line input detected before anything was sent: exit code 2."""
 
 
 class OutputClosed(Exception):

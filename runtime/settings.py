@@ -16,6 +16,12 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 TASK_QUEUE_DEFAULT = "collections"
 
 
+class UsageError(Exception):
+    """Bad command-line input or configuration, detected before anything was sent: a command
+    exits with code 2 (`cli.main`). Here rather than in `cli` so that the servers of `web`
+    check their settings with the same error."""
+
+
 # How `make run` and `make bench` start the Temporal dev server.
 # - The new matcher honours task-queue priorities (a first contact ahead of routine work).
 # - The server fires no timer sooner than a "max time shift" after the moment it was created

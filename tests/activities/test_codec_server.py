@@ -16,19 +16,20 @@ import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from cli.codec_server import CodecHTTPServer, CodecServerConfig, start_in_thread
 from runtime.encryption import (
     ENCRYPTED_ENCODING,
     ENCRYPTION_KEYS_ENV,
     EncryptionCodec,
 )
+from runtime.serving import Served
 from tests.helpers.codecs import codec_of, json_payloads, key_entry
 from tests.helpers.paths import PROJECT_DIR
 from tests.helpers.temporal import free_port
+from web.codec import CodecServerConfig, start_in_thread
 
 
 async def test_codec_server_encodes_and_decodes_as_the_ui_sends_it(
-    codec_server: CodecHTTPServer, codec: EncryptionCodec
+    codec_server: Served, codec: EncryptionCodec
 ) -> None:
     plain = json_payloads({"name": "王小明", "phone": "+8613800138000"})
     ui = {"Origin": UI_ORIGIN, "X-Namespace": "default"}
@@ -50,7 +51,7 @@ async def test_codec_server_encodes_and_decodes_as_the_ui_sends_it(
 
 
 async def test_codec_server_answers_the_ui_preflight_only_for_its_origin(
-    guarded_server: CodecHTTPServer,
+    guarded_server: Served,
 ) -> None:
     async with httpx.AsyncClient(base_url=guarded_server.url, timeout=10) as http:
         # Preflights carry no credentials: answered without the token.
@@ -90,7 +91,7 @@ async def test_codec_server_answers_the_ui_preflight_only_for_its_origin(
 
 
 async def test_codec_server_with_a_token_refuses_requests_without_it(
-    guarded_server: CodecHTTPServer, codec: EncryptionCodec
+    guarded_server: Served, codec: EncryptionCodec
 ) -> None:
     sealed = as_json(await codec.encode(json_payloads({"phone": "+8613800138000"})))
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
@@ -108,7 +109,7 @@ async def test_codec_server_with_a_token_refuses_requests_without_it(
 
 
 async def test_codec_server_rejects_what_is_not_a_payloads_request(
-    codec_server: CodecHTTPServer, codec: EncryptionCodec
+    codec_server: Served, codec: EncryptionCodec
 ) -> None:
     async with httpx.AsyncClient(base_url=codec_server.url, timeout=10) as http:
         not_json = await http.post(
@@ -166,19 +167,17 @@ async def test_starter_codec_server_serves_until_stopped(codec: EncryptionCodec)
 
 
 @pytest.fixture
-def codec_server(codec: EncryptionCodec) -> Iterator[CodecHTTPServer]:
+def codec_server(codec: EncryptionCodec) -> Iterator[Served]:
     server = serve(codec)
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.fixture
-def guarded_server(codec: EncryptionCodec) -> Iterator[CodecHTTPServer]:
+def guarded_server(codec: EncryptionCodec) -> Iterator[Served]:
     server = serve(codec, token="s3cret")
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 def as_json(payloads: list[Payload]) -> dict[str, Any]:
@@ -191,13 +190,13 @@ def from_json(body: dict[str, Any]) -> list[Payload]:
 
 
 async def post(
-    server: CodecHTTPServer, path: str, body: Any, headers: dict[str, str] | None = None
+    server: Served, path: str, body: Any, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
         return await http.post(path, json=body, headers=headers or {})
 
 
-def serve(codec: EncryptionCodec, token: str | None = None) -> CodecHTTPServer:
+def serve(codec: EncryptionCodec, token: str | None = None) -> Served:
     return start_in_thread(
         codec,
         CodecServerConfig(

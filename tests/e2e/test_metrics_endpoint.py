@@ -86,17 +86,21 @@ async def test_worker_serves_sdk_and_business_metrics_on_one_port(
 
         response = await scrape(port)
         async with httpx.AsyncClient(timeout=10) as http:
-            missing = await http.get(f"http://127.0.0.1:{port}/")
+            elsewhere = await http.get(f"http://127.0.0.1:{port}/")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert missing.status_code == 404
+    # prometheus_client's server answers every path with the metrics (its choice, kept for
+    # its own compatibility): /metrics is the path to scrape, not the only one that answers.
+    assert elsewhere.status_code == 200
+    assert "\ncollections_open_cases{" in elsewhere.text
     samples = parse(response.text)
     queue = case_world.task_queue
     # The SDK's own metrics, from the runtime the worker's client was connected with.
-    # (The parser spells counters with `_total`; Prometheus stores the SDK's names as written,
-    # `temporal_request`, which is what the dashboard queries.)
-    assert value(samples, "temporal_request_total") > 0
+    # Under the names the SDK writes, which the dashboard queries: its counters carry no
+    # `_total`, so they are served untyped (prometheus_client would add `_total` to a counter).
+    assert value(samples, "temporal_request") > 0
+    assert "\n# TYPE temporal_request untyped\n" in response.text
     assert "\ntemporal_request{" in response.text
     assert value(samples, "temporal_num_pollers", task_queue=queue) > 0
     assert value(samples, "temporal_worker_task_slots_available", task_queue=queue) > 0

@@ -23,6 +23,7 @@ PACKAGES = (
     "policies",
     "templates",
     "caseclient",
+    "web",
     "cli",
 )
 ENTRY_MODULES = ("worker", "starter")
@@ -41,8 +42,20 @@ ALLOWED: dict[str, set[str]] = {
     "migrations": {"domain", "contracts"},
     "activities": {"domain", "contracts", "runtime", "migrations", "policies", "templates"},
     "caseclient": {"domain", "contracts", "runtime"},
+    "web": {
+        "domain",
+        "contracts",
+        "runtime",
+        "migrations",
+        "policies",
+        "templates",
+        "activities",
+        "workflows",
+        "caseclient",
+    },
     "cli": {
         "caseclient",
+        "web",
         "domain",
         "contracts",
         "runtime",

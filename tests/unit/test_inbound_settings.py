@@ -6,8 +6,8 @@ import pytest
 
 from cli import main as starter
 from cli.console import UsageError
-from cli.inbound import InboundSettings
 from domain.opt_out import OPT_IN, OPT_OUT, reply_intent
+from web.inbound_requests import InboundSettings
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,9 @@ What a caller can hold: a body of at most MAX_BODY_BYTES (413) and JSON nested a
 MAX_JSON_DEPTH deep (400); a connection idle for `WEBHOOKS_IDLE_TIMEOUT_SECONDS` or still
 sending its request after `WEBHOOKS_REQUEST_TIMEOUT_SECONDS` is closed; at most
 `WEBHOOKS_MAX_CONNECTIONS` are served at once, and one more is answered 503 at once, so stalled
-clients hold a bounded number of threads, each for seconds.
+clients hold a bounded number of connections, each for seconds.
 Logs carry attempt ids and counts, never phone numbers or addresses. This module reads and
-verifies the requests; `cli.inbound_server` serves them.
+verifies the requests; `web.inbound` routes them and `cli.inbound_server` serves them.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ from activities.providers.sendgrid import event_receipt
 from activities.providers.twilio import SIGNATURE_HEADER, signature_is_valid, status_receipt
 from activities.receipts import UNKNOWN, apply_receipt
 from activities.store import Store
-from cli.console import UsageError
 from domain.opt_out import reply_intent
+from runtime.settings import UsageError
 
 log = logging.getLogger("inbound")
 
@@ -202,7 +202,7 @@ def text_answer(status: HTTPStatus, message: str) -> Answer:
 
 
 class Inbound:
-    """What each route does, on a store; the HTTP handler below only reads and answers."""
+    """What each route does, on a store; the router (`web.inbound`) only reads and answers."""
 
     def __init__(self, store: Store, settings: InboundSettings) -> None:
         settings.check()
