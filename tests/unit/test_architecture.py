@@ -24,6 +24,7 @@ PACKAGES = (
     "templates",
     "caseclient",
     "cli",
+    "web",
 )
 ENTRY_MODULES = ("worker", "starter")
 OURS = (*PACKAGES, *ENTRY_MODULES)
@@ -41,7 +42,19 @@ ALLOWED: dict[str, set[str]] = {
     "migrations": {"domain", "contracts"},
     "activities": {"domain", "contracts", "runtime", "migrations", "policies", "templates"},
     "caseclient": {"domain", "contracts", "runtime"},
+    "web": {
+        "domain",
+        "contracts",
+        "runtime",
+        "migrations",
+        "policies",
+        "templates",
+        "activities",
+        "workflows",
+        "caseclient",
+    },
     "cli": {
+        "web",
         "caseclient",
         "domain",
         "contracts",
