@@ -15,7 +15,7 @@ number of workers, and survives a worker killed mid-send (the row stays, counted
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, SQLModel, col, select
@@ -73,7 +73,15 @@ def borrower_contacts(
 ) -> Sequence[EarlierContact]:
     """The borrower's contacts on all of their loans since `since` that count against the caps
     (`domain.caps.counts_against_caps`, by what each loan's case records of them)."""
-    rows = session.exec(
+    return counted_contacts(borrower_contact_rows(session, borrower_id, since=since))
+
+
+def borrower_contact_rows(
+    session: Session, borrower_id: str, *, since: datetime
+) -> Sequence[ContactAttemptRow]:
+    """The outbox rows of the borrower's contacts on all of their loans since `since`, whether
+    they count against the caps or not (the desk's queue leaves out a task's own row first)."""
+    return session.exec(
         select(ContactAttemptRow)
         .join(CaseRow, col(CaseRow.case_id) == col(ContactAttemptRow.case_id))
         .where(
@@ -81,6 +89,10 @@ def borrower_contacts(
             col(ContactAttemptRow.created_at) >= utc_iso(since),
         )
     ).all()
+
+
+def counted_contacts(rows: Iterable[ContactAttemptRow]) -> list[EarlierContact]:
+    """The rows that count against the caps, as the caps count them (a call's number too)."""
     return [
         earlier_contact(
             row.channel,

@@ -25,6 +25,7 @@ PACKAGES = (
     "caseclient",
     "web",
     "cli",
+    "web",
 )
 ENTRY_MODULES = ("worker", "starter")
 OURS = (*PACKAGES, *ENTRY_MODULES)
@@ -54,6 +55,7 @@ ALLOWED: dict[str, set[str]] = {
         "caseclient",
     },
     "cli": {
+        "web",
         "caseclient",
         "web",
         "domain",
