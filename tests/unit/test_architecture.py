@@ -25,7 +25,6 @@ PACKAGES = (
     "caseclient",
     "web",
     "cli",
-    "web",
 )
 ENTRY_MODULES = ("worker", "starter")
 OURS = (*PACKAGES, *ENTRY_MODULES)
@@ -57,7 +56,6 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {
         "web",
         "caseclient",
-        "web",
         "domain",
         "contracts",
         "runtime",
