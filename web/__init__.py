@@ -1,0 +1,1 @@
+"""The web application: the collectors' desk, and the routers for webhooks and the codec server."""
