@@ -23,6 +23,7 @@ PACKAGES = (
     "policies",
     "templates",
     "cli",
+    "web",
 )
 ENTRY_MODULES = ("worker", "starter")
 OURS = (*PACKAGES, *ENTRY_MODULES)
@@ -39,7 +40,18 @@ ALLOWED: dict[str, set[str]] = {
     "workflows": {"domain", "contracts"},
     "migrations": {"domain", "contracts"},
     "activities": {"domain", "contracts", "runtime", "migrations", "policies", "templates"},
+    "web": {
+        "domain",
+        "contracts",
+        "runtime",
+        "migrations",
+        "policies",
+        "templates",
+        "activities",
+        "workflows",
+    },
     "cli": {
+        "web",
         "domain",
         "contracts",
         "runtime",
