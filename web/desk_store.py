@@ -149,10 +149,10 @@ class DeskStore:
     def failure_times(
         self, *, since: datetime, user_name: str | None = None, client: str | None = None
     ) -> list[datetime]:
-        """When the failures since `since` of that user name (or that client) happened,
+        """When the failures after `since` of that user name (or that client) happened,
         oldest first."""
         statement = select(DeskSignInFailureRow.failed_at).where(
-            col(DeskSignInFailureRow.failed_at) >= utc_iso(since)
+            col(DeskSignInFailureRow.failed_at) > utc_iso(since)
         )
         if user_name is not None:
             statement = statement.where(col(DeskSignInFailureRow.user_name) == user_name[:64])

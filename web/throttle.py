@@ -40,7 +40,7 @@ class Throttle:
             return 0
         # The attempt may be checked once enough of the oldest failures have left the window.
         freed_at = times[len(times) - limit] + self.window
-        return max(1, math.ceil((freed_at - now).total_seconds()))
+        return max(0, math.ceil((freed_at - now).total_seconds()))
 
     def fail(self, desk: DeskStore, user_name: str, client: str, now: datetime) -> None:
         desk.record_failure(user_name, client, at=now, keep=self.window)
