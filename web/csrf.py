@@ -113,7 +113,10 @@ async def _token_matches(scope: Scope, body: bytes) -> bool:
     request = Request(scope, _replay(body, _no_more))
     given = request.headers.get(HEADER_NAME)
     if given is None:
-        given = _field(await _form(request))
+        form = await _form(request)
+        given = _field(form)
+        if form is not None:
+            await form.close()  # a multipart upload's spooled files; the route reads its own
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
