@@ -18,10 +18,13 @@
     collections codec-server
     collections webhooks
     collections opt-out --borrower-id B-77 --channel sms [--undo]
+    collections web
+    collections desk-user add agent1 --role agent < password.txt
 
 Every command connects as `settings.connect_client()` says (envconfig profile or
-`TEMPORAL_ADDRESS`, default localhost:7233), except `migrate`, `report` and `opt-out`, which
-work on the case database (`DATABASE_URL`) only. Exit codes: 0 ok, 2 bad input (nothing was
+`TEMPORAL_ADDRESS`, default localhost:7233), except `migrate`, `report`, `opt-out` and
+`desk-user`, which work on the case database (`DATABASE_URL`) only (`web` connects when a page
+needs it). Exit codes: 0 ok, 2 bad input (nothing was
 sent), 1 any other error. Printed lines carry loan ids, never a borrower's personal data
 (except where the operator typed it). Each command module registers its own sub-command.
 """
@@ -47,6 +50,7 @@ from cli import (
     commitments,
     csv_import,
     demo_loop,
+    desk_users,
     inbound_server,
     listing,
     migrate,
@@ -56,6 +60,7 @@ from cli import (
     pay,
     report,
     status,
+    web_server,
 )
 from cli.arguments import ClientFactory, Command, CommandSet
 from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, OutputClosed, UsageError, err, failed
@@ -83,6 +88,8 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     demo_loop,
     borrower_backfill,
     codec_server,
+    web_server,
+    desk_users,
 )
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: the Temporal dev server (persisted in var/temporal.db), the worker and the
-# demo portfolio with simulated borrowers, every payload encrypted (the key in
-# var/encryption.keys) and a codec server so the UI shows them in clear text. Ctrl-C stops
+# `make run`: the Temporal dev server (persisted in var/temporal.db), the worker, the
+# collectors' desk (web) and the demo portfolio with simulated borrowers, every payload
+# encrypted (the key in var/encryption.keys) and a codec server so the UI shows them in clear text. Ctrl-C stops
 # everything; running it again resumes the persisted cases instead of opening them twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,14 +11,16 @@ mkdir -p var
 server_pid=""
 worker_pid=""
 codec_pid=""
+web_pid=""
 stop_all() {
     # A second Ctrl-C while stopping must not leave the server and codec server running.
     trap '' INT TERM
     trap - EXIT
     echo
-    echo "stopping: worker, codec server, then Temporal server"
+    echo "stopping: worker, desk, codec server, then Temporal server"
     # Background jobs of a script ignore Ctrl-C, so they are stopped explicitly.
     [ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
+    [ -n "$web_pid" ] && kill -TERM "$web_pid" 2>/dev/null && wait "$web_pid" 2>/dev/null
     [ -n "$codec_pid" ] && kill -TERM "$codec_pid" 2>/dev/null && wait "$codec_pid" 2>/dev/null
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     echo "stopped"
@@ -81,12 +83,52 @@ fi
 "$BIN/python" worker.py >>var/worker.log 2>&1 &
 worker_pid=$!
 
+# The collectors' desk: its cookie-signing secret made once, like the encryption key, so a
+# restart keeps everyone signed in; the demo users made once, their passwords in a file only
+# this user can read.
+if [ -z "${WEB_SESSION_SECRET:-}" ]; then
+    if [ ! -s var/web-session.secret ]; then
+        (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))' \
+            >var/web-session.secret)
+    fi
+    WEB_SESSION_SECRET=$(cat var/web-session.secret)
+fi
+export WEB_SESSION_SECRET
+web_port=${WEB_PORT:-8000}
+export WEB_PORT=$web_port
+web_url="http://127.0.0.1:$web_port"
+if [ ! -s var/desk-users.txt ]; then
+    (
+        umask 077
+        : >var/desk-users.txt.new
+        for user in agent1:agent agent2:agent field1:field field2:field super1:supervisor; do
+            name=${user%%:*}
+            password=$("$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(12))')
+            # A user made by an earlier run whose file was deleted gets a new password.
+            { echo "$password" | "$BIN/python" starter.py desk-user add "$name" --role "${user#*:}" \
+                || echo "$password" | "$BIN/python" starter.py desk-user add "$name" --reset; } \
+                >/dev/null 2>&1
+            echo "$name ${user#*:} $password" >>var/desk-users.txt.new
+        done
+        mv var/desk-users.txt.new var/desk-users.txt
+    )
+    echo "made the demo's desk users: var/desk-users.txt"
+fi
+"$BIN/python" starter.py web >>var/web.log 2>&1 &
+web_pid=$!
+for _ in $(seq 1 30); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$web_port") 2>/dev/null && break
+    kill -0 "$web_pid" 2>/dev/null || { echo "the desk failed; see var/web.log"; exit 1; }
+    sleep 0.5
+done
+
 cat <<BANNER
 
   Temporal UI:   http://localhost:8233   (cases are workflows named collection-<loan id>)
   HTTP API:      http://localhost:7243   gRPC: localhost:7233
+  Desk:          $web_url   (users and passwords: var/desk-users.txt)
   Encryption:    keys from $key_source; codec server $codec_url
-  Logs:          var/worker.log, var/temporal.log, var/codec-server.log
+  Logs:          var/worker.log, var/temporal.log, var/codec-server.log, var/web.log
   Try:           .venv/bin/python starter.py list --stage legal
   Ctrl-C stops everything; \`make run\` again resumes the same cases.
 

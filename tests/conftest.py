@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.helpers.codecs", "tests.helpers.databases", "tests.helpers.temporal"]
+pytest_plugins = [
+    "tests.helpers.codecs",
+    "tests.helpers.databases",
+    "tests.helpers.desk",
+    "tests.helpers.temporal",
+]
 
 # The folders under tests/ that hold tests, each the name of the marker its tests carry:
 # `pytest -m unit` runs the unit tests only.

@@ -1,0 +1,29 @@
+"""`/queue`: a placeholder until the page is built; it shows the layout to its roles."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import HTMLResponse
+
+from web.auth import DeskUser, require_role
+from web.context import NavLink
+from web.rendering import render
+
+ROLES = ("agent", "supervisor")
+NAV = (NavLink("/queue", "Queue", frozenset(ROLES)),)
+router = APIRouter()
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(
+    request: Request, user: Annotated[DeskUser, Depends(require_role(*ROLES))]
+) -> HTMLResponse:
+    return render(
+        request,
+        "placeholder.html",
+        user=user,
+        heading="Queue",
+        summary="The cases waiting for a call, in the order to work them.",
+    )
