@@ -8,7 +8,7 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +16,10 @@ import pytest
 from cli.adjust import adjustment_message
 from cli.commitments import plan_message, promise_message, settlement_message
 from domain.audit import AuditFact, AuditKind
+from domain.case import parse_case_input
 from domain.case_core import fingerprint
 from domain.case_state import CaseState
-from domain.commitments import parse_plan, parse_promise, parse_settlement
+from domain.commitments import CommitmentRules, parse_plan, parse_promise, parse_settlement
 from domain.debt import parse_adjustment
 from domain.decisions import Lapse
 from domain.errors import InvalidInput
@@ -33,8 +34,10 @@ from domain.messages import (
     parse_visit_outcome,
 )
 from domain.payments import Payment
-from tests.unit.test_commitments import NOW, RULES, TODAY, new_case, promise
 
+TODAY = date(2026, 3, 21)
+NOW = datetime(2026, 3, 21, 4, 0, tzinfo=UTC)
+RULES = CommitmentRules()
 DUE = (TODAY + timedelta(days=5)).isoformat()
 # Each parser with a message it takes, without a source.
 MESSAGES: dict[str, tuple[Callable[[Any], Any], dict[str, Any]]] = {
@@ -100,14 +103,30 @@ def test_a_message_without_a_source_keeps_the_fingerprint_it_had_before_sources(
 
 
 def test_the_same_id_with_another_source_is_a_conflict_as_for_payments() -> None:
-    state, _setup = new_case()
-    taken = parse_promise({**MESSAGES["promise"][1], "source": "agent1"})
+    state = new_case()
+    taken = promise("agent1")
     first = state.take_promise(taken, RULES, TODAY)
     assert state.take_promise(taken, RULES, TODAY) == first
     for other in ("agent2", None):
-        resent = parse_promise({**MESSAGES["promise"][1], "source": other})
+        resent = promise(other)
         with pytest.raises(InvalidInput, match="already used"):
             state.take_promise(resent, RULES, TODAY)
+
+
+def new_case() -> CaseState:
+    """A case in its phone stage, 20 days past due."""
+    case = {
+        "loan_id": "L-1",
+        "borrower": {"borrower_id": "B-1", "timezone": "Asia/Shanghai"},
+        "currency": "CNY",
+        "overdue_amount_minor": 500000,
+        "due_date": (TODAY - timedelta(days=20)).isoformat(),
+    }
+    return CaseState(parse_case_input(case, now=NOW))
+
+
+def promise(source: str | None = None) -> Any:
+    return parse_promise({**MESSAGES["promise"][1], "source": source})
 
 
 def events(state: CaseState, kind: AuditKind) -> list[AuditFact]:
@@ -115,16 +134,16 @@ def events(state: CaseState, kind: AuditKind) -> list[AuditFact]:
 
 
 def test_a_promise_kept_or_broken_is_recorded_with_the_source_that_made_it() -> None:
-    kept, _setup = new_case()
-    kept.take_promise(parse_promise({**MESSAGES["promise"][1], "source": "agent1"}), RULES, TODAY)
+    kept = new_case()
+    kept.take_promise(promise("agent1"), RULES, TODAY)
     kept.take_payment(Payment("p-1", 100, "CNY", source="bank"), NOW)
     [made] = events(kept, AuditKind.PROMISE_MADE)
     assert made.detail == {"amount_minor": 100, "due_date": DUE, "source": "agent1"}
     # Kept for the agent who took the promise, whoever paid.
     assert [f.detail for f in events(kept, AuditKind.PROMISE_KEPT)] == [{"source": "agent1"}]
 
-    broken, _setup = new_case()
-    broken.take_promise(parse_promise({**MESSAGES["promise"][1], "source": "agent1"}), RULES, TODAY)
+    broken = new_case()
+    broken.take_promise(promise("agent1"), RULES, TODAY)
     broken.lapse(Lapse("promise"))
     assert [f.detail for f in events(broken, AuditKind.PROMISE_BROKEN)] == [
         {"shortfall_minor": 100, "source": "agent1"}
@@ -133,16 +152,16 @@ def test_a_promise_kept_or_broken_is_recorded_with_the_source_that_made_it() -> 
     assert view["promise"]["source"] == "agent1"
 
     # Without a source, the events are what they always were.
-    quiet, _setup = new_case()
-    quiet.take_promise(promise(amount=100), RULES, TODAY)
+    quiet = new_case()
+    quiet.take_promise(promise(), RULES, TODAY)
     quiet.lapse(Lapse("promise"))
     assert [f.detail for f in events(quiet, AuditKind.PROMISE_BROKEN)] == [{"shortfall_minor": 100}]
     assert "source" not in events(quiet, AuditKind.PROMISE_MADE)[0].detail
 
 
 def test_a_state_carried_from_before_sources_reads_with_none() -> None:
-    state, _setup = new_case()
-    state.take_promise(promise(amount=100), RULES, TODAY)
+    state = new_case()
+    state.take_promise(promise(), RULES, TODAY)
     state.place_hold(parse_hold(MESSAGES["hold"][1]), NOW)
     carried = state.carried()
     # What a case that ran before sources carried: the same, without the `source` keys.
@@ -154,7 +173,7 @@ def test_a_state_carried_from_before_sources_reads_with_none() -> None:
 
 
 def test_outcomes_holds_and_adjustments_record_their_source_only_when_given() -> None:
-    state, _setup = new_case()
+    state = new_case()
     state.place_hold(parse_hold({**MESSAGES["hold"][1], "source": "agent1"}), NOW)
     state.release_hold(HoldRelease("h-1", source="agent2"))
     adjustment = {"adjustment_id": "adj-1", "component": "principal", "amount_minor": -100}
