@@ -8,12 +8,16 @@ import argparse
 from typing import Any
 
 from cli.arguments import ClientFactory, CommandSet
-from cli.updates import add_timeout, send_checked
+from cli.updates import add_source, add_timeout, send_checked, with_source
 from domain.debt import COMPONENTS, parse_adjustment
 
 
 def adjustment_message(
-    adjustment_id: str, component: str, amount_minor: int, reason: str | None
+    adjustment_id: str,
+    component: str,
+    amount_minor: int,
+    reason: str | None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """The `adjust_balance` argument, checked as the case reads it (raises `InvalidInput`)."""
     arg: dict[str, Any] = {
@@ -23,6 +27,7 @@ def adjustment_message(
     }
     if reason is not None:
         arg["reason"] = reason
+    arg = with_source(arg, source)
     parse_adjustment(arg)
     return arg
 
@@ -34,7 +39,7 @@ async def cmd_adjust(args: argparse.Namespace, connect: ClientFactory) -> int:
         "adjustment",
         "adjust_balance",
         lambda: adjustment_message(
-            args.adjustment_id, args.component, args.amount_minor, args.reason
+            args.adjustment_id, args.component, args.amount_minor, args.reason, args.source
         ),
     )
 
@@ -64,4 +69,5 @@ def register(commands: CommandSet) -> None:
         help="minor units, not 0; negative reduces the part (-5000 takes 50.00 off)",
     )
     p.add_argument("--reason", help="why, for the case's audit trail (at most 2,000 characters)")
+    add_source(p, "operator1")
     add_timeout(p)

@@ -16,7 +16,7 @@ from typing import Any
 
 from cli.arguments import ClientFactory, CommandSet
 from cli.cases import load_case_file
-from cli.updates import add_timeout, send_checked
+from cli.updates import add_source, add_timeout, send_checked, with_source
 from domain.commitments import CommitmentRules, parse_plan, parse_promise, parse_settlement
 from domain.errors import InvalidInput
 from domain.fields import shown
@@ -26,16 +26,25 @@ INSTALLMENT_EXAMPLE = "2026-12-10:250000"
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def promise_message(promise_id: str, amount_minor: int, due_date: str) -> dict[str, Any]:
+def promise_message(
+    promise_id: str, amount_minor: int, due_date: str, source: str | None = None
+) -> dict[str, Any]:
     """The `promise_to_pay` argument, checked as the case reads it (raises `InvalidInput`)."""
-    arg = {"promise_id": promise_id, "amount_minor": amount_minor, "due_date": due_date}
+    arg = with_source(
+        {"promise_id": promise_id, "amount_minor": amount_minor, "due_date": due_date}, source
+    )
     parse_promise(arg)
     return arg
 
 
-def settlement_message(settlement_id: str, amount_minor: int, due_date: str) -> dict[str, Any]:
+def settlement_message(
+    settlement_id: str, amount_minor: int, due_date: str, source: str | None = None
+) -> dict[str, Any]:
     """The `agree_settlement` argument, checked as the case reads it (raises `InvalidInput`)."""
-    arg = {"settlement_id": settlement_id, "amount_minor": amount_minor, "due_date": due_date}
+    arg = with_source(
+        {"settlement_id": settlement_id, "amount_minor": amount_minor, "due_date": due_date},
+        source,
+    )
     parse_settlement(arg)
     return arg
 
@@ -63,11 +72,12 @@ def plan_message(
     plan_id: str | None,
     installments: Sequence[str] | None,
     base: Mapping[str, Any] | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    """The `propose_plan` argument: the `--file` object (`base`), with `--plan-id` and the
-    `--installment` flags (all of them, in order) replacing what it holds; checked as the case
-    reads it (raises `InvalidInput`)."""
-    arg: dict[str, Any] = dict(base or {})
+    """The `propose_plan` argument: the `--file` object (`base`), with `--plan-id`, the
+    `--installment` flags (all of them, in order) and `--source` replacing what it holds;
+    checked as the case reads it (raises `InvalidInput`)."""
+    arg: dict[str, Any] = with_source(dict(base or {}), source)
     if plan_id is not None:
         arg["plan_id"] = plan_id
     if installments:
@@ -89,7 +99,7 @@ async def cmd_promise(args: argparse.Namespace, connect: ClientFactory) -> int:
         connect,
         "promise",
         "promise_to_pay",
-        lambda: promise_message(args.promise_id, args.amount_minor, args.due_date),
+        lambda: promise_message(args.promise_id, args.amount_minor, args.due_date, args.source),
     )
 
 
@@ -100,7 +110,10 @@ async def cmd_plan(args: argparse.Namespace, connect: ClientFactory) -> int:
         "plan",
         "propose_plan",
         lambda: plan_message(
-            args.plan_id, args.installment, load_plan_file(args.file) if args.file else None
+            args.plan_id,
+            args.installment,
+            load_plan_file(args.file) if args.file else None,
+            args.source,
         ),
     )
 
@@ -111,7 +124,9 @@ async def cmd_settle(args: argparse.Namespace, connect: ClientFactory) -> int:
         connect,
         "settlement",
         "agree_settlement",
-        lambda: settlement_message(args.settlement_id, args.amount_minor, args.due_date),
+        lambda: settlement_message(
+            args.settlement_id, args.amount_minor, args.due_date, args.source
+        ),
     )
 
 
@@ -162,6 +177,7 @@ def register(commands: CommandSet) -> None:
     p.add_argument("--promise-id", required=True, help="idempotency key")
     p.add_argument("--amount-minor", type=int, required=True, help="promised amount")
     p.add_argument("--due-date", required=True, help="YYYY-MM-DD, the borrower's calendar")
+    add_source(p)
     add_timeout(p)
 
     p = commands.add(
@@ -181,6 +197,7 @@ def register(commands: CommandSet) -> None:
         help='the plan as a JSON object {"plan_id", "installments": [{"due_date", '
         '"amount_minor"}]}; --plan-id and --installment replace what it holds',
     )
+    add_source(p)
     add_timeout(p)
 
     p = commands.add(
@@ -193,4 +210,5 @@ def register(commands: CommandSet) -> None:
     p.add_argument("--settlement-id", required=True, help="idempotency key")
     p.add_argument("--amount-minor", type=int, required=True, help="the amount that settles")
     p.add_argument("--due-date", required=True, help="YYYY-MM-DD, the borrower's calendar")
+    add_source(p)
     add_timeout(p)

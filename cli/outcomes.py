@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cli.arguments import ClientFactory, Command, CommandSet
-from cli.updates import add_timeout, send_checked
+from cli.updates import add_source, add_timeout, send_checked, with_source
 from domain.messages import (
     CONTACT_OUTCOMES,
     HOLD_KINDS,
@@ -33,14 +33,16 @@ def _with_note(arg: dict[str, Any], note: str | None) -> dict[str, Any]:
 
 
 async def cmd_hold(args: argparse.Namespace, connect: ClientFactory) -> int:
-    arg = {"hold_id": args.hold_id, "kind": args.kind, "reason": args.reason}
+    arg = with_source(
+        {"hold_id": args.hold_id, "kind": args.kind, "reason": args.reason}, args.source
+    )
     return await send_checked(
         args, connect, "hold", "place_hold", lambda: _checked(arg, parse_hold)
     )
 
 
 async def cmd_release(args: argparse.Namespace, connect: ClientFactory) -> int:
-    arg = {"hold_id": args.hold_id}
+    arg = with_source({"hold_id": args.hold_id}, args.source)
     return await send_checked(
         args, connect, "hold release", "release_hold", lambda: _checked(arg, parse_hold_release)
     )
@@ -50,11 +52,11 @@ def _recording(
     what: str, update: str, id_key: str, value_key: str, parse: Callable[[dict[str, Any]], object]
 ) -> Command:
     """The command that sends `update` with the id and the value from their flags (and the
-    note, if one is given)."""
+    note and the source, if given)."""
 
     async def command(args: argparse.Namespace, connect: ClientFactory) -> int:
         arg = {id_key: getattr(args, id_key), value_key: getattr(args, value_key)}
-        noted = _with_note(arg, args.note)
+        noted = with_source(_with_note(arg, args.note), args.source)
         return await send_checked(args, connect, what, update, lambda: _checked(noted, parse))
 
     return command
@@ -68,13 +70,15 @@ def _add_recorded(
     flags: tuple[str, str],
     choices: Sequence[str],
 ) -> None:
-    """A command that records one id'd value from a fixed list, with an optional note."""
+    """A command that records one id'd value from a fixed list, with an optional note and
+    source."""
     p = commands.add(name, handler, help_text)
     p.add_argument("loan_id", metavar="LOAN_ID")
     id_flag, value_flag = flags
     p.add_argument(id_flag, required=True)
     p.add_argument(value_flag, required=True, choices=choices)
     p.add_argument("--note")
+    add_source(p)
     add_timeout(p)
 
 
@@ -86,11 +90,13 @@ def register(commands: CommandSet) -> None:
     p.add_argument("--hold-id", required=True)
     p.add_argument("--kind", required=True, choices=HOLD_KINDS)
     p.add_argument("--reason", required=True)
+    add_source(p)
     add_timeout(p)
 
     p = commands.add("release", cmd_release, "Release a hold.")
     p.add_argument("loan_id", metavar="LOAN_ID")
     p.add_argument("--hold-id", required=True)
+    add_source(p)
     add_timeout(p)
 
     _add_recorded(

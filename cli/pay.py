@@ -9,7 +9,7 @@ from typing import Any
 
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_BAD_INPUT, err, out
-from cli.updates import add_timeout, run_update
+from cli.updates import add_source, add_timeout, run_update, with_source
 from domain.case import loan_id_of
 from domain.errors import InvalidInput
 from domain.payments import parse_payment
@@ -20,13 +20,10 @@ async def cmd_pay(args: argparse.Namespace, connect: ClientFactory) -> int:
     # refuse: replaced by a new uuid, every retry of the command would pay again.
     generated = args.payment_id is None
     payment_id = str(uuid.uuid4()) if generated else args.payment_id
-    arg: dict[str, Any] = {
-        "payment_id": payment_id,
-        "amount_minor": args.amount_minor,
-        "currency": args.currency,
-    }
-    if args.source:
-        arg["source"] = args.source
+    arg: dict[str, Any] = with_source(
+        {"payment_id": payment_id, "amount_minor": args.amount_minor, "currency": args.currency},
+        args.source,
+    )
     if args.paid_at:
         arg["paid_at"] = args.paid_at
     try:
@@ -55,6 +52,6 @@ def register(commands: CommandSet) -> None:
     p.add_argument("--amount-minor", type=int, required=True)
     p.add_argument("--currency", required=True)
     p.add_argument("--payment-id", help="idempotency key; default: a new uuid (printed)")
-    p.add_argument("--source", help="e.g. bank-transfer")
+    add_source(p, "bank-transfer")
     p.add_argument("--paid-at", help="ISO 8601 timestamp; default: now")
     add_timeout(p)

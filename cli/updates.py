@@ -84,6 +84,20 @@ def _resend_advice(update: str, arg: dict[str, Any], worker_seen: bool) -> str:
     return f"once a worker runs, {advice}"
 
 
+def add_source(parser: argparse.ArgumentParser, example: str = "agent1") -> None:
+    """`--source NAME`: who sends the message, recorded with it in the case's audit log."""
+    parser.add_argument(
+        "--source",
+        metavar="NAME",
+        help=f"who sends it, for the case's audit log (e.g. {example}; at most 64 characters)",
+    )
+
+
+def with_source(arg: dict[str, Any], source: str | None) -> dict[str, Any]:
+    """The message with its `source`, if `--source` named one (absent, as before it existed)."""
+    return {**arg, "source": source} if source else arg
+
+
 def add_timeout(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",

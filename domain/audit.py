@@ -67,3 +67,12 @@ class AuditFact:
     # When it was first handed to the writer (set by the workflow), so a batch written late, or
     # written again after a failure, keeps the moment it happened.
     at: str | None = None
+
+
+def with_source(
+    detail: dict[str, str | int | None], source: str | None
+) -> dict[str, str | int | None]:
+    """An event's detail naming who sent the message (the agent, for the supervisor's counts).
+    Only when there is one: an event of a message without it is recorded as it always was, so
+    a case replays its history to the same activity inputs."""
+    return detail if source is None else {**detail, "source": source}

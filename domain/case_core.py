@@ -8,6 +8,7 @@ is appended to `journal`; `revision` counts the changes that may alter what the 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from domain.case_status import FINAL_STATUSES
 from domain.commitments import Plan, Promise, Settlement
 from domain.debt import Debt, DebtTerms
 from domain.errors import InvalidInput
+from domain.fields import ADDED_LATER
 
 # The field that names each kind of message, for errors about its id.
 ID_FIELDS = {
@@ -50,7 +52,23 @@ class Answered:
 def fingerprint(body: object) -> str:
     """A short digest of a parsed message (a frozen dataclass of plain values, whose repr is
     stable), enough to tell the same message from another one under the same id."""
-    return hashlib.sha256(repr(body).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    text = _as_fingerprinted(body)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _as_fingerprinted(body: object) -> str:
+    """The message's repr, without the fields added later that it leaves unset: the carried
+    answers hold fingerprints taken before those fields existed, and a message resent without
+    them must match its first answer. Set, such a field is part of the message like any other."""
+    if not dataclasses.is_dataclass(body) or isinstance(body, type):
+        return repr(body)
+    shown = [
+        f"{item.name}={getattr(body, item.name)!r}"
+        for item in dataclasses.fields(body)
+        if item.repr and not (item.metadata.get(ADDED_LATER) and getattr(body, item.name) is None)
+    ]
+    # As the dataclass's own repr writes it.
+    return f"{type(body).__qualname__}({', '.join(shown)})"
 
 
 @dataclass

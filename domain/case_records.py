@@ -79,6 +79,8 @@ class Hold:
     kind: str
     reason: str
     placed_at: str
+    # Who placed it (a state carried over from before holds kept it has none).
+    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 from domain import commitments
-from domain.audit import AuditFact, AuditKind
+from domain.audit import AuditFact, AuditKind, with_source
 from domain.case_core import ID_FIELDS
 from domain.case_records import keep_rejection
 from domain.commitments import (
@@ -78,6 +78,7 @@ class CommitmentTrack(LadderTrack):
             amount_minor=request.amount_minor,
             due_date=request.due_date,
             paid_before_minor=self.paid_minor,
+            source=request.source,
         )
         return AuditFact(AuditKind.PROMISE_MADE, request.promise_id, _amount_by_date(request))
 
@@ -98,14 +99,18 @@ class CommitmentTrack(LadderTrack):
             plan_id=request.plan_id,
             installments=[Installment(i.due_date, i.amount_minor) for i in request.installments],
             began_in_stage=self.stage,
+            source=request.source,
         )
         return AuditFact(
             AuditKind.PLAN_AGREED,
             request.plan_id,
-            {
-                "installments": len(request.installments),
-                "last_due_date": request.installments[-1].due_date.isoformat(),
-            },
+            with_source(
+                {
+                    "installments": len(request.installments),
+                    "last_due_date": request.installments[-1].due_date.isoformat(),
+                },
+                request.source,
+            ),
         )
 
     def reject_plan(self, raw: Any, reason: str) -> None:
@@ -141,6 +146,7 @@ class CommitmentTrack(LadderTrack):
             amount_minor=request.amount_minor,
             due_date=request.due_date,
             paid_before_minor=self.paid_minor,
+            source=request.source,
         )
         return AuditFact(
             AuditKind.SETTLEMENT_AGREED, request.settlement_id, _amount_by_date(request)
@@ -184,13 +190,19 @@ class CommitmentTrack(LadderTrack):
             promise.paid_toward_minor = self.paid_minor - promise.paid_before_minor
             if promise.paid_toward_minor >= promise.amount_minor:
                 promise.state = "kept"
-                self.journal.append(AuditFact(AuditKind.PROMISE_KEPT, promise.promise_id, {}))
+                self.journal.append(
+                    AuditFact(
+                        AuditKind.PROMISE_KEPT, promise.promise_id, with_source({}, promise.source)
+                    )
+                )
         plan = self.active_plan
         if plan is not None:
             commitments.allocate(plan.installments, applied_minor)
             if all(i.state == "paid" for i in plan.installments):
                 plan.state = "completed"
-                self.journal.append(AuditFact(AuditKind.PLAN_COMPLETED, plan.plan_id, {}))
+                self.journal.append(
+                    AuditFact(AuditKind.PLAN_COMPLETED, plan.plan_id, with_source({}, plan.source))
+                )
                 self.close("plan_completed", at)
                 return
         settlement = self.pending_settlement
@@ -203,7 +215,7 @@ class CommitmentTrack(LadderTrack):
                 AuditFact(
                     AuditKind.SETTLEMENT_PAID,
                     settlement.settlement_id,
-                    {"forgiven_minor": settlement.forgiven_minor},
+                    with_source({"forgiven_minor": settlement.forgiven_minor}, settlement.source),
                 )
             )
             self.close("settled", at)
@@ -224,7 +236,11 @@ class CommitmentTrack(LadderTrack):
             settlement = self.pending_settlement
             settlement.state = "lapsed"
             self.journal.append(
-                AuditFact(AuditKind.SETTLEMENT_LAPSED, settlement.settlement_id, {})
+                AuditFact(
+                    AuditKind.SETTLEMENT_LAPSED,
+                    settlement.settlement_id,
+                    with_source({}, settlement.source),
+                )
             )
         self.revision += 1
 
@@ -238,7 +254,7 @@ class CommitmentTrack(LadderTrack):
             AuditFact(
                 AuditKind.PROMISE_BROKEN,
                 promise.promise_id,
-                {"shortfall_minor": promise.shortfall_minor},
+                with_source({"shortfall_minor": promise.shortfall_minor}, promise.source),
             )
         )
 
@@ -251,13 +267,20 @@ class CommitmentTrack(LadderTrack):
         plan.state = "broken"
         self.resume_stage = plan.began_in_stage
         self.journal.append(
-            AuditFact(AuditKind.PLAN_BROKEN, plan.plan_id, {"missed": missed.due_date.isoformat()})
+            AuditFact(
+                AuditKind.PLAN_BROKEN,
+                plan.plan_id,
+                with_source({"missed": missed.due_date.isoformat()}, plan.source),
+            )
         )
 
 
 def _amount_by_date(request: PromiseRequest | SettlementRequest) -> dict[str, str | int | None]:
-    """What the record of a promise or a settlement says of it."""
-    return {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()}
+    """What the record of a promise or a settlement says of it, and who sent it."""
+    return with_source(
+        {"amount_minor": request.amount_minor, "due_date": request.due_date.isoformat()},
+        request.source,
+    )
 
 
 def _named(commitment: Promise | Settlement) -> str:

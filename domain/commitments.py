@@ -41,6 +41,8 @@ class PromiseRequest:
     promise_id: str
     amount_minor: int
     due_date: date
+    # Who sent it (the agent the desk acts for); plans and settlements may name one too.
+    source: str | None = fields.added_later()
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class InstallmentRequest:
 class PlanRequest:
     plan_id: str
     installments: tuple[InstallmentRequest, ...]
+    source: str | None = fields.added_later()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class SettlementRequest:
     settlement_id: str
     amount_minor: int
     due_date: date
+    source: str | None = fields.added_later()
 
 
 @dataclass
@@ -72,6 +76,9 @@ class Promise:
     state: str = "pending"  # pending, kept, broken
     paid_toward_minor: int = 0
     shortfall_minor: int = 0
+    # Who took it: its kept or broken record names them too (a state carried over from
+    # before commitments kept it has none).
+    source: str | None = None
 
 
 @dataclass
@@ -89,6 +96,7 @@ class Plan:
     # The stage the case was in when the plan began: a broken plan resumes collection there.
     began_in_stage: str
     state: str = "active"  # active, completed, broken
+    source: str | None = None
 
     def next_due(self) -> Installment | None:
         return next((i for i in self.installments if i.state == "due"), None)
@@ -102,6 +110,7 @@ class Settlement:
     paid_before_minor: int
     state: str = "pending"  # pending, paid, lapsed
     forgiven_minor: int = 0
+    source: str | None = None
 
 
 def parse_promise(raw: Any) -> PromiseRequest:
@@ -110,6 +119,7 @@ def parse_promise(raw: Any) -> PromiseRequest:
         promise_id=fields.message_id(data, "promise_id"),
         amount_minor=fields.positive_int(data, "amount_minor"),
         due_date=fields.iso_date(data, "due_date"),
+        source=fields.source(data),
     )
 
 
@@ -131,7 +141,9 @@ def parse_plan(raw: Any) -> PlanRequest:
                 amount_minor=fields.positive_int(item, "amount_minor", prefix=prefix),
             )
         )
-    return PlanRequest(plan_id=plan_id, installments=tuple(installments))
+    return PlanRequest(
+        plan_id=plan_id, installments=tuple(installments), source=fields.source(data)
+    )
 
 
 def parse_settlement(raw: Any) -> SettlementRequest:
@@ -140,6 +152,7 @@ def parse_settlement(raw: Any) -> SettlementRequest:
         settlement_id=fields.message_id(data, "settlement_id"),
         amount_minor=fields.positive_int(data, "amount_minor"),
         due_date=fields.iso_date(data, "due_date"),
+        source=fields.source(data),
     )
 
 

@@ -289,6 +289,8 @@ class Adjustment:
     component: str
     amount_minor: int
     reason: str | None = None
+    # Who sent it: the loan system, or the operator the command line acts for.
+    source: str | None = fields.added_later()
 
 
 def parse_adjustment(raw: Any) -> Adjustment:
@@ -301,7 +303,7 @@ def parse_adjustment(raw: Any) -> Adjustment:
     if abs(amount) > fields.AMOUNT_MAX:
         raise InvalidInput("amount_minor", f"must be at most {fields.AMOUNT_MAX} either way")
     reason = fields.bounded_text(data, "reason", required=False)
-    return Adjustment(adjustment_id, component, amount, reason)
+    return Adjustment(adjustment_id, component, amount, reason, fields.source(data))
 
 
 def _non_negative(data: Mapping[str, Any], key: str, prefix: str) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.audit import AuditFact, AuditKind
+from domain.audit import AuditFact, AuditKind, with_source
 from domain.case_core import ID_FIELDS
 from domain.errors import InvalidInput
 from domain.holds import HoldRules
@@ -45,7 +45,11 @@ class FieldWork(HoldRules):
         contact.note = outcome.note
         kind = AuditKind.CONTACT_OUTCOME if channel == "call" else AuditKind.VISIT_OUTCOME
         self.journal.append(
-            AuditFact(kind, outcome.ref_id, {"outcome": outcome.outcome, "note": outcome.note})
+            AuditFact(
+                kind,
+                outcome.ref_id,
+                with_source({"outcome": outcome.outcome, "note": outcome.note}, outcome.source),
+            )
         )
         if channel == "call":
             self._call_answered(outcome, at)
@@ -66,6 +70,8 @@ class FieldWork(HoldRules):
                     hold_id=f"dispute-{outcome.ref_id}",
                     kind="dispute",
                     reason=f"borrower disputed the debt on call {outcome.ref_id}",
+                    # Placed on the word of whoever recorded the dispute.
+                    source=outcome.source,
                 ),
                 at,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
@@ -20,6 +21,12 @@ NOTE_MAX = 2000
 # The largest integer a JSON number holds exactly in JavaScript-based UIs and clients (2^53 - 1);
 # well inside the 64-bit BIGINT columns, which overflow at 2^63.
 AMOUNT_MAX = 2**53 - 1
+# Who sent a message: a payment system, or the signed-in user the desk acts for. Stored in
+# varchar(64) columns (the payments' `source`).
+SOURCE_MAX = 64
+
+# Marks a message's field added after cases were already answering messages (see `added_later`).
+ADDED_LATER = "added_later"
 
 # What `storable_id` keeps of an over-long id, and how much of its hash it appends, so that
 # distinct absurd ids stay distinct and the result still fits MESSAGE_ID_MAX (100 + 2 + 16).
@@ -101,6 +108,19 @@ def bounded_text(
     if value is not None and len(value) > max_chars:
         raise InvalidInput(prefix + field, f"must be at most {max_chars} characters")
     return value
+
+
+def added_later() -> Any:
+    """A dataclass field, None by default, that a message gained after cases had answered
+    messages: unset, it is left out of the message's fingerprint
+    (`domain.case_core.fingerprint`), so a message resent across the upgrade is still the same
+    message and not a conflict with its own first answer."""
+    return dataclasses.field(default=None, metadata={ADDED_LATER: True})
+
+
+def source(data: Mapping[str, Any]) -> str | None:
+    """The optional `source` of a message (who sent it): at most SOURCE_MAX characters."""
+    return bounded_text(data, "source", required=False, max_chars=SOURCE_MAX)
 
 
 def message_id(data: Mapping[str, Any], field: str, *, prefix: str = "") -> str:

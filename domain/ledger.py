@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.audit import AuditFact, AuditKind
+from domain.audit import AuditFact, AuditKind, with_source
 from domain.case_records import PaymentEntry, PaymentFact, keep_rejection
 from domain.commitment_track import CommitmentTrack
 from domain.debt import Adjustment
@@ -106,12 +106,15 @@ class Ledger(CommitmentTrack):
             AuditFact(
                 AuditKind.BALANCE_ADJUSTED,
                 adjustment.adjustment_id,
-                {
-                    "component": adjustment.component,
-                    "amount_minor": adjustment.amount_minor,
-                    "reason": adjustment.reason,
-                    "outstanding_minor": self.outstanding_minor,
-                },
+                with_source(
+                    {
+                        "component": adjustment.component,
+                        "amount_minor": adjustment.amount_minor,
+                        "reason": adjustment.reason,
+                        "outstanding_minor": self.outstanding_minor,
+                    },
+                    adjustment.source,
+                ),
             )
         )
         if self.outstanding_minor == 0:

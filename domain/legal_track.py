@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.audit import AuditFact, AuditKind
+from domain.audit import AuditFact, AuditKind, with_source
 from domain.case_core import CaseCore
 from domain.errors import InvalidInput
 from domain.messages import LEGAL_MOVES, LegalEvent
@@ -37,7 +37,9 @@ class LegalTrack(CaseCore):
         )
         self.journal.append(
             AuditFact(
-                AuditKind.LEGAL_EVENT, event.event_id, {"event": event.event, "note": event.note}
+                AuditKind.LEGAL_EVENT,
+                event.event_id,
+                with_source({"event": event.event, "note": event.note}, event.source),
             )
         )
         return self._answer(

@@ -38,6 +38,14 @@ class HoldRequest:
     hold_id: str
     kind: str
     reason: str
+    # Who sent it (the agent the desk acts for); every message below may name one.
+    source: str | None = fields.added_later()
+
+
+@dataclass(frozen=True)
+class HoldRelease:
+    hold_id: str
+    source: str | None = fields.added_later()
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class Outcome:
     ref_id: str
     outcome: str
     note: str | None = None
+    source: str | None = fields.added_later()
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class LegalEvent:
     event_id: str
     event: str
     note: str | None = None
+    source: str | None = fields.added_later()
 
 
 def _note(data: Mapping[str, Any]) -> str | None:
@@ -66,23 +76,26 @@ def parse_hold(raw: Any) -> HoldRequest:
         hold_id=fields.message_id(data, "hold_id"),
         kind=fields.one_of(data, "kind", HOLD_KINDS),
         reason=fields.bounded_text(data, "reason", required=True),
+        source=fields.source(data),
     )
 
 
-def parse_hold_release(raw: Any) -> str:
-    return fields.message_id(fields.as_object(raw, "release"), "hold_id")
+def parse_hold_release(raw: Any) -> HoldRelease:
+    data = fields.as_object(raw, "release")
+    return HoldRelease(hold_id=fields.message_id(data, "hold_id"), source=fields.source(data))
 
 
 def _noted_choice(
     raw: Any, what: str, id_field: str, choice_field: str, choices: tuple[str, ...]
-) -> tuple[str, str, str | None]:
-    """A message naming itself by `id_field`, with one of `choices` and an optional note:
-    outcomes and legal events alike."""
+) -> tuple[str, str, str | None, str | None]:
+    """A message naming itself by `id_field`, with one of `choices`, an optional note and an
+    optional source: outcomes and legal events alike."""
     data = fields.as_object(raw, what)
     return (
         fields.message_id(data, id_field),
         fields.one_of(data, choice_field, choices),
         _note(data),
+        fields.source(data),
     )
 
 

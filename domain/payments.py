@@ -10,7 +10,6 @@ from typing import Any
 from domain import fields
 from domain.errors import InvalidInput
 
-SOURCE_MAX = 64
 # Payment systems' clocks run a little ahead of ours; a payment stamped further ahead than this
 # has not happened yet and would misdate promises and installments it counts toward.
 PAID_AT_SKEW = timedelta(minutes=5)
@@ -42,7 +41,7 @@ def parse_payment(raw: Any, *, case_currency: str, now: datetime | None = None) 
             "currency", f"{fields.shown(currency)} is not the case currency {case_currency}"
         )
     paid_at = _paid_at(data, now)
-    source = fields.bounded_text(data, "source", required=False, max_chars=SOURCE_MAX)
+    source = fields.source(data)
     return Payment(
         payment_id=payment_id,
         amount_minor=amount,

@@ -34,6 +34,8 @@ class PromiseView:
     state: str
     paid_toward_minor: int
     shortfall_minor: int
+    # Who sent it, when known (here and in plans, settlements and holds).
+    source: str | None
 
     @classmethod
     def of(cls, promise: Promise) -> PromiseView:
@@ -54,6 +56,7 @@ class PlanView:
     state: str
     began_in_stage: str
     installments: list[InstallmentView]
+    source: str | None
 
     @classmethod
     def of(cls, plan: Plan) -> PlanView:
@@ -65,6 +68,7 @@ class PlanView:
                 InstallmentView(i.due_date.isoformat(), i.amount_minor, i.paid_minor, i.state)
                 for i in plan.installments
             ],
+            source=plan.source,
         )
 
 
@@ -75,6 +79,7 @@ class SettlementView:
     due_date: str
     state: str
     forgiven_minor: int
+    source: str | None
 
     @classmethod
     def of(cls, settlement: Settlement) -> SettlementView:
@@ -87,6 +92,7 @@ class HoldView:
     kind: str
     reason: str
     placed_at: str
+    source: str | None
 
 
 @dataclass(frozen=True)

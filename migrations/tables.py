@@ -24,8 +24,7 @@ from sqlmodel import Field, SQLModel
 from contracts import CaseEvent, PaymentRecord
 from domain.case import Borrower
 from domain.debt import COMPONENTS
-from domain.fields import MESSAGE_ID_MAX
-from domain.payments import SOURCE_MAX
+from domain.fields import MESSAGE_ID_MAX, SOURCE_MAX
 
 # A debt's parts as columns (`Parts.as_json()`'s keys): a payment's allocation, a case's balance.
 PART_COLUMNS = tuple(f"{component}_minor" for component in COMPONENTS)

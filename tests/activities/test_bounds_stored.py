@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from activities.store import Store
 from domain import fields
-from domain.payments import SOURCE_MAX, parse_payment
+from domain.payments import parse_payment
 from migrations.tables import CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow
 from tests.helpers.bounds import AMOUNT_MAX, ID_128, payment, refused
 
@@ -69,7 +69,7 @@ def test_applied_payment_amounts_at_the_bound_round_trip_exactly(store: Store) -
         applied_minor=AMOUNT_MAX - 1,
         overpaid_minor=1,
         outstanding_after_minor=AMOUNT_MAX,
-        source="s" * SOURCE_MAX,
+        source="s" * fields.SOURCE_MAX,
     )
     assert store.insert_if_absent(row)
     stored = store.get(PaymentRow, ("run-1", ID_128))

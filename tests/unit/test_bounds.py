@@ -21,7 +21,7 @@ from domain.messages import (
     parse_legal_event,
     parse_visit_outcome,
 )
-from domain.payments import PAID_AT_SKEW, SOURCE_MAX, parse_payment
+from domain.payments import PAID_AT_SKEW, parse_payment
 from tests.helpers.bounds import AMOUNT_MAX, ID_128, payment, refused
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
@@ -148,7 +148,7 @@ def test_hold_reason_is_required_and_at_most_2000_characters() -> None:
 
 
 def test_payment_source_stays_at_most_64_characters() -> None:
-    assert SOURCE_MAX == 64
+    assert fields.SOURCE_MAX == 64
     parse_payment(payment(source="s" * 64), case_currency="CNY")
     error = refused(lambda: parse_payment(payment(source="s" * 65), case_currency="CNY"))
     assert error.field == "source"

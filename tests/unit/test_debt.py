@@ -26,7 +26,7 @@ from domain.debt import (
     parse_terms,
 )
 from domain.errors import InvalidInput
-from domain.messages import HoldRequest
+from domain.messages import HoldRelease, HoldRequest
 from domain.payments import Payment
 from policies import load_policy
 
@@ -301,7 +301,7 @@ def test_the_parts_never_go_negative_always_sum_and_stay_within_the_cap(
             elif kind == "hold":
                 state.place_hold(HoldRequest(f"h{number}", str(operation[1]), "test"), now)
             elif kind == "release" and state.holds:
-                state.release_hold(next(iter(state.holds)))
+                state.release_hold(HoldRelease(next(iter(state.holds))))
             elif kind == "plan":
                 outstanding = state.outstanding_minor
                 plan = parse_plan(

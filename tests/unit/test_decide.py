@@ -14,7 +14,7 @@ from domain.case_state import CaseState
 from domain.clock import case_clock
 from domain.decide import contact_still_stands, decide
 from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip, Wait
-from domain.messages import HoldRequest
+from domain.messages import HoldRelease, HoldRequest
 from domain.payments import Payment
 from policies import load_policy
 
@@ -219,7 +219,7 @@ def test_never_a_contact_on_hold_after_closing_or_outside_the_window(
         elif kind == "hold" and not state.closed:
             state.place_hold(HoldRequest(str(value), "dispute", "r"), now)
         elif kind == "release" and value in state.holds:
-            state.release_hold(str(value))
+            state.release_hold(HoldRelease(str(value)))
         elif kind == "pay":
             assert isinstance(value, int)
             state.take_payment(Payment(f"p{number}", value, "CNY"), now)

@@ -16,7 +16,13 @@ from domain.clock import bucket, calendar_days_past_due, case_clock
 from domain.contact_rules import next_contact_time
 from domain.debt import DEFAULT_ALLOCATION_ORDER, Parts, allocate
 from domain.errors import InvalidInput
-from domain.messages import Outcome, parse_contact_outcome, parse_hold, parse_legal_event
+from domain.messages import (
+    HoldRelease,
+    Outcome,
+    parse_contact_outcome,
+    parse_hold,
+    parse_legal_event,
+)
 from domain.money import format_money
 from domain.payments import Payment, parse_payment
 from domain.policy import ContactWindow, LadderStep, parse_policy
@@ -419,10 +425,10 @@ def test_holds_are_idempotent_and_released_by_id() -> None:
         state.place_hold(parse_hold({"hold_id": "h1", "kind": "complaint", "reason": "x"}), NOW)
     assert caught.value.field == "hold_id"
     with pytest.raises(InvalidInput) as caught:
-        state.release_hold("nope")
+        state.release_hold(HoldRelease("nope"))
     assert caught.value.field == "hold_id"
-    assert state.release_hold("h1") == {"hold_id": "h1", "status": "active"}
-    assert state.release_hold("h1") == {"hold_id": "h1", "status": "active"}
+    assert state.release_hold(HoldRelease("h1")) == {"hold_id": "h1", "status": "active"}
+    assert state.release_hold(HoldRelease("h1")) == {"hold_id": "h1", "status": "active"}
     with pytest.raises(InvalidInput):
         parse_hold({"hold_id": "h2", "kind": "vacation", "reason": "x"})
     state.close("paid", NOW)

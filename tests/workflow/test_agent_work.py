@@ -3,6 +3,7 @@ server, and as rules."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -221,3 +222,47 @@ async def test_recorded_outcomes_close_the_task_and_ask_for_nothing_more(
 
 CALL_OUTCOMES = ("reached", "no_answer", "refused")
 VISIT_OUTCOMES = ("met", "refused")
+
+
+async def test_an_agents_call_and_promise_name_the_agent_in_the_audit_log(
+    own_time_env_from_night_or_day: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    """The desk sends an agent's messages with `source`: the supervisor counts each agent's
+    calls, right-party contacts and promises kept from the events that carry it."""
+    env = own_time_env_from_night_or_day
+    async with make_worker(env.client, case_world):
+        await advance_to_local_time(env, OPEN_AT)
+        handle = await start_case(env, case_world, days_overdue=15)
+        await env.sleep(timedelta(hours=2))
+        call = (await status_of(handle))["contacts"][-1]["attempt_id"]
+        await handle.execute_update(
+            CollectionCase.record_contact_outcome,
+            {"attempt_id": call, "outcome": "promised", "source": "agent1"},
+        )
+        today = await case_today(env)
+        await handle.execute_update(
+            CollectionCase.promise_to_pay,
+            {
+                "promise_id": "pr-1",
+                "amount_minor": 1000,
+                "due_date": today.isoformat(),
+                "source": "agent1",
+            },
+        )
+        await handle.execute_update(
+            CollectionCase.record_payment,
+            {"payment_id": "bank-1", "amount_minor": 1000, "currency": "CNY", "source": "bank"},
+        )
+        status = await status_of(handle)
+        sql = "select kind, detail from case_events where detail like '%agent1%' order by kind"
+        found = await rows_when(case_world, sql, 3)
+        await end_case(handle)
+    assert status["promise"]["state"] == "kept" and status["promise"]["source"] == "agent1"
+    details = {str(kind): json.loads(detail) for kind, detail in found}
+    assert set(details) == {"contact_outcome", "promise_made", "promise_kept"}
+    assert all(detail["source"] == "agent1" for detail in details.values())
+    assert details["contact_outcome"]["outcome"] == "promised"
+    # Events of messages sent without a source have none (the case's own steps, the payment).
+    assert rows(case_world, "select count(*) from case_events where detail like '%source%'") == [
+        (3,)
+    ]
