@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,9 +18,26 @@ from domain.assignment import (
     works_bucket,
 )
 from domain.audit import AuditFact, AuditKind
+from domain.case import parse_case_input
 from domain.case_state import CaseState
 from domain.errors import InvalidInput
-from tests.unit.test_case_engine import OPENED, new_case
+
+OPENED = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
+
+
+def new_case() -> tuple[CaseState, None]:
+    case = parse_case_input(
+        {
+            "loan_id": "L-1",
+            "borrower": {"borrower_id": "B-1", "timezone": "Asia/Shanghai"},
+            "currency": "CNY",
+            "overdue_amount_minor": 500000,
+            "due_date": "2026-03-01",
+        },
+        now=OPENED,
+    )
+    return CaseState(case), None
+
 
 TEAM = ["cy", "ann", "bob"]
 
