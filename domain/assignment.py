@@ -12,14 +12,19 @@ to whoever follows their name, so nobody is skipped or served twice. An empty te
 nobody.
 
 A supervisor may reassign a case to any active user whose role works the case's stage, also
-outside their bucket list (the supervisor decides); nobody else.
+outside their bucket list (the supervisor decides); nobody else. The case takes a supervisor's
+choice as its `assign_collector` update (`parse_assignment`): the desk checks the user, the case
+only the message's shape. The rota itself runs in the `assign_collector` activity; the case keeps
+who was picked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from domain import fields
 from domain.errors import InvalidInput
 
 AGENT = "agent"
@@ -28,6 +33,10 @@ SUPERVISOR = "supervisor"
 DESK_ROLES = (AGENT, FIELD, SUPERVISOR)
 # The role whose users work each stage; a stage not listed is worked by nobody on the desk.
 STAGE_ROLES = {"phone": AGENT, "field_visit": FIELD}
+# Who picked the person when the rota did (an assignment's `assigned_by`).
+ROTA = "rota"
+# Desk user names (`migrations.desk_tables.USER_NAME_MAX`): at most this many characters.
+USER_NAME_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -81,3 +90,45 @@ def check_reassignment(target: DeskUser | None, *, stage: str) -> None:
         raise InvalidInput("assignee", f"{target.name} is not active")
     if target.role != role:
         raise InvalidInput("assignee", f"a case in stage {stage!r} needs a user of role {role!r}")
+
+
+def buckets_of(listed: str) -> tuple[str, ...]:
+    """A desk user's buckets as stored ("M1, M2"; empty: every bucket)."""
+    return tuple(item.strip() for item in listed.split(",") if item.strip())
+
+
+def team_key(role: str, bucket: str) -> str:
+    """The rota a case joins: its role and bucket (`agent:M2`)."""
+    return f"{role}:{bucket}"
+
+
+def role_of_stage(stage: str) -> str:
+    """The role a supervisor's assignment is for: the stage's own, and before phone collection
+    the agents' (the first people who will work the case); from field visits on, field
+    collectors'."""
+    if stage in STAGE_ROLES:
+        return STAGE_ROLES[stage]
+    return FIELD if stage in ("legal", "closed") else AGENT
+
+
+@dataclass(frozen=True)
+class AssignmentRequest:
+    """A supervisor's `assign_collector` message: who is now responsible, who says so."""
+
+    message_id: str
+    user_name: str
+    source: str
+
+
+def parse_assignment(raw: Any) -> AssignmentRequest:
+    """The update's argument `{"message_id", "user_name", "source"}`; the desk checks that the
+    user exists, the case only the shape."""
+    data = fields.as_object(raw, "assignment")
+    user_name = fields.bounded_text(data, "user_name", required=True, max_chars=USER_NAME_MAX)
+    if user_name != user_name.strip() or any(not char.isprintable() for char in user_name):
+        raise InvalidInput("user_name", "must be a user name, without spaces around it")
+    return AssignmentRequest(
+        message_id=fields.message_id(data, "message_id"),
+        user_name=user_name,
+        source=fields.bounded_text(data, "source", required=True, max_chars=USER_NAME_MAX),
+    )

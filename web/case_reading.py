@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from domain.assignment import DeskUser
+from domain.assignment import DeskUser, buckets_of
 from domain.clock import bucket, case_clock
 from domain.policy import Policy
 from migrations.desk_tables import DeskAssignmentRow, DeskUserRow
@@ -73,7 +73,7 @@ def desk_users(session: Session) -> list[DeskUser]:
             name=row.user_name,
             role=row.role,
             active=row.active,
-            buckets=tuple(name for name in row.buckets.split(",") if name),
+            buckets=buckets_of(row.buckets),
         )
         for row in session.exec(select(DeskUserRow)).all()
     ]
