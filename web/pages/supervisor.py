@@ -74,7 +74,7 @@ def supervisor_page(
         days=days,
         figures=figures,
         requests=requests,
-        currencies={case.loan_id: case.currency for case, _ in cases},
+        currencies=_currencies(web, [row.loan_id for row in requests]),
         cases=cases,
         staff=_staff(web),
         money=format_money,
@@ -99,6 +99,19 @@ def _reassignable_cases(web: WebContext) -> list[tuple[CaseRow, str | None]]:
     return [
         (case, assignee_at(rows, case.loan_id, field=case.stage == "field_visit")) for case in cases
     ]
+
+
+def _currencies(web: WebContext, loan_ids: list[str]) -> dict[str, str]:
+    """The currency of each loan's open case (a request's amount is in its minor units)."""
+    if not loan_ids:
+        return {}
+    with web.store.reading() as session:
+        found = session.exec(
+            select(CaseRow.loan_id, CaseRow.currency).where(
+                col(CaseRow.loan_id).in_(loan_ids), col(CaseRow.closed_at).is_(None)
+            )
+        ).all()
+    return dict(found)
 
 
 def _staff(web: WebContext) -> list[str]:
