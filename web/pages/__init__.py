@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from web.pages import queue, supervisor, visits
+from web.pages import case, queue, supervisor, visits
 
 # In the order the navigation bar shows them.
-PAGE_MODULES: tuple[ModuleType, ...] = (queue, visits, supervisor)
+PAGE_MODULES: tuple[ModuleType, ...] = (queue, case, visits, supervisor)
