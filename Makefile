@@ -41,7 +41,8 @@ bench: install
 
 ## Re-record the histories that the replay test replays (after a deliberate workflow change).
 histories: install
-	RECORD_HISTORIES=1 scripts/pytest.sh tests/workflow/test_workflow.py tests/workflow/test_debt_by_part.py
+	RECORD_HISTORIES=1 scripts/pytest.sh tests/workflow/test_workflow.py tests/workflow/test_debt_by_part.py \
+		tests/workflow/test_assignment.py
 
 ## Screenshots of the Temporal UI for the README (starts and stops the stack; needs chromium).
 screenshots: install

@@ -12,7 +12,8 @@ or contact details.
 
 They live by concern: `preparation` (prepare_case), `sending` (send_notice, through the outbox
 of `outbox` and `contacting`), `field_work` (queue_call, book_field_visit), `legal`
-(hand_off_to_legal, with `evidence`) and `bookkeeping` (store_case_records).
+(hand_off_to_legal, with `evidence`), `bookkeeping` (store_case_records) and `assignment`
+(assign_collector, the rota of collectors).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from activities.assignment import Assignment
 from activities.field_work import FieldWork
 from activities.legal import LegalHandOff
 from activities.notify import notifier_from_env
@@ -29,7 +31,7 @@ from activities.store import Store
 from runtime import settings
 
 
-class CollectionActivities(Preparation, NoticeSending, FieldWork, LegalHandOff):
+class CollectionActivities(Preparation, NoticeSending, FieldWork, LegalHandOff, Assignment):
     """Every activity of a case, over one database, evidence folder and set of providers."""
 
     @classmethod
@@ -48,4 +50,5 @@ class CollectionActivities(Preparation, NoticeSending, FieldWork, LegalHandOff):
             self.book_field_visit,
             self.hand_off_to_legal,
             self.store_case_records,
+            self.assign_collector,
         ]

@@ -52,6 +52,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "place_hold": ("hold", "hold_id"),
     "release_hold": ("hold release", "hold_id"),
     "adjust_balance": ("adjustment", "adjustment_id"),
+    "assign_collector": ("assignment", "message_id"),
 }
 
 

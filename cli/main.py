@@ -11,6 +11,7 @@
     collections plan L-1001 --plan-id pl-1 --installment 2026-12-10:250000 \\
         --installment 2027-01-10:250000
     collections settle L-1001 --settlement-id s-1 --amount-minor 300000 --due-date 2026-12-20
+    collections assign L-1001 --to agent-ann --by sup-sue
     collections status L-1001
     collections list --stage phone
     collections demo
@@ -44,6 +45,7 @@ from temporalio.service import RPCError
 
 from cli import (
     adjust,
+    assign,
     borrower_backfill,
     cases,
     codec_server,
@@ -80,6 +82,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     adjust,
     commitments,
     outcomes,
+    assign,
     status,
     listing,
     report,

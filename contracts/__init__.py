@@ -36,6 +36,7 @@ QUEUE_CALL = "queue_call"
 BOOK_FIELD_VISIT = "book_field_visit"
 HAND_OFF_TO_LEGAL = "hand_off_to_legal"
 STORE_CASE_RECORDS = "store_case_records"
+ASSIGN_COLLECTOR = "assign_collector"
 # The activity that carries out a ladder step, by its channel's kind of work
 # (`domain.channels`).
 ACTIVITY_FOR_WORK: dict[Work, str] = {
@@ -229,3 +230,26 @@ class LegalHandOffResult:
     referral_id: str
     evidence_dir: str
     files: list[str]
+
+
+@dataclass(frozen=True)
+class AssignRequest:
+    """Ask the rota for the next collector of a team (`assign_collector`): the case by id, the
+    bucket its team works and its stage (`phone`: an agent, `field_visit`: a field collector).
+    `request_id` is the idempotency key: the same request again gets the same person."""
+
+    case_id: str
+    loan_id: str
+    bucket: str
+    stage: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    """The desk user picked (None: nobody active works that team) and the team's key
+    (`agent:M2`)."""
+
+    request_id: str
+    team: str
+    user_name: str | None = None

@@ -35,6 +35,7 @@ ID_FIELDS = {
     "plan": "plan_id",
     "settlement": "settlement_id",
     "adjustment": "adjustment_id",
+    "assignment": "message_id",
 }
 # Holds under which no penalty accrues: the debtor's estate or the bankruptcy court decides.
 ACCRUAL_STOPPING_HOLDS = frozenset({"bankruptcy", "deceased"})
@@ -120,6 +121,11 @@ class CaseCore:
     # The legal track
     legal_events: list[dict[str, Any]] = field(default_factory=list)
     next_action: dict[str, Any] | None = None
+    # The person responsible for the case (a desk user name), and who was picked for each role
+    # (`agent`, `field`); teams the rota found empty. Absent from states carried before them.
+    assignee: str | None = None
+    assignees: dict[str, str] = field(default_factory=dict)
+    unstaffed_teams: list[str] = field(default_factory=list)
     # Bookkeeping: answers by message id, and what the case database has yet to get
     answers: dict[str, Answered] = field(default_factory=dict)
     journal: list[Fact] = field(default_factory=list)

@@ -31,6 +31,8 @@ def case_details(
         f"outstanding **{format_money(state.outstanding_minor, currency)}** · "
         f"paid {format_money(state.paid_minor, currency)}",
     ]
+    if state.assignee:
+        lines.append(f"Assigned to **{state.assignee}**")
     if state.holds:
         kinds = ", ".join(sorted({hold.kind for hold in state.holds.values()}))
         lines.append(f"On hold: {kinds}")

@@ -14,6 +14,7 @@ with another body is a conflict (`InvalidInput` naming the id field).
 - `ladder_track`: steps begun, made, skipped; contacts that did not leave;
 - `field_work`: call tasks and field visits, and the outcomes people log;
 - `holds` and `legal_track`;
+- `assignee_track`: the person responsible for the case (the rota's or a supervisor's);
 - `status_view`: the `status` query's answer.
 
 What must reach the case database is appended to `journal` (payments, rejected messages, audit
@@ -30,13 +31,14 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from domain.assignee_track import AssigneeTrack
 from domain.ledger import Ledger
 from domain.legal_track import LegalTrack
 from domain.status_view import StatusView
 
 
 @dataclass
-class CaseState(Ledger, LegalTrack):
+class CaseState(Ledger, LegalTrack, AssigneeTrack):
     def status_view(self, days_past_due: int) -> dict[str, Any]:
         """The `status` query answer of the contract."""
         return StatusView.of(self, days_past_due).as_json()

@@ -166,6 +166,9 @@ class StatusView:
     rejected_adjustments: list[dict[str, Any]]
     # How many there were in all: the lists above keep the latest REJECTIONS_KEPT.
     rejected_counts: RejectedCounts
+    # The desk user responsible for the case; None before phone collection or with nobody in
+    # the team.
+    assignee: str | None
 
     @classmethod
     def of(cls, state: CaseCore, days_past_due: int) -> StatusView:
@@ -209,6 +212,7 @@ class StatusView:
                 state.rejected_plan_count,
                 state.rejected_adjustment_count,
             ),
+            assignee=state.assignee,
         )
 
     def as_json(self) -> dict[str, Any]:

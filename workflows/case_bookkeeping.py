@@ -252,4 +252,7 @@ class CaseBookkeeping(CaseRun):
                     datetime.combine(case.due, datetime.min.time(), tzinfo=workflow.now().tzinfo)
                 ),
             ]
+            if state.assignee is not None:
+                # A run carried over shows who is responsible as its first act too.
+                updates.append(attrs.ASSIGNEE.value_set(state.assignee))
         workflow.upsert_search_attributes(updates)

@@ -22,8 +22,8 @@ from temporalio import workflow
 from temporalio.common import Priority
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 
+from workflows.case_assignment import CaseAssignment
 from workflows.case_base import DB_TIMEOUT, FIRST_CONTACT, RETRY
-from workflows.case_messages import CaseMessages
 
 with workflow.unsafe.imports_passed_through():
     import contracts
@@ -52,7 +52,7 @@ LEGAL_TIMEOUT = timedelta(minutes=2)
 
 
 @workflow.defn(name="CollectionCase")
-class CollectionCase(CaseMessages):
+class CollectionCase(CaseAssignment):
     @workflow.init
     def __init__(self, case: dict[str, Any], carried: dict[str, Any] | None = None) -> None:
         self._set_up(case, carried)
@@ -85,6 +85,7 @@ class CollectionCase(CaseMessages):
         while True:
             if self._continue_as_new_due():
                 await self._continue_as_new(case, state)
+            await self._assign_if_due(state)
             decision = decide(self._accrued(state), setup, self._now())
             if isinstance(decision, Complete):
                 break

@@ -17,6 +17,8 @@ STATUS = SearchAttributeKey.for_keyword("CollectionStatus")
 BUCKET = SearchAttributeKey.for_keyword("CollectionBucket")
 POLICY = SearchAttributeKey.for_keyword("CollectionPolicy")
 PORTFOLIO = SearchAttributeKey.for_keyword("CollectionPortfolio")
+# The responsible collector's desk user name; absent before phone collection.
+ASSIGNEE = SearchAttributeKey.for_keyword("CollectionAssignee")
 LOAN_ID = SearchAttributeKey.for_keyword("LoanId")
 OUTSTANDING_MINOR = SearchAttributeKey.for_int("OutstandingMinor")
 DUE_DATE = SearchAttributeKey.for_datetime("DueDate")
@@ -27,6 +29,7 @@ ALL: list[SearchAttributeKey[Any]] = [
     BUCKET,
     POLICY,
     PORTFOLIO,
+    ASSIGNEE,
     LOAN_ID,
     OUTSTANDING_MINOR,
     DUE_DATE,
@@ -39,6 +42,7 @@ CLI_TYPES = {
     "CollectionBucket": "Keyword",
     "CollectionPolicy": "Keyword",
     "CollectionPortfolio": "Keyword",
+    "CollectionAssignee": "Keyword",
     "LoanId": "Keyword",
     "OutstandingMinor": "Int",
     "DueDate": "Datetime",

@@ -196,7 +196,7 @@ def test_the_status_view_has_the_contracts_fields_in_order() -> None:
         "outstanding_minor", "paid_minor", "overpaid_minor", "recovered_minor", "policy",
         "portfolio", "holds", "promise", "broken_promises", "plan", "settlement", "legal",
         "next_action", "closed_at", "contacts", "payments", "rejected_payments",
-        "rejected_plans", "balance", "rejected_adjustments", "rejected_counts",
+        "rejected_plans", "balance", "rejected_adjustments", "rejected_counts", "assignee",
     ]  # fmt: skip
     assert view["payments"] == [
         {"payment_id": "p-1", "amount_minor": 1000, "at": OPENED.isoformat(), "source": None,

@@ -244,8 +244,9 @@ def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
     assert attributes.get(sa.STAGE) == "preparation"
     assert attributes.get(sa.STATUS) == "active"
     assert attributes.get(sa.BUCKET) == "M1"
-    # Days past due would be stale tomorrow: not an attribute; DueDate answers it.
-    assert {pair.key.name for pair in attributes} == set(sa.INDEXED_TYPES)
+    # Days past due would be stale tomorrow: not an attribute; DueDate answers it. Nobody is
+    # responsible before phone collection: no assignee.
+    assert {pair.key.name for pair in attributes} == set(sa.INDEXED_TYPES) - {sa.ASSIGNEE.name}
     assert attributes.get(sa.DUE_DATE) == datetime(2026, 3, 1, tzinfo=UTC)
     assert attributes.get(sa.OUTSTANDING_MINOR) == 500000
     # No personal data in search attributes or memo.
@@ -596,11 +597,11 @@ def test_setup_adds_only_the_missing_search_attributes(capsys: Any) -> None:
     assert "already present CollectionStage (Keyword)" in out
     assert "already present OutstandingMinor (Int)" in out
     assert "DaysPastDue" not in out  # dropped: it could only stay current by daily wake-ups
-    assert "namespace default: added 2, already present 6" in out
+    assert "namespace default: added 2, already present 7" in out
     # Again: everything is there, nothing is added.
     assert asyncio.run(starter.run(["setup"], connect=fake_connect(client))) == 0
     assert len(service.added) == 1
-    assert "namespace default: added 0, already present 8" in capsys.readouterr().out
+    assert "namespace default: added 0, already present 9" in capsys.readouterr().out
 
 
 def test_setup_reports_an_attribute_of_another_type_and_exits_1(capsys: Any) -> None:
@@ -610,7 +611,7 @@ def test_setup_reports_an_attribute_of_another_type_and_exits_1(capsys: Any) -> 
     assert service.added == []
     captured = capsys.readouterr()
     assert "wrong type OutstandingMinor: Keyword on the server, Int needed" in captured.err
-    assert "added 0, already present 7, wrong type 1" in captured.out
+    assert "added 0, already present 8, wrong type 1" in captured.out
 
 
 @pytest.mark.parametrize(
