@@ -103,7 +103,7 @@ async def run_demo(
     done: dict[str, set[str]] = {}
     stages: dict[str, str] = {}
     closed: set[str] = set()
-    # The cases left to the desk wait for people (a day per step): the demo ends without them.
+    # The cases left to the desk wait for people (an hour a day): the demo ends without them.
     simulated = {item.loan_id for item in cases if item.behaviour != LEFT_TO_DESK}
     while True:
         await demo_pass(client, cases, done=done, stages=stages, closed=closed)
