@@ -44,9 +44,11 @@ histories: install
 	RECORD_HISTORIES=1 scripts/pytest.sh tests/workflow/test_workflow.py tests/workflow/test_debt_by_part.py \
 		tests/workflow/test_assignment.py
 
-## Screenshots of the Temporal UI for the README (starts and stops the stack; needs chromium).
+## Screenshots of the Temporal UI and the desk for the README (each starts and stops the stack;
+## needs chromium).
 screenshots: install
 	$(BIN)/python scripts/screenshots.py
+	$(BIN)/python scripts/desk_screenshots.py
 
 ## Forget the demo's cases: the Temporal dev server's and the case database's files.
 reset:

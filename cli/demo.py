@@ -21,6 +21,7 @@ BEHAVIOURS = (
     "completes_plan",
     "breaks_plan",
     "settles",
+    LEFT_TO_DESK := "left_to_desk",
 )
 DISPUTE_SECONDS = 20
 DEMO_TIMEOUT_SECONDS = 10.0
@@ -86,7 +87,8 @@ def demo_actions(
     `due_date` is the case's (from its start input): without it no commitment is made.
     """
     stage = str(status.get("stage") or "")
-    if stage == "closed" or status.get("status") in FINAL_STATUSES:
+    # Nobody simulated answers these cases: their calls and visits wait in the desk for people.
+    if behaviour == LEFT_TO_DESK or stage == "closed" or status.get("status") in FINAL_STATUSES:
         return []
     case = _Reading.of(status, stage)
     actions = _borrower_actions(behaviour, case, status, now=now, done=done, due_date=due_date)

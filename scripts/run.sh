@@ -126,7 +126,8 @@ cat <<BANNER
 
   Temporal UI:   http://localhost:8233   (cases are workflows named collection-<loan id>)
   HTTP API:      http://localhost:7243   gRPC: localhost:7233
-  Desk:          $web_url   (users and passwords: var/desk-users.txt)
+  Desk:          $web_url/login   sign in as agent1 (calls), field1 (visits) or super1,
+                 passwords in var/desk-users.txt (cat var/desk-users.txt)
   Encryption:    keys from $key_source; codec server $codec_url
   Logs:          var/worker.log, var/temporal.log, var/codec-server.log, var/web.log
   Try:           .venv/bin/python starter.py list --stage legal
@@ -134,6 +135,7 @@ cat <<BANNER
 
 BANNER
 "$BIN/python" starter.py demo
-# Every demo case has ended (paid or written off): keep the UI browsable until Ctrl-C.
-echo "every demo case has ended; the UI stays up until Ctrl-C (make reset for a fresh demo)"
+# Every simulated case has ended (paid or written off); the cases left to the desk wait for
+# people: keep the UI and the desk up until Ctrl-C.
+echo "every simulated demo case has ended; the UI and the desk stay up until Ctrl-C (make reset for a fresh demo)"
 wait "$worker_pid"
