@@ -1,6 +1,6 @@
 """What the agent's case page reads and works out besides the case's own `status`: the case's
 row and borrower in the case database, the case's today, the call script, amounts typed in
-major units, and the answer shown after a redirect.
+major units.
 
 Pure where it can be (the page's routes in `web/pages/case.py` do the talking); nothing here
 logs, because most of it is personal data.
@@ -41,7 +41,6 @@ INTERVALS: dict[str, Interval] = {
     "7": Interval(days=7),
 }
 PARTS = ("principal", "interest", "fees", "penalty")
-ANSWER_KEY = "answer"
 
 
 @dataclass(frozen=True)
@@ -171,22 +170,6 @@ def form_interval(text: str) -> Interval:
 
 def money(amount_minor: int | None, currency: str) -> str:
     return "" if amount_minor is None else format_money(int(amount_minor), currency)
-
-
-# -- the answer shown after the redirect ---------------------------------------------------------
-def keep_answer(session: dict[str, Any], loan_id: str, *, accepted: bool, text: str) -> None:
-    """Keep the answer next to the session until the case page shows it once (the URL carries
-    nothing: the text may state amounts)."""
-    session[ANSWER_KEY] = {"loan_id": loan_id, "accepted": accepted, "text": text[:500]}
-
-
-def take_answer(session: dict[str, Any], loan_id: str) -> dict[str, Any] | None:
-    """The answer kept for this case's page, removed as it is shown."""
-    answer = session.get(ANSWER_KEY)
-    if not isinstance(answer, dict) or answer.get("loan_id") != loan_id:
-        return None
-    session.pop(ANSWER_KEY, None)
-    return answer
 
 
 def open_call_task(store: Store, case_id: str) -> str | None:

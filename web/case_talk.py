@@ -1,7 +1,7 @@
-"""Talking to a case from a desk page: its database row, its `status`, the claim check, and
-sending an update with the desk user as its `source`. What ends a request early is a
-`PageRefusal` (404 no open case, 409 another agent's claim, 503 the cases out of reach), shown
-as the error page by `refusal_page`: never a stack trace.
+"""Talking to a case from the case page: its database row, its `status`, the claim check, and
+sending an update (through `web.case_answers.send`, as every page does). What ends a request
+early is a `PageRefusal` (404 no open case, 409 another agent's claim, 503 the cases out of
+reach), shown as the error page by `refusal_page`: never a stack trace.
 """
 
 from __future__ import annotations
@@ -10,20 +10,16 @@ from typing import Any
 
 from fastapi import Request
 from starlette.responses import HTMLResponse
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from caseclient.messages import CaseNotFound, call_update, query_status, rejection
+from caseclient.messages import CaseNotFound, query_status
 from domain.desk_claims import refusal
 from web.auth import DeskUser
+from web.case_answers import ANSWER_SECONDS, Came, CaseAnswer, send
 from web.case_page import CaseFacts, open_case
 from web.context import WebContext
 from web.queue_reading import claim_rows
 from web.rendering import render
-
-# How long the page waits for the case: a person is waiting, and a worker that is down is
-# better told at once (503) than after the client's default half minute.
-ANSWER_SECONDS = 10.0
 
 
 class PageRefusal(Exception):
@@ -87,21 +83,12 @@ def guard_claim(web: WebContext, user: DeskUser, facts: CaseFacts) -> None:
 
 async def send_update(
     web: WebContext, user: DeskUser, loan_id: str, update: str, arg: dict[str, Any]
-) -> tuple[bool, dict[str, Any] | str]:
-    """(True, the case's answer) or (False, the rejection's words); the desk user is the
-    message's `source`."""
-    try:
-        answer = await call_update(
-            await web.client(),
-            loan_id,
-            update,
-            {**arg, "source": user.user_name},
-            timeout=ANSWER_SECONDS,
-        )
-    except WorkflowUpdateFailedError as error:
-        return False, rejection(error)[1]
-    except CaseNotFound:
-        raise no_case(loan_id) from None
-    except (RPCError, TimeoutError, RuntimeError):
-        raise UNAVAILABLE from None
-    return True, answer
+) -> CaseAnswer:
+    """`web.case_answers.send` for the case page: accepted or refused by the case, or else the
+    page's refusal (404 no open case, 503 no answer or the cases out of reach)."""
+    sent = await send(web, user.user_name, loan_id, update, arg)
+    if sent.came is Came.NO_CASE:
+        raise no_case(loan_id)
+    if sent.came in (Came.NO_ANSWER, Came.UNAVAILABLE):
+        raise UNAVAILABLE
+    return sent

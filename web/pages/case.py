@@ -21,6 +21,7 @@ from domain.plan_calculator import PlanQuote, quote_plan
 from templates import DEFAULT_LOCALE
 from templates.conduct import conduct_rules
 from web.auth import DeskUser, require_role
+from web.case_answers import CaseAnswer, keep_answer, take_answer
 from web.case_page import (
     INTERVALS,
     CaseFacts,
@@ -30,13 +31,11 @@ from web.case_page import (
     form_count,
     form_date,
     form_interval,
-    keep_answer,
     limits,
     minor_units,
     money,
     open_call_task,
     owed,
-    take_answer,
 )
 from web.case_reading import policy_named
 from web.case_talk import (
@@ -66,20 +65,16 @@ def _back(loan_id: str, attempt_id: str = "") -> RedirectResponse:
     return RedirectResponse(f"/cases/{loan_id}{suffix}", status_code=303)
 
 
-def _answered(
-    request: Request, loan_id: str, sent: tuple[bool, dict[str, Any] | str], accepted_words: str
-) -> None:
-    accepted, answer = sent
-    if accepted and isinstance(answer, dict):
-        text = f"{accepted_words} The case is now {answer.get('status', 'unchanged')}."
-        keep_answer(request.session, loan_id, accepted=True, text=text)
+def _answered(request: Request, loan_id: str, sent: CaseAnswer, accepted_words: str) -> None:
+    if sent.accepted:
+        text = f"{accepted_words} The case is now {sent.answer.get('status', 'unchanged')}."
     else:
-        text = f"The case refused it, nothing changed: {answer}"
-        keep_answer(request.session, loan_id, accepted=False, text=text)
+        text = f"The case refused it, nothing changed: {sent.reason}"
+    keep_answer(request, sent.accepted, text, key=loan_id)
 
 
 def _form_problem(request: Request, loan_id: str, problem: FormProblem) -> None:
-    keep_answer(request.session, loan_id, accepted=False, text=f"Nothing sent: {problem}")
+    keep_answer(request, False, f"Nothing sent: {problem}", key=loan_id)
 
 
 @router.get("/cases/{loan_id}", response_class=HTMLResponse)
@@ -110,7 +105,7 @@ async def case_page(
         conduct=conduct_rules(locale),
         limits=limits(facts.case, status, today),
         today=today,
-        answer=take_answer(request.session, loan_id),
+        answer=take_answer(request, key=loan_id),
         settlement_requests=web.desk.settlement_requests(loan_id),
         outcomes=OUTCOMES,
         hold_kinds=HOLD_KINDS,
@@ -141,7 +136,7 @@ async def record_outcome(
         sent = await send_update(web, user, loan_id, "record_contact_outcome", arg)
     except PageRefusal as refused:
         return refusal_page(request, user, refused)
-    if sent[0]:
+    if sent.accepted:
         release_claim(
             web.store, borrower_key=facts.case.borrower_id, user=user.user_name, now=web.now()
         )
@@ -294,7 +289,7 @@ def request_settlement(
         f"Settlement request for {money(amount_minor, facts.case.currency)} by "
         f"{due.isoformat()} recorded: a supervisor decides it; nothing was sent to the case yet."
     )
-    keep_answer(request.session, loan_id, accepted=True, text=words)
+    keep_answer(request, True, words, key=loan_id)
     return _back(loan_id, attempt_id)
 
 

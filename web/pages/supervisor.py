@@ -24,7 +24,7 @@ from domain.errors import InvalidInput
 from domain.money import format_money
 from migrations.tables import CaseRow
 from web.auth import DeskUser, require_role
-from web.case_answers import PAGE_ANSWER_TIMEOUT, keep_answer, send, take_answer
+from web.case_answers import ANSWER_SECONDS, keep_answer, send, take_answer
 from web.case_reading import assignee_at, assignment_rows
 from web.context import NavLink, WebContext, context
 from web.rendering import render
@@ -142,17 +142,12 @@ async def approve_settlement(
         check_checker(row, user.user_name)
     except SameMakerAndChecker as refused:
         return _back(request, False, str(refused))
-    answer = await send(
-        web,
-        row.loan_id,
-        "agree_settlement",
-        {
-            "settlement_id": row.request_id,
-            "amount_minor": row.amount_minor,
-            "due_date": row.due_date,
-            "source": user.user_name,
-        },
-    )
+    arg = {
+        "settlement_id": row.request_id,
+        "amount_minor": row.amount_minor,
+        "due_date": row.due_date,
+    }
+    answer = await send(web, user.user_name, row.loan_id, "agree_settlement", arg)
     if answer.accepted:
         decide_settlement(web.store, request_id, APPROVED, user.user_name, answer.text, web.now())
     else:
@@ -184,18 +179,14 @@ async def assign_case(
 ) -> Response:
     web = context(request)
     try:
-        status = await query_status(await web.client(), loan_id, timeout=PAGE_ANSWER_TIMEOUT)
+        status = await query_status(await web.client(), loan_id, timeout=ANSWER_SECONDS)
         assignment.check_reassignment(_desk_user(web, user_name), stage=str(status["stage"]))
     except (CaseNotFound, TimeoutError):
         return _back(request, False, f"Case {loan_id} did not answer; nothing was sent.")
     except InvalidInput as refused:
         return _back(request, False, f"Not reassigned: {refused}")
-    answer = await send(
-        web,
-        loan_id,
-        "assign_collector",
-        {"message_id": message_id or uuid4().hex, "user_name": user_name, "source": user.user_name},
-    )
+    arg = {"message_id": message_id or uuid4().hex, "user_name": user_name}
+    answer = await send(web, user.user_name, loan_id, "assign_collector", arg)
     return _back(request, answer.accepted, answer.text)
 
 

@@ -92,12 +92,8 @@ async def visit_outcome(
             heading="Not your visit",
             message="Only the visit's two staff may record its outcome.",
         )
-    answer = await send(
-        web,
-        loan_id,
-        "record_visit_outcome",
-        {"visit_id": visit_id, "outcome": outcome, "note": note, "source": user.user_name},
-    )
+    arg = {"visit_id": visit_id, "outcome": outcome, "note": note}
+    answer = await send(web, user.user_name, loan_id, "record_visit_outcome", arg)
     keep_answer(request, answer.accepted, answer.text)
     return RedirectResponse("/visits", status_code=303)
 
