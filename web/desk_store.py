@@ -16,7 +16,6 @@ from sqlmodel import col, select
 from activities.store import Store
 from migrations.desk_tables import (
     DeskSessionRow,
-    DeskSettlementRequestRow,
     DeskSignInFailureRow,
     DeskUserRow,
     DeskViewRow,
@@ -176,43 +175,6 @@ class DeskStore:
         with self.store.session() as session:
             session.add(
                 DeskViewRow(user_name=user_name, loan_id=loan_id, page=page, viewed_at=utc_iso(at))
-            )
-
-    # -- settlement requests (maker-checker: a supervisor's approval sends them) ------------------
-    def request_settlement(
-        self,
-        request_id: str,
-        *,
-        loan_id: str,
-        amount_minor: int,
-        due_date: str,
-        note: str,
-        user_name: str,
-        at: datetime,
-    ) -> bool:
-        """Record an agent's settlement request for a supervisor to decide; False (and nothing
-        changed) if `request_id` is recorded already: a form sent twice asks once."""
-        return self.store.insert_if_absent(
-            DeskSettlementRequestRow(
-                request_id=request_id,
-                loan_id=loan_id,
-                amount_minor=amount_minor,
-                due_date=due_date,
-                note=note,
-                requested_by=user_name,
-                requested_at=utc_iso(at),
-            )
-        )
-
-    def settlement_requests(self, loan_id: str) -> list[DeskSettlementRequestRow]:
-        """The loan's settlement requests, oldest first."""
-        with self.store.reading() as session:
-            return list(
-                session.exec(
-                    select(DeskSettlementRequestRow)
-                    .where(col(DeskSettlementRequestRow.loan_id) == loan_id)
-                    .order_by(col(DeskSettlementRequestRow.requested_at))
-                )
             )
 
     def views_of_case(self, loan_id: str) -> list[DeskViewRow]:

@@ -1,10 +1,11 @@
-"""The settlements agents asked for, as the supervisor decides them (maker-checker).
+"""The settlements agents ask for and supervisors decide (maker-checker): the one place that
+reads and writes `desk_settlement_requests`.
 
-An agent's request waits in `desk_settlement_requests` with no decision. A supervisor approves
-it (the desk then sends `agree_settlement` to the case) or rejects it (nothing is sent). The one
-who approves must not be the one who asked: the checker is never the maker. The case's answer is
-kept with the request: when the case refuses the settlement the request stays undecided, with
-the refusal, so the supervisor sees why and may reject it.
+An agent's request (`request_settlement`, from the case page) waits with no decision. A
+supervisor approves it (the desk then sends `agree_settlement` to the case) or rejects it
+(nothing is sent). The one who approves must not be the one who asked: the checker is never the
+maker. The case's answer is kept with the request: when the case refuses the settlement the
+request stays undecided, with the refusal, so the supervisor sees why and may reject it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,44 @@ UNDECIDED = ""
 
 class SameMakerAndChecker(Exception):
     """A supervisor tried to approve a settlement they asked for themselves."""
+
+
+def request_settlement(
+    store: Store,
+    request_id: str,
+    *,
+    loan_id: str,
+    amount_minor: int,
+    due_date: str,
+    note: str,
+    user_name: str,
+    at: datetime,
+) -> bool:
+    """Record an agent's settlement request for a supervisor to decide; False (and nothing
+    changed) if `request_id` is recorded already: a form sent twice asks once."""
+    return store.insert_if_absent(
+        DeskSettlementRequestRow(
+            request_id=request_id,
+            loan_id=loan_id,
+            amount_minor=amount_minor,
+            due_date=due_date,
+            note=note,
+            requested_by=user_name,
+            requested_at=utc_iso(at),
+        )
+    )
+
+
+def loan_settlements(store: Store, loan_id: str) -> list[DeskSettlementRequestRow]:
+    """The loan's settlement requests, decided or not, oldest first (the case page's list)."""
+    with store.reading() as session:
+        return list(
+            session.exec(
+                select(DeskSettlementRequestRow)
+                .where(col(DeskSettlementRequestRow.loan_id) == loan_id)
+                .order_by(col(DeskSettlementRequestRow.requested_at))
+            )
+        )
 
 
 def settlement_request(store: Store, request_id: str) -> DeskSettlementRequestRow | None:

@@ -1,5 +1,6 @@
-"""The supervisor's figures, read from the case database: the open call tasks per bucket, each
-agent's work over a period, and the settlements waiting for a decision.
+"""The supervisor's figures, read from the case database: the open call tasks per bucket and
+each agent's work over a period (the settlements waiting for a decision are
+`web.settlement_requests`'s).
 
 An agent's work is read from the cases' audit logs: each message an agent sends through the desk
 is recorded with `"source": <the agent>` in its event's detail. A call's outcome counts as a
@@ -24,7 +25,7 @@ from domain.assignment import AGENT
 from domain.audit import AuditKind
 from domain.clock import BUCKETS
 from domain.desk_queue import CALL
-from migrations.desk_tables import DeskSettlementRequestRow, DeskUserRow
+from migrations.desk_tables import DeskUserRow
 from migrations.tables import CaseEventRow, CaseRow, WorkItemRow, utc_iso
 from web.case_reading import assignee_at, assignment_rows, bucket_at, event_detail, instant
 
@@ -32,7 +33,6 @@ from web.case_reading import assignee_at, assignment_rows, bucket_at, event_deta
 # (`no_answer` and `wrong_number` did not reach them). Outcomes of `domain.messages`.
 RIGHT_PARTY_OUTCOMES = frozenset({"reached", "promised", "disputed", "refused"})
 UNASSIGNED = "unassigned"
-UNDECIDED = ""
 COUNTED_KINDS = (
     AuditKind.CONTACT_OUTCOME,
     AuditKind.PROMISE_MADE,
@@ -60,23 +60,11 @@ class AgentFigures:
 
 
 @dataclass(frozen=True)
-class PendingSettlement:
-    request_id: str
-    loan_id: str
-    amount_minor: int
-    due_date: str
-    requested_by: str
-    requested_at: datetime
-    note: str
-
-
-@dataclass(frozen=True)
 class SupervisorFigures:
     since: datetime
     now: datetime
     buckets: list[BucketFigures]  # every bucket, M0 to M4+
     agents: list[AgentFigures]  # by name
-    pending_settlements: list[PendingSettlement]  # oldest first
 
 
 def supervisor_figures(store: Store, *, now: datetime, since: datetime) -> SupervisorFigures:
@@ -87,7 +75,6 @@ def supervisor_figures(store: Store, *, now: datetime, since: datetime) -> Super
             now=now,
             buckets=_bucket_figures(session, now),
             agents=_agent_figures(session, since=since, now=now),
-            pending_settlements=_pending_settlements(session),
         )
 
 
@@ -185,25 +172,3 @@ def _source(detail: dict[str, Any]) -> str | None:
     """The desk user who sent the message the event records; None: not sent through the desk."""
     source = detail.get("source")
     return source if isinstance(source, str) and source else None
-
-
-def _pending_settlements(session: Session) -> list[PendingSettlement]:
-    rows = session.exec(
-        select(DeskSettlementRequestRow)
-        .where(col(DeskSettlementRequestRow.decision) == UNDECIDED)
-        .order_by(
-            col(DeskSettlementRequestRow.requested_at), col(DeskSettlementRequestRow.request_id)
-        )
-    ).all()
-    return [
-        PendingSettlement(
-            request_id=row.request_id,
-            loan_id=row.loan_id,
-            amount_minor=row.amount_minor,
-            due_date=row.due_date,
-            requested_by=row.requested_by,
-            requested_at=instant(row.requested_at),
-            note=row.note,
-        )
-        for row in rows
-    ]

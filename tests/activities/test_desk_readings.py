@@ -25,6 +25,7 @@ from tests.helpers.desk_rows import (
     contact,
 )
 from web.queue_reading import claim_rows, read_queue, release_claim, save_claim, take_claim
+from web.settlement_requests import pending_settlements
 from web.supervisor_reading import supervisor_figures
 from web.visit_reading import visits_for
 
@@ -246,4 +247,4 @@ def test_supervisor_figures_per_agent_and_bucket_within_the_period(store: Store)
     assert by_bucket["M1"] == (2, NOW - 2 * HOUR, 2 * HOUR)
     assert by_bucket["M2"] == (1, NOW + 2 * HOUR, timedelta(0))
     assert by_bucket["M0"] == (0, None, timedelta(0))
-    assert [s.request_id for s in figures.pending_settlements] == ["s-old", "s-new"]
+    assert [s.request_id for s in pending_settlements(store)] == ["s-old", "s-new"]

@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from domain.plan_calculator import PlanQuote, quote_plan
 from templates import DEFAULT_LOCALE
 from templates.conduct import conduct_rules
+from web import settlement_requests
 from web.auth import DeskUser, require_role
 from web.case_answers import CaseAnswer, keep_answer, take_answer
 from web.case_page import (
@@ -106,7 +107,7 @@ async def case_page(
         limits=limits(facts.case, status, today),
         today=today,
         answer=take_answer(request, key=loan_id),
-        settlement_requests=web.desk.settlement_requests(loan_id),
+        settlement_requests=settlement_requests.loan_settlements(web.store, loan_id),
         outcomes=OUTCOMES,
         hold_kinds=HOLD_KINDS,
         intervals=INTERVALS,
@@ -276,7 +277,8 @@ def request_settlement(
     except FormProblem as problem:
         _form_problem(request, loan_id, problem)
         return _back(loan_id, attempt_id)
-    web.desk.request_settlement(
+    settlement_requests.request_settlement(
+        web.store,
         message_id,
         loan_id=loan_id,
         amount_minor=amount_minor,
