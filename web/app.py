@@ -22,7 +22,7 @@ from web.csrf import CSRFMiddleware
 from web.desk_store import DeskStore
 from web.headers import SecurityHeadersMiddleware
 from web.pages import PAGE_MODULES
-from web.rendering import make_templates, render
+from web.rendering import error_page, make_templates
 from web.session_cookie import SessionCookieMiddleware
 from web.settings import WebSettings
 from web.signin import router as signin_router
@@ -85,11 +85,10 @@ def _add_refusals(app: FastAPI) -> None:
     @app.exception_handler(WrongRole)
     async def wrong_role(request: Request, error: Exception) -> Response:
         assert isinstance(error, WrongRole)
-        return render(
+        return error_page(
             request,
-            "error.html",
-            user=error.user,
-            status_code=403,
-            heading="Not for your role",
-            message=f"This page is not open to the {error.user.role} role.",
+            error.user,
+            403,
+            "Not for your role",
+            f"This page is not open to the {error.user.role} role.",
         )

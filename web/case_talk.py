@@ -19,7 +19,7 @@ from web.case_answers import ANSWER_SECONDS, Came, CaseAnswer, send
 from web.case_page import CaseFacts, open_case
 from web.context import WebContext
 from web.queue_reading import claim_rows
-from web.rendering import render
+from web.rendering import error_page
 
 
 class PageRefusal(Exception):
@@ -33,14 +33,7 @@ class PageRefusal(Exception):
 
 
 def refusal_page(request: Request, user: DeskUser, refused: PageRefusal) -> HTMLResponse:
-    return render(
-        request,
-        "error.html",
-        user=user,
-        status_code=refused.status_code,
-        heading=refused.heading,
-        message=refused.message,
-    )
+    return error_page(request, user, refused.status_code, refused.heading, refused.message)
 
 
 def no_case(loan_id: str) -> PageRefusal:

@@ -45,3 +45,17 @@ def render(
         status_code=status_code,
         headers=headers,
     )
+
+
+def error_page(
+    request: Request, user: DeskUser | None, status_code: int, heading: str, message: str
+) -> HTMLResponse:
+    """The desk's one error page: a heading and plain words, never a stack trace."""
+    return render(
+        request,
+        "error.html",
+        user=user,
+        status_code=status_code,
+        heading=heading,
+        message=message,
+    )

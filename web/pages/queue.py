@@ -16,7 +16,7 @@ from domain.money import format_money
 from web.auth import DeskUser, require_role
 from web.context import NavLink, context
 from web.queue_reading import read_queue, take_claim
-from web.rendering import render
+from web.rendering import error_page, render
 
 ROLES = ("agent", "supervisor")
 NAV = (NavLink("/queue", "Queue", frozenset(ROLES)),)
@@ -71,13 +71,12 @@ def take_task(
     now = web.now()
     call = _queued(read_queue(web.store, user=user.user_name, now=now), loan_id, attempt_id)
     if call is None:
-        return render(
+        return error_page(
             request,
-            "error.html",
-            user=user,
-            status_code=404,
-            heading="No such task",
-            message="This call task is no longer in the queue (done, expired or closed).",
+            user,
+            404,
+            "No such task",
+            "This call task is no longer in the queue (done, expired or closed).",
         )
     taken = take_claim(
         web.store,
@@ -88,12 +87,7 @@ def take_task(
         now=now,
     )
     if isinstance(taken, ClaimRefused):
-        return render(
-            request,
-            "error.html",
-            user=user,
-            status_code=409,
-            heading="Taken by another agent",
-            message=f"Not taken: {taken.reason}.",
+        return error_page(
+            request, user, 409, "Taken by another agent", f"Not taken: {taken.reason}."
         )
     return RedirectResponse(f"/cases/{loan_id}?attempt={attempt_id}", status_code=303)

@@ -22,7 +22,7 @@ from web.auth import DeskUser, require_role
 from web.case_answers import keep_answer, send, take_answer
 from web.case_reading import assignee_at, assignment_rows, bucket_at, desk_users
 from web.context import NavLink, context
-from web.rendering import render
+from web.rendering import error_page, render
 from web.visit_reading import VisitCard, visit_partner, visits_for
 
 ROLES = ("field",)
@@ -84,13 +84,12 @@ async def visit_outcome(
     web = context(request)
     loan_id, staff = visit_staff(request, visit_id, web.now())
     if loan_id is None or user.user_name not in staff:
-        return render(
+        return error_page(
             request,
-            "error.html",
-            user=user,
-            status_code=403,
-            heading="Not your visit",
-            message="Only the visit's two staff may record its outcome.",
+            user,
+            403,
+            "Not your visit",
+            "Only the visit's two staff may record its outcome.",
         )
     arg = {"visit_id": visit_id, "outcome": outcome, "note": note}
     answer = await send(web, user.user_name, loan_id, "record_visit_outcome", arg)
