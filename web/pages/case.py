@@ -11,6 +11,7 @@ Acting while another agent holds the borrower's claim is refused (409) and nothi
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -74,6 +75,19 @@ def _answered(request: Request, loan_id: str, sent: CaseAnswer, accepted_words: 
     keep_answer(request, sent.accepted, text, key=loan_id)
 
 
+def _acting_on(web: WebContext, user: DeskUser, loan_id: str) -> CaseFacts:
+    """The open case the agent may act on: a PageRefusal if there is none (404) or another
+    agent holds the borrower's claim (409); nothing is sent then."""
+    facts = case_facts(web, loan_id)
+    guard_claim(web, user, facts)
+    return facts
+
+
+def _amount_and_date(facts: CaseFacts, amount: str, due_date: str) -> tuple[int, date]:
+    """A promise's or settlement's amount (in the case's minor units) and due date, as typed."""
+    return minor_units(amount, facts.case.currency), form_date(due_date, "due_date")
+
+
 def _form_problem(request: Request, loan_id: str, problem: FormProblem) -> None:
     keep_answer(request, False, f"Nothing sent: {problem}", key=loan_id)
 
@@ -129,8 +143,7 @@ async def record_outcome(
     (a rejection leaves the claim: the agent is still on the call)."""
     web = context(request)
     try:
-        facts = case_facts(web, loan_id)
-        guard_claim(web, user, facts)
+        facts = _acting_on(web, user, loan_id)
         arg: dict[str, Any] = {"attempt_id": attempt_id, "outcome": outcome}
         if note.strip():
             arg["note"] = note.strip()
@@ -157,11 +170,9 @@ async def take_promise(
 ) -> Response:
     web = context(request)
     try:
-        facts = case_facts(web, loan_id)
-        guard_claim(web, user, facts)
+        facts = _acting_on(web, user, loan_id)
         try:
-            amount_minor = minor_units(amount, facts.case.currency)
-            due = form_date(due_date, "due_date")
+            amount_minor, due = _amount_and_date(facts, amount, due_date)
         except FormProblem as problem:
             _form_problem(request, loan_id, problem)
             return _back(loan_id, attempt_id)
@@ -235,8 +246,7 @@ async def propose_plan(
     """The calculator's schedule sent as `propose_plan`; one the case would refuse is not sent."""
     web = context(request)
     try:
-        facts = case_facts(web, loan_id)
-        guard_claim(web, user, facts)
+        facts = _acting_on(web, user, loan_id)
         try:
             quote = await _quote(web, facts, count, first_due, interval)
         except FormProblem as problem:
@@ -267,13 +277,11 @@ def request_settlement(
     """Recorded for a supervisor's approval (maker-checker); nothing goes to the case now."""
     web = context(request)
     try:
-        facts = case_facts(web, loan_id)
-        guard_claim(web, user, facts)
+        facts = _acting_on(web, user, loan_id)
     except PageRefusal as refused:
         return refusal_page(request, user, refused)
     try:
-        amount_minor = minor_units(amount, facts.case.currency)
-        due = form_date(due_date, "due_date")
+        amount_minor, due = _amount_and_date(facts, amount, due_date)
     except FormProblem as problem:
         _form_problem(request, loan_id, problem)
         return _back(loan_id, attempt_id)
@@ -308,8 +316,7 @@ async def place_hold(
     """A dispute or complaint hold: the case stops contacting the borrower until released."""
     web = context(request)
     try:
-        facts = case_facts(web, loan_id)
-        guard_claim(web, user, facts)
+        _acting_on(web, user, loan_id)
         if kind not in HOLD_KINDS:
             _form_problem(request, loan_id, FormProblem("kind", "must be dispute or complaint"))
             return _back(loan_id, attempt_id)
