@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from activities.store import Store
+from domain.case_details import human_time
 from domain.commitments import Owed
 from domain.debt import Parts
 from domain.money import MINOR_UNIT_DIGITS, format_money
@@ -170,6 +171,15 @@ def form_interval(text: str) -> Interval:
 
 def money(amount_minor: int | None, currency: str) -> str:
     return "" if amount_minor is None else format_money(int(amount_minor), currency)
+
+
+def contact_time(at: str, timezone: str) -> str:
+    """A contact's moment from the case's `status` (ISO) as people read it, on the borrower's
+    clock, as the case's own details write it; a value that is no moment is shown as it is."""
+    try:
+        return human_time(datetime.fromisoformat(at), timezone)
+    except (TypeError, ValueError):
+        return str(at)
 
 
 def open_call_task(store: Store, case_id: str) -> str | None:

@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
+from domain.case_details import human_time
 from tests.helpers.cases import case_today, end_case, rows, rows_when, start_case, status_of
 from tests.helpers.desk import Browser, DeskClock, add_desk_users
 from tests.helpers.temporal import BORROWER_TIMEZONE, CaseWorld, advance_to_local_time, make_worker
@@ -97,6 +98,11 @@ async def test_an_agent_carries_a_case_from_first_call_to_an_accepted_plan(
     assert taken.status_code == 303
     assert "answer accepted" in answer_of(reached_page) and "reached" in answer_of(reached_page)
     assert outcomes == [("done", "reached")]
+    # The contact history shows when, on the borrower's clock, not the status's ISO string.
+    [call] = [c for c in status["contacts"] if c["channel"] == "call"]
+    shown_at = human_time(datetime.fromisoformat(call["at"]), "Asia/Shanghai")
+    assert f"<td data-contact-at>{shown_at}</td>" in page.text
+    assert call["at"] not in page.text
     assert preview.text.count("data-installment") == 3 and "data-refusal" not in preview.text
     assert sent.status_code == 303
     assert "answer accepted" in answer_of(page) and "3 installments" in answer_of(page)

@@ -30,6 +30,7 @@ from web.case_page import (
     FormProblem,
     call_script,
     case_today,
+    contact_time,
     form_count,
     form_date,
     form_interval,
@@ -126,6 +127,7 @@ async def case_page(
         hold_kinds=HOLD_KINDS,
         intervals=INTERVALS,
         money=money,
+        contact_time=contact_time,
         new_id=lambda: uuid4().hex,
     )
 

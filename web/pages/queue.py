@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from domain.case_details import human_time
 from domain.desk_claims import ClaimRefused
 from domain.desk_queue import DeskQueue, QueuedCall
 from domain.money import format_money
@@ -25,9 +26,7 @@ router = APIRouter()
 
 def local_time(moment: datetime | None, timezone: str) -> str:
     """A moment on the borrower's clock, as the agent plans the call by it."""
-    if moment is None:
-        return ""
-    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} ({timezone})"
+    return "" if moment is None else human_time(moment, timezone)
 
 
 def utc_time(moment: datetime | None) -> str:
