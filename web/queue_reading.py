@@ -43,8 +43,9 @@ def read_queue(store: Store, *, user: str, now: datetime) -> DeskQueue:
 
 
 def queued_calls(session: Session, now: datetime) -> list[QueuedCall]:
-    """Each open call task of an open case as the queue's rule takes it."""
-    tasks = session.exec(
+    """Each open call task of an open case as the queue's rule takes it: the latest one of each
+    case (`latest_per_case`)."""
+    found = session.exec(
         select(WorkItemRow, CaseRow)
         .join(CaseRow, col(CaseRow.case_id) == col(WorkItemRow.case_id))
         .where(
@@ -53,6 +54,7 @@ def queued_calls(session: Session, now: datetime) -> list[QueuedCall]:
             col(CaseRow.closed_at).is_(None),
         )
     ).all()
+    tasks = latest_per_case(found)
     cases = {case.case_id: case for _, case in tasks}
     broken = _broken_promises(session, list(cases))
     assignments = assignment_rows(session, (case.loan_id for case in cases.values()))
@@ -84,6 +86,23 @@ def queued_calls(session: Session, now: datetime) -> list[QueuedCall]:
         )
         for task, case in tasks
     ]
+
+
+def latest_per_case(
+    tasks: Sequence[tuple[WorkItemRow, CaseRow]],
+) -> list[tuple[WorkItemRow, CaseRow]]:
+    """One task a case, its latest (by creation, then id). An older call step's task still open
+    is the same call to the same borrower: listed twice, two agents could take one case, and
+    taking either claims the borrower anyway. The case itself settles the older one (its SLA)."""
+    latest: dict[str, tuple[WorkItemRow, CaseRow]] = {}
+    for task, case in tasks:
+        kept = latest.get(case.case_id)
+        if kept is None or (task.created_at, task.work_item_id) > (
+            kept[0].created_at,
+            kept[0].work_item_id,
+        ):
+            latest[case.case_id] = (task, case)
+    return list(latest.values())
 
 
 def claim_rows(store: Store) -> list[Claim]:

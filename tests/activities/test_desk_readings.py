@@ -85,6 +85,19 @@ def test_the_agents_own_case_comes_first(store: Store) -> None:
     ]
 
 
+def test_a_case_with_two_open_call_tasks_is_listed_once_by_its_latest(store: Store) -> None:
+    case = add_case(store, "L-two-tasks")
+    add_call_task(store, case, "call-new", due_at=DUE + HOUR, created_at=NOW - HOUR)
+    add_call_task(store, case, "call-old", due_at=DUE, created_at=NOW - 3 * HOUR)
+    other = add_case(store, "L-other", outstanding_minor=1_000)
+    add_call_task(store, other, "call-other", due_at=DUE, created_at=NOW - 2 * HOUR)
+
+    queue = read_queue(store, user="alice", now=NOW)
+
+    assert ids(queue.callable_now) == ["call-new", "call-other"]
+    assert [entry.call.loan_id for entry in queue.callable_now] == ["L-two-tasks", "L-other"]
+
+
 def test_the_caps_count_the_borrowers_other_contacts_but_not_the_task_itself(
     store: Store,
 ) -> None:
