@@ -81,7 +81,10 @@ class DeskApp:
     def mounted(self) -> list[str]:
         """One line for each of the routers, mounted or not, and why."""
         if self.webhooks is None:
-            hooks = "webhooks not mounted: set " + " or ".join(WEBHOOK_ONLY_SETTINGS)
+            hooks = (
+                "webhooks not mounted: none of WEBHOOKS_PUBLIC_URL, SENDGRID_WEBHOOK_TOKEN, "
+                "WEBHOOKS_INSECURE_DEV=1 is set"
+            )
         else:
             hooks = f"webhooks on {', '.join(WEBHOOK_PATHS)}"
         if self.codec is None:
