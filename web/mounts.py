@@ -42,6 +42,7 @@ from web.inbound_requests import (
     SENDGRID_TOKEN_ENV,
     TWILIO_INBOUND_PATH,
     TWILIO_STATUS_PATH,
+    TWILIO_TOKEN_ENV,
     Inbound,
     InboundSettings,
 )
@@ -87,6 +88,17 @@ class DeskApp:
             )
         else:
             hooks = f"webhooks on {', '.join(WEBHOOK_PATHS)}"
+            unset = [
+                name
+                for name, value in (
+                    (TWILIO_TOKEN_ENV, self.webhooks.twilio_auth_token),
+                    (SENDGRID_TOKEN_ENV, self.webhooks.sendgrid_token),
+                )
+                if value is None
+            ]
+            if unset:
+                # As `starter.py webhooks` warns: only WEBHOOKS_INSECURE_DEV=1 gets this far.
+                hooks += f"; INSECURE: {', '.join(unset)} unset, accepted UNVERIFIED"
         if self.codec is None:
             codec = "codec server not mounted: COLLECTIONS_ENCRYPTION_KEYS is not set"
         else:

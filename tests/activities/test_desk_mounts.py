@@ -183,6 +183,13 @@ def test_the_webhooks_mount_only_for_their_own_settings_and_then_must_be_complet
     assert insecure is not None and insecure.insecure_dev
 
 
+def test_the_desk_says_when_its_webhooks_take_requests_unverified(store: Store) -> None:
+    built = build(store, {"WEBHOOKS_INSECURE_DEV": "1", "SENDGRID_WEBHOOK_TOKEN": "t"})
+    [hooks, _] = built.mounted()
+    assert "INSECURE: TWILIO_AUTH_TOKEN unset" in hooks
+    assert "INSECURE" not in build(store, ENV).mounted()[0]
+
+
 def test_the_access_log_leaves_out_the_webhooks_and_the_codec(store: Store) -> None:
     built = build(store, ENV)
     server_config(WebSettings(port=0), built)
