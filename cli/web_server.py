@@ -1,4 +1,5 @@
-"""`web`: serve the collectors' desk (`web.app`) with uvicorn on `WEB_HOST:WEB_PORT`.
+"""`web`: serve the collectors' desk (`web.app`) with uvicorn on `WEB_HOST:WEB_PORT`, and on
+it the inbound webhooks and the codec server when configured (`web.mounts`).
 
 Refuses a case database behind this version's schema, as the worker does. uvicorn runs
 without proxy headers: the client address must be the TCP peer's, because single sign-on
@@ -8,6 +9,7 @@ trusts the user header only from the addresses in `WEB_TRUSTED_PROXIES`.
 from __future__ import annotations
 
 import argparse
+import logging
 
 import uvicorn
 
@@ -15,20 +17,26 @@ from activities.store import Store
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, UsageError, failed, out
 from migrations import SchemaNotCurrent
-from web.app import create_app
+from web.mounts import DeskApp, QuietPaths, desk_app
 from web.settings import WebSettings, WebSettingsError
 
 
-def server_config(settings: WebSettings, store: Store, connect: ClientFactory) -> uvicorn.Config:
-    app = create_app(settings, store=store, temporal_client=connect)
-    return uvicorn.Config(
-        app,
+def server_config(settings: WebSettings, desk: DeskApp) -> uvicorn.Config:
+    config = uvicorn.Config(
+        desk.app,
         host=settings.host,
         port=settings.port,
+        http=desk.http,
         proxy_headers=False,
         server_header=False,
         log_level="info",
     )
+    # After the Config, which (re)configures uvicorn's loggers; one filter per process.
+    access = logging.getLogger("uvicorn.access")
+    for old in [f for f in access.filters if isinstance(f, QuietPaths)]:
+        access.removeFilter(old)
+    access.addFilter(QuietPaths(desk.quiet_paths))
+    return config
 
 
 async def cmd_web(args: argparse.Namespace, connect: ClientFactory) -> int:
@@ -43,8 +51,11 @@ async def cmd_web(args: argparse.Namespace, connect: ClientFactory) -> int:
         store.dispose()
         return failed(f"case database: {error}, then start the desk again", EXIT_ERROR)
     try:
+        desk = desk_app(settings, store, temporal_client=connect)
         out(f"collectors' desk on {settings.url} (sign in at {settings.url}/login)")
-        server = uvicorn.Server(server_config(settings, store, connect))
+        for line in desk.mounted():
+            out(line)
+        server = uvicorn.Server(server_config(settings, desk))
         await server.serve()
     finally:
         store.dispose()
@@ -56,5 +67,6 @@ def register(commands: CommandSet) -> None:
         "web",
         cmd_web,
         "Serve the collectors' desk on WEB_HOST:WEB_PORT (default 127.0.0.1:8000); "
-        "GET /healthz answers 200.",
+        "GET /healthz answers 200. With their settings, also the inbound webhooks "
+        "(/twilio/..., /sendgrid/events) and the codec server (/codec/encode, /codec/decode).",
     )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: the Temporal dev server (persisted in var/temporal.db), the worker, the
 # collectors' desk (web) and the demo portfolio with simulated borrowers, every payload
-# encrypted (the key in var/encryption.keys) and a codec server so the UI shows them in clear text. Ctrl-C stops
-# everything; running it again resumes the persisted cases instead of opening them twice.
+# encrypted (the key in var/encryption.keys); the desk also serves the codec server on /codec,
+# so the UI shows them in clear text. Ctrl-C stops everything; running it again resumes the
+# persisted cases instead of opening them twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -10,18 +11,16 @@ mkdir -p var
 
 server_pid=""
 worker_pid=""
-codec_pid=""
 web_pid=""
 stop_all() {
-    # A second Ctrl-C while stopping must not leave the server and codec server running.
+    # A second Ctrl-C while stopping must not leave the server and the desk running.
     trap '' INT TERM
     trap - EXIT
     echo
-    echo "stopping: worker, desk, codec server, then Temporal server"
+    echo "stopping: worker, desk, then Temporal server"
     # Background jobs of a script ignore Ctrl-C, so they are stopped explicitly.
     [ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
     [ -n "$web_pid" ] && kill -TERM "$web_pid" 2>/dev/null && wait "$web_pid" 2>/dev/null
-    [ -n "$codec_pid" ] && kill -TERM "$codec_pid" 2>/dev/null && wait "$codec_pid" 2>/dev/null
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     echo "stopped"
 }
@@ -45,19 +44,14 @@ if [ -z "${COLLECTIONS_ENCRYPTION_KEYS:-}" ]; then
     COLLECTIONS_ENCRYPTION_KEYS=$(cat var/encryption.keys)
 fi
 export COLLECTIONS_ENCRYPTION_KEYS
-codec_port=${CODEC_SERVER_PORT:-8081}
-codec_url="http://127.0.0.1:$codec_port"
-export CODEC_SERVER_PORT=$codec_port
+# The desk (started below) serves the codec server on /codec with these keys. The dev server's
+# UI has no login, so it has no access token to pass on: locally the codec relies on the desk
+# listening on loopback only and answering the UI's origin only.
 export CODEC_SERVER_CORS_ORIGINS=${CODEC_SERVER_CORS_ORIGINS:-http://localhost:8233,http://127.0.0.1:8233}
-# The dev server's UI has no login, so it has no access token to pass on: locally the codec
-# server relies on listening on loopback only and answering the UI's origin only.
-"$BIN/python" starter.py codec-server >>var/codec-server.log 2>&1 &
-codec_pid=$!
-for _ in $(seq 1 30); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$codec_port") 2>/dev/null && break
-    kill -0 "$codec_pid" 2>/dev/null || { echo "codec server failed; see var/codec-server.log"; exit 1; }
-    sleep 0.5
-done
+web_port=${WEB_PORT:-8000}
+export WEB_PORT=$web_port
+web_url="http://127.0.0.1:$web_port"
+codec_url="$web_url/codec"
 
 if "$BIN/temporal" operator cluster health --address localhost:7233 >/dev/null 2>&1; then
     echo "a Temporal server already listens on localhost:7233; using it"
@@ -94,9 +88,6 @@ if [ -z "${WEB_SESSION_SECRET:-}" ]; then
     WEB_SESSION_SECRET=$(cat var/web-session.secret)
 fi
 export WEB_SESSION_SECRET
-web_port=${WEB_PORT:-8000}
-export WEB_PORT=$web_port
-web_url="http://127.0.0.1:$web_port"
 if [ ! -s var/desk-users.txt ]; then
     (
         umask 077
@@ -128,8 +119,8 @@ cat <<BANNER
   HTTP API:      http://localhost:7243   gRPC: localhost:7233
   Desk:          $web_url/login   sign in as agent1 (calls), field1 (visits) or super1,
                  passwords in var/desk-users.txt (cat var/desk-users.txt)
-  Encryption:    keys from $key_source; codec server $codec_url
-  Logs:          var/worker.log, var/temporal.log, var/codec-server.log, var/web.log
+  Encryption:    keys from $key_source; codec server $codec_url (on the desk)
+  Logs:          var/worker.log, var/temporal.log, var/web.log
   Try:           .venv/bin/python starter.py list --stage legal
   Ctrl-C stops everything; \`make run\` again resumes the same cases.
 

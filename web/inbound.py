@@ -50,14 +50,16 @@ _BUSY_ANSWER = (
 )
 
 
-def router(inbound: Inbound) -> APIRouter:
-    """The webhooks' routes. GET and POST on each: `Inbound` answers a wrong method itself."""
+def router(inbound: Inbound, *, health: bool = True) -> APIRouter:
+    """The webhooks' routes. GET and POST on each: `Inbound` answers a wrong method itself.
+    Without `health`, no `/healthz`: an application that has its own (the desk) keeps it."""
     routes = APIRouter()
 
     async def webhook(request: Request) -> Response:
         return await _answer(inbound, request)
 
-    for path in (HEALTH_PATH, TWILIO_STATUS_PATH, TWILIO_INBOUND_PATH, SENDGRID_EVENTS_PATH):
+    paths = (TWILIO_STATUS_PATH, TWILIO_INBOUND_PATH, SENDGRID_EVENTS_PATH)
+    for path in (HEALTH_PATH, *paths) if health else paths:
         routes.add_api_route(path, webhook, methods=["GET", "POST"], include_in_schema=False)
     return routes
 

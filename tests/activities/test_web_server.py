@@ -21,6 +21,7 @@ from tests.helpers.databases import sqlite_store
 from tests.helpers.desk import PASSWORD, TOKEN_FIELD, add_desk_users
 from tests.helpers.eventually import eventually
 from tests.helpers.paths import PROJECT_DIR
+from web.mounts import desk_app
 from web.settings import WebSettings
 
 
@@ -91,7 +92,9 @@ async def test_the_desk_served_on_loopback_signs_in_and_logs_no_secret(
 ) -> None:
     store = sqlite_store(tmp_path)
     add_desk_users(store)
-    server = uvicorn.Server(server_config(WebSettings(port=0), store, refuse_connect))
+    settings = WebSettings(port=0)
+    desk = desk_app(settings, store, temporal_client=refuse_connect, environ={})
+    server = uvicorn.Server(server_config(settings, desk))
     serving = asyncio.create_task(server.serve())
     try:
         await eventually(lambda: server.started, seconds=20)
