@@ -216,5 +216,14 @@ class StatusView:
         )
 
     def as_json(self) -> dict[str, Any]:
-        """The answer as the contract states it: plain objects, lists and values."""
-        return asdict(self)
+        """The answer as the contract states it: plain objects, lists and values.
+
+        A commitment's or hold's `source` shows only when its message named one: the contract's
+        objects stay as they were for every caller that sends none (a payment's `source` is the
+        contract's own, null included)."""
+        view = asdict(self)
+        sourced = [view[key] for key in ("promise", "plan", "settlement") if view[key]]
+        for entry in [*sourced, *view["holds"]]:
+            if entry.get("source") is None:
+                entry.pop("source", None)
+        return view

@@ -98,8 +98,6 @@ async def test_a_promise_kept_then_a_broken_one_resumes_escalation(
         "state": "broken",
         "paid_toward_minor": 40000,
         "shortfall_minor": 60000,
-        # Sent without one: the status says so, as it does of a payment.
-        "source": None,
     }
     assert broken["broken_promises"] == 1 and broken["status"] == "active"
     # Escalation resumed once the promise was broken: a new call task went out.
