@@ -66,7 +66,7 @@ def test_desk_user_reads_the_password_from_stdin_and_never_shows_a_hash(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("password", "problem"), [("", "password: empty"), ("eleven char", "password: at least 12")]
+    ("password", "problem"), [("", "password: empty"), ("seven c", "password: at least 8")]
 )
 def test_desk_user_refuses_an_unfit_password(tmp_path: Path, password: str, problem: str) -> None:
     refused = starter(tmp_path, "desk-user", "add", "agent7", "--role", "agent", stdin=password)
