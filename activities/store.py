@@ -20,6 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 import migrations
 import migrations.desk_tables  # (the desk's tables belong to the same database)
+import migrations.portal_tables  # (so do the borrower portal's)
 from domain.case import Borrower
 from migrations import Migration, SchemaNotCurrent, SchemaStatus
 from migrations.tables import (

@@ -16,6 +16,7 @@ from domain.channels import CHANNELS, CONTACT_CHANNELS
 from domain.commitments import MAX_INSTALLMENTS_EVER, CommitmentRules
 from domain.debt import AccrualRules, parse_accrual_rules
 from domain.errors import InvalidInput
+from domain.portal import DEFAULT_LINK_DAYS, parse_link_days
 
 STAGES = ("reminder", "phone", "field_visit", "legal")
 CLOCK_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
@@ -39,6 +40,7 @@ POLICY_KEYS = frozenset(
         "connected_calls_per_day",
         "unanswered_calls_per_number_per_day",
         "opt_out_notice",
+        "portal",
         "commitments",
         "accrual",
         "ladder",
@@ -119,6 +121,8 @@ class Policy:
     unanswered_calls_per_number_per_day: int | None = None
     # Every SMS and email carries a notice of how to opt out (the template renderer reads it).
     opt_out_notice: bool = True
+    # How long the borrower's signed link in a notice stays valid (`[portal] link_days`).
+    portal_link_days: int = DEFAULT_LINK_DAYS
     # Penalty, its cap, and the order in which payments pay the parts off.
     accrual: AccrualRules = field(default_factory=AccrualRules)
 
@@ -332,5 +336,6 @@ def parse_policy(data: Mapping[str, Any]) -> Policy:
             data, "unanswered_calls_per_number_per_day"
         ),
         opt_out_notice=opt_out_notice,
+        portal_link_days=parse_link_days(data.get("portal")),
         accrual=parse_accrual_rules(data.get("accrual", {})),
     )

@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
 import migrations.desk_tables  # (registers the desk's tables too)
+import migrations.portal_tables  # (and the portal's)
 import migrations.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 
 

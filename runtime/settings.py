@@ -98,3 +98,30 @@ async def connect_client(runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         **config, data_converter=encryption.converter_from_env(), runtime=runtime
     )
+
+
+PORTAL_SECRET_ENV = "PORTAL_SECRET"
+PORTAL_BASE_URL_ENV = "PORTAL_BASE_URL"
+# The desk's own address under `make run`: the portal is served by the same application.
+PORTAL_BASE_URL_DEFAULT = "http://127.0.0.1:8000"
+PORTAL_SECRET_MIN = 32
+
+
+def portal_secret() -> str:
+    """Signs the borrower's links and keys the one-time codes' hashes. Required: a secret made
+    at start would break every link already sent, and differ between the worker that writes a
+    link and the desk that opens it (`make run` keeps one in var/portal.secret)."""
+    secret = os.environ.get(PORTAL_SECRET_ENV, "").strip()
+    if not secret:
+        raise UsageError(f"{PORTAL_SECRET_ENV} is not set: it signs the borrower's links")
+    if len(secret) < PORTAL_SECRET_MIN:
+        raise UsageError(f"{PORTAL_SECRET_ENV}: at least {PORTAL_SECRET_MIN} characters")
+    return secret
+
+
+def portal_base_url() -> str:
+    """Where borrowers open their links: the portal's public address, no trailing slash."""
+    url = os.environ.get(PORTAL_BASE_URL_ENV, "").strip() or PORTAL_BASE_URL_DEFAULT
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"{PORTAL_BASE_URL_ENV}: {url!r} is not an http(s) address")
+    return url.rstrip("/")

@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from temporalio.client import Client
 
+from activities.notify import Notifier
+from activities.portal_links import LinkKeys
 from activities.store import Store
 from web.auth import NotSignedIn, WrongRole, wants_html
 from web.context import WEB_DIR, NavLink, WebContext
@@ -22,6 +24,7 @@ from web.csrf import CSRFMiddleware
 from web.desk_store import DeskStore
 from web.headers import SecurityHeadersMiddleware
 from web.pages import PAGE_MODULES
+from web.portal import install_portal
 from web.rendering import error_page, make_templates
 from web.session_cookie import SessionCookieMiddleware
 from web.settings import WebSettings
@@ -39,10 +42,13 @@ def create_app(
     temporal_client: Callable[[], Awaitable[Client]] | None = None,
     clock: Callable[[], datetime] | None = None,
     csrf_exempt: Iterable[str] = (),
+    link_keys: LinkKeys | None = None,
+    notifier: Notifier | None = None,
 ) -> FastAPI:
     """The desk. `temporal_client` is called by the pages that talk to cases (None: no page
     may); `clock` is the only "now" the desk reads; `csrf_exempt` lists path prefixes whose
-    routers check their callers themselves (the webhooks verify signatures)."""
+    routers check their callers themselves (the webhooks verify signatures); `link_keys` and
+    `notifier` are the borrower portal's (None: from the environment at first use)."""
     # No generated API pages: the desk is HTML, and Swagger's page would need a CDN.
     app = FastAPI(title="Collectors' desk", docs_url=None, redoc_url=None, openapi_url=None)
     web = WebContext(
@@ -52,6 +58,8 @@ def create_app(
         clock=clock or utc_now,
         temporal_client=temporal_client,
         templates=make_templates(),
+        link_keys=link_keys,
+        notifier=notifier,
     )
     app.state.web = web
     app.state.clock = web.clock
@@ -61,6 +69,7 @@ def create_app(
         app.include_router(module.router)
         nav: tuple[NavLink, ...] = getattr(module, "NAV", ())
         web.nav.extend(nav)
+    install_portal(app)
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     _add_refusals(app)
     # Added innermost first: each `add_middleware` wraps the ones before it.

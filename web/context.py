@@ -12,6 +12,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from temporalio.client import Client
 
+from activities.notify import Notifier, notifier_from_env
+from activities.portal_links import LinkKeys
 from activities.store import Store
 from web.desk_store import DeskStore
 from web.settings import WebSettings
@@ -41,9 +43,23 @@ class WebContext:
     throttle: Throttle = field(default_factory=Throttle)
     nav: list[NavLink] = field(default_factory=list)
     session_lifetime: timedelta = SESSION_LIFETIME
+    # The borrower's portal: how its links are signed, and the providers its messages take
+    # (None: read from the environment at first use, as the worker reads them).
+    link_keys: LinkKeys | None = None
+    notifier: Notifier | None = None
 
     def now(self) -> datetime:
         return self.clock()
+
+    def portal_keys(self) -> LinkKeys:
+        if self.link_keys is None:
+            self.link_keys = LinkKeys.from_env()
+        return self.link_keys
+
+    def sender(self) -> Notifier:
+        if self.notifier is None:
+            self.notifier = notifier_from_env()
+        return self.notifier
 
     async def client(self) -> Client:
         """The Temporal client; a page that needs one when none was given is a setup error."""
