@@ -343,6 +343,9 @@ async def run_worker(stop: asyncio.Event) -> None:
     log = structlog.get_logger("worker")
     endpoint = MetricsEndpoint.from_env()
     try:
+        # The links in every notice are signed with it: refuse to start without, not at the
+        # first notice.
+        settings.portal_secret()
         if endpoint is not None:
             log.info("metrics served", port=endpoint.port, path="/metrics")
         client = await settings.connect_client(endpoint.runtime if endpoint else None)

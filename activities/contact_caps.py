@@ -25,6 +25,7 @@ from activities.store import Store
 from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps
 from domain.contact_counting import earlier_contact
 from domain.policy import Policy
+from domain.portal import is_transactional
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
 
 # The longest any cap looks back is 7 local days; a day more covers every timezone.
@@ -92,7 +93,8 @@ def borrower_contact_rows(
 
 
 def counted_contacts(rows: Iterable[ContactAttemptRow]) -> list[EarlierContact]:
-    """The rows that count against the caps, as the caps count them (a call's number too)."""
+    """The rows that count against the caps, as the caps count them (a call's number too);
+    never a message the borrower asked for on the portal (`domain.portal.is_transactional`)."""
     return [
         earlier_contact(
             row.channel,
@@ -101,5 +103,6 @@ def counted_contacts(rows: Iterable[ContactAttemptRow]) -> list[EarlierContact]:
             number=row.recipient if row.channel == "call" else None,
         )
         for row in rows
-        if counts_against_caps(case_result(row))
+        # The portal's own messages (a code, a new link) are transactional: no collection contact.
+        if counts_against_caps(case_result(row)) and not is_transactional(row.template)
     ]

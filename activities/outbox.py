@@ -55,7 +55,9 @@ def contact_detail(channel: str, borrower: BorrowerRow | None) -> str | None:
     return by_channel.get(channel)
 
 
-def notice_body(request: ContactRequest, borrower: BorrowerRow | None, case: CaseRow | None) -> str:
+def notice_body(
+    request: ContactRequest, borrower: BorrowerRow | None, case: CaseRow | None, link: str = ""
+) -> str:
     facts = NoticeFacts(
         loan_id=request.loan_id,
         borrower_name=borrower.name if borrower else None,
@@ -66,6 +68,7 @@ def notice_body(request: ContactRequest, borrower: BorrowerRow | None, case: Cas
         currency=request.currency,
         # The parts as of the step's decision, the same moment as the amount.
         parts=None if request.balance is None else parts_of(request.balance),
+        link=link,
     )
     # The opt-out line unless the case's policy does without it (every shipped one has it).
     opt_out_notice = policy_named(case.policy).opt_out_notice if case is not None else True

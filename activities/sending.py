@@ -16,13 +16,14 @@ import contracts
 from activities import metrics
 from activities.borrower_channels import blocking_rule, mark
 from activities.contacting import Contacting, deferral, log_attempt
-from activities.failures import INVALID_CONTACT, rejected, unavailable
+from activities.failures import INVALID_CONTACT, policy_named, rejected, unavailable
 from activities.notify import Delivery, DeliveryRejected, DeliveryUnavailable, OutboundMessage
 from activities.outbox import SENDABLE, attempt_row, contact_detail, notice_body, result_of
+from activities.portal_links import LinkKeys, make_link
 from activities.providers.base import PROVIDER_REJECTION
 from contracts import ContactRequest, ContactResult
 from domain.channels import NOTICE_CHANNELS
-from migrations.tables import BorrowerRow, ContactAttemptRow, utc_iso
+from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
 
 # What is left of a Retry-After that the activity waits out by its own retry, not by deferring.
 PROVIDER_WAIT_RETRIED = timedelta(seconds=2)
@@ -43,7 +44,7 @@ class NoticeSending(Contacting):
         row, case, borrower = self._contact_facts(request)
         if row is not None and row.status not in SENDABLE:
             return result_of(row)
-        body = notice_body(request, borrower, case)
+        body = notice_body(request, borrower, case, self._portal_link(request, case, borrower))
         if row is None:
             recipient = contact_detail(request.channel, borrower)
             attempt = attempt_row(
@@ -60,6 +61,23 @@ class NoticeSending(Contacting):
             assert borrower is not None  # without the borrower's row the attempt is skipped
             return self._send(row, borrower, body)
         return result_of(row)
+
+    def _portal_link(
+        self, request: ContactRequest, case: CaseRow | None, borrower: BorrowerRow | None
+    ) -> str:
+        """The borrower's signed link for this notice: made once per attempt (a retry renders
+        the same link), valid for the policy's `[portal] link_days` from the case's moment of
+        the contact. None is made for a notice that cannot be sent."""
+        if case is None or borrower is None:
+            return ""
+        return make_link(
+            self.store,
+            LinkKeys.from_env(),
+            case,
+            at=datetime.fromisoformat(request.scheduled_at),
+            days=policy_named(case.policy).portal_link_days,
+            attempt_id=request.attempt_id,
+        )
 
     def _send(self, row: ContactAttemptRow, borrower: BorrowerRow, body: str) -> ContactResult:
         """Send the pending row unless a rule blocks it or the provider's Retry-After runs."""

@@ -13,10 +13,12 @@ import logging
 
 import uvicorn
 
+from activities.portal_links import LinkKeys
 from activities.store import Store
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, UsageError, failed, out
 from migrations import SchemaNotCurrent
+from runtime import settings as runtime_settings
 from web.mounts import DeskApp, QuietPaths, desk_app
 from web.settings import WebSettings, WebSettingsError
 
@@ -42,7 +44,8 @@ def server_config(settings: WebSettings, desk: DeskApp) -> uvicorn.Config:
 async def cmd_web(args: argparse.Namespace, connect: ClientFactory) -> int:
     try:
         settings = WebSettings.from_env()
-    except WebSettingsError as error:
+        portal = LinkKeys.from_env()
+    except (WebSettingsError, runtime_settings.UsageError) as error:
         raise UsageError(str(error)) from None
     store = Store.from_env()
     try:
@@ -53,6 +56,7 @@ async def cmd_web(args: argparse.Namespace, connect: ClientFactory) -> int:
     try:
         desk = desk_app(settings, store, temporal_client=connect)
         out(f"collectors' desk on {settings.url} (sign in at {settings.url}/login)")
+        out(f"borrower portal: links {portal.base_url}/p/... (PORTAL_BASE_URL)")
         for line in desk.mounted():
             out(line)
         server = uvicorn.Server(server_config(settings, desk))

@@ -35,7 +35,10 @@ PLACEHOLDERS = (
     "channels",
     "lender_name",
     "lender_contact",
+    "link",
 )
+# `{link}` is the borrower's signed link to their own page (docs/portal.md): only a token, no
+# personal data; empty where a text is rendered without one (a preview).
 # `{parts}` is the debt by part where it has more than principal, and nothing where it has not:
 # wherever a borrower reads (or hears) the amount, they read what it is made of.
 REQUIRED_PLACEHOLDERS = ("name", "amount", "parts", "dpd", "channels", "lender_contact")
@@ -85,6 +88,8 @@ class NoticeFacts:
     # The outstanding amount by part, as of the same decision; None: not known (a task
     # scheduled before debts had parts), and the notice states the amount alone.
     parts: Parts | None = None
+    # The borrower's signed link (`{link}`), made at send time for this notice's attempt.
+    link: str = ""
 
 
 @dataclass(frozen=True)
@@ -234,6 +239,7 @@ def compose_notice(
         "channels": words.list_separator.join(lender.repayment_channels),
         "lender_name": lender.name,
         "lender_contact": lender.contact,
+        "link": facts.link,
     }
     text = texts.text.format_map(values)
     if opt_out_notice and channel in OPT_OUT_SEPARATORS:

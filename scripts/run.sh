@@ -44,6 +44,18 @@ if [ -z "${COLLECTIONS_ENCRYPTION_KEYS:-}" ]; then
     COLLECTIONS_ENCRYPTION_KEYS=$(cat var/encryption.keys)
 fi
 export COLLECTIONS_ENCRYPTION_KEYS
+# The borrower portal's link-signing secret, made once like the key: the worker signs the link
+# in every notice with it, the desk checks it, and a new one would break every link sent.
+if [ -z "${PORTAL_SECRET:-}" ]; then
+    if [ ! -s var/portal.secret ]; then
+        (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))' \
+            >var/portal.secret)
+        echo "made the portal's link secret: var/portal.secret"
+    fi
+    PORTAL_SECRET=$(cat var/portal.secret)
+fi
+export PORTAL_SECRET
+portal_url=${PORTAL_BASE_URL:-http://127.0.0.1:8000}
 # The desk (started below) serves the codec server on /codec with these keys. The dev server's
 # UI has no login, so it has no access token to pass on: locally the codec relies on the desk
 # listening on loopback only and answering the UI's origin only.
@@ -119,6 +131,7 @@ cat <<BANNER
   HTTP API:      http://localhost:7243   gRPC: localhost:7233
   Desk:          $web_url/login   sign in as agent1 (calls), field1 (visits) or super1,
                  passwords in var/desk-users.txt (cat var/desk-users.txt)
+  Portal:        $portal_url/p/<token> (PORTAL_BASE_URL); a link: starter.py portal-link LOAN_ID
   Encryption:    keys from $key_source; codec server $codec_url (on the desk)
   Logs:          var/worker.log, var/temporal.log, var/web.log
   Try:           .venv/bin/python starter.py list --stage legal
