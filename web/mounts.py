@@ -72,9 +72,10 @@ class DeskApp:
 
     @property
     def quiet_paths(self) -> tuple[str, ...]:
-        """Paths kept out of the access log: SendGrid's token rides in the query, and the
-        codec server keeps no request log."""
+        """Paths kept out of the access log: SendGrid's token rides in the query, the codec
+        server keeps no request log, and a borrower's link is a key to their case's page."""
         return (
+            PORTAL_PREFIX,
             *(WEBHOOK_PATHS if self.webhooks else ()),
             *((CODEC_PREFIX + "/",) if self.codec else ()),
         )
@@ -153,6 +154,9 @@ def desk_app(
     if codec is not None:
         app.include_router(codec_server.router(codec.codec, codec.config), prefix=CODEC_PREFIX)
     return DeskApp(app, http, hooks, codec)
+
+
+PORTAL_PREFIX = "/p/"
 
 
 class QuietPaths(logging.Filter):
