@@ -343,8 +343,8 @@ async def run_worker(stop: asyncio.Event) -> None:
     log = structlog.get_logger("worker")
     endpoint = MetricsEndpoint.from_env()
     try:
-        # The links in every notice are signed with it: refuse to start without, not at the
-        # first notice.
+        # The links in every notice are signed with it: refuse a malformed one now, not at the
+        # first notice (without one, the case database keeps the secret).
         settings.portal_secret()
         if endpoint is not None:
             log.info("metrics served", port=endpoint.port, path="/metrics")

@@ -4,6 +4,7 @@ for a borrower who asked for a new one; and read back when a link is opened."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from sqlmodel import col, select
 
 from activities.store import Store
 from domain.portal import link_expiry, link_id_of, link_url, new_link_id, token_of
-from migrations.portal_tables import PortalLinkRow
+from migrations.portal_tables import PortalLinkRow, PortalSecretRow
 from migrations.tables import CaseRow, utc_iso
 from runtime import settings
 
@@ -25,8 +26,11 @@ class LinkKeys:
     base_url: str
 
     @classmethod
-    def from_env(cls) -> LinkKeys:
-        return cls(settings.portal_secret(), settings.portal_base_url())
+    def from_env(cls, store: Store) -> LinkKeys:
+        """`PORTAL_SECRET` and `PORTAL_BASE_URL`; without the secret, the one the case database
+        keeps (made by the first process that needs it)."""
+        secret = settings.portal_secret() or kept_secret(store)
+        return cls(secret, settings.portal_base_url())
 
     def url(self, link_id: str) -> str:
         return link_url(self.base_url, token_of(self.secret, link_id))
@@ -91,3 +95,21 @@ def open_case_of_loan(store: Store, loan_id: str) -> CaseRow | None:
             .where(col(CaseRow.loan_id) == loan_id, col(CaseRow.closed_at).is_(None))
             .order_by(col(CaseRow.opened_at).desc())
         ).first()
+
+
+LINK_SECRET = "links"
+
+
+def kept_secret(store: Store) -> str:
+    """The link secret kept in the case database, made on first use. Two processes making it at
+    once both insert-if-absent and read back the one that won."""
+    found = store.get(PortalSecretRow, LINK_SECRET)
+    if found is not None:
+        return found.secret
+    store.insert_if_absent(
+        PortalSecretRow(name=LINK_SECRET, secret=secrets.token_urlsafe(48), created_at=utc_iso())
+    )
+    kept = store.get(PortalSecretRow, LINK_SECRET)
+    if kept is None:  # inserted above, or by the process that won the race: never here
+        raise RuntimeError("the portal's link secret could not be kept in the case database")
+    return kept.secret

@@ -72,7 +72,7 @@ class NoticeSending(Contacting):
             return ""
         return make_link(
             self.store,
-            LinkKeys.from_env(),
+            LinkKeys.from_env(self.store),
             case,
             at=datetime.fromisoformat(request.scheduled_at),
             days=policy_named(case.policy).portal_link_days,

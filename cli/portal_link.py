@@ -29,10 +29,11 @@ def portal_link(store: Store, keys: LinkKeys, loan_id: str, now: datetime) -> st
 
 
 async def cmd_portal_link(args: argparse.Namespace, connect: ClientFactory) -> int:
-    keys = LinkKeys.from_env()  # PORTAL_SECRET missing: a UsageError naming it (exit 2)
     store = Store.from_env()
     try:
         store.require_current_schema()
+        # PORTAL_SECRET malformed or PORTAL_BASE_URL not http(s): a UsageError naming it (exit 2)
+        keys = LinkKeys.from_env(store)
         out(portal_link(store, keys, args.loan_id, datetime.now(UTC)))
     finally:
         store.dispose()

@@ -13,7 +13,6 @@ import logging
 
 import uvicorn
 
-from activities.portal_links import LinkKeys
 from activities.store import Store
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, UsageError, failed, out
@@ -44,7 +43,8 @@ def server_config(settings: WebSettings, desk: DeskApp) -> uvicorn.Config:
 async def cmd_web(args: argparse.Namespace, connect: ClientFactory) -> int:
     try:
         settings = WebSettings.from_env()
-        portal = LinkKeys.from_env()
+        portal_base_url = runtime_settings.portal_base_url()
+        runtime_settings.portal_secret()  # a malformed one is refused now, not at a first link
     except (WebSettingsError, runtime_settings.UsageError) as error:
         raise UsageError(str(error)) from None
     store = Store.from_env()
@@ -56,7 +56,7 @@ async def cmd_web(args: argparse.Namespace, connect: ClientFactory) -> int:
     try:
         desk = desk_app(settings, store, temporal_client=connect)
         out(f"collectors' desk on {settings.url} (sign in at {settings.url}/login)")
-        out(f"borrower portal: links {portal.base_url}/p/... (PORTAL_BASE_URL)")
+        out(f"borrower portal: links {portal_base_url}/p/... (PORTAL_BASE_URL)")
         for line in desk.mounted():
             out(line)
         server = uvicorn.Server(server_config(settings, desk))

@@ -1,4 +1,5 @@
-"""The borrower's portal's own tables: its signed links, one-time codes and rate-limit events.
+"""The borrower's portal's own tables: its signed links, one-time codes, rate-limit events and
+the secret its links are signed with when `PORTAL_SECRET` does not give one.
 
 Like the desk's tables these hold only what the portal alone knows; the case stays the source
 of truth, and a borrower's actions go to the case (source `self_service`). Timestamps are
@@ -58,3 +59,16 @@ class PortalEventRow(SQLModel, table=True):
     case_id: str = Field(default="", index=True, max_length=MESSAGE_ID_MAX)
     client: str = Field(default="", index=True, max_length=CLIENT_MAX)
     at: str = Field(index=True)
+
+
+class PortalSecretRow(SQLModel, table=True):
+    """The secret that signs the links when the environment gives none: made once by whichever
+    process needs it first (worker, desk or command), so all of them sign and check alike
+    without configuration. Whoever can read this table can read the links' cases anyway;
+    `PORTAL_SECRET` overrides it (and lets a deployment rotate it)."""
+
+    __tablename__ = "portal_secrets"
+
+    name: str = Field(primary_key=True, max_length=32)
+    secret: str = Field(max_length=128)
+    created_at: str

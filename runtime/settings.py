@@ -107,13 +107,14 @@ PORTAL_BASE_URL_DEFAULT = "http://127.0.0.1:8000"
 PORTAL_SECRET_MIN = 32
 
 
-def portal_secret() -> str:
-    """Signs the borrower's links and keys the one-time codes' hashes. Required: a secret made
-    at start would break every link already sent, and differ between the worker that writes a
-    link and the desk that opens it (`make run` keeps one in var/portal.secret)."""
+def portal_secret() -> str | None:
+    """Signs the borrower's links and keys the one-time codes' hashes; None when unset, and then
+    the case database keeps one (`activities.portal_links`): a secret made at each start would
+    break every link already sent, and differ between the worker that writes a link and the desk
+    that opens it."""
     secret = os.environ.get(PORTAL_SECRET_ENV, "").strip()
     if not secret:
-        raise UsageError(f"{PORTAL_SECRET_ENV} is not set: it signs the borrower's links")
+        return None
     if len(secret) < PORTAL_SECRET_MIN:
         raise UsageError(f"{PORTAL_SECRET_ENV}: at least {PORTAL_SECRET_MIN} characters")
     return secret

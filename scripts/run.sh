@@ -44,17 +44,6 @@ if [ -z "${COLLECTIONS_ENCRYPTION_KEYS:-}" ]; then
     COLLECTIONS_ENCRYPTION_KEYS=$(cat var/encryption.keys)
 fi
 export COLLECTIONS_ENCRYPTION_KEYS
-# The borrower portal's link-signing secret, made once like the key: the worker signs the link
-# in every notice with it, the desk checks it, and a new one would break every link sent.
-if [ -z "${PORTAL_SECRET:-}" ]; then
-    if [ ! -s var/portal.secret ]; then
-        (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))' \
-            >var/portal.secret)
-        echo "made the portal's link secret: var/portal.secret"
-    fi
-    PORTAL_SECRET=$(cat var/portal.secret)
-fi
-export PORTAL_SECRET
 portal_url=${PORTAL_BASE_URL:-http://127.0.0.1:8000}
 # The desk (started below) serves the codec server on /codec with these keys. The dev server's
 # UI has no login, so it has no access token to pass on: locally the codec relies on the desk

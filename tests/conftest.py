@@ -23,9 +23,6 @@ pytest_plugins = [
 # `pytest -m unit` runs the unit tests only.
 SCOPES = ("unit", "activities", "workflow", "e2e", "replay")
 TESTS_DIR = Path(__file__).resolve().parent
-# The borrower's links are signed with it (runtime.settings.portal_secret); the worker
-# processes tests start inherit it.
-os.environ.setdefault("PORTAL_SECRET", "test-portal-secret-" + "x" * 32)
 
 
 def scope_of(path: Path) -> str | None:

@@ -53,7 +53,7 @@ class WebContext:
 
     def portal_keys(self) -> LinkKeys:
         if self.link_keys is None:
-            self.link_keys = LinkKeys.from_env()
+            self.link_keys = LinkKeys.from_env(self.store)
         return self.link_keys
 
     def sender(self) -> Notifier:

@@ -1,4 +1,4 @@
-"""portal: the borrower's links, one-time codes and rate-limit events
+"""portal: the borrower's links, one-time codes, rate-limit events and link secret
 
 The borrower's portal's own tables (see migrations/portal_tables.py). New tables only:
 nothing of the case database changes, and a downgrade drops them.
@@ -16,6 +16,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "portal_secrets",
+        sa.Column("name", sa.String(length=32), nullable=False),
+        sa.Column("secret", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
     op.create_table(
         "portal_codes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,6 +73,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("portal_secrets")
     with op.batch_alter_table("portal_links", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_portal_links_loan_id"))
         batch_op.drop_index(batch_op.f("ix_portal_links_case_id"))

@@ -12,10 +12,12 @@ import pytest
 from sqlmodel import col, select
 
 from activities.contact_caps import counted_contacts
+from activities.portal_links import LINK_SECRET, LinkKeys
 from activities.store import Store
 from cli.console import UsageError
 from cli.portal_link import portal_link
 from domain.portal import CODE_TEMPLATE, LINK_TEMPLATE
+from migrations.portal_tables import PortalSecretRow
 from migrations.tables import ContactAttemptRow, utc_iso
 from tests.helpers.desk import Browser, DeskClock
 from tests.helpers.desk_rows import add_case
@@ -199,3 +201,20 @@ async def test_portal_link_prints_a_url_that_works(browser, store, desk_clock) -
     store.update(type(case), case.case_id, closed_at=utc_iso(desk_clock.now))
     with pytest.raises(UsageError, match="closed"):
         portal_link(store, KEYS, "L1", desk_clock.now)
+
+
+def test_without_portal_secret_the_case_database_keeps_one_for_every_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker that writes a link and the desk that opens it sign alike with no setting:
+    the first to need the secret makes it, the others read it; PORTAL_SECRET overrides it."""
+    monkeypatch.delenv("PORTAL_SECRET", raising=False)
+    first = LinkKeys.from_env(store)
+    again = LinkKeys.from_env(store)
+    assert first.secret == again.secret and len(first.secret) >= 32
+    assert store.get(PortalSecretRow, LINK_SECRET) is not None
+    monkeypatch.setenv("PORTAL_SECRET", "s" * 40)
+    assert LinkKeys.from_env(store).secret == "s" * 40
+    monkeypatch.setenv("PORTAL_SECRET", "short")
+    with pytest.raises(UsageError, match="PORTAL_SECRET"):
+        LinkKeys.from_env(store)
