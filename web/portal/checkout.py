@@ -206,7 +206,8 @@ def paid_session(event: Any) -> PaidSession | None:
     Raises `ValueError` for a paid-session event without what a payment needs."""
     if not isinstance(event, dict) or event.get("type") not in PAID_EVENTS:
         return None
-    session = (event.get("data") or {}).get("object")
+    data = event.get("data")
+    session = data.get("object") if isinstance(data, dict) else None
     if not isinstance(session, dict):
         raise ValueError("data.object: must be the checkout session")
     if session.get("payment_status") != "paid":
