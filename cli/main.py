@@ -17,6 +17,7 @@
     collections demo
     collections report --as-of 2026-03-31 --csv report.csv --html report.html
     collections codec-server
+    collections checkout-simulator
     collections webhooks
     collections opt-out --borrower-id B-77 --channel sms [--undo]
     collections web
@@ -48,6 +49,7 @@ from cli import (
     assign,
     borrower_backfill,
     cases,
+    checkout_simulator,
     codec_server,
     commitments,
     csv_import,
@@ -93,6 +95,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     demo_loop,
     borrower_backfill,
     codec_server,
+    checkout_simulator,
     web_server,
     desk_users,
 )

@@ -2,7 +2,8 @@
 # `make run`: the Temporal dev server (persisted in var/temporal.db), the worker, the
 # collectors' desk (web) and the demo portfolio with simulated borrowers, every payload
 # encrypted (the key in var/encryption.keys); the desk also serves the codec server on /codec,
-# so the UI shows them in clear text. Ctrl-C stops everything; running it again resumes the
+# so the UI shows them in clear text. A simulated hosted checkout (no money moves) takes the
+# borrowers' payments and tells the desk by its signed webhook. Ctrl-C stops everything; running it again resumes the
 # persisted cases instead of opening them twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,15 +13,17 @@ mkdir -p var
 server_pid=""
 worker_pid=""
 web_pid=""
+checkout_pid=""
 stop_all() {
     # A second Ctrl-C while stopping must not leave the server and the desk running.
     trap '' INT TERM
     trap - EXIT
     echo
-    echo "stopping: worker, desk, then Temporal server"
+    echo "stopping: worker, desk, simulated checkout, then Temporal server"
     # Background jobs of a script ignore Ctrl-C, so they are stopped explicitly.
     [ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
     [ -n "$web_pid" ] && kill -TERM "$web_pid" 2>/dev/null && wait "$web_pid" 2>/dev/null
+    [ -n "$checkout_pid" ] && kill -TERM "$checkout_pid" 2>/dev/null && wait "$checkout_pid" 2>/dev/null
     [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     echo "stopped"
 }
@@ -106,11 +109,29 @@ if [ ! -s var/desk-users.txt ]; then
     )
     echo "made the demo's desk users: var/desk-users.txt"
 fi
+# The simulated checkout and the desk share a made-up secret pair, new each run (the simulator
+# keeps its sessions in memory only): the desk creates sessions with the key and checks the
+# simulator's webhook events with the other. Set after the worker started: only these two
+# read them.
+checkout_port=${CHECKOUT_SIMULATOR_PORT:-8090}
+export CHECKOUT_SIMULATOR_PORT=$checkout_port
+export CHECKOUT_BASE_URL="http://127.0.0.1:$checkout_port"
+CHECKOUT_SECRET_KEY="sk_test_$("$BIN/python" -c 'import secrets; print(secrets.token_hex(16))')"
+CHECKOUT_WEBHOOK_SECRET="whsec_$("$BIN/python" -c 'import secrets; print(secrets.token_hex(16))')"
+export CHECKOUT_SECRET_KEY CHECKOUT_WEBHOOK_SECRET
+export CHECKOUT_WEBHOOK_URL="$web_url/checkout/webhook"
+"$BIN/python" starter.py checkout-simulator >>var/checkout.log 2>&1 &
+checkout_pid=$!
 "$BIN/python" starter.py web >>var/web.log 2>&1 &
 web_pid=$!
 for _ in $(seq 1 30); do
     (exec 3<>"/dev/tcp/127.0.0.1/$web_port") 2>/dev/null && break
     kill -0 "$web_pid" 2>/dev/null || { echo "the desk failed; see var/web.log"; exit 1; }
+    sleep 0.5
+done
+for _ in $(seq 1 30); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$checkout_port") 2>/dev/null && break
+    kill -0 "$checkout_pid" 2>/dev/null || { echo "the simulated checkout failed; see var/checkout.log"; exit 1; }
     sleep 0.5
 done
 
@@ -122,7 +143,9 @@ cat <<BANNER
                  passwords in var/desk-users.txt (cat var/desk-users.txt)
   Portal:        $portal_url/p/<token> (PORTAL_BASE_URL); a link: starter.py portal-link LOAN_ID
   Encryption:    keys from $key_source; codec server $codec_url (on the desk)
-  Logs:          var/worker.log, var/temporal.log, var/web.log
+  Checkout:      $CHECKOUT_BASE_URL   a SIMULATED hosted checkout (no money moves); its signed
+                 events reach the desk's $web_url/checkout/webhook
+  Logs:          var/worker.log, var/temporal.log, var/web.log, var/checkout.log
   Try:           .venv/bin/python starter.py list --stage legal
   Ctrl-C stops everything; \`make run\` again resumes the same cases.
 

@@ -9,10 +9,12 @@ the codec server's routers when their settings are given.
   must not start to need the webhooks' other settings. Once mounted, the webhooks' own check
   applies (a missing secret stops the desk, naming the variable). The desk's `/healthz` stays
   the desk's.
+- The hosted checkout's webhook (`web.portal.checkout`) on `/checkout/webhook` when
+  `CHECKOUT_WEBHOOK_SECRET` is set: the provider's signed events record borrowers' payments.
 - The codec server (`web.codec`) under `/codec` (`/codec/encode`, `/codec/decode`) when
   `COLLECTIONS_ENCRYPTION_KEYS` is set, with `starter.py codec-server`'s CORS origins and token.
 
-Both are exempt from the desk's CSRF check: they verify their callers themselves (signatures
+All are exempt from the desk's CSRF check: they verify their callers themselves (signatures
 and tokens; the codec's origin check and token). Neither touches the session, so no answer of
 theirs sets a cookie. Connection limits cannot be a router's: when the webhooks are mounted the
 whole server runs under their protocol (`web.inbound.connection_protocol`), desk included.
@@ -34,7 +36,7 @@ from activities.store import Store
 from runtime.encryption import EncryptionCodec, keys_from_env, scope_from_env
 from web import codec as codec_server
 from web import inbound as webhooks
-from web.app import create_app
+from web.app import create_app, utc_now
 from web.inbound_requests import (
     INSECURE_DEV_ENV,
     PUBLIC_URL_ENV,
@@ -46,9 +48,11 @@ from web.inbound_requests import (
     Inbound,
     InboundSettings,
 )
+from web.portal import checkout as hosted_checkout
 from web.settings import WebSettings
 
 CODEC_PREFIX = "/codec"
+CHECKOUT_PREFIX = "/checkout/"
 WEBHOOK_PATHS = (TWILIO_STATUS_PATH, TWILIO_INBOUND_PATH, SENDGRID_EVENTS_PATH)
 # What only the webhooks read; any one of them says the webhooks are wanted here.
 WEBHOOK_ONLY_SETTINGS = (PUBLIC_URL_ENV, SENDGRID_TOKEN_ENV, INSECURE_DEV_ENV)
@@ -69,6 +73,7 @@ class DeskApp:
     http: type[H11Protocol] | str
     webhooks: InboundSettings | None
     codec: CodecMount | None
+    checkout: hosted_checkout.CheckoutSettings | None = None
 
     @property
     def quiet_paths(self) -> tuple[str, ...]:
@@ -107,7 +112,12 @@ class DeskApp:
             token = "bearer token required" if self.codec.config.token else "no token"
             paths = f"{CODEC_PREFIX}/encode, {CODEC_PREFIX}/decode"
             codec = f"codec server on {paths} (CORS for {origins}; {token})"
-        return [hooks, codec]
+        if self.checkout is None:
+            paid = f"checkout webhook not mounted: {hosted_checkout.WEBHOOK_SECRET_ENV} is not set"
+        else:
+            provider = self.checkout.base_url
+            paid = f"checkout webhook on {hosted_checkout.WEBHOOK_PATH} (provider {provider})"
+        return [hooks, codec, paid]
 
 
 def webhook_settings(environ: Mapping[str, str] = os.environ) -> InboundSettings | None:
@@ -142,7 +152,13 @@ def desk_app(
     """The desk as `starter.py web` serves it, with what `environ` configures mounted on it."""
     hooks = webhook_settings(environ)
     codec = codec_mount(environ)
-    exempt = (*(WEBHOOK_PATHS if hooks else ()), *((CODEC_PREFIX + "/",) if codec else ()))
+    paid = hosted_checkout.CheckoutSettings.from_env(environ)
+    payments = paid if paid.webhook_secret is not None else None
+    exempt = (
+        *(WEBHOOK_PATHS if hooks else ()),
+        *((CODEC_PREFIX + "/",) if codec else ()),
+        *((CHECKOUT_PREFIX,) if payments else ()),
+    )
     app = create_app(
         settings, store=store, temporal_client=temporal_client, clock=clock, csrf_exempt=exempt
     )
@@ -153,7 +169,12 @@ def desk_app(
         http = webhooks.connection_protocol(hooks)
     if codec is not None:
         app.include_router(codec_server.router(codec.codec, codec.config), prefix=CODEC_PREFIX)
-    return DeskApp(app, http, hooks, codec)
+    if payments is not None:
+        webhook = hosted_checkout.router(
+            payments, temporal_client=temporal_client, clock=clock or utc_now
+        )
+        app.include_router(webhook)
+    return DeskApp(app, http, hooks, codec, payments)
 
 
 PORTAL_PREFIX = "/p/"

@@ -162,6 +162,7 @@ async def test_without_their_settings_the_desk_has_no_webhooks_and_no_codec(
     assert [line.split(":")[0] for line in built.mounted()] == [
         "webhooks not mounted",
         "codec server not mounted",
+        "checkout webhook not mounted",
     ]
     transport = httpx.ASGITransport(app=built.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://desk") as http:
@@ -185,7 +186,7 @@ def test_the_webhooks_mount_only_for_their_own_settings_and_then_must_be_complet
 
 def test_the_desk_says_when_its_webhooks_take_requests_unverified(store: Store) -> None:
     built = build(store, {"WEBHOOKS_INSECURE_DEV": "1", "SENDGRID_WEBHOOK_TOKEN": "t"})
-    [hooks, _] = built.mounted()
+    [hooks, *_] = built.mounted()
     assert "INSECURE: TWILIO_AUTH_TOKEN unset" in hooks
     assert "INSECURE" not in build(store, ENV).mounted()[0]
 
