@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import col, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +27,9 @@ from tests.helpers.desk import Browser, DeskClock
 from tests.helpers.eventually import eventually
 from tests.helpers.portal import KEYS, link_path, sign_in_borrower
 from tests.helpers.temporal import CaseWorld, make_worker
+from tests.workflow.test_checkout_payments import served_here
 from web.app import create_app
+from web.portal.simulated_checkout import Simulator, application
 from web.settings import WebSettings
 
 MESSAGE_ID = re.compile(r'name="message_id" value="([0-9a-f]{32})"')
@@ -175,3 +178,25 @@ async def test_a_promise_too_far_ahead_is_refused_then_english_and_a_dispute(
 
         page = await portal.post("/p/pay", {"message_id": "pay-1"})
         assert "not available" in answer_of(page)
+
+
+async def test_pay_opens_one_checkout_for_the_outstanding_amount(
+    time_env: WorkflowEnvironment, case_world: CaseWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulator = Simulator("sk_test_home", "whsec_home", "http://127.0.0.1:9/checkout/webhook")
+    async with served_here(application(simulator)) as provider_url:
+        monkeypatch.setenv("CHECKOUT_BASE_URL", provider_url)
+        monkeypatch.setenv("CHECKOUT_SECRET_KEY", "sk_test_home")
+        async with signed_out(time_env, case_world) as portal:
+            await sign_in(portal)
+            outstanding = (await status_of(portal.handle))["outstanding_minor"]
+            first = await portal.browser.post("/p/pay", {"message_id": "pay-1"})
+            again = await portal.browser.post("/p/pay", {"message_id": "pay-1"})
+
+    assert first.status_code == 303 and first.headers["location"].startswith(provider_url)
+    assert again.headers["location"] == first.headers["location"]
+    assert len(simulator.sessions) == 1
+    [request, _] = simulator.created
+    assert request.form["line_items[0][price_data][unit_amount]"] == str(outstanding)
+    assert request.form["success_url"].endswith("/p/home?paid=1")
+    assert request.headers["idempotency-key"] == "pay-1"

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from domain.plan_calculator import MONTHLY, quote_plan
+from domain.plan_calculator import MONTHLY, PlanQuote, quote_plan
 from web.case_answers import Came, CaseAnswer, keep_answer, send
 from web.case_page import FormProblem, case_today, form_count, form_date, minor_units, money, owed
 from web.case_reading import policy_named
@@ -83,7 +83,7 @@ async def promise(
     return await _send(request, borrower, "promise_to_pay", arg, done)
 
 
-def _schedule(web: WebContext, found: OpenCase, count: str, first_due: str) -> Any:
+def _schedule(web: WebContext, found: OpenCase, count: str, first_due: str) -> PlanQuote:
     case = found.facts.case
     return quote_plan(
         owed(found.status),
@@ -142,6 +142,8 @@ async def pay(request: Request, borrower: Borrower, message_id: MessageId) -> Re
     found = await _case(request, borrower)
     if found is None:
         return _home()
+    if int(found.status["outstanding_minor"]) <= 0:
+        return _say(request, False, words["nothing_owed"])
     home = str(request.base_url).rstrip("/") + HOME_PATH
     try:
         session = await start_checkout(

@@ -53,6 +53,7 @@ HOME_WORDS: dict[str, dict[str, str]] = {
         "payments_unavailable": "暂不支持在线还款，请使用下方的其他还款方式。",
         "checkout_failed": "在线支付暂时无法打开，未扣款，请稍后再试。",
         "paid_back": "感谢您的还款，入账后此页面会更新。",
+        "nothing_owed": "您目前没有待还金额。",
     },
     "en": {
         "owed": "What you owe",
@@ -104,6 +105,7 @@ HOME_WORDS: dict[str, dict[str, str]] = {
         ),
         "checkout_failed": "The online payment could not be opened; nothing was charged.",
         "paid_back": "Thank you for paying; this page shows it once it arrives.",
+        "nothing_owed": "There is nothing to pay now.",
     },
 }
 
