@@ -26,8 +26,8 @@ from tests.helpers.cases import case_today, end_case, rows, start_case, status_o
 from tests.helpers.desk import Browser, DeskClock
 from tests.helpers.eventually import eventually
 from tests.helpers.portal import KEYS, link_path, sign_in_borrower
+from tests.helpers.serving import served_here
 from tests.helpers.temporal import CaseWorld, make_worker
-from tests.workflow.test_checkout_payments import served_here
 from web.app import create_app
 from web.portal.simulated_checkout import Simulator, application
 from web.settings import WebSettings
