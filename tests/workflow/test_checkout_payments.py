@@ -5,22 +5,19 @@ simulated flow (session, hosted page, Pay, webhook) runs over real loopback HTTP
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import Store
-from runtime.serving import listening_socket, url_of, uvicorn_server
 from tests.helpers.cases import end_case, start_case, status_of
 from tests.helpers.desk import DeskClock
-from tests.helpers.eventually import eventually
+from tests.helpers.serving import served_here
 from tests.helpers.temporal import CaseWorld, make_worker
 from web.mounts import desk_app
 from web.portal.checkout import SIGNATURE_HEADER, WEBHOOK_PATH, CheckoutSettings, sign
@@ -31,21 +28,6 @@ from web.settings import WebSettings
 SECRET_KEY = "sk_test_simulated"
 WEBHOOK_SECRET = "whsec_simulated"
 ENVIRON = {"CHECKOUT_WEBHOOK_SECRET": WEBHOOK_SECRET}
-
-
-@asynccontextmanager
-async def served_here(app: FastAPI) -> AsyncIterator[str]:
-    """`app` on a loopback port, served by this test's event loop (the one its Temporal client
-    lives on); yields its URL."""
-    sock = listening_socket("127.0.0.1", 0)
-    server = uvicorn_server(app)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    await eventually(lambda: server.started)
-    try:
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        await task
 
 
 @asynccontextmanager

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from web.portal import home, links
+from web.portal import actions, home, links
 from web.portal.session import SIGNED_OUT_PATH, NoBorrowerSession
 
 # Fixed paths before `/p/{token}`: FastAPI tries routes in order.
-PORTAL_ROUTERS = (home.router, links.router)
+PORTAL_ROUTERS = (home.router, actions.router, links.router)
 
 
 def install_portal(app: FastAPI) -> None:

@@ -1,31 +1,126 @@
-"""A placeholder of the borrower's home page (`/p/home`): signed in, and the loan; the real
-page replaces this module's router."""
+"""The borrower's own page, `/p/home`: what is owed (in all and by part), since when, what the
+case does next and when, the lender's contact and ways to pay, the borrower's payments and
+current promise or plan, and the forms of `web.portal.actions`. In the borrower's locale
+(`POST /p/lang` switches it for the session); one title for every page, no personal data in
+URLs. A page without a borrower's session goes to `/p/again` (no case data)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
-from web.context import context
+from templates import loaded_templates
+from web.case_answers import take_answer
+from web.case_page import (
+    CaseFacts,
+    balance_parts,
+    case_today,
+    contact_time,
+    limits,
+    money,
+    open_case,
+)
+from web.case_talk import PageRefusal, case_status
+from web.context import WebContext, context
+from web.portal.home_words import home_words, next_sentence
 from web.portal.links import NO_STORE
-from web.portal.session import BorrowerSession, require_borrower
+from web.portal.session import SESSION_KEY, BorrowerSession, require_borrower
 from web.portal.words import browser_words, words_for
 
 router = APIRouter()
+HOME_PATH = "/p/home"
+ANSWER_SCOPE = "portal"
+LOCALES = ("zh-CN", "en")
+DEFAULT_ZONE = "Asia/Shanghai"
+Borrower = Annotated[BorrowerSession, Depends(require_borrower)]
 
 
-@router.get("/p/home", response_class=HTMLResponse)
-def home(
-    request: Request, borrower: Annotated[BorrowerSession, Depends(require_borrower)]
-) -> HTMLResponse:
-    return context(request).templates.TemplateResponse(
+@dataclass(frozen=True)
+class OpenCase:
+    facts: CaseFacts
+    status: dict[str, Any]
+
+
+async def read_case(web: WebContext, loan_id: str) -> OpenCase | None:
+    """The borrower's open case and its `status`; None: no open case or the cases unreachable."""
+    facts = open_case(web.store, loan_id)
+    if facts is None:
+        return None
+    try:
+        status = await case_status(web, loan_id)
+    except PageRefusal:
+        return None
+    return OpenCase(facts, status)
+
+
+def page_words(locale: str) -> dict[str, str]:
+    return {**words_for(locale), **home_words(locale)}
+
+
+def zone_of(facts: CaseFacts) -> str:
+    return (facts.borrower.timezone if facts.borrower else None) or DEFAULT_ZONE
+
+
+def next_step(locale: str, status: Mapping[str, Any], zone: str) -> str | None:
+    action = status.get("next_action")
+    if not isinstance(action, Mapping):
+        return None
+    at = contact_time(str(action.get("due_at", "")), zone)
+    return next_sentence(locale, str(action.get("kind", "")), at)
+
+
+def case_view(web: WebContext, locale: str, found: OpenCase) -> dict[str, Any]:
+    """What the page shows of the case, beside the words."""
+    facts, status = found.facts, found.status
+    zone = zone_of(facts)
+    return {
+        "status": status,
+        "case": facts.case,
+        "parts": balance_parts(status),
+        "next_step": next_step(locale, status, zone),
+        "limits": limits(facts.case, status, case_today(facts.case, web.now())),
+        "lender": loaded_templates().lenders.get(locale),
+        "zone": zone,
+    }
+
+
+@router.get(HOME_PATH, response_class=HTMLResponse)
+async def home(request: Request, borrower: Borrower, paid: str = "") -> HTMLResponse:
+    web = context(request)
+    found = await read_case(web, borrower.loan_id)
+    answer = take_answer(request, key=ANSWER_SCOPE)
+    words = page_words(borrower.locale)
+    view = case_view(web, borrower.locale, found) if found else None
+    return web.templates.TemplateResponse(
         request,
         "portal/home.html",
-        {"words": words_for(borrower.locale), "borrower": borrower},
+        {
+            "words": words,
+            "loan_id": borrower.loan_id,
+            "view": view,
+            "answer": answer,
+            "paid": bool(paid),
+            "money": money,
+            "contact_time": contact_time,
+            "new_id": lambda: uuid4().hex,
+        },
         headers=NO_STORE,
     )
+
+
+@router.post("/p/lang")
+def switch_language(
+    request: Request, borrower: Borrower, locale: Annotated[str, Form(max_length=16)]
+) -> RedirectResponse:
+    """The borrower's locale for this session (`zh-CN` or `en`; anything else is ignored)."""
+    if locale in LOCALES:
+        request.session[SESSION_KEY] = {**request.session[SESSION_KEY], "locale": locale}
+    return RedirectResponse(HOME_PATH, status_code=303)
 
 
 @router.get("/p/again", response_class=HTMLResponse)
