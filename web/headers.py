@@ -7,6 +7,9 @@
   personal data anyway, but a case's URL names a loan).
 - Pages are never cached (a shared computer's back button must not show a borrower); the
   static files are, briefly.
+- A page may widen `form-action` with `content_security_policy(form_targets=...)`, setting
+  the header itself (kept as set): the portal's home page does, for the checkout's hosted page
+  its Pay form is redirected to (a browser checks `form-action` on a form's redirects too).
 - HSTS when cookies are secure, that is when the desk is served over HTTPS.
 """
 
@@ -15,13 +18,22 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
-    "object-src 'none'"
-)
+CSP_HEADER = "Content-Security-Policy"
+
+
+def content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The policy; `form_targets` are origins forms may also be sent (or redirected) to."""
+    form_action = " ".join(("'self'", *form_targets))
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        f"connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; "
+        "base-uri 'none'; object-src 'none'"
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 COMMON_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    CSP_HEADER: CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -47,7 +59,8 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in COMMON_HEADERS.items():
-                    headers[name] = value
+                    if name != CSP_HEADER or CSP_HEADER not in headers:
+                        headers[name] = value
                 headers["Cache-Control"] = STATIC_CACHE if static else "no-store"
                 if self.hsts:
                     headers["Strict-Transport-Security"] = HSTS

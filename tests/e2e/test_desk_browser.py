@@ -11,19 +11,22 @@ The browser is Debian's `chromium` (playwright's own download is never used). In
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-from temporalio.client import Client
-
 from activities.store import Store
 from runtime.serving import serve_in_thread
+from tests.helpers.browser import (
+    CHROMIUM_ARGS,
+    LOCAL_HOUR,
+    PAGE_TIMEOUT_MS,
+    browser_or_skip,
+    caching_client,
+    zone_at_local_hour,
+)
 from tests.helpers.cases import case_input
 from tests.helpers.desk import PASSWORD, add_desk_users
 from tests.helpers.eventually import eventually
@@ -33,56 +36,14 @@ from web.queue_reading import read_queue
 from web.settings import WebSettings
 from workflows.collection_case import CollectionCase
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 # The `default` ladder's first call task is due at 14 days past due.
 CALL_DPD = 14
 AGENT = "agent1"
-# The borrower's local hour at the test's moment: well inside the `default` policy's contact
-# window (08:00-21:00), with hours to spare however long the test runs.
-LOCAL_HOUR = 13
-PAGE_TIMEOUT_MS = 30_000
 
 try:
     from playwright.async_api import Browser, Page, async_playwright
 except ImportError:  # pragma: no cover - only where the dev dependencies are not installed
     async_playwright = None  # type: ignore[assignment]
-
-
-def browser_or_skip() -> Path:
-    """Debian's Chromium and the playwright package: in CI both must be there (the test then
-    fails, naming what is missing); elsewhere the test is skipped without them."""
-    missing = []
-    if async_playwright is None:
-        missing.append("the playwright package (make install)")
-    if not CHROMIUM.exists():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)")
-    if missing:
-        reason = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-def zone_at_local_hour(now: datetime, hour: int = LOCAL_HOUR) -> ZoneInfo:
-    """A fixed-offset zone (no clock changes) in which `now` falls in the hour `hour`: the
-    contact window is open whatever the hour CI runs at. Etc/GMT's signs are POSIX's: Etc/GMT-5
-    is five hours ahead of UTC."""
-    offset = (hour - now.astimezone(UTC).hour + 12) % 24 - 12  # -12..+11, all of them zones
-    return ZoneInfo("Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}")
-
-
-def caching_client(address: str) -> Callable[[], Awaitable[Client]]:
-    """The desk's Temporal client, connected on first use in the desk's own event loop (the
-    server thread's), then kept."""
-    connected: list[Client] = []
-
-    async def client() -> Client:
-        if not connected:
-            connected.append(await Client.connect(address))
-        return connected[0]
-
-    return client
 
 
 @asynccontextmanager
@@ -177,7 +138,7 @@ async def test_agent_takes_a_call_and_a_promise_in_the_browser(
         handle, loan_id = await open_case_with_call_task(dev_server, case_world, zone)
         async with desk_served(case_world, dev_server) as desk, async_playwright() as playwright:
             browser: Browser = await playwright.chromium.launch(
-                executable_path=str(chromium), args=["--no-sandbox"]
+                executable_path=str(chromium), args=CHROMIUM_ARGS
             )
             try:
                 page = await browser.new_page()

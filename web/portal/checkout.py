@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import APIRouter
@@ -46,6 +47,8 @@ BASE_URL_ENV = "CHECKOUT_BASE_URL"
 SECRET_KEY_ENV = "CHECKOUT_SECRET_KEY"
 WEBHOOK_SECRET_ENV = "CHECKOUT_WEBHOOK_SECRET"
 DEFAULT_BASE_URL = "https://api.stripe.com"
+# Where Stripe's hosted pages live (its API is elsewhere).
+STRIPE_PAGES_ORIGIN = "https://checkout.stripe.com"
 SESSIONS_PATH = "/v1/checkout/sessions"
 WEBHOOK_PATH = "/checkout/webhook"
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -76,6 +79,16 @@ class CheckoutSettings:
             secret_key=env.get(SECRET_KEY_ENV) or None,
             webhook_secret=env.get(WEBHOOK_SECRET_ENV) or None,
         )
+
+    @property
+    def page_origin(self) -> str:
+        """The origin of the provider's hosted page, where the portal's Pay form is redirected
+        (the page's `form-action` must allow it): Stripe's pages are not on its API's origin;
+        another provider's (the simulator's) are taken to be on its API's."""
+        if self.base_url == DEFAULT_BASE_URL:
+            return STRIPE_PAGES_ORIGIN
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass(frozen=True)

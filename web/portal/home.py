@@ -27,6 +27,8 @@ from web.case_page import (
 )
 from web.case_talk import PageRefusal, case_status
 from web.context import WebContext, context
+from web.headers import CSP_HEADER, content_security_policy
+from web.portal.checkout import CheckoutSettings
 from web.portal.home_words import home_words, next_sentence
 from web.portal.links import NO_STORE
 from web.portal.session import SESSION_KEY, BorrowerSession, require_borrower
@@ -109,8 +111,17 @@ async def home(request: Request, borrower: Borrower, paid: str = "") -> HTMLResp
             "contact_time": contact_time,
             "new_id": lambda: uuid4().hex,
         },
-        headers=NO_STORE,
+        headers={**NO_STORE, **pay_form_policy()},
     )
+
+
+def pay_form_policy() -> dict[str, str]:
+    """The page's security policy, letting the Pay form go on to the checkout's hosted page
+    when payments are configured (nothing otherwise: the desk's policy applies)."""
+    settings = CheckoutSettings.from_env()
+    if settings.secret_key is None:
+        return {}
+    return {CSP_HEADER: content_security_policy(form_targets=(settings.page_origin,))}
 
 
 @router.post("/p/lang")
