@@ -176,6 +176,14 @@ async def test_a_promise_too_far_ahead_is_refused_then_english_and_a_dispute(
         [(_, detail)] = events(case_world, "d-1")
         assert detail["source"] == "self_service"
 
+        # Stopping a channel is the SMS STOP's own opt-out, for the borrower on all loans.
+        page = await portal.post("/p/stop", {"channel": "call"})
+        assert "answer rejected" in answer_of(page) and "channel" in answer_of(page)
+        page = await portal.post("/p/stop", {"channel": "sms"})
+        assert "answer accepted" in answer_of(page) and "SMS" in answer_of(page)
+        marks = rows(case_world, "select channel, state, source from borrower_channels")
+        assert marks == [("sms", "opted_out", "self_service")]
+
         page = await portal.post("/p/pay", {"message_id": "pay-1"})
         assert "not available" in answer_of(page)
 

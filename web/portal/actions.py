@@ -14,9 +14,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from activities.borrower_channels import record_opt_out
 from domain.plan_calculator import MONTHLY, PlanQuote, quote_plan
 from web.case_answers import Came, CaseAnswer, keep_answer, send
-from web.case_page import FormProblem, case_today, form_count, form_date, minor_units, money, owed
+from web.case_page import (
+    FormProblem,
+    case_today,
+    form_count,
+    form_date,
+    minor_units,
+    money,
+    open_case,
+    owed,
+)
 from web.case_reading import policy_named
 from web.context import WebContext, context
 from web.portal.checkout import CheckoutError, CheckoutSettings, start_checkout
@@ -130,6 +140,32 @@ async def dispute(
     arg = {"hold_id": message_id, "kind": "dispute", "reason": reason.strip()}
     done = page_words(borrower.locale)["dispute_taken"]
     return await _send(request, borrower, "place_hold", arg, done)
+
+
+# The channels a borrower can stop here: the notices', whose sending reads these marks. Calls
+# are not offered: an agent's call task does not read them (calls stop with a dispute or a
+# cease_contact hold, which the page offers as the dispute).
+STOP_CHANNELS = ("sms", "email", "letter")
+
+
+@router.post("/p/stop")
+async def stop_channel(
+    request: Request, borrower: Borrower, channel: Annotated[str, Form(max_length=16)]
+) -> RedirectResponse:
+    """The same opt-out as an SMS STOP: the borrower's address on that channel, on all loans."""
+    words = page_words(borrower.locale)
+    if channel not in STOP_CHANNELS:
+        problem = FormProblem("channel", f"must be one of {', '.join(STOP_CHANNELS)}")
+        return _problem(request, borrower, problem)
+    web = context(request)
+    facts = open_case(web.store, borrower.loan_id)
+    if facts is None:
+        return _say(request, False, words["no_case"])
+    with web.store.session() as session:
+        record_opt_out(
+            session, facts.case.borrower_id, channel, source=SOURCE, reason="borrower's page"
+        )
+    return _say(request, True, words["stopped"] + words[f"channel_{channel}"])
 
 
 @router.post("/p/pay")
