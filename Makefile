@@ -42,7 +42,7 @@ bench: install
 ## Re-record the histories that the replay test replays (after a deliberate workflow change).
 histories: install
 	RECORD_HISTORIES=1 scripts/pytest.sh tests/workflow/test_workflow.py tests/workflow/test_debt_by_part.py \
-		tests/workflow/test_assignment.py
+		tests/workflow/test_assignment.py tests/workflow/test_strategy_routing.py
 
 ## Screenshots of the Temporal UI and the desk for the README (each starts and stops the stack;
 ## needs chromium).

@@ -33,7 +33,9 @@ from temporalio.worker import Worker
 import workflows
 from activities import metrics
 from activities.case_activities import CollectionActivities
+from activities.preparation import check_routing
 from activities.store import Store
+from domain.errors import InvalidInput
 from migrations import SchemaNotCurrent
 from runtime import encryption, settings
 from runtime.logs import configure_logging
@@ -346,6 +348,10 @@ async def run_worker(stop: asyncio.Event) -> None:
         # The links in every notice are signed with it: refuse a malformed one now, not at the
         # first notice (without one, the case database keeps the secret).
         settings.portal_secret()
+        try:
+            check_routing()
+        except InvalidInput as error:
+            raise settings.UsageError(str(error)) from None
         if endpoint is not None:
             log.info("metrics served", port=endpoint.port, path="/metrics")
         client = await settings.connect_client(endpoint.runtime if endpoint else None)
@@ -371,6 +377,9 @@ def main() -> None:
         code = EXIT_NAMESPACE_NOT_READY  # already logged, with what to do
     except CaseDatabaseNotReady:
         code = EXIT_DATABASE_NOT_READY  # already logged, with what to do
+    except settings.UsageError as error:
+        structlog.get_logger("worker").error(f"worker not started: {error}")
+        code = 2
     except Exception:
         structlog.get_logger("worker").exception("worker failed")
         code = 1

@@ -6,14 +6,18 @@ import json
 from dataclasses import asdict, replace
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 import contracts
 from activities import metrics
 from activities.activity_base import ActivityBase
-from activities.failures import policy_named
+from activities.failures import INVALID_POLICY_FILE, policy_named
 from contracts import LoanFacts, PreparedCase, PrepareRequest
+from domain.errors import InvalidInput
 from domain.policy import Policy
+from domain.routing import Strategy, route
 from migrations.tables import CaseRow, utc_iso
+from policies.routing import current_routing, load_routing
 
 log = activity.logger
 
@@ -22,7 +26,8 @@ class Preparation(ActivityBase):
     @activity.defn(name=contracts.PREPARE_CASE)
     def prepare_case(self, request: PrepareRequest) -> PreparedCase:
         case = request.case
-        policy = policy_named(case.policy)
+        strategy = self._strategy(request)
+        policy = policy_named(strategy.policy)
         # Both were validated already: the borrower's at start, the default with the policy.
         timezone = case.borrower.timezone or policy.default_timezone
         ladder = planned_ladder(policy)
@@ -33,6 +38,9 @@ class Preparation(ActivityBase):
                 workflow_id=request.workflow_id,
                 **asdict(replace(LoanFacts.of(case), policy=policy.name)),
                 timezone=timezone,
+                segment=case.segment,
+                experiment=strategy.experiment,
+                arm=strategy.arm,
                 # Prepared means in grace: the workflow's first position, not written twice.
                 stage="grace",
                 status="active",
@@ -55,7 +63,25 @@ class Preparation(ActivityBase):
             planned_ladder=ladder,
             # The first opening recorded, whichever attempt of the preparation this is.
             opened_at=stored.opened_at,
+            strategy=strategy,
         )
+
+    def _strategy(self, request: PrepareRequest) -> Strategy:
+        """The policy the start input names, else the one routing chose when the case was
+        first prepared (kept in its row: a retry or a later run never chooses again), else
+        routing's choice now."""
+        case = request.case
+        if case.policy_given:
+            return Strategy(policy=case.policy)
+        stored = self.store.case_row(request.case_id)
+        if stored is not None:
+            return Strategy(stored.policy, stored.experiment, stored.arm)
+        try:
+            return route(current_routing(), case, policy_given=False)
+        except InvalidInput as error:
+            # The worker checked the file at start-up; an edit since broke it. The operator
+            # fixes the file and the retry routes the case.
+            raise ApplicationError(str(error), type=INVALID_POLICY_FILE) from None
 
 
 def planned_ladder(policy: Policy) -> list[str]:
@@ -63,3 +89,10 @@ def planned_ladder(policy: Policy) -> list[str]:
         f"DPD {step.dpd} · {step.stage} · {step.channel} · {step.template}"
         for step in policy.ladder
     ]
+
+
+def check_routing() -> None:
+    """Raise `InvalidInput` naming the rule when the routing file would fail the cases it
+    routes: a worker refuses to start with it. (Each preparation reads the file again, so an
+    edit takes effect without a restart; a broken edit holds preparations until fixed.)"""
+    load_routing()

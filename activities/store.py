@@ -178,6 +178,10 @@ class Store:
             session.add(row)
         return row
 
+    def case_row(self, case_id: str) -> CaseRow | None:
+        with self.reading() as session:
+            return session.get(CaseRow, case_id)
+
     def open_case(self, row: CaseRow, borrower: Borrower) -> tuple[CaseRow, bool]:
         """Insert the case, or refresh its facts while keeping when it opened and where it is,
         and record its borrower (see `record_borrower`), in one transaction. Returns the
@@ -268,6 +272,9 @@ CASE_FACTS = (
     "portfolio",
     "timezone",
     "planned_ladder",
+    "segment",
+    "experiment",
+    "arm",
 )
 # A write that lost a race for a new row (PostgreSQL) is tried again, and then finds it.
 WRITE_ATTEMPTS = 3

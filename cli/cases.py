@@ -68,6 +68,9 @@ def case_payload(case: CaseInput) -> dict[str, Any]:
     """The start argument: the validated case as a plain JSON object, empty fields left out
     (a case without parts, terms or segment starts as it did before debts had parts)."""
     data = {k: v for k, v in asdict(case).items() if v is not None}
+    # A case without a policy of its own is routed when the worker prepares it.
+    if not data.pop("policy_given"):
+        del data["policy"]
     data["borrower"] = {k: v for k, v in data["borrower"].items() if v is not None}
     if case.balance is not None:
         # The opening parts only: penalty is what the case accrues, never a start input.
@@ -86,8 +89,12 @@ def static_summary(case: CaseInput) -> str:
     amount = format_money(case.overdue_amount_minor, case.currency)
     return (
         f"Loan {case.loan_id} · {amount} overdue · "
-        f"borrower {masked_id(case.borrower.borrower_id)} · policy {case.policy}"
+        f"borrower {masked_id(case.borrower.borrower_id)} · policy {_policy_shown(case)}"
     )
+
+
+def _policy_shown(case: CaseInput) -> str:
+    return case.policy if case.policy_given else "chosen by routing"
 
 
 def static_details(case: CaseInput, policy: Policy, *, now: datetime) -> str:
@@ -99,7 +106,7 @@ def static_details(case: CaseInput, policy: Policy, *, now: datetime) -> str:
         f"**Loan** {case.loan_id} · **borrower** {masked_id(case.borrower.borrower_id)}",
         f"**Overdue** {format_money(case.overdue_amount_minor, case.currency)}, due "
         f"{case.due.isoformat()} (DPD {days_past_due} at opening, {bucket(days_past_due)})",
-        f"**Policy** {case.policy} · **portfolio** {case.portfolio}",
+        f"**Policy** {_policy_shown(case)} · **portfolio** {case.portfolio}",
         *_debt_lines(case),
         f"Stage, balance, contacts and next action: `starter.py status {case.loan_id}`",
     ]
@@ -142,12 +149,13 @@ def initial_search_attributes(
         [
             SearchAttributePair(sa.STAGE, "preparation"),
             SearchAttributePair(sa.STATUS, "active"),
-            SearchAttributePair(sa.POLICY, case.policy),
             SearchAttributePair(sa.PORTFOLIO, case.portfolio),
             SearchAttributePair(sa.LOAN_ID, case.loan_id),
             SearchAttributePair(sa.OUTSTANDING_MINOR, case.overdue_amount_minor),
             SearchAttributePair(sa.DUE_DATE, datetime(due.year, due.month, due.day, tzinfo=UTC)),
             SearchAttributePair(sa.BUCKET, bucket(days_past_due)),
+            # A routed case's policy is known once the worker prepares it, which sets it then.
+            *([SearchAttributePair(sa.POLICY, case.policy)] if case.policy_given else []),
         ]
     )
 

@@ -61,7 +61,7 @@ def _overview(status: Mapping[str, Any], currency: str) -> list[tuple[str, Any]]
     if status.get("overpaid_minor"):
         overview.append(("overpaid", money("overpaid_minor")))
     overview += [
-        ("policy", status.get("policy")),
+        ("policy", _policy_text(status)),
         ("portfolio", status.get("portfolio", "-")),
         ("holds", hold_text),
     ]
@@ -244,3 +244,12 @@ def _settlement_text(settlement: Mapping[str, Any], currency: str) -> str:
     if settlement.get("forgiven_minor"):
         text += f" (forgiven {_money(settlement['forgiven_minor'], currency)})"
     return text
+
+
+def _policy_text(status: Mapping[str, Any]) -> str:
+    """The policy, and the experiment's arm that chose it (`firm-early: challenger`)."""
+    strategy = status.get("strategy")
+    policy = str(status.get("policy"))
+    if isinstance(strategy, Mapping) and strategy.get("experiment"):
+        return f"{policy} (experiment {strategy['experiment']}: {strategy.get('arm')})"
+    return policy

@@ -22,6 +22,7 @@ from domain.case import CaseInput
 from domain.case_records import PaymentFact
 from domain.channels import Work
 from domain.policy import Policy
+from domain.routing import Strategy
 
 # Results of a contact a channel rule kept from leaving (blocked: opted out, undeliverable;
 # deferred: a cap over all of the borrower's loans, until `retry_at`), and the rule of a
@@ -65,6 +66,8 @@ class PreparedCase:
     planned_ladder: list[str] = field(default_factory=list)
     # When the case was opened (the request's `opened_at`), as recorded with this result.
     opened_at: str | None = None
+    # What routing chose (absent from results recorded before routing: the case's own policy).
+    strategy: Strategy | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -51,6 +51,8 @@ class CaseInput:
     terms: LoanTerms | None = None
     # The lender's own grouping of borrowers (for routing); free text.
     segment: str | None = None
+    # False when the start input named no policy: the routing file chooses at preparation.
+    policy_given: bool = True
 
     @property
     def due(self) -> date:
@@ -110,7 +112,8 @@ def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
     today = now.astimezone(ZoneInfo(borrower.timezone or "UTC")).date()
     if due > today:
         raise InvalidInput("due_date", f"{due.isoformat()} is after today ({today.isoformat()})")
-    policy = fields.optional_str(data, "policy") or DEFAULT_POLICY
+    given_policy = fields.optional_str(data, "policy")
+    policy = given_policy or DEFAULT_POLICY
     fields.matching(policy, POLICY_NAME, "policy", "a policy name such as 'default'")
     portfolio = (
         fields.bounded_text(data, "portfolio", required=False, max_chars=PORTFOLIO_MAX)
@@ -129,4 +132,5 @@ def parse_case_input(raw: Any, *, now: datetime) -> CaseInput:
         balance=None if balance is None else parse_opening_parts(balance, amount),
         terms=None if terms is None else parse_terms(terms),
         segment=fields.bounded_text(data, "segment", required=False, max_chars=SEGMENT_MAX),
+        policy_given=given_policy is not None,
     )

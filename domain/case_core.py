@@ -22,6 +22,7 @@ from domain.commitments import Plan, Promise, Settlement
 from domain.debt import Debt, DebtTerms
 from domain.errors import InvalidInput
 from domain.fields import ADDED_LATER
+from domain.routing import Strategy
 
 # The field that names each kind of message, for errors about its id.
 ID_FIELDS = {
@@ -125,6 +126,9 @@ class CaseCore:
     # (`agent`, `field`); teams the rota found empty. Absent from states carried before them.
     assignee: str | None = None
     assignees: dict[str, str] = field(default_factory=dict)
+    # What routing chose at preparation; None until then (and in states carried before
+    # routing, whose preparation sets it again).
+    strategy: Strategy | None = None
     unstaffed_teams: list[str] = field(default_factory=list)
     # Bookkeeping: answers by message id, and what the case database has yet to get
     answers: dict[str, Answered] = field(default_factory=dict)

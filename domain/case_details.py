@@ -31,6 +31,9 @@ def case_details(
         f"outstanding **{format_money(state.outstanding_minor, currency)}** · "
         f"paid {format_money(state.paid_minor, currency)}",
     ]
+    strategy = state.strategy
+    if strategy is not None and strategy.arm_label:
+        lines.append(f"Policy **{strategy.policy}** ({strategy.experiment}: {strategy.arm})")
     if state.assignee:
         lines.append(f"Assigned to **{state.assignee}**")
     if state.holds:

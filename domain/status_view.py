@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from domain.clock import bucket
 from domain.commitments import Plan, Promise, Settlement
+from domain.routing import Strategy
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -169,6 +170,8 @@ class StatusView:
     # The desk user responsible for the case; None before phone collection or with nobody in
     # the team.
     assignee: str | None
+    # {"policy", "experiment", "arm"}: how routing chose the policy (no experiment: nulls).
+    strategy: dict[str, str | None]
 
     @classmethod
     def of(cls, state: CaseCore, days_past_due: int) -> StatusView:
@@ -213,6 +216,7 @@ class StatusView:
                 state.rejected_adjustment_count,
             ),
             assignee=state.assignee,
+            strategy=(state.strategy or Strategy(policy=case.policy)).as_json(),
         )
 
     def as_json(self) -> dict[str, Any]:

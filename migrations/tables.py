@@ -81,6 +81,11 @@ class CaseRow(SQLModel, table=True):
     fees_minor: int | None = Field(default=None, sa_type=BigInteger)
     penalty_minor: int | None = Field(default=None, sa_type=BigInteger)
     balance_as_of: str | None = None
+    # How routing chose the policy (0011_strategy): the start input's segment, and within an
+    # experiment its name and the case's arm (`champion` / `challenger`); NULL outside one.
+    segment: str | None = Field(default=None, max_length=64)
+    experiment: str | None = Field(default=None, index=True, max_length=64)
+    arm: str | None = Field(default=None, max_length=16)
 
     @property
     def balance(self) -> dict[str, int] | None:

@@ -13,10 +13,12 @@ from domain.policy import Policy, parse_policy
 from templates import check_templates
 
 POLICY_DIR = Path(__file__).parent
+# TOML files of this folder that are not policies (`policies.routing` reads it).
+NOT_POLICIES = frozenset({"routing"})
 
 
 def available_policies() -> list[str]:
-    return sorted(path.stem for path in POLICY_DIR.glob("*.toml"))
+    return sorted(path.stem for path in POLICY_DIR.glob("*.toml") if path.stem not in NOT_POLICIES)
 
 
 def load_policy(name: str) -> Policy:

@@ -252,6 +252,10 @@ class CaseBookkeeping(CaseRun):
                     datetime.combine(case.due, datetime.min.time(), tzinfo=workflow.now().tzinfo)
                 ),
             ]
+            arm = state.strategy.arm_label if state.strategy else None
+            # Added after cases were running; only a case in an experiment has an arm.
+            if arm is not None and workflow.patched("strategy-arm"):
+                updates.append(attrs.ARM.value_set(arm))
             if state.assignee is not None:
                 # A run carried over shows who is responsible as its first act too.
                 updates.append(attrs.ASSIGNEE.value_set(state.assignee))

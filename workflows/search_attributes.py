@@ -19,6 +19,8 @@ POLICY = SearchAttributeKey.for_keyword("CollectionPolicy")
 PORTFOLIO = SearchAttributeKey.for_keyword("CollectionPortfolio")
 # The responsible collector's desk user name; absent before phone collection.
 ASSIGNEE = SearchAttributeKey.for_keyword("CollectionAssignee")
+# `<experiment>:<arm>` of a case routed into an experiment; absent outside one.
+ARM = SearchAttributeKey.for_keyword("CollectionArm")
 LOAN_ID = SearchAttributeKey.for_keyword("LoanId")
 OUTSTANDING_MINOR = SearchAttributeKey.for_int("OutstandingMinor")
 DUE_DATE = SearchAttributeKey.for_datetime("DueDate")
@@ -30,6 +32,7 @@ ALL: list[SearchAttributeKey[Any]] = [
     POLICY,
     PORTFOLIO,
     ASSIGNEE,
+    ARM,
     LOAN_ID,
     OUTSTANDING_MINOR,
     DUE_DATE,
@@ -43,6 +46,7 @@ CLI_TYPES = {
     "CollectionPolicy": "Keyword",
     "CollectionPortfolio": "Keyword",
     "CollectionAssignee": "Keyword",
+    "CollectionArm": "Keyword",
     "LoanId": "Keyword",
     "OutstandingMinor": "Int",
     "DueDate": "Datetime",

@@ -108,6 +108,9 @@ def make_legacy_database(store: Store) -> None:
         ):
             for column in columns:
                 connection.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        connection.exec_driver_sql("DROP INDEX ix_cases_experiment")  # made by 0011
+        for column in ("segment", "experiment", "arm"):
+            connection.exec_driver_sql(f"ALTER TABLE cases DROP COLUMN {column}")
         connection.exec_driver_sql("DROP INDEX ix_cases_borrower_id")  # made by 0003
         connection.exec_driver_sql("DROP INDEX ix_contact_attempts_provider_ref")  # by 0004
 
@@ -388,6 +391,8 @@ def test_rows_from_before_0008_have_no_parts_and_a_snapshot_fills_the_cases(
     insert_rows_of_0001(blank_store)
 
     blank_store.migrate("0008_debt_by_part")
+    # The models read every column of the newest revision; later ones leave the parts alone.
+    blank_store.migrate()
 
     assert_rows_of_0001_kept(blank_store)
     case = blank_store.get(CaseRow, "run-1")

@@ -197,6 +197,7 @@ def test_the_status_view_has_the_contracts_fields_in_order() -> None:
         "portfolio", "holds", "promise", "broken_promises", "plan", "settlement", "legal",
         "next_action", "closed_at", "contacts", "payments", "rejected_payments",
         "rejected_plans", "balance", "rejected_adjustments", "rejected_counts", "assignee",
+        "strategy",
     ]  # fmt: skip
     assert view["payments"] == [
         {"payment_id": "p-1", "amount_minor": 1000, "at": OPENED.isoformat(), "source": None,

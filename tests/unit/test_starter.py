@@ -237,8 +237,11 @@ def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
     assert start["id_conflict_policy"] == WorkflowIDConflictPolicy.USE_EXISTING
     assert start["id_reuse_policy"] == WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
     assert start["static_summary"] == (
-        "Loan L-1001 · CNY 5,000.00 overdue · borrower B-77 · policy default"
+        "Loan L-1001 · CNY 5,000.00 overdue · borrower B-77 · policy chosen by routing"
     )
+    # Without a policy of its own the worker routes the case: none in the start input or the
+    # attributes until then.
+    assert "policy" not in start["arg"] and "policy_given" not in start["arg"]
     assert start["arg"]["borrower"]["name"] == "Test Person"
     attributes = start["search_attributes"]
     assert attributes.get(sa.STAGE) == "preparation"
@@ -246,7 +249,12 @@ def test_open_case_starts_with_ids_summary_and_search_attributes() -> None:
     assert attributes.get(sa.BUCKET) == "M1"
     # Days past due would be stale tomorrow: not an attribute; DueDate answers it. Nobody is
     # responsible before phone collection: no assignee.
-    assert {pair.key.name for pair in attributes} == set(sa.INDEXED_TYPES) - {sa.ASSIGNEE.name}
+    # No arm outside an experiment, and the policy comes with preparation.
+    assert {pair.key.name for pair in attributes} == set(sa.INDEXED_TYPES) - {
+        sa.ASSIGNEE.name,
+        sa.ARM.name,
+        sa.POLICY.name,
+    }
     assert attributes.get(sa.DUE_DATE) == datetime(2026, 3, 1, tzinfo=UTC)
     assert attributes.get(sa.OUTSTANDING_MINOR) == 500000
     # No personal data in search attributes or memo.
@@ -597,11 +605,11 @@ def test_setup_adds_only_the_missing_search_attributes(capsys: Any) -> None:
     assert "already present CollectionStage (Keyword)" in out
     assert "already present OutstandingMinor (Int)" in out
     assert "DaysPastDue" not in out  # dropped: it could only stay current by daily wake-ups
-    assert "namespace default: added 2, already present 7" in out
+    assert "namespace default: added 2, already present 8" in out
     # Again: everything is there, nothing is added.
     assert asyncio.run(starter.run(["setup"], connect=fake_connect(client))) == 0
     assert len(service.added) == 1
-    assert "namespace default: added 0, already present 9" in capsys.readouterr().out
+    assert "namespace default: added 0, already present 10" in capsys.readouterr().out
 
 
 def test_setup_reports_an_attribute_of_another_type_and_exits_1(capsys: Any) -> None:
@@ -611,7 +619,7 @@ def test_setup_reports_an_attribute_of_another_type_and_exits_1(capsys: Any) -> 
     assert service.added == []
     captured = capsys.readouterr()
     assert "wrong type OutstandingMinor: Keyword on the server, Int needed" in captured.err
-    assert "added 0, already present 8, wrong type 1" in captured.out
+    assert "added 0, already present 9, wrong type 1" in captured.out
 
 
 @pytest.mark.parametrize(

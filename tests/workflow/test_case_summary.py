@@ -33,7 +33,10 @@ async def test_a_started_case_has_a_summary_and_details_in_the_ui(
         details = await description.static_details()
     finally:
         await handle.terminate("test done")
-    assert summary == f"Loan {loan_id} · CNY 5,000.00 overdue · borrower …0077 · policy default"
+    assert (
+        summary
+        == f"Loan {loan_id} · CNY 5,000.00 overdue · borrower …0077 · policy chosen by routing"
+    )
     assert details is not None
     assert f"**Loan** {loan_id}" in details and "CNY 5,000.00" in details
     assert re.search(r"DPD 1[123] at opening, M1", details)  # the borrower's calendar
