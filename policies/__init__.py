@@ -13,8 +13,9 @@ from domain.policy import Policy, parse_policy
 from templates import check_templates
 
 POLICY_DIR = Path(__file__).parent
-# TOML files of this folder that are not policies (`policies.routing` reads it).
-NOT_POLICIES = frozenset({"routing"})
+# TOML files of this folder that configure something else than a policy (`policies.routing`,
+# `policies.unit_costs`).
+NOT_POLICIES = frozenset({"routing", "unit_costs"})
 
 
 def available_policies() -> list[str]:

@@ -83,6 +83,16 @@ def database_url() -> str:
     return f"sqlite:///{var_dir() / 'collections.db'}"
 
 
+UNIT_COSTS_ENV = "COLLECTIONS_UNIT_COSTS"
+
+
+def unit_costs_path() -> Path | None:
+    """The contacts' unit costs file that `COLLECTIONS_UNIT_COSTS` names; None: the shipped
+    one (`policies.unit_costs.UNIT_COSTS_FILE`)."""
+    path = os.environ.get(UNIT_COSTS_ENV, "").strip()
+    return Path(path) if path else None
+
+
 def evidence_dir() -> Path:
     return Path(os.environ.get("COLLECTIONS_EVIDENCE_DIR", var_dir() / "evidence"))
 
