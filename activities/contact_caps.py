@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, SQLModel, col, select
 
-from activities.outbox import case_result
+from activities.outbox import status_result
 from activities.store import Store
 from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps
 from domain.contact_counting import earlier_contact
@@ -103,6 +103,13 @@ def counted_contacts(rows: Iterable[ContactAttemptRow]) -> list[EarlierContact]:
             number=row.recipient if row.channel == "call" else None,
         )
         for row in rows
-        # The portal's own messages (a code, a new link) are transactional: no collection contact.
-        if counts_against_caps(case_result(row)) and not is_transactional(row.template)
+        if is_counted_contact(row.status, row.template)
     ]
+
+
+def is_counted_contact(status: str, template: str) -> bool:
+    """Whether an outbox row of this status and template is a contact the caps count: one
+    that may have left (`domain.caps.counts_against_caps`, by what the case records of it),
+    and never one of the portal's own messages (a code, a new link), which are transactional,
+    no collection contact. The experiment report counts the contacts made the same way."""
+    return counts_against_caps(status_result(status)) and not is_transactional(template)

@@ -38,7 +38,12 @@ def case_result(row: ContactAttemptRow) -> str:
     """What the case records of this attempt (`Contact.result`), by the row's status: the
     answer the activity gives, or the status itself where it gives none (a send still pending;
     a provider's final refusal, which the case records as "failed")."""
-    return RESULT_BY_STATUS.get(row.status, row.status)
+    return status_result(row.status)
+
+
+def status_result(status: str) -> str:
+    """What the case records of an attempt whose row has `status` (see `case_result`)."""
+    return RESULT_BY_STATUS.get(status, status)
 
 
 def contact_detail(channel: str, borrower: BorrowerRow | None) -> str | None:

@@ -3,7 +3,9 @@
 The figures are `domain.report`'s; `cli.report_reading` reads the rows they need,
 `cli.report_formats` writes them as text, JSON or CSV (one table a spreadsheet loads as is)
 and `cli.report_html` as a self-contained page with inline SVG charts. No Temporal server is
-needed.
+needed. With `--experiment NAME` it compares the experiment's two arms instead: the figures
+are `domain.experiment_report`'s, read by `cli.experiment_reading`, written by
+`cli.experiment_formats` and `cli.experiment_html`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, UsageError, err, out
+from cli.experiment_formats import experiment_csv, experiment_json, experiment_text
+from cli.experiment_html import experiment_html
+from cli.experiment_reading import load_experiment_report
 from cli.report_formats import report_csv, report_json, report_text
 from cli.report_html import report_html
 from cli.report_reading import ReportError, load_report, open_case_database, parse_as_of
+from policies.unit_costs import UNIT_COSTS_FILE, load_unit_costs
 from runtime import settings
 
 
@@ -71,11 +77,45 @@ def run_report(
     return report_text(report)
 
 
-async def cmd_report(args: argparse.Namespace, connect: ClientFactory) -> int:
+def run_experiment_report(
+    experiment: str,
+    *,
+    as_json: bool,
+    csv_path: str | None,
+    html_path: str | None,
+    database_url: str | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The experiment's arms compared, from the case database; as `run_report`."""
+    check_output("--csv", csv_path)
+    check_output("--html", html_path)
+    unit_costs = load_unit_costs(settings.unit_costs_path() or UNIT_COSTS_FILE)
+    store = open_case_database(database_url or settings.database_url())
     try:
-        text = run_report(
-            as_of=args.as_of, as_json=args.json, csv_path=args.csv, html_path=args.html
-        )
+        report = load_experiment_report(store, experiment, unit_costs, now or datetime.now(UTC))
+    except SQLAlchemyError as error:
+        raise ReportError(f"cannot read the case database: {error}") from error
+    finally:
+        store.dispose()
+    if csv_path is not None:
+        write_output("--csv", csv_path, experiment_csv(report))
+    if html_path is not None:
+        write_output("--html", html_path, experiment_html(report))
+    if as_json:
+        return json.dumps(experiment_json(report), ensure_ascii=False, indent=2)
+    return experiment_text(report)
+
+
+async def cmd_report(args: argparse.Namespace, connect: ClientFactory) -> int:
+    files = {"as_json": args.json, "csv_path": args.csv, "html_path": args.html}
+    try:
+        if args.experiment is None:
+            text = run_report(as_of=args.as_of, **files)
+        elif args.as_of is not None:
+            # The case database keeps a case's latest status only: no arm as of a past day.
+            raise UsageError("--as-of: not with --experiment (an experiment is reported as of now)")
+        else:
+            text = run_experiment_report(args.experiment, **files)
     except ReportError as error:
         err(f"report: {error}")
         return EXIT_ERROR
@@ -91,7 +131,8 @@ def register(commands: CommandSet) -> None:
     p = commands.add(
         "report",
         cmd_report,
-        "Portfolio report from the case database: stages, buckets, recovery, roll rates.",
+        "Portfolio report from the case database: stages, buckets, recovery, roll rates; "
+        "or an experiment's arms compared.",
     )
     p.epilog = (
         "Reads only the case database (DATABASE_URL); no Temporal server is needed. Amounts "
@@ -102,6 +143,14 @@ def register(commands: CommandSet) -> None:
         metavar="YYYY-MM-DD",
         help="report as of the end of this day in each borrower's calendar, leaving out what "
         "was recorded later (default: now, everything recorded)",
+    )
+    p.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="compare the champion and challenger arms of this experiment instead: recovery, "
+        "cure and roll rates, contacts and their cost, with 95%% intervals and the p-value of "
+        "the difference in recovery (unit costs: COLLECTIONS_UNIT_COSTS, default "
+        "policies/unit_costs.toml)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--csv", metavar="PATH", help="also write the figures as one CSV table")

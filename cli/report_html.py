@@ -24,7 +24,8 @@ from domain.report import CurrencySummary, PortfolioReport, Ratio
 @dataclass(frozen=True)
 class Bar:
     label: str
-    value: Fraction | int | None
+    # A count, an amount or a rate (an estimate's float); None: nothing to show.
+    value: Fraction | int | float | None
     text: str
 
 
@@ -38,7 +39,7 @@ BAR_COLOUR = "#3a6ea5"
 
 
 def svg_bar_chart(
-    title: str, bars: Sequence[Bar], *, full_scale: Fraction | int | None = None
+    title: str, bars: Sequence[Bar], *, full_scale: Fraction | int | float | None = None
 ) -> str:
     """A horizontal bar chart as inline SVG; a bar without a value (no rate) shows "—"."""
     values = [bar.value for bar in bars if bar.value is not None]
@@ -46,10 +47,10 @@ def svg_bar_chart(
     height = TOP + len(bars) * (BAR_HEIGHT + BAR_GAP) + 4
     shapes = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{CHART_WIDTH}" height="{height}" '
-        f'viewBox="0 0 {CHART_WIDTH} {height}" role="img" aria-label="{_h(title)}" '
+        f'viewBox="0 0 {CHART_WIDTH} {height}" role="img" aria-label="{escaped(title)}" '
         'font-family="system-ui, sans-serif" font-size="13">',
-        f"<title>{_h(title)}</title>",
-        f'<text x="0" y="18" font-size="14" font-weight="bold">{_h(title)}</text>',
+        f"<title>{escaped(title)}</title>",
+        f'<text x="0" y="18" font-size="14" font-weight="bold">{escaped(title)}</text>',
     ]
     for index, bar in enumerate(bars):
         y = TOP + index * (BAR_HEIGHT + BAR_GAP)
@@ -58,10 +59,11 @@ def svg_bar_chart(
             width = round(BAR_AREA * float(Fraction(bar.value) / Fraction(scale)), 1)
         middle = y + BAR_HEIGHT / 2 + 4
         shapes += [
-            f'<text x="{LABEL_WIDTH - 8}" y="{middle}" text-anchor="end">{_h(bar.label)}</text>',
+            f'<text x="{LABEL_WIDTH - 8}" y="{middle}" text-anchor="end">'
+            f"{escaped(bar.label)}</text>",
             f'<rect x="{LABEL_WIDTH}" y="{y}" width="{width}" height="{BAR_HEIGHT}" '
             f'fill="{BAR_COLOUR}"/>',
-            f'<text x="{LABEL_WIDTH + width + 6}" y="{middle}">{_h(bar.text)}</text>',
+            f'<text x="{LABEL_WIDTH + width + 6}" y="{middle}">{escaped(bar.text)}</text>',
         ]
     shapes.append("</svg>")
     return "\n".join(shapes)
@@ -162,29 +164,34 @@ svg { display: block; margin: 0.5rem 0; }
 def report_html(report: PortfolioReport) -> str:
     """A page that needs nothing but itself: inline CSS and SVG, no script, no fetch."""
     body = [
-        f"<h1>Portfolio report as of {_h(as_of_text(report))}: {report.cases} case(s)</h1>",
+        f"<h1>Portfolio report as of {escaped(as_of_text(report))}: {report.cases} case(s)</h1>",
         '<section class="charts">',
         *charts(report),
         "</section>",
     ]
     for title, rows in SECTIONS:
-        body.append(f"<h2>{_h(title)}</h2>")
-        body.append(_html_table(*rows(report)))
+        body.append(f"<h2>{escaped(title)}</h2>")
+        body.append(html_table(*rows(report)))
         if rows is portfolio_rows:
-            body += [f"<p>{_h(note)}</p>" for note in notes(report)]
+            body += [f"<p>{escaped(note)}</p>" for note in notes(report)]
+    return html_page(f"Portfolio report as of {report.as_of.label()}", body)
+
+
+def html_page(title: str, body: Sequence[str]) -> str:
+    """A report's page around `body` (HTML already escaped): inline CSS, no script."""
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>Portfolio report as of {_h(report.as_of.label())}</title>\n"
+        f"<title>{escaped(title)}</title>\n"
         f"<style>{PAGE_STYLE}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )
 
 
-def _html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{_h(h)}</th>" for h in headers)
+def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{escaped(h)}</th>" for h in headers)
     lines = [f"<table><thead><tr>{head}</tr></thead><tbody>"]
     for row in rows:
         cells = "".join(
-            f'<td class="n">{v}</td>' if isinstance(v, int) else f"<td>{_h(str(v))}</td>"
+            f'<td class="n">{v}</td>' if isinstance(v, int) else f"<td>{escaped(str(v))}</td>"
             for v in row
         )
         lines.append(f"<tr>{cells}</tr>")
@@ -192,5 +199,5 @@ def _html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _h(text: str) -> str:
+def escaped(text: str) -> str:
     return html.escape(text, quote=True)

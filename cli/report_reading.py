@@ -108,7 +108,7 @@ def read_rows(store: Store) -> ReportRows:
             )
         ).all()
     return ReportRows(
-        cases=[_case(dict(zip(CASE_COLUMNS, row, strict=True))) for row in case_rows],
+        cases=[report_case(dict(zip(CASE_COLUMNS, row, strict=True))) for row in case_rows],
         payments=[_payment(dict(zip(PAYMENT_COLUMNS, row, strict=True))) for row in payment_rows],
         events=[
             ReportEvent(
@@ -127,7 +127,8 @@ def _amount(kind: str, detail: str | None) -> int:
     return amount if isinstance(amount, int) else 0
 
 
-def _case(row: dict[str, Any]) -> ReportCase:
+def report_case(row: dict[str, Any]) -> ReportCase:
+    """A row of `cases` (the columns `CASE_COLUMNS`) as the report reads it."""
     case_id, timezone, due_date = row["case_id"], row["timezone"], row["due_date"]
     try:
         ZoneInfo(timezone)
