@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -22,80 +21,12 @@ from cli import main as starter
 from cli.report import run_report
 from cli.report_formats import report_json
 from cli.report_reading import ReportError, load_report
-from contracts import CaseEvent, CaseRecords, CaseSnapshot, PaymentRecord, PrepareRequest
-from domain.case import Borrower, CaseInput
 from domain.report import (
     AsOf,
 )
 from migrations.tables import CaseRow
+from tests.helpers.report_cases import Batch, database_url, prepare_case
 from tests.helpers.report_days import AS_OF_DAY, LATER, NEW_YORK, SHANGHAI
-
-
-# -- a real database, filled by the real bookkeeping activities ----------------------------
-@dataclass(frozen=True)
-class Batch:
-    """One bookkeeping batch of a case, as the workflow hands it to `store_case_records`."""
-
-    case_id: str
-    at: str
-    payments: tuple[tuple[str, int], ...] = ()
-    events: tuple[tuple[str, str], ...] = ()
-    # (stage, status, days past due, outstanding, paid)
-    snapshot: tuple[str, str, int, int, int] | None = None
-    # By payment id, what a payment paid off (none: taken before debts had parts).
-    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
-    # The snapshot's balance by part (none: taken before debts had parts).
-    balance: dict[str, int] | None = None
-
-    def records(self) -> CaseRecords:
-        loan_id = f"L-{self.case_id}"
-        snapshot = None
-        if self.snapshot is not None:
-            stage, status, dpd, outstanding, paid = self.snapshot
-            snapshot = CaseSnapshot(
-                self.case_id,
-                loan_id,
-                stage,
-                status,
-                dpd,
-                outstanding,
-                paid,
-                at=self.at,
-                balance=self.balance,
-                balance_as_of=self.at if self.balance is not None else None,
-            )
-        return CaseRecords(
-            case_id=self.case_id,
-            loan_id=loan_id,
-            payments=[
-                PaymentRecord(
-                    case_id=self.case_id,
-                    record_id=payment_id,
-                    loan_id=loan_id,
-                    payment_id=payment_id,
-                    amount_minor=amount,
-                    currency=None,
-                    status="applied",
-                    received_at=self.at,
-                    applied_minor=amount,
-                    allocation=self.allocations.get(payment_id),
-                )
-                for payment_id, amount in self.payments
-            ],
-            events=[
-                CaseEvent(
-                    case_id=self.case_id,
-                    event_key=f"{self.case_id}:{kind}:{ref_id}",
-                    loan_id=loan_id,
-                    kind=kind,
-                    at=self.at,
-                    ref_id=ref_id,
-                )
-                for kind, ref_id in self.events
-            ],
-            snapshot=snapshot,
-        )
-
 
 # Eight cases in CNY and USD, in Shanghai and New York; the figures below are as of 2026-03-31.
 #   paid      CNY 5,000 due 02-20, opened at DPD 0, promise pr-1 kept, paid by 03-10 (DPD 18)
@@ -151,33 +82,6 @@ PORTFOLIO_BATCHES = (
 )
 
 
-def prepare_case(
-    activities: CollectionActivities,
-    case_id: str,
-    currency: str,
-    amount: int,
-    due: str,
-    timezone: str,
-    opened_at: str,
-    policy: str = "default",
-) -> None:
-    activities.prepare_case(
-        PrepareRequest(
-            case_id=case_id,
-            workflow_id=f"collection-L-{case_id}",
-            case=CaseInput(
-                loan_id=f"L-{case_id}",
-                borrower=Borrower(borrower_id=f"B-{case_id}", timezone=timezone),
-                currency=currency,
-                overdue_amount_minor=amount,
-                due_date=due,
-                policy=policy,
-            ),
-            opened_at=opened_at,
-        )
-    )
-
-
 def fill_portfolio(store: Store, tmp_path: Path) -> None:
     """The portfolio above, written by the real activities: `prepare_case` opens each case,
     `store_case_records` writes its payments, audit events and snapshots."""
@@ -186,14 +90,6 @@ def fill_portfolio(store: Store, tmp_path: Path) -> None:
         prepare_case(activities, case_id, currency, amount, due, timezone, opened_at, policy)
     for batch in PORTFOLIO_BATCHES:
         activities.store_case_records(batch.records())
-
-
-def database_url(store: Store) -> str:
-    """A DATABASE_URL that reaches this store's tables (its own schema on PostgreSQL)."""
-    url = store.engine.url
-    if store.schema is not None:
-        url = url.update_query_dict({"options": f"-csearch_path={store.schema}"})
-    return url.render_as_string(hide_password=False)
 
 
 EXPECTED_PORTFOLIO = [
