@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,8 @@ TEST = (
     "two-sided z-test of the difference in recovery rate: ratio estimators with delta-method "
     "standard errors, stratified by currency"
 )
+# The notes under the text's table are wrapped to this width.
+NOTE_WIDTH = 100
 CSV_COLUMNS = (
     "figure",
     "arm",
@@ -148,7 +151,8 @@ def decimal(value: float) -> str:
 
 
 def per_unit(value: float) -> str:
-    return f"{value:.4f}"
+    """A cost per unit collected: three significant digits (0.00153, 2.14)."""
+    return f"{value:.3g}"
 
 
 def proportion_text(proportion: Proportion) -> str:
@@ -249,8 +253,11 @@ def experiment_text(report: ExperimentReport) -> str:
             "",
             table(headers, figure_rows(report)),
             "",
-            comparison_text(report.comparison),
-            METHODS,
+            *(
+                textwrap.fill(line, NOTE_WIDTH)
+                for line in comparison_text(report.comparison).splitlines()
+            ),
+            textwrap.fill(METHODS, NOTE_WIDTH),
         ]
     )
 
