@@ -181,3 +181,20 @@ def test_the_report_as_text_json_csv_and_html() -> None:
     # Every chart is well-formed SVG.
     for svg in page.split("<svg")[1:]:
         ElementTree.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
+
+
+def test_an_arm_without_cases_yet_has_no_rates_and_no_comparison() -> None:
+    only_champion = [
+        case("a", "2026-03-01", "2026-03-02T01:00+00:00", collected=20_000),
+        case("b", "2026-04-20", "2026-04-21T01:00+00:00", collected=50_000),
+    ]
+    report = build_experiment_report("firm-early", only_champion, COSTS, NOW)
+    assert report.challenger.figures.cases == 0 and report.challenger.policies == ()
+    assert report.comparison.p_value is None
+    text = experiment_text(report)
+    assert "no comparison" in text
+    assert "challenger" in text and "challenger (" not in text
+    data = experiment_json(report)
+    assert data["arms"]["challenger"]["recovery_rate"] is None
+    assert data["comparison"]["p_value"] is None
+    assert "<svg" in experiment_html(report)
