@@ -18,6 +18,7 @@ from domain.policy import Policy
 from domain.routing import Strategy, route
 from migrations.tables import CaseRow, utc_iso
 from policies.routing import current_routing, load_routing
+from runtime import settings
 
 log = activity.logger
 
@@ -77,7 +78,7 @@ class Preparation(ActivityBase):
         if stored is not None:
             return Strategy(stored.policy, stored.experiment, stored.arm)
         try:
-            return route(current_routing(), case, policy_given=False)
+            return route(current_routing(settings.routing_path()), case, policy_given=False)
         except InvalidInput as error:
             # The worker checked the file at start-up; an edit since broke it. The operator
             # fixes the file and the retry routes the case.
@@ -95,4 +96,4 @@ def check_routing() -> None:
     """Raise `InvalidInput` naming the rule when the routing file would fail the cases it
     routes: a worker refuses to start with it. (Each preparation reads the file again, so an
     edit takes effect without a restart; a broken edit holds preparations until fixed.)"""
-    load_routing()
+    load_routing(settings.routing_path())

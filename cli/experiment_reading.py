@@ -21,7 +21,8 @@ from activities.store import Store
 from cli.console import UsageError
 from cli.report_reading import CASE_COLUMNS, ReportError, report_case
 from domain.channels import CHANNELS
-from domain.experiment_report import ARMS, ExperimentCase, ExperimentReport, build_experiment_report
+from domain.experiment_report import ExperimentCase, ExperimentReport, build_experiment_report
+from domain.routing import ARMS
 from domain.strategy_figures import UnitCosts
 from migrations.tables import CaseRow, ContactAttemptRow, PaymentRow
 
@@ -111,17 +112,25 @@ def check_experiments_recorded(store: Store) -> None:
         )
 
 
-def load_experiment_report(
-    store: Store, experiment: str, unit_costs: UnitCosts, now: datetime
-) -> ExperimentReport:
-    """The experiment's report; an experiment without cases is refused, naming those with."""
-    check_experiments_recorded(store)
-    cases = read_experiment(store, experiment)
-    if not cases:
-        known = experiment_names(store)
-        listed = ", ".join(known) if known else "none"
-        raise UsageError(
+class NoCases(UsageError):
+    """No case of the experiment is in the case database (`cli.report` says whether the
+    routing file knows it)."""
+
+    def __init__(self, experiment: str, with_cases: list[str]) -> None:
+        listed = ", ".join(with_cases) if with_cases else "none"
+        super().__init__(
             f"--experiment: no case of experiment {experiment!r} in the case database "
             f"(experiments with cases: {listed})"
         )
+        self.experiment = experiment
+
+
+def load_experiment_report(
+    store: Store, experiment: str, unit_costs: UnitCosts, now: datetime
+) -> ExperimentReport:
+    """The experiment's report; an experiment without cases is refused (`NoCases`)."""
+    check_experiments_recorded(store)
+    cases = read_experiment(store, experiment)
+    if not cases:
+        raise NoCases(experiment, experiment_names(store))
     return build_experiment_report(experiment, cases, unit_costs, now)

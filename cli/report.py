@@ -21,11 +21,13 @@ from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, UsageError, err, out
 from cli.experiment_formats import experiment_csv, experiment_json, experiment_text
 from cli.experiment_html import experiment_html
-from cli.experiment_reading import load_experiment_report
+from cli.experiment_reading import NoCases, load_experiment_report
 from cli.report_formats import report_csv, report_json, report_text
 from cli.report_html import report_html
 from cli.report_reading import ReportError, load_report, open_case_database, parse_as_of
-from policies.unit_costs import UNIT_COSTS_FILE, load_unit_costs
+from domain.errors import InvalidInput
+from policies.routing import load_routing
+from policies.unit_costs import load_unit_costs
 from runtime import settings
 
 
@@ -89,10 +91,12 @@ def run_experiment_report(
     """The experiment's arms compared, from the case database; as `run_report`."""
     check_output("--csv", csv_path)
     check_output("--html", html_path)
-    unit_costs = load_unit_costs(settings.unit_costs_path() or UNIT_COSTS_FILE)
+    unit_costs = load_unit_costs(settings.unit_costs_path())
     store = open_case_database(database_url or settings.database_url())
     try:
         report = load_experiment_report(store, experiment, unit_costs, now or datetime.now(UTC))
+    except NoCases as missing:
+        raise UsageError(f"{missing} {routing_note(experiment)}") from None
     except SQLAlchemyError as error:
         raise ReportError(f"cannot read the case database: {error}") from error
     finally:
@@ -104,6 +108,23 @@ def run_experiment_report(
     if as_json:
         return json.dumps(experiment_json(report), ensure_ascii=False, indent=2)
     return experiment_text(report)
+
+
+def routing_note(experiment: str) -> str:
+    """Whether the routing file knows an experiment that has no case: not yet begun, or
+    unknown (a misspelt name)."""
+    path = settings.routing_path()
+    try:
+        routing = load_routing(path)
+    except InvalidInput as error:
+        return f"and the routing file cannot say whether it is known: {error}"
+    routed = [route.experiment.name for route in routing if route.experiment is not None]
+    if experiment in routed:
+        return f"the routing file {path} names it: no case has been routed to it yet"
+    listed = ", ".join(routed) if routed else "none"
+    return (
+        f"unknown experiment: the routing file {path} names none of that name (it names: {listed})"
+    )
 
 
 async def cmd_report(args: argparse.Namespace, connect: ClientFactory) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.report import AsOf, ReportCase, bucket_days, case_position
+from domain.routing import ARMS, CHALLENGER, CHAMPION
 from domain.strategy_figures import (
     ArmFigures,
     CaseOutcome,
@@ -23,9 +24,6 @@ from domain.strategy_figures import (
     compare,
 )
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-ARMS = (CHAMPION, CHALLENGER)
 M2_FIRST_DAY, _ = bucket_days("M2")
 
 

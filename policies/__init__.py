@@ -22,6 +22,13 @@ def available_policies() -> list[str]:
     return sorted(path.stem for path in POLICY_DIR.glob("*.toml") if path.stem not in NOT_POLICIES)
 
 
+def shown_path(path: Path) -> str:
+    """A configuration file's path as errors name it: relative to the checkout when inside."""
+    resolved = path.resolve()
+    checkout = POLICY_DIR.parent
+    return str(resolved.relative_to(checkout)) if resolved.is_relative_to(checkout) else str(path)
+
+
 def load_policy(name: str) -> Policy:
     """Load and validate `policies/{name}.toml`; an unknown name is `InvalidInput('policy')`,
     a mistake in the file is `InvalidInput('policies/{name}.toml: <key>')`."""

@@ -1,4 +1,5 @@
-"""The routing file (`COLLECTIONS_ROUTING`, default `policies/routing.toml`), read and checked.
+"""The routing file (`runtime.settings.routing_path`: `COLLECTIONS_ROUTING`, default
+`policies/routing.toml`), read and checked.
 
 Every policy a rule names must exist, so a typo is refused when a worker starts, not when the
 first case of that portfolio is prepared.
@@ -7,29 +8,22 @@ first case of that portfolio is prepared.
 from __future__ import annotations
 
 import functools
-import os
 import tomllib
 from pathlib import Path
 
 from domain.errors import InvalidInput
 from domain.routing import Route, parse_routing
-from policies import POLICY_DIR, available_policies
+from policies import POLICY_DIR, available_policies, shown_path
 
-ROUTING_ENV = "COLLECTIONS_ROUTING"
 DEFAULT_ROUTING = POLICY_DIR / "routing.toml"
 
 
-def routing_path() -> Path:
-    return Path(os.environ.get(ROUTING_ENV, "").strip() or DEFAULT_ROUTING)
-
-
-def load_routing(path: Path | None = None) -> list[Route]:
+def load_routing(path: Path) -> list[Route]:
     """The rules of the routing file; a missing default file means no rules (every case
     `default`). A mistake is `InvalidInput('<file>: route[i].<key>')`."""
-    path = path or routing_path()
-    shown = _shown(path)
+    shown = shown_path(path)
     if not path.exists():
-        if path == DEFAULT_ROUTING:
+        if path.resolve() == DEFAULT_ROUTING.resolve():
             return []
         raise InvalidInput(shown, "no such file")
     try:
@@ -58,10 +52,9 @@ def _cached(path: Path, modified_ns: int) -> tuple[Route, ...]:
     return tuple(load_routing(path))
 
 
-def current_routing() -> list[Route]:
+def current_routing(path: Path) -> list[Route]:
     """The routing file as it is now, read again only when it changed (a worker picks up an
     edited file for the cases it prepares next; prepared cases keep their choice)."""
-    path = routing_path()
     modified_ns = path.stat().st_mtime_ns if path.exists() else 0
     return list(_cached(path, modified_ns))
 
@@ -69,10 +62,3 @@ def current_routing() -> list[Route]:
 def _arm_key(rule: Route, policy: str) -> str:
     assert rule.experiment is not None
     return "champion" if rule.experiment.champion == policy else "challenger"
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(POLICY_DIR.parent))
-    except ValueError:
-        return str(path)

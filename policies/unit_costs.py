@@ -12,20 +12,23 @@ from pathlib import Path
 
 from domain.errors import InvalidInput
 from domain.strategy_figures import UnitCosts, parse_unit_costs
+from policies import POLICY_DIR, shown_path
 
-UNIT_COSTS_FILE = Path(__file__).parent / "unit_costs.toml"
+UNIT_COSTS_FILE = POLICY_DIR / "unit_costs.toml"
 
 
 def load_unit_costs(path: Path = UNIT_COSTS_FILE) -> UnitCosts:
-    """The unit costs in `path`; `InvalidInput('<path>: <key>')` when the file is wrong."""
+    """The unit costs in `path`; `InvalidInput('<file>: <key>')` when the file is wrong (the
+    file as given, relative to the checkout where it lies inside it, as routing names its)."""
+    shown = shown_path(path)
     try:
         with path.open("rb") as file:
             data = tomllib.load(file)
     except OSError as error:
-        raise InvalidInput(str(path), f"cannot read the unit costs: {error.strerror}") from None
+        raise InvalidInput(shown, f"cannot be read: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
-        raise InvalidInput(str(path), f"not TOML: {error}") from None
+        raise InvalidInput(shown, f"is not TOML: {error}") from None
     try:
         return parse_unit_costs(data)
     except InvalidInput as error:
-        raise InvalidInput(f"{path}: {error.field}", error.problem) from None
+        raise InvalidInput(f"{shown}: {error.field}", error.problem) from None

@@ -83,14 +83,24 @@ def database_url() -> str:
     return f"sqlite:///{var_dir() / 'collections.db'}"
 
 
+ROUTING_ENV = "COLLECTIONS_ROUTING"
+
+
+def routing_path() -> Path:
+    """The routing file that picks a new case's policy (`policies.load_routing`); a relative
+    path is taken from the current directory, the default from the checkout."""
+    named = os.environ.get(ROUTING_ENV, "").strip()
+    return Path(named) if named else PROJECT_DIR / "policies" / "routing.toml"
+
+
 UNIT_COSTS_ENV = "COLLECTIONS_UNIT_COSTS"
 
 
-def unit_costs_path() -> Path | None:
-    """The contacts' unit costs file that `COLLECTIONS_UNIT_COSTS` names; None: the shipped
-    one (`policies.unit_costs.UNIT_COSTS_FILE`)."""
-    path = os.environ.get(UNIT_COSTS_ENV, "").strip()
-    return Path(path) if path else None
+def unit_costs_path() -> Path:
+    """The contacts' unit costs file (`policies.unit_costs.load_unit_costs`); a relative path
+    is taken from the current directory, the default from the checkout."""
+    named = os.environ.get(UNIT_COSTS_ENV, "").strip()
+    return Path(named) if named else PROJECT_DIR / "policies" / "unit_costs.toml"
 
 
 def evidence_dir() -> Path:

@@ -75,17 +75,21 @@ CASES = (
     ("n1", "CNY", 90_000, "2026-03-01", SHANGHAI, "2026-03-02T02:00Z", "default", None, None),
 )
 BATCHES = (
-    Batch("c1", "2026-03-10T02:00Z", (("p-c1", 100_000),), snapshot=("closed", "paid", 9, 0, 100_000)),
+    Batch("c1", "2026-03-10T02:00Z", (("p-c1", 100_000),),
+          snapshot=("closed", "paid", 9, 0, 100_000)),
     Batch("c2", "2026-03-01T02:00Z", (("p-c2", 50_000),),
           snapshot=("phone", "active", 28, 150_000, 50_000)),
     Batch("c3", "2026-02-28T02:00Z", snapshot=("closed", "written_off", 180, 50_000, 0)),
-    Batch("d1", "2026-03-05T02:00Z", (("p-d1", 100_000),), snapshot=("closed", "paid", 4, 0, 100_000)),
+    Batch("d1", "2026-03-05T02:00Z", (("p-d1", 100_000),),
+          snapshot=("closed", "paid", 4, 0, 100_000)),
     Batch("d2", "2026-03-20T02:00Z", (("p-d2", 80_000),),
           snapshot=("reminder", "in_plan", 19, 20_000, 80_000)),
     Batch("d3", "2026-03-30T20:00Z", (("p-d3", 40_000),),
           snapshot=("closed", "settled", 10, 0, 40_000)),
-    Batch("o1", "2026-03-05T02:00Z", (("p-o1", 70_000),), snapshot=("closed", "paid", 4, 0, 70_000)),
-    Batch("n1", "2026-03-05T02:00Z", (("p-n1", 90_000),), snapshot=("closed", "paid", 4, 0, 90_000)),
+    Batch("o1", "2026-03-05T02:00Z", (("p-o1", 70_000),),
+          snapshot=("closed", "paid", 4, 0, 70_000)),
+    Batch("n1", "2026-03-05T02:00Z", (("p-n1", 90_000),),
+          snapshot=("closed", "paid", 4, 0, 90_000)),
 )
 # Per case: (channel, outbox status, how many); `skipped` (no address), `blocked` (a rule) and
 # `failed` (refused for good) never left, and the portal's sign-in code is no collection
@@ -255,29 +259,37 @@ def test_the_command_in_every_format(
     assert json.loads(capsys.readouterr().out)["arms"]["challenger"]["cases"] == 3
 
 
-def test_an_experiment_without_cases_is_refused_naming_those_with(
+def test_an_experiment_without_cases_is_refused_saying_whether_it_is_known(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     fill(store, tmp_path)
+    routing = tmp_path / "routing.toml"
+    routing.write_text(
+        '[[route]]\nexperiment = "fresh"\nchampion = "default"\n'
+        'challenger = "cn-online-lending"\nchallenger_share = 0.2\n',
+        encoding="utf-8",
+    )
     monkeypatch.setenv("DATABASE_URL", database_url(store))
+    monkeypatch.setenv(settings.ROUTING_ENV, str(routing))
 
     async def no_temporal() -> Any:
         raise AssertionError("report must not connect to Temporal")
 
+    def refusal(*arguments: str) -> str:
+        run = starter.run(["report", "--experiment", *arguments], connect=no_temporal)
+        assert asyncio.run(run) == 2
+        return str(capsys.readouterr().err)
+
     csv_path = tmp_path / "arms.csv"
-    run = starter.run(
-        ["report", "--experiment", "nope", "--csv", str(csv_path)], connect=no_temporal
-    )
-    assert asyncio.run(run) == 2
-    error = capsys.readouterr().err
-    assert "no case of experiment 'nope'" in error
-    assert f"experiments with cases: {EXPERIMENT}, other" in error
+    unknown = refusal("nope", "--csv", str(csv_path))
+    assert "no case of experiment 'nope'" in unknown
+    assert f"experiments with cases: {EXPERIMENT}, other" in unknown
+    assert "unknown experiment" in unknown and "(it names: fresh)" in unknown
     assert not csv_path.exists()
-    run = starter.run(
-        ["report", "--experiment", EXPERIMENT, "--as-of", "2026-03-31"], connect=no_temporal
-    )
-    assert asyncio.run(run) == 2
-    assert "--as-of: not with --experiment" in capsys.readouterr().err
+    fresh = refusal("fresh")
+    assert "no case of experiment 'fresh'" in fresh
+    assert "names it: no case has been routed to it yet" in fresh
+    assert "--as-of: not with --experiment" in refusal(EXPERIMENT, "--as-of", "2026-03-31")
 
 
 def test_bad_unit_costs_are_refused_before_anything_is_read(

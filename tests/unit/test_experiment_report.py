@@ -13,7 +13,12 @@ import pytest
 
 from cli.experiment_formats import experiment_csv, experiment_json, experiment_text
 from cli.experiment_html import experiment_html
-from domain.experiment_report import ExperimentCase, build_experiment_report, case_outcome
+from domain.experiment_report import (
+    ExperimentCase,
+    ExperimentReport,
+    build_experiment_report,
+    case_outcome,
+)
 from domain.report import ReportCase
 from domain.strategy_figures import UnitCosts
 
@@ -86,7 +91,7 @@ def test_buckets_entered_and_reached_are_counted_from_days_past_due() -> None:
     assert (today.entered_m1, today.reached_m2) == (True, False)
 
 
-def sample_report():
+def sample_report() -> ExperimentReport:
     cases = [
         case("a", "2026-03-01", "2026-03-02T01:00+00:00", collected=20_000, contacts={"sms": 3}),
         case("b", "2026-04-20", "2026-04-21T01:00+00:00", collected=50_000, contacts={"sms": 1}),

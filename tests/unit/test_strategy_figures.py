@@ -280,8 +280,9 @@ def test_the_shipped_unit_costs_cost_every_channel_of_the_demo_currencies() -> N
     costs = load_unit_costs()
     assert {"CNY", "USD", "GBP"} <= set(costs.by_currency)
     assert all(set(by_channel) == set(CHANNELS) for by_channel in costs.by_currency.values())
-    # A configuration file, not a policy.
+    # A configuration file, not a policy; named from the checkout when refused.
     assert "unit_costs" not in available_policies()
+    assert UNIT_COSTS_FILE.name == "unit_costs.toml"
 
 
 def test_a_unit_costs_file_is_refused_naming_the_file_and_key(tmp_path: Path) -> None:
@@ -291,10 +292,10 @@ def test_a_unit_costs_file_is_refused_naming_the_file_and_key(tmp_path: Path) ->
         load_unit_costs(path)
     assert refused.value.field == f"{path}: CNY.sms"
     path.write_text("[CNY\n", encoding="utf-8")
-    with pytest.raises(InvalidInput, match="not TOML") as not_toml:
+    with pytest.raises(InvalidInput, match="is not TOML") as not_toml:
         load_unit_costs(path)
     assert not_toml.value.field == str(path)
-    with pytest.raises(InvalidInput, match="cannot read"):
+    with pytest.raises(InvalidInput, match="cannot be read"):
         load_unit_costs(tmp_path / "missing.toml")
 
 
@@ -306,8 +307,7 @@ def test_the_environment_names_another_unit_costs_file(
         "[JPY]\n" + "".join(f"{channel} = 7\n" for channel in CHANNELS), encoding="utf-8"
     )
     monkeypatch.delenv(settings.UNIT_COSTS_ENV, raising=False)
-    assert settings.unit_costs_path() is None
+    assert settings.unit_costs_path().resolve() == UNIT_COSTS_FILE.resolve()
     monkeypatch.setenv(settings.UNIT_COSTS_ENV, str(path))
     assert settings.unit_costs_path() == path
     assert load_unit_costs(path).by_currency == {"JPY": dict.fromkeys(CHANNELS, 7)}
-    assert UNIT_COSTS_FILE.name == "unit_costs.toml"
