@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.audit import AuditKind
+from domain.audit import AuditFact, AuditKind
 from domain.callbacks import (
     CALLBACK_TEMPLATE,
     CallbackRequest,
@@ -50,6 +50,10 @@ def refused(field: str, act: Any) -> str:
         act()
     assert refusal.value.field == field, refusal.value
     return str(refusal.value)
+
+
+def facts(state: CaseState, kind: AuditKind) -> list[AuditFact]:
+    return [f for f in state.journal if isinstance(f, AuditFact) and f.kind == kind]
 
 
 def request(request_id: str = "cb-1", at: datetime = AT, **more: Any) -> CallbackRequest:
@@ -104,9 +108,12 @@ def test_a_moment_inside_the_window_and_within_the_horizon_is_allowed() -> None:
     night = datetime(2026, 3, 16, 23, 30, tzinfo=SHANGHAI)
     demo = load_policy("demo")
     clock = case_clock(DUE, ZONE, night, demo.day_seconds)
-    fast = {"now": night, "policy": demo, "timezone": ZONE, "clock": clock, "contacts": ()}
-    check_callback_time(night + timedelta(seconds=20), **fast)
-    refused("at", lambda: check_callback_time(night + timedelta(seconds=40), **fast))
+
+    def fast(at: datetime) -> None:
+        check_callback_time(at, now=night, policy=demo, timezone=ZONE, clock=clock, contacts=())
+
+    fast(night + timedelta(seconds=20))
+    refused("at", lambda: fast(night + timedelta(seconds=40)))
 
 
 def test_a_moment_past_or_beyond_the_horizon_is_refused_naming_at() -> None:
@@ -186,7 +193,7 @@ def test_a_call_back_is_taken_once_on_record_with_its_source_and_queued_for_then
     state, setup = new_case_past_its_first_call()
     answer = state.take_callback(request(source="self_service"), setup, NOW)
     assert answer == {"request_id": "cb-1", "accepted": True, "status": "active"}
-    [fact] = [f for f in state.journal if f.kind == AuditKind.CALLBACK_REQUESTED]
+    [fact] = facts(state, AuditKind.CALLBACK_REQUESTED)
     assert fact.ref_id == "cb-1"
     assert fact.detail == {"at": "2026-03-16T06:00:00+00:00", "source": "self_service"}
 
@@ -265,7 +272,7 @@ def test_a_call_back_the_borrowers_other_loans_defer_is_on_record_and_frees_the_
     decision = decide(state, setup, NOW)
     assert isinstance(decision, QueueCallback)
     state.callback_not_queued("cb-1", "L-1.abcdef12.cb1", "deferred", "daily_cap.call")
-    [fact] = [f for f in state.journal if f.kind == AuditKind.CONTACT_NOT_SENT]
+    [fact] = facts(state, AuditKind.CONTACT_NOT_SENT)
     assert fact.detail == {"why": "deferred", "rule": "daily_cap.call"}
     assert state.open_callback is None and not state.call_tasks
     assert state.take_callback(request("cb-2"), setup, NOW)["accepted"] is True
