@@ -91,6 +91,21 @@ def _add_recorded(
     add_timeout(p)
 
 
+def _add_callback(commands: CommandSet) -> None:
+    p = commands.add(
+        "callback",
+        cmd_callback,
+        "Ask for a call back at a moment (request_callback): a call task due then.",
+    )
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--request-id", required=True)
+    p.add_argument(
+        "--at", required=True, help="the moment with its UTC offset, e.g. 2026-12-05T14:00+08:00"
+    )
+    add_source(p)
+    add_timeout(p)
+
+
 def register(commands: CommandSet) -> None:
     p = commands.add(
         "hold", cmd_hold, "Place a hold (dispute, cease_contact, ...): collection pauses."
@@ -108,19 +123,7 @@ def register(commands: CommandSet) -> None:
     add_source(p)
     add_timeout(p)
 
-    p = commands.add(
-        "callback",
-        cmd_callback,
-        "Ask for a call back at a moment (request_callback): a call task due then.",
-    )
-    p.add_argument("loan_id", metavar="LOAN_ID")
-    p.add_argument("--request-id", required=True)
-    p.add_argument(
-        "--at", required=True, help="the moment with its UTC offset, e.g. 2026-12-05T14:00+08:00"
-    )
-    add_source(p)
-    add_timeout(p)
-
+    _add_callback(commands)
     _add_recorded(
         commands,
         "outcome",
