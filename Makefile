@@ -42,13 +42,14 @@ bench: install
 ## Re-record the histories that the replay test replays (after a deliberate workflow change).
 histories: install
 	RECORD_HISTORIES=1 scripts/pytest.sh tests/workflow/test_workflow.py tests/workflow/test_debt_by_part.py \
-		tests/workflow/test_assignment.py tests/workflow/test_strategy_routing.py
+		tests/workflow/test_assignment.py tests/workflow/test_strategy_routing.py tests/workflow/test_callbacks.py
 
-## Screenshots of the Temporal UI and the desk for the README (each starts and stops the stack;
-## needs chromium).
+## Screenshots of the Temporal UI, the desk and the borrower's page for the README (each starts
+## and stops its stack; needs chromium).
 screenshots: install
 	$(BIN)/python scripts/screenshots.py
 	$(BIN)/python scripts/desk_screenshots.py
+	$(BIN)/python scripts/portal_screenshots.py
 
 ## Forget the demo's cases: the Temporal dev server's and the case database's files.
 reset:

@@ -53,6 +53,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "release_hold": ("hold release", "hold_id"),
     "adjust_balance": ("adjustment", "adjustment_id"),
     "assign_collector": ("assignment", "message_id"),
+    "request_callback": ("call back", "request_id"),
 }
 
 

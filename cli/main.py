@@ -12,6 +12,7 @@
         --installment 2027-01-10:250000
     collections settle L-1001 --settlement-id s-1 --amount-minor 300000 --due-date 2026-12-20
     collections assign L-1001 --to agent-ann --by sup-sue
+    collections callback L-1001 --request-id cb-1 --at 2026-12-05T14:00+08:00
     collections status L-1001
     collections list --stage phone
     collections demo

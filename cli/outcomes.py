@@ -1,5 +1,6 @@
-"""Holds and what came of the case's work: `hold`, `release`, `outcome` (a call), `visit`
-and `legal`. Each message is read by the case's own parser before it is sent."""
+"""Holds, call backs and what came of the case's work: `hold`, `release`, `callback`,
+`outcome` (a call), `visit` and `legal`. Each message is read by the case's own parser before
+it is sent."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from cli.arguments import ClientFactory, Command, CommandSet
 from cli.updates import add_source, add_timeout, send_checked, with_source
+from domain.callbacks import parse_callback
 from domain.messages import (
     CONTACT_OUTCOMES,
     HOLD_KINDS,
@@ -48,6 +50,13 @@ async def cmd_release(args: argparse.Namespace, connect: ClientFactory) -> int:
     )
 
 
+async def cmd_callback(args: argparse.Namespace, connect: ClientFactory) -> int:
+    arg = with_source({"request_id": args.request_id, "at": args.at}, args.source)
+    return await send_checked(
+        args, connect, "call back", "request_callback", lambda: _checked(arg, parse_callback)
+    )
+
+
 def _recording(
     what: str, update: str, id_key: str, value_key: str, parse: Callable[[dict[str, Any]], object]
 ) -> Command:
@@ -82,6 +91,21 @@ def _add_recorded(
     add_timeout(p)
 
 
+def _add_callback(commands: CommandSet) -> None:
+    p = commands.add(
+        "callback",
+        cmd_callback,
+        "Ask for a call back at a moment (request_callback): a call task due then.",
+    )
+    p.add_argument("loan_id", metavar="LOAN_ID")
+    p.add_argument("--request-id", required=True)
+    p.add_argument(
+        "--at", required=True, help="the moment with its UTC offset, e.g. 2026-12-05T14:00+08:00"
+    )
+    add_source(p)
+    add_timeout(p)
+
+
 def register(commands: CommandSet) -> None:
     p = commands.add(
         "hold", cmd_hold, "Place a hold (dispute, cease_contact, ...): collection pauses."
@@ -99,6 +123,7 @@ def register(commands: CommandSet) -> None:
     add_source(p)
     add_timeout(p)
 
+    _add_callback(commands)
     _add_recorded(
         commands,
         "outcome",

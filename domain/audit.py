@@ -26,6 +26,8 @@ class AuditKind(StrEnum):
     SKIP_TRACE_OPENED = "skip_trace_opened"
     PHONE_UNUSABLE = "phone_unusable"
     ON_SITE_PAYMENT_RECEIVED = "on_site_payment_received"
+    # The borrower asked to be called back at a moment (`request_callback`)
+    CALLBACK_REQUESTED = "callback_requested"
     # The person responsible for the case (the rota's pick or a supervisor's choice)
     ASSIGNED = "assigned"
     # Commitments

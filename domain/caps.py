@@ -206,7 +206,7 @@ def policy_rules(policy: Policy) -> list[Rule]:
     rules = []
     window = policy.contact_window
     if window is not None:
-        rules.append(Rule(CONTACT_WINDOW, _window_figure(window)))
+        rules.append(Rule(CONTACT_WINDOW, window_figure(window)))
     for channel, cap in policy.daily_caps.items():
         rules.append(Rule(f"{DAILY_CAP}.{channel}", f"at most {cap} a local day"))
     for channel, cap in policy.rolling_caps_7d.items():
@@ -262,18 +262,19 @@ def accrual_rules(policy: Policy) -> list[Rule]:
     return rules
 
 
-def _window_figure(window: ContactWindow) -> str:
-    text = f"{_clock(window.start_minute)}–{_clock(window.end_minute)} local"
+def window_figure(window: ContactWindow) -> str:
+    text = f"{clock_time(window.start_minute)}–{clock_time(window.end_minute)} local"
     for hours in window.weekdays:
         name = WEEKDAYS[hours.weekday]
         if hours.end_minute <= hours.start_minute:
             text += f"; {name} none"
         else:
-            text += f"; {name} {_clock(hours.start_minute)}–{_clock(hours.end_minute)}"
+            text += f"; {name} {clock_time(hours.start_minute)}–{clock_time(hours.end_minute)}"
     if window.holidays:
         text += f"; none on {len(window.holidays)} listed holidays"
     return text
 
 
-def _clock(minute: int) -> str:
+def clock_time(minute: int) -> str:
+    """Minutes after midnight as a wall clock shows them: 480 is `08:00`."""
     return f"{minute // 60:02d}:{minute % 60:02d}"

@@ -16,7 +16,15 @@ from typing import Any
 
 from domain.audit import AuditFact, AuditKind
 from domain.case import CaseInput
-from domain.case_records import CallTask, Contact, Fact, Hold, PaymentEntry, VisitBooking
+from domain.case_records import (
+    Callback,
+    CallTask,
+    Contact,
+    Fact,
+    Hold,
+    PaymentEntry,
+    VisitBooking,
+)
 from domain.case_status import FINAL_STATUSES
 from domain.commitments import Plan, Promise, Settlement
 from domain.debt import Debt, DebtTerms
@@ -37,6 +45,7 @@ ID_FIELDS = {
     "settlement": "settlement_id",
     "adjustment": "adjustment_id",
     "assignment": "message_id",
+    "callback": "request_id",
 }
 # Holds under which no penalty accrues: the debtor's estate or the bankruptcy court decides.
 ACCRUAL_STOPPING_HOLDS = frozenset({"bankruptcy", "deceased"})
@@ -101,6 +110,8 @@ class CaseCore:
     # Field work
     call_tasks: dict[str, CallTask] = field(default_factory=dict)
     visits: dict[str, VisitBooking] = field(default_factory=dict)
+    # Call backs the borrower asked for, by request id (absent from states carried before them).
+    callbacks: dict[str, Callback] = field(default_factory=dict)
     # A `wrong_number` outcome: no more call tasks or SMS to that phone.
     phone_unusable: bool = False
     # Channels that cannot reach the borrower on any loan (opted out, or the provider refused

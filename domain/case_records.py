@@ -37,13 +37,31 @@ class CallTask:
     """An agent's call task in the work queue, with its SLA."""
 
     attempt_id: str
-    step_index: int
+    # The ladder step that queued it; None: a call back the borrower asked for (never
+    # re-queued).
+    step_index: int | None
     due_at: datetime
     sla: timedelta
     requeues: int = 0
     # open (awaiting an outcome), awaiting_promise (the borrower promised on the call),
     # done, expired
     state: str = "open"
+
+
+@dataclass
+class Callback:
+    """A call back the borrower asked for at `at`: its call task is queued once, due then."""
+
+    request_id: str
+    # The case's n-th call back: its call task's id ends in `.cb{number}`.
+    number: int
+    at: datetime
+    source: str | None = None
+    # requested (its call task still to be queued), queued (its call task's id in
+    # `attempt_id`), not_queued (no call task: the rules over all of the borrower's loans
+    # deferred it, or the queue refused it for good)
+    state: str = "requested"
+    attempt_id: str | None = None
 
 
 @dataclass

@@ -13,6 +13,7 @@ with another body is a conflict (`InvalidInput` naming the id field).
 - `commitment_track`: promises, installment plans, settlements, and their lapsing;
 - `ladder_track`: steps begun, made, skipped; contacts that did not leave;
 - `field_work`: call tasks and field visits, and the outcomes people log;
+- `callback_track`: call backs the borrower asks for, each queued as a call task;
 - `holds` and `legal_track`;
 - `assignee_track`: the person responsible for the case (the rota's or a supervisor's);
 - `status_view`: the `status` query's answer.
@@ -32,13 +33,14 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from domain.assignee_track import AssigneeTrack
+from domain.callback_track import CallbackTrack
 from domain.ledger import Ledger
 from domain.legal_track import LegalTrack
 from domain.status_view import StatusView
 
 
 @dataclass
-class CaseState(Ledger, LegalTrack, AssigneeTrack):
+class CaseState(Ledger, LegalTrack, AssigneeTrack, CallbackTrack):
     def status_view(self, days_past_due: int) -> dict[str, Any]:
         """The `status` query answer of the contract."""
         return StatusView.of(self, days_past_due).as_json()

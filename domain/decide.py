@@ -15,13 +15,15 @@ apply), and the first decision wins:
 1. `closed_case`: a closed case lingers, then completes;
 2. `write_off`: past the write-off DPD (not while keeping to a plan) the case is written off;
 3. `commitment_lapsed`: a promise, plan installment or settlement whose time ran out lapses;
-4. `call_task_due`: a call task past its SLA is re-queued, or expires;
-5. `visit_due`: a visit not home is re-booked, or settled; a payment promised on site that
+4. `callback_asked`: a call back the borrower asked for gets its call task, due then;
+5. `call_task_due`: a call task past its SLA is re-queued (a call back's never is), or expires;
+6. `visit_due`: a visit not home is re-booked, or settled; a payment promised on site that
    did not come settles the visit;
-6. `on_hold`: a held case waits for what is due regardless (a boundary, write-off, a deadline);
-7. `paused`: a borrower keeping a commitment is not chased meanwhile;
-8. `due_step`: the ladder step due now runs (or is skipped, or waits for its window and caps);
-9. `next_step`: otherwise the case sleeps until the next step, boundary or deadline.
+7. `on_hold`: a held case waits for what is due regardless (a boundary, write-off, a deadline);
+8. `paused`: a borrower keeping a commitment is not chased meanwhile (a call back they asked
+   for still comes);
+9. `due_step`: the ladder step due now runs (or is skipped, or waits for its window and caps);
+10. `next_step`: otherwise the case sleeps until the next step, boundary or deadline.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from domain.decisions import (
     Decision,
     Lapse,
     LapseKind,
+    QueueCallback,
     RunStep,
     Skip,
     Wait,
@@ -100,22 +103,28 @@ class Situation:
 
     def may_requeue(self, task: CallTask) -> bool:
         return (
-            task.requeues < self.setup.policy.commitments.call_requeue_limit
+            task.step_index is not None
+            and task.requeues < self.setup.policy.commitments.call_requeue_limit
             and not self.state.phone_unusable
             and not self.state.on_hold
             and not self.deadlines
         )
 
     @property
-    def call_slas(self) -> list[Wait]:
+    def call_waits(self) -> list[Wait]:
         """A task's SLA wakes the case only when the task would come back to the queue; one
         that would not is marked expired at the case's next wake (its work item shows its due
-        time)."""
-        return [
+        time). A call back to come is the case's next action until its moment (not while the
+        case is held: its task waits with the case)."""
+        slas = [
             Wait(task.due_at, f"call task {task.attempt_id} SLA")
             for task in self.open_calls
             if self.may_requeue(task)
         ]
+        callback = self.state.open_callback
+        if callback is None or callback.at <= self.now or self.state.on_hold:
+            return slas
+        return [*slas, Wait(callback.at, f"call: call back {callback.number} asked for")]
 
     @property
     def on_site_waits(self) -> list[Wait]:
@@ -180,10 +189,18 @@ def call_task_due(s: Situation) -> Decision | None:
     for task in s.open_calls:
         if s.now < task.due_at:
             continue
-        if not s.may_requeue(task):
+        step_index = task.step_index
+        if step_index is None or not s.may_requeue(task):
             return Lapse("call", task.attempt_id)
-        return _again(s, task.step_index, task.attempt_id, f"call task {task.attempt_id} re-queue")
+        return _again(s, step_index, task.attempt_id, f"call task {task.attempt_id} re-queue")
     return None
+
+
+def callback_asked(s: Situation) -> Decision | None:
+    """A call back the borrower asked for is queued at once, due at the moment asked for (the
+    desk calls then); a hold placed meanwhile suspends it with the case's other work."""
+    callback = s.state.callback_to_queue
+    return None if callback is None else QueueCallback(callback)
 
 
 def _again(s: Situation, step_index: int, ref_id: str, label: str, *also: Wait) -> Decision | None:
@@ -213,7 +230,7 @@ def visit_due(s: Situation) -> Decision | None:
             if s.state.on_hold or s.deadlines:
                 continue
             label = f"visit {booking.visit_id} re-booking"
-            return _again(s, booking.step_index, booking.visit_id, label, *s.call_slas)
+            return _again(s, booking.step_index, booking.visit_id, label, *s.call_waits)
     return None
 
 
@@ -229,7 +246,7 @@ def paused(s: Situation) -> Decision | None:
 def _no_contact(s: Situation, why: str) -> Wait:
     """No contact now: the case sleeps until what is due regardless of contact."""
     return earliest(
-        s.boundary, s.write_off, *s.deadlines, *s.call_slas, *s.on_site_waits, reason_prefix=why
+        s.boundary, s.write_off, *s.deadlines, *s.call_waits, *s.on_site_waits, reason_prefix=why
     )
 
 
@@ -253,14 +270,14 @@ def due_step(s: Situation) -> Decision | None:
     waiting = Wait(
         at, f"{step.channel}: {step.template} · {rule}", deferral(choice.run, step, rule)
     )
-    return earliest(waiting, s.boundary, s.write_off, *s.call_slas, *s.on_site_waits)
+    return earliest(waiting, s.boundary, s.write_off, *s.call_waits, *s.on_site_waits)
 
 
 def next_step(s: Situation) -> Decision:
     """Nothing is due now: sleep until the next step may run, or a boundary, write-off or an
     SLA, whichever comes first."""
     state, ladder = s.state, s.setup.policy.ladder
-    waits = (s.boundary, s.write_off, *s.call_slas, *s.on_site_waits)
+    waits = (s.boundary, s.write_off, *s.call_waits, *s.on_site_waits)
     if state.next_step >= len(ladder):
         return earliest(*waits)
     step = usable(state, ladder[state.next_step])
@@ -275,6 +292,7 @@ RULES: tuple[Rule, ...] = (
     closed_case,
     write_off,
     commitment_lapsed,
+    callback_asked,
     call_task_due,
     visit_due,
     on_hold,

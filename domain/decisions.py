@@ -1,8 +1,8 @@
 """What `domain.decide` may decide, one type each, and the case's setup it decides with.
 
-Decisions are values: the workflow carries them out (`RunStep`, `Skip`, `Close`, `Lapse`),
-sleeps (`Wait`) or ends (`Complete`). None of them travels in a payload or in the state a case
-carries over: a case decides again after every wake.
+Decisions are values: the workflow carries them out (`RunStep`, `Skip`, `Close`, `Lapse`,
+`QueueCallback`), sleeps (`Wait`) or ends (`Complete`). None of them travels in a payload or in
+the state a case carries over: a case decides again after every wake.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from domain.case_records import Callback
 from domain.clock import CaseClock
 from domain.policy import LadderStep, Policy
 
@@ -44,6 +45,13 @@ class RunStep:
     deadline: datetime | None
     # A call task re-queued because this expired one got no outcome within its SLA.
     requeue_of: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueCallback:
+    """Queue the call task of the call back the borrower asked for, due at `callback.at`."""
+
+    callback: Callback
 
 
 @dataclass(frozen=True)
@@ -97,4 +105,4 @@ class Lapse:
     ref_id: str | None = None
 
 
-Decision = RunStep | Wait | Close | Complete | Lapse | Skip
+Decision = RunStep | Wait | Close | Complete | Lapse | Skip | QueueCallback

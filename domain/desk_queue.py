@@ -5,8 +5,9 @@ the call's outcome). For the agent looking at it at `now` the tasks fall into th
 
 - `held`: the borrower is claimed by another agent (`domain.desk_claims`); shown, not takeable;
 - `later`: the borrower may not be called now, by the case policy's contact window or its
-  caps (`domain.caps.check_contact`, the same rule every contact of the case obeys), with the
-  moment the call becomes allowed and the rule that holds it back;
+  caps (`domain.caps.check_contact`, the same rule every contact of the case obeys), or it is a
+  call back the borrower asked for at a later moment (`callback_time`), with the moment the
+  call becomes allowed and the rule that holds it back;
 - `callable_now`: everything else; the first one is the call to make.
 
 Each list is in this order (the desk's ordering rule):
@@ -32,6 +33,8 @@ from domain.desk_claims import Claim, live_claim
 from domain.policy import Policy
 
 CALL = "call"
+# What holds back a call back the borrower asked for: the moment they asked for.
+CALLBACK_TIME = "callback_time"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class QueuedCall:
     earlier_contacts: tuple[EarlierContact, ...] = ()
     # The number the call goes to, for the per-number cap (None: the borrower's one number).
     number: str | None = None
+    # The call's own moment: a call back's is the moment the borrower asked for, before which
+    # nobody calls; a ladder call's is when it was queued (None: at once).
+    call_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,11 @@ def queue_order(call: QueuedCall, user: str) -> tuple[object, ...]:
 
 
 def callable_from(call: QueuedCall, now: datetime) -> Deferred | None:
-    """When the call may be made, if not now: the policy's contact window and caps, applied by
-    the same function that governs every contact of the case."""
+    """When the call may be made, if not now: not before its own moment (a call back's), and
+    then by the policy's contact window and caps, applied by the same function that governs
+    every contact of the case."""
+    if call.call_at is not None and now < call.call_at:
+        return Deferred(call.call_at, CALLBACK_TIME)
     verdict = check_contact(
         CALL,
         now,

@@ -194,6 +194,21 @@ def optional_datetime(data: Mapping[str, Any], field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def aware_datetime(data: Mapping[str, Any], field: str) -> datetime:
+    """A moment written with its UTC offset (`2026-12-05T14:00:00+08:00`), as UTC: a time
+    without an offset would be read in some zone the sender did not mean."""
+    value = required_str(data, field)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidInput(
+            field, "must be an ISO 8601 date and time with its UTC offset (2026-12-05T14:00+08:00)"
+        )
+    return parsed.astimezone(UTC)
+
+
 def one_of(data: Mapping[str, Any], field: str, allowed: tuple[str, ...]) -> str:
     value = required_str(data, field)
     if value not in allowed:

@@ -45,17 +45,26 @@ class LadderTrack(FieldWork):
                 rebooks=earlier_visit.rebooks + 1 if earlier_visit else 0,
             )
         if contact.channel == "call" and contact.result == "queued" and call_sla is not None:
-            self.call_tasks[contact.attempt_id] = CallTask(
-                attempt_id=contact.attempt_id,
-                step_index=index,
-                due_at=datetime.fromisoformat(contact.at) + call_sla,
-                sla=call_sla,
-                requeues=earlier.requeues + 1 if earlier else 0,
+            self.queue_call_task(
+                contact, call_sla, step_index=index, requeues=earlier.requeues + 1 if earlier else 0
             )
         if earlier is None and earlier_visit is None:
             self.next_step = index + 1
         self.not_before = None
         self.resume_stage = None
+
+    def queue_call_task(
+        self, contact: Contact, sla: timedelta, *, step_index: int | None, requeues: int = 0
+    ) -> None:
+        """A call queued for the agents (`contact`, result `queued`) is a task the case expects
+        an outcome of within `sla` of the call's moment."""
+        self.call_tasks[contact.attempt_id] = CallTask(
+            attempt_id=contact.attempt_id,
+            step_index=step_index,
+            due_at=datetime.fromisoformat(contact.at) + sla,
+            sla=sla,
+            requeues=requeues,
+        )
 
     def skip_step(self, index: int, why: str) -> None:
         """A step that cannot be carried out (no usable phone for a call): on record, passed."""

@@ -3,7 +3,8 @@ what the activity's result means for the case.
 
 `plan_step` fixes the attempt id (the provider's idempotency key, so a step decided again
 reuses it), the summary the operator sees, when a call task's SLA ends or a visit is booked
-for, whether it is the case's first contact, and how long retries may go on. `contact_made`
+for, whether it is the case's first contact, and how long retries may go on; `plan_callback`
+does the same for the call task of a call back the borrower asked for. `contact_made`
 and `contact_failed` read the activity's result: a contact made (with its result, and the rule
 that says the channel cannot reach the borrower), or one that did not leave (and when the
 step may be decided again).
@@ -14,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from domain.callbacks import CALL, CALLBACK_TEMPLATE
+from domain.case_records import Callback
 from domain.case_state import CaseState
 from domain.channels import CHANNEL_BY_NAME
 from domain.decisions import CaseSetup, RunStep
@@ -80,6 +83,25 @@ def plan_step(
         call_sla=sla,
         first_contact=not state.contacts,
         send_within=(run.deadline - now) if run.deadline else None,
+    )
+
+
+def plan_callback(state: CaseState, setup: CaseSetup, callback: Callback, case_id: str) -> StepPlan:
+    """The call task of a call back, planned as a ladder call's is, but for the moment asked
+    for: the agent's contact is then (the caps count it then), its task due then, and its script
+    states the days past due of then."""
+    days_past_due = setup.clock.days_past_due(callback.at)
+    return StepPlan(
+        attempt_id=f"{state.case.loan_id}.{case_id[-8:]}.cb{callback.number}",
+        channel=CALL,
+        template=CALLBACK_TEMPLATE,
+        days_past_due=days_past_due,
+        summary=f"Call back {callback.number} · DPD {days_past_due}",
+        scheduled_at=callback.at,
+        due_at=callback.at,
+        call_sla=call_sla(setup),
+        first_contact=False,
+        send_within=None,
     )
 
 

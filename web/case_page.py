@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -154,6 +154,13 @@ def form_date(text: str, field: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise FormProblem(field, "must be a date (YYYY-MM-DD)") from None
+
+
+def form_time(text: str, field: str) -> time:
+    try:
+        return time.fromisoformat(text.strip())
+    except ValueError:
+        raise FormProblem(field, "must be a time of day (HH:MM)") from None
 
 
 def form_count(text: str, field: str = "count") -> int:

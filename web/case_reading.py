@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from domain.assignment import DeskUser, buckets_of
-from domain.clock import bucket, case_clock
+from domain.clock import CaseClock, bucket, case_clock
 from domain.policy import Policy
 from migrations.desk_tables import DeskAssignmentRow, DeskUserRow
 from migrations.tables import CaseEventRow, CaseRow
@@ -38,17 +38,20 @@ def instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def days_past_due(case: CaseRow, now: datetime) -> int:
-    """The case's DPD at `now` by its own clock (a fast clock under the `demo` policy), as the
-    case itself counts it: the stored column is only as fresh as the case's last snapshot."""
-    policy = policy_named(case.policy)
-    clock = case_clock(
+def clock_of(case: CaseRow) -> CaseClock:
+    """The case's own clock (a fast one under the `demo` policy), as the case keeps it."""
+    return case_clock(
         date.fromisoformat(case.due_date),
         case.timezone,
         instant(case.opened_at),
-        policy.day_seconds,
+        policy_named(case.policy).day_seconds,
     )
-    return clock.days_past_due(now)
+
+
+def days_past_due(case: CaseRow, now: datetime) -> int:
+    """The case's DPD at `now` by its own clock, as the case itself counts it: the stored
+    column is only as fresh as the case's last snapshot."""
+    return clock_of(case).days_past_due(now)
 
 
 def bucket_at(case: CaseRow, now: datetime) -> str:

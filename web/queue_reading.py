@@ -83,6 +83,8 @@ def queued_calls(session: Session, now: datetime) -> list[QueuedCall]:
                 )
             ),
             number=numbers.get(task.work_item_id),
+            # A task is written with its call's moment: a call back's is the one asked for.
+            call_at=instant(task.created_at),
         )
         for task, case in tasks
     ]

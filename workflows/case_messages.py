@@ -1,6 +1,6 @@
 """The case's message handlers: payments (update and signal), commitments, holds, outcomes,
-legal events, and the `status` query. Each is synchronous: a handler's check and its change
-happen with no `await` in between; the domain does both."""
+legal events, call backs, and the `status` query. Each is synchronous: a handler's check and
+its change happen with no `await` in between; the domain does both."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 from workflows.case_base import answering, decoded
 from workflows.case_bookkeeping import CaseBookkeeping
 
 with workflow.unsafe.imports_passed_through():
+    from domain.callbacks import parse_callback
     from domain.commitments import CommitmentRules, parse_plan, parse_promise, parse_settlement
     from domain.debt import parse_adjustment
+    from domain.decisions import CaseSetup
     from domain.errors import InvalidInput
     from domain.messages import (
         parse_contact_outcome,
@@ -31,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
 PAYMENT_SIGNAL = "payment_received"
 PLAN_SIGNAL = "plan_received"
 ADJUSTMENT_SIGNAL = "balance_adjusted"
+CALLBACK_REJECTED = "InvalidCallback"
 
 
 class CaseMessages(CaseBookkeeping):
@@ -284,6 +288,38 @@ class CaseMessages(CaseBookkeeping):
     def _validate_legal_event(self, event: Any) -> None:
         state = self._require_state("InvalidLegalEvent")
         answering("InvalidLegalEvent", lambda: state.check_legal_event(parse_legal_event(event)))
+
+    # -- call backs ----------------------------------------------------------------
+    def _callback_terms(self) -> tuple[CaseSetup, datetime]:
+        """The case's setup (its policy, the borrower's zone) and now: a call back can only be
+        judged once the case is prepared."""
+        if self._setup is None:
+            raise InvalidInput("case", "the case is still being prepared: send it again")
+        return self._setup, workflow.now()
+
+    @workflow.update
+    def request_callback(self, request: Any) -> dict[str, Any]:
+        state = self._taking(CALLBACK_REJECTED)
+        # Added after cases were running: a call back's call task is new work for the loop. A
+        # history without the marker never took one, so this refusal is never replayed.
+        if not workflow.patched("callback-request"):
+            raise ApplicationError(
+                "this case takes no call backs", type=CALLBACK_REJECTED, non_retryable=True
+            )
+        answer = answering(
+            CALLBACK_REJECTED,
+            lambda: state.take_callback(parse_callback(request), *self._callback_terms()),
+        )
+        self._publish(state)
+        return answer
+
+    @request_callback.validator
+    def _validate_callback(self, request: Any) -> None:
+        state = self._require_state(CALLBACK_REJECTED)
+        answering(
+            CALLBACK_REJECTED,
+            lambda: state.check_callback(parse_callback(request), *self._callback_terms()),
+        )
 
     # -- query -------------------------------------------------------------------
     @workflow.query

@@ -28,22 +28,33 @@ from workflows.case_base import DB_TIMEOUT, FIRST_CONTACT, RETRY
 
 with workflow.unsafe.imports_passed_through():
     import contracts
-    from domain.case_records import Contact
+    from domain.case_records import Callback, Contact
     from domain.case_state import CaseState
     from domain.channels import CHANNEL_BY_NAME
     from domain.clock import case_clock
     from domain.debt import debt_terms
     from domain.decide import contact_still_stands, decide
-    from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip, Wait
+    from domain.decisions import (
+        CaseSetup,
+        Close,
+        Complete,
+        Lapse,
+        QueueCallback,
+        RunStep,
+        Skip,
+        Wait,
+    )
     from domain.routing import Strategy
     from domain.step_choice import stage_at
     from domain.step_plan import (
+        FAILED,
         REFERRED,
         Made,
         StepPlan,
         Unsent,
         contact_failed,
         contact_made,
+        plan_callback,
         plan_step,
     )
 
@@ -100,6 +111,8 @@ class CollectionCase(CaseAssignment):
                 state.skip_step(decision.index, decision.why)
             elif isinstance(decision, RunStep):
                 await self._run_step(state, decision)
+            elif isinstance(decision, QueueCallback):
+                await self._queue_callback(state, decision.callback)
             else:
                 await self._wait(state, decision)
         # Added after cases were running: histories recorded before it have no such event.
@@ -250,6 +263,48 @@ class CollectionCase(CaseAssignment):
                 run=run,
             )
         self._record_outcome(state, run, step, outcome)
+
+    async def _queue_callback(self, state: CaseState, callback: Callback) -> None:
+        """Queue the call task of a call back the borrower asked for, due at the moment asked
+        for, through the ladder's own call activity (the work item in the agents' queue, under
+        the caps over all of the borrower's loans, which count the call at that moment)."""
+        assert self._setup is not None
+        facts = self._take_facts(state)
+        step = plan_callback(state, self._setup, callback, self._case_id)
+        handle = workflow.start_activity(
+            contracts.QUEUE_CALL,
+            self._step_request(state, step, self._records(state, facts)),
+            result_type=contracts.ContactResult,
+            start_to_close_timeout=CONTACT_TIMEOUT,
+            retry_policy=RETRY,
+            summary=step.summary,
+        )
+        self._pinned_now = None
+        try:
+            result = await handle
+            outcome = contact_made(result.result, result.rule, result.retry_at)
+        except ActivityError:
+            # Only a refusal for good ends the retries.
+            self._give_back(state, facts)
+            outcome = Made(FAILED)
+        if isinstance(outcome, Unsent):
+            state.callback_not_queued(
+                callback.request_id, step.attempt_id, outcome.why, outcome.rule
+            )
+            return
+        state.callback_queued(
+            callback.request_id,
+            Contact(
+                attempt_id=step.attempt_id,
+                channel=step.channel,
+                template=step.template,
+                # The call's moment, which caps and auditors count.
+                at=step.scheduled_at.isoformat(),
+                result=outcome.result,
+                days_past_due=step.days_past_due,
+            ),
+            call_sla=step.call_sla,
+        )
 
     def _record_outcome(
         self, state: CaseState, run: RunStep, step: StepPlan, outcome: Made | Unsent

@@ -2,8 +2,9 @@
 the desk served by uvicorn, over cases run by the real workflow on the Temporal dev server.
 
 Borrower A opens the link of the reminder SMS in the outbox, has the code sent, types the code
-from the outbox, lands on `/p/home`, proposes a three-installment plan and sees it accepted;
-the case (queried through Temporal) is `in_plan`. Borrower B signs in the same way, presses
+from the outbox, lands on `/p/home`, proposes a three-installment plan and sees it accepted, and
+asks to be called back three hours on; the case (queried through Temporal) is `in_plan` and has
+the call back's call queued for then. Borrower B signs in the same way, presses
 Pay, pays on the simulated hosted checkout (served on loopback, its signed webhook mounted on
 the desk) and is sent back to `/p/home`; the case becomes `paid`.
 
@@ -34,6 +35,7 @@ from migrations.tables import CaseRow, ContactAttemptRow
 from runtime.serving import serve_in_thread
 from tests.helpers.browser import (
     CHROMIUM_ARGS,
+    LOCAL_HOUR,
     PAGE_TIMEOUT_MS,
     browser_or_skip,
     caching_client,
@@ -139,6 +141,13 @@ async def propose_plan(page: Page) -> None:
         await page.locator('form[action="/p/plan"] button[type=submit]').click()
 
 
+async def ask_for_a_call_back(page: Page, at: str) -> None:
+    """Today (the form's first day) at `at` on the borrower's clock."""
+    await page.fill("#callback-time", at)
+    async with page.expect_navigation(wait_until="load"):
+        await page.locator('form[action="/p/callback"] button[type=submit]').click()
+
+
 async def pay_on_checkout(page: Page, provider: str) -> None:
     async with page.expect_navigation(wait_until="load"):
         await page.locator('form[action="/p/pay"] button[type=submit]').click()
@@ -159,6 +168,11 @@ async def screenshots(page: Page, into: Path) -> None:
 
 async def status_of(handle: Any) -> str:
     return str((await handle.query(CollectionCase.status))["status"])
+
+
+async def call_backs_of(handle: Any) -> list[str]:
+    contacts = (await handle.query(CollectionCase.status))["contacts"]
+    return [c["at"] for c in contacts if c["template"] == "callback"]
 
 
 async def test_borrowers_sign_in_on_a_phone_propose_a_plan_and_pay(
@@ -190,6 +204,12 @@ async def test_borrowers_sign_in_on_a_phone_propose_a_plan_and_pay(
                     assert await page.locator("[data-installment]").count() == 3
                     if os.environ.get(SCREENSHOTS_ENV):
                         await screenshots(page, Path(os.environ[SCREENSHOTS_ENV]))
+                    # Three hours on, inside the window on the borrower's clock (now 13:xx).
+                    await ask_for_a_call_back(page, f"{LOCAL_HOUR + 3}:00")
+                    answer = page.locator("[data-answer]").first
+                    assert "accepted" in (await answer.get_attribute("class") or ""), (
+                        await answer.inner_text()
+                    )
 
                     page = await (await browser.new_context(viewport=PHONE)).new_page()
                     page.set_default_timeout(PAGE_TIMEOUT_MS)
@@ -199,6 +219,9 @@ async def test_borrowers_sign_in_on_a_phone_propose_a_plan_and_pay(
                 finally:
                     await browser.close()
                 assert await status_of(planner) == "in_plan"
+                [call_back] = await eventually(lambda: call_backs_of(planner), bool, seconds=30)
+                local = datetime.fromisoformat(call_back).astimezone(zone)
+                assert (local.hour, local.minute) == (LOCAL_HOUR + 3, 0)
                 # The webhook reaches the case beside the browser's return: wait for it.
                 paid = await eventually(
                     lambda: status_of(payer), lambda status: status == "paid", seconds=30

@@ -35,6 +35,7 @@ def test_histories_are_recorded() -> None:
         "promise_kept_then_broken",
         "plan_completed",
         "plan_broken",
+        "callback_requested",
     } <= kinds, "tests/histories/ lost its recorded cases"
 
 

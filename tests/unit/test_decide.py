@@ -80,7 +80,8 @@ def walk(state: CaseState, plan: CaseSetup, start: datetime, until: datetime) ->
         elif isinstance(decision, Skip):
             state.skip_step(decision.index, decision.why)
         else:
-            assert decision.until > now, decision
+            # No messages here, so no call back to queue: the case waits.
+            assert isinstance(decision, Wait) and decision.until > now, decision
             now = decision.until
     return runs
 
@@ -174,6 +175,7 @@ def test_the_whole_unpaid_ladder_wakes_a_few_dozen_times_not_daily() -> None:
         elif isinstance(decision, Complete | Skip):
             break
         else:
+            assert isinstance(decision, Wait), decision
             wakes += 1
             now = decision.until
     assert len(state.contacts) == len(plan.policy.ladder)

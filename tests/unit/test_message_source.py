@@ -16,6 +16,7 @@ import pytest
 from cli.adjust import adjustment_message
 from cli.commitments import plan_message, promise_message, settlement_message
 from domain.audit import AuditFact, AuditKind
+from domain.callbacks import parse_callback
 from domain.case import parse_case_input
 from domain.case_core import fingerprint
 from domain.case_state import CaseState
@@ -59,6 +60,7 @@ MESSAGES: dict[str, tuple[Callable[[Any], Any], dict[str, Any]]] = {
         parse_adjustment,
         {"adjustment_id": "adj-1", "component": "fees", "amount_minor": -100},
     ),
+    "call back": (parse_callback, {"request_id": "cb-1", "at": "2026-03-21T14:00:00+08:00"}),
 }
 
 

@@ -468,6 +468,7 @@ MESSAGE_COMMANDS = {
     ),
     "hold": ("--hold-id", ["--kind", "dispute", "--reason", "disputes the fee"], "place_hold"),
     "release": ("--hold-id", [], "release_hold"),
+    "callback": ("--request-id", ["--at", "2026-12-05T14:00:00+08:00"], "request_callback"),
     "outcome": ("--attempt-id", ["--outcome", "reached"], "record_contact_outcome"),
     "visit": ("--visit-id", ["--outcome", "met"], "record_visit_outcome"),
     "legal": ("--event-id", ["--event", "filed"], "record_legal_event"),
@@ -484,6 +485,7 @@ WHAT_OF_COMMAND = {
     "settle": "settlement",
     "hold": "hold",
     "release": "hold release",
+    "callback": "call back",
     "outcome": "contact outcome",
     "visit": "visit outcome",
     "legal": "legal event",
@@ -542,6 +544,7 @@ def test_every_message_command_sends_a_valid_message_to_its_case(command: str, c
         ([*message_args("outcome", "c-1"), "--note", "n" * 2001], "note"),
         ([*message_args("legal", "e-1"), "--note", "n\x00"], "note"),
         ([*message_args("adjust", "a-1"), "--reason", "r" * 2001], "reason"),
+        ([*message_args("callback", "cb-1")[:-1], "2026-12-05T14:00"], "at"),
     ],
 )
 def test_message_texts_the_case_would_refuse_are_refused_before_sending(
@@ -570,6 +573,7 @@ def test_open_valid_case_does_try_to_connect() -> None:
         "settle",
         "hold",
         "release",
+        "callback",
         "outcome",
         "visit",
         "legal",

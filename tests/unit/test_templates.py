@@ -104,6 +104,7 @@ def facts(
 
 def test_the_ladders_templates_and_channels_are_all_there() -> None:
     assert known_templates() == [
+        "callback",
         "field_visit",
         "final_notice",
         "first_call",
@@ -116,6 +117,7 @@ def test_the_ladders_templates_and_channels_are_all_there() -> None:
     for notice in ("reminder_friendly", "reminder_firm", "final_notice"):
         assert set(loaded_templates().texts["en"][notice]) == {"sms", "email", "letter"}
     assert set(loaded_templates().texts["zh-CN"]["first_call"]) == {"call"}
+    assert set(loaded_templates().texts["en"]["callback"]) == {"call"}
     assert set(loaded_templates().texts["zh-CN"]["field_visit"]) == {"field_visit"}
 
 

@@ -31,6 +31,7 @@ UPDATES = {
     "agree_settlement": "InvalidSettlement",
     "place_hold": "InvalidHold",
     "release_hold": "InvalidHold",
+    "request_callback": "InvalidCallback",
 }
 
 

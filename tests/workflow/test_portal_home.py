@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import httpx
@@ -27,7 +27,12 @@ from tests.helpers.desk import Browser, DeskClock
 from tests.helpers.eventually import eventually
 from tests.helpers.portal import KEYS, link_path, sign_in_borrower
 from tests.helpers.serving import served_here
-from tests.helpers.temporal import CaseWorld, make_worker
+from tests.helpers.temporal import (
+    BORROWER_TIMEZONE,
+    CaseWorld,
+    advance_to_local_time,
+    make_worker,
+)
 from web.app import create_app
 from web.portal.simulated_checkout import Simulator, application
 from web.settings import WebSettings
@@ -208,3 +213,74 @@ async def test_pay_opens_one_checkout_for_the_outstanding_amount(
     assert request.form["line_items[0][price_data][unit_amount]"] == str(outstanding)
     assert request.form["success_url"].endswith("/p/home?paid=1")
     assert request.headers["idempotency-key"] == "pay-1"
+
+
+def callback_events(world: CaseWorld) -> list[tuple[str, dict[str, Any]]]:
+    found = rows(world, "select ref_id, detail from case_events where kind = 'callback_requested'")
+    return [(ref_id, json.loads(detail)) for ref_id, detail in found]
+
+
+async def test_a_call_back_asked_for_on_the_page_is_the_cases_call_task_then(
+    own_time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    """Rejections below: a server of the test's own (see `own_time_env`)."""
+    # 10:00 in Shanghai: a call back at 14:00 today is inside the window (08:00-21:00).
+    await advance_to_local_time(own_time_env, time(10, 0))
+    async with signed_out(own_time_env, case_world) as portal:
+        await sign_in(portal)
+        page = await portal.home()
+        today = portal.today.isoformat()
+        form = {"message_id": "cb-page-1", "date": today, "time": "14:00"}
+
+        without_token = await portal.browser.post("/p/callback", form, token="")
+        booked = await portal.post("/p/callback", form)
+        again = await portal.post("/p/callback", form)
+        status = await status_of(portal.handle)
+        at_night = await portal.post(
+            "/p/callback", {"message_id": "cb-page-2", "date": today, "time": "22:00"}
+        )
+        no_time = await portal.post(
+            "/p/callback", {"message_id": "cb-page-3", "date": today, "time": "2pm"}
+        )
+        after = await status_of(portal.handle)
+
+    limits = page.text[page.text.find('data-limits="callback"') :]
+    assert "08:00–21:00（Asia/Shanghai 时间）" in limits[: limits.find("</p>")]
+    assert 'name="time" type="time" min="08:00" max="20:59"' in page.text
+    assert without_token.status_code == 403
+    assert "answer accepted" in answer_of(booked) and "已预约回电" in answer_of(booked)
+    assert f"{today} 14:00 (Asia/Shanghai)" in answer_of(booked)
+    assert "answer accepted" in answer_of(again)
+    # Once, from the borrower's page, for 14:00 on their clock.
+    at = datetime.combine(portal.today, time(14, 0), tzinfo=BORROWER_TIMEZONE)
+    [(ref_id, detail)] = callback_events(case_world)
+    assert ref_id == "cb-page-1" and detail["source"] == "self_service"
+    assert datetime.fromisoformat(detail["at"]) == at
+    [call_back] = [c for c in status["contacts"] if c["template"] == "callback"]
+    assert datetime.fromisoformat(call_back["at"]) == at
+    # The case's own refusal names `at`; a time the form cannot read is not sent at all.
+    assert "answer rejected" in answer_of(at_night) and "at: " in answer_of(at_night)
+    assert "contact window" in answer_of(at_night)
+    assert "answer rejected" in answer_of(no_time) and "time: " in answer_of(no_time)
+    assert after["contacts"] == status["contacts"] and len(callback_events(case_world)) == 1
+
+
+async def test_installment_states_and_the_next_payment_date_read_in_the_pages_locale(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    async with signed_out(time_env, case_world) as portal:
+        await sign_in(portal)
+        first_due = portal.today + timedelta(days=3)
+        plan = {"message_id": "plan-words", "count": "3", "first_due": first_due.isoformat()}
+        zh = await portal.post("/p/plan", plan)
+        en = await portal.post("/p/lang", {"locale": "en"})
+
+    for page, due_word, sentence in (
+        (zh, "待还", f"您的下一期分期还款到期：{first_due.isoformat()}。"),
+        (en, "due", f"Your next plan payment is due by {first_due.isoformat()}."),
+    ):
+        installments = re.findall(r"<li data-installment>([^<]*)</li>", page.text)
+        assert len(installments) == 3
+        assert all(item.endswith(f"({due_word})") for item in installments), installments
+        # The installment's own due date, not the end of its grace days.
+        assert f"<p data-next>{sentence}</p>" in page.text

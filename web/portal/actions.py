@@ -1,4 +1,5 @@
-"""The borrower's actions on `/p/home`: a promise, a payment plan, a dispute, paying online.
+"""The borrower's actions on `/p/home`: a promise, a payment plan, a dispute, a call back,
+stopping a channel, paying online.
 
 Each is the case's contract update sent through `web.case_answers.send` with `source` =
 `self_service` and the form's hidden `message_id` (made when the page rendered) as its
@@ -9,7 +10,9 @@ answer is shown once in the borrower's words (`[data-answer]`). A refusal names 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
@@ -20,8 +23,10 @@ from web.case_answers import Came, CaseAnswer, keep_answer, send
 from web.case_page import (
     FormProblem,
     case_today,
+    contact_time,
     form_count,
     form_date,
+    form_time,
     minor_units,
     money,
     open_case,
@@ -30,7 +35,15 @@ from web.case_page import (
 from web.case_reading import policy_named
 from web.context import WebContext, context
 from web.portal.checkout import CheckoutError, CheckoutSettings, start_checkout
-from web.portal.home import ANSWER_SCOPE, HOME_PATH, Borrower, OpenCase, page_words, read_case
+from web.portal.home import (
+    ANSWER_SCOPE,
+    HOME_PATH,
+    Borrower,
+    OpenCase,
+    page_words,
+    read_case,
+    zone_of,
+)
 
 router = APIRouter()
 SOURCE = "self_service"
@@ -140,6 +153,28 @@ async def dispute(
     arg = {"hold_id": message_id, "kind": "dispute", "reason": reason.strip()}
     done = page_words(borrower.locale)["dispute_taken"]
     return await _send(request, borrower, "place_hold", arg, done)
+
+
+@router.post("/p/callback")
+async def call_back(
+    request: Request, borrower: Borrower, message_id: MessageId, date: Short, time: Short
+) -> RedirectResponse:
+    """A call back at the date and time picked on the borrower's clock (in the zone the page
+    shows), sent as `request_callback`: the case queues a call task due then, or refuses a
+    moment outside its contact window or horizon, naming `at`."""
+    facts = open_case(context(request).store, borrower.loan_id)
+    if facts is None:
+        return _say(request, False, page_words(borrower.locale)["no_case"])
+    zone = zone_of(facts)
+    try:
+        at = datetime.combine(form_date(date, "date"), form_time(time, "time"), ZoneInfo(zone))
+    except FormProblem as problem:
+        return _problem(request, borrower, problem)
+    arg = {"request_id": message_id, "at": at.isoformat()}
+    done = page_words(borrower.locale)["callback_taken"].format(
+        at=contact_time(at.isoformat(), zone)
+    )
+    return await _send(request, borrower, "request_callback", arg, done)
 
 
 # The channels a borrower can stop here: the notices', whose sending reads these marks. Calls

@@ -14,6 +14,7 @@ from uuid import uuid4
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from domain.callbacks import CallbackLimits, callback_limits
 from templates import loaded_templates
 from web.case_answers import take_answer
 from web.case_page import (
@@ -25,11 +26,12 @@ from web.case_page import (
     money,
     open_case,
 )
+from web.case_reading import clock_of, policy_named
 from web.case_talk import PageRefusal, case_status
 from web.context import WebContext, context
 from web.headers import CSP_HEADER, content_security_policy
 from web.portal.checkout import CheckoutSettings
-from web.portal.home_words import home_words, next_sentence
+from web.portal.home_words import home_words, next_kind, next_sentence
 from web.portal.links import NO_STORE
 from web.portal.session import SESSION_KEY, BorrowerSession, require_borrower
 from web.portal.words import browser_words, words_for
@@ -38,7 +40,6 @@ router = APIRouter()
 HOME_PATH = "/p/home"
 ANSWER_SCOPE = "portal"
 LOCALES = ("zh-CN", "en")
-DEFAULT_ZONE = "Asia/Shanghai"
 Borrower = Annotated[BorrowerSession, Depends(require_borrower)]
 
 
@@ -65,15 +66,40 @@ def page_words(locale: str) -> dict[str, str]:
 
 
 def zone_of(facts: CaseFacts) -> str:
-    return (facts.borrower.timezone if facts.borrower else None) or DEFAULT_ZONE
+    """The borrower's zone as the case keeps it (the policy's when the borrower named none):
+    the one its clock, its contact window and its call backs go by."""
+    return facts.case.timezone
 
 
 def next_step(locale: str, status: Mapping[str, Any], zone: str) -> str | None:
     action = status.get("next_action")
     if not isinstance(action, Mapping):
         return None
-    at = contact_time(str(action.get("due_at", "")), zone)
-    return next_sentence(locale, str(action.get("kind", "")), at)
+    label = str(action.get("kind", ""))
+    # The case wakes for a promise or an installment when its grace has run out; the borrower
+    # reads the date they committed to.
+    due_date = committed_date(status, next_kind(label))
+    at = due_date or contact_time(str(action.get("due_at", "")), zone)
+    return next_sentence(locale, label, at)
+
+
+def committed_date(status: Mapping[str, Any], kind: str) -> str | None:
+    """The due date of the promise, or of the plan's next installment, that `kind` is about."""
+    committed: Any = None
+    if kind == "promise" and isinstance(promise := status.get("promise"), Mapping):
+        committed = promise
+    if kind == "installment" and isinstance(plan := status.get("plan"), Mapping):
+        installments = plan.get("installments", [])
+        committed = next((i for i in installments if i.get("state") == "due"), None)
+    return str(committed["due_date"]) if committed and committed.get("due_date") else None
+
+
+def callback_range(web: WebContext, facts: CaseFacts) -> CallbackLimits:
+    """The dates and hours the call-back form offers, on the borrower's clock."""
+    case = facts.case
+    return callback_limits(
+        policy_named(case.policy), clock=clock_of(case), now=web.now(), timezone=zone_of(facts)
+    )
 
 
 def case_view(web: WebContext, locale: str, found: OpenCase) -> dict[str, Any]:
@@ -86,6 +112,7 @@ def case_view(web: WebContext, locale: str, found: OpenCase) -> dict[str, Any]:
         "parts": balance_parts(status),
         "next_step": next_step(locale, status, zone),
         "limits": limits(facts.case, status, case_today(facts.case, web.now())),
+        "callback": callback_range(web, facts),
         "lender": loaded_templates().lenders.get(locale),
         "zone": zone,
     }

@@ -41,6 +41,15 @@ HOME_WORDS: dict[str, dict[str, str]] = {
         "dispute": "对欠款有异议",
         "reason": "原因",
         "send_dispute": "提交异议",
+        "callback": "预约回电",
+        "callback_range": (
+            "我们可在每天 {opens}–{closes}（{zone} 时间）给您回电，"
+            "日期在 {earliest} 至 {latest} 之间。"
+        ),
+        "callback_date": "日期",
+        "callback_time": "时间",
+        "send_callback": "请在此时间给我回电",
+        "callback_taken": "已预约回电：我们将在 {at} 致电您。",
         "stop": "不再通过此渠道联系我",
         "stop_help": "与回复短信“TD”效果相同，适用于您名下所有借款。",
         "channel_sms": "短信",
@@ -61,6 +70,13 @@ HOME_WORDS: dict[str, dict[str, str]] = {
         "checkout_failed": "在线支付暂时无法打开，未扣款，请稍后再试。",
         "paid_back": "感谢您的还款，入账后此页面会更新。",
         "nothing_owed": "您目前没有待还金额。",
+        # The states of an installment (`due`, `paid`, `missed`) and of a promise.
+        "state_due": "待还",
+        "state_paid": "已还",
+        "state_missed": "逾期未还",
+        "state_pending": "待履行",
+        "state_kept": "已履行",
+        "state_broken": "未履行",
     },
     "en": {
         "owed": "What you owe",
@@ -98,6 +114,15 @@ HOME_WORDS: dict[str, dict[str, str]] = {
         "dispute": "I dispute this debt",
         "reason": "Reason",
         "send_dispute": "Send my dispute",
+        "callback": "Ask us to call you back",
+        "callback_range": (
+            "We can call you between {opens} and {closes} ({zone} time), "
+            "on a day from {earliest} to {latest}."
+        ),
+        "callback_date": "Day",
+        "callback_time": "Time",
+        "send_callback": "Call me back then",
+        "callback_taken": "Call back booked: we will call you at {at}.",
         "stop": "Stop contacting me this way",
         "stop_help": "The same as replying STOP to our SMS; it covers all your loans.",
         "channel_sms": "SMS",
@@ -120,6 +145,12 @@ HOME_WORDS: dict[str, dict[str, str]] = {
         "checkout_failed": "The online payment could not be opened; nothing was charged.",
         "paid_back": "Thank you for paying; this page shows it once it arrives.",
         "nothing_owed": "There is nothing to pay now.",
+        "state_due": "due",
+        "state_paid": "paid",
+        "state_missed": "missed",
+        "state_pending": "pending",
+        "state_kept": "kept",
+        "state_broken": "broken",
     },
 }
 
