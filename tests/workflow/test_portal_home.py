@@ -22,7 +22,7 @@ from activities.notify import notifier_from_env
 from activities.store import Store
 from domain.money import format_money
 from migrations.tables import CaseRow
-from tests.helpers.cases import case_today, end_case, rows, start_case, status_of
+from tests.helpers.cases import case_today, end_case, rows, start_case, status_of, status_when
 from tests.helpers.desk import Browser, DeskClock
 from tests.helpers.eventually import eventually
 from tests.helpers.portal import KEYS, link_path, sign_in_borrower
@@ -235,7 +235,10 @@ async def test_a_call_back_asked_for_on_the_page_is_the_cases_call_task_then(
         without_token = await portal.browser.post("/p/callback", form, token="")
         booked = await portal.post("/p/callback", form)
         again = await portal.post("/p/callback", form)
-        status = await status_of(portal.handle)
+        # The case queues the call back in its loop, after its answer.
+        status = await status_when(
+            portal.handle, lambda s: any(c["template"] == "callback" for c in s["contacts"])
+        )
         at_night = await portal.post(
             "/p/callback", {"message_id": "cb-page-2", "date": today, "time": "22:00"}
         )
