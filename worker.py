@@ -272,11 +272,7 @@ def main() -> None:
     configure_logging()
     try:
         processes = worker_processes.count_from_env()
-        if processes > 1:
-            command = [sys.executable, str(Path(__file__).resolve())]
-            code = worker_processes.supervise(command, processes, NOT_READY)
-        else:
-            code = run_this_process()
+        code = run_this_process() if processes == 1 else run_processes(processes)
     except Exception:
         structlog.get_logger("worker").exception("worker failed")
         code = 1
@@ -289,6 +285,20 @@ def main() -> None:
 
 # Exit statuses that say the operator has to act first: a restart cannot help.
 NOT_READY = frozenset({EXIT_NAMESPACE_NOT_READY, EXIT_DATABASE_NOT_READY})
+
+
+def run_processes(count: int) -> int:
+    """`count` worker processes under this one (`runtime.worker_processes`); its exit status.
+
+    The case database is checked here first, once: an empty one is made before the children
+    start, rather than by all of them at once, each finding the others' tables half made.
+    """
+    try:
+        check_case_database()
+    except CaseDatabaseNotReady:
+        return EXIT_DATABASE_NOT_READY  # already logged, with what to do
+    command = [sys.executable, str(Path(__file__).resolve())]
+    return worker_processes.supervise(command, count, NOT_READY)
 
 
 def run_this_process() -> int:

@@ -149,7 +149,9 @@ class Supervisor:
         statuses = await asyncio.gather(*(self.keep_running(i) for i in range(self.count)))
         if self.failed_status is not None:
             self.log.error(
-                "worker processes given up", status=self.failed_status, statuses=statuses
+                "worker processes stopped: one cannot run (see its log above)",
+                status=self.failed_status,
+                statuses=statuses,
             )
             return self.failed_status if self.failed_status > 0 else 1
         self.log.info("worker processes stopped", statuses=statuses)
