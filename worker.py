@@ -303,7 +303,7 @@ def run_processes(count: int) -> int:
 
 def run_this_process() -> int:
     """The worker in this process until SIGTERM or SIGINT; its exit status."""
-    worker_processes.bind_process_index()
+    worker_processes.start_as_child()
     code = 0
     try:
         tracing.start_tracing(TRACED_AS)

@@ -12,14 +12,16 @@ case database not ready), the parent stops the others and exits with that child'
 
 With METRICS_PORT set, child i (from 0) serves its metrics on METRICS_PORT + i: N processes
 cannot share one port, and each child's SDK metrics are its own. Its log lines carry
-`worker_process` = i.
+`worker_process` = i. A child stops as if told to when the parent dies, even by SIGKILL (Linux).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
+import sys
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,8 +31,11 @@ import structlog
 from runtime.settings import whole_number
 
 PROCESSES_ENV = "WORKER_PROCESSES"
-# Set by the parent in each child's environment: which child it is.
+# Set by the parent in each child's environment: which child it is, and whose.
 PROCESS_INDEX_ENV = "WORKER_PROCESS_INDEX"
+PARENT_PID_ENV = "WORKER_PARENT_PID"
+# prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 METRICS_PORT_ENV = "METRICS_PORT"
 HIGHEST_PORT = 65535
 
@@ -55,6 +60,7 @@ def child_environment(environ: Mapping[str, str], index: int, count: int) -> dic
     a METRICS_PORT that is no port at all is passed on, for the child to refuse by name.
     """
     child = {**environ, PROCESSES_ENV: "1", PROCESS_INDEX_ENV: str(index)}
+    child[PARENT_PID_ENV] = str(os.getpid())
     port = environ.get(METRICS_PORT_ENV, "").strip()
     if port.isdigit():
         highest = int(port) + count - 1
@@ -67,11 +73,20 @@ def child_environment(environ: Mapping[str, str], index: int, count: int) -> dic
     return child
 
 
-def bind_process_index() -> None:
-    """In a child, tag every log line with its index (nothing in a worker without a parent)."""
+def start_as_child() -> None:
+    """In a child (nothing in a worker without a parent): tag every log line with its index,
+    and stop, as if told to, when the parent dies: a parent killed with SIGKILL, which cannot
+    pass the signal on, leaves no worker behind (on Linux; elsewhere the process manager must
+    stop the children too)."""
     index = os.environ.get(PROCESS_INDEX_ENV, "").strip()
     if index.isdigit():
         structlog.contextvars.bind_contextvars(worker_process=int(index))
+    parent = os.environ.get(PARENT_PID_ENV, "").strip()
+    if not parent.isdigit() or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(parent):
+        os.kill(os.getpid(), signal.SIGTERM)  # it died before the request took hold
 
 
 @dataclass(frozen=True)

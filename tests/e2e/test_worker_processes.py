@@ -1,7 +1,8 @@
 """`worker.py` with WORKER_PROCESSES=2 on the real dev server: one parent keeps two worker
 processes polling the task queue, each serving its metrics on a port of its own, replaces one
-killed with SIGKILL, and on SIGTERM stops them all, every one exiting 0. Children that fail as
-they start make the parent give up rather than start them forever.
+killed with SIGKILL, and on SIGTERM stops them all, every one exiting 0; killed itself, it
+leaves no worker behind. Children that fail as they start make the parent give up rather than
+start them forever.
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def two_free_ports() -> int:
     """A port P with P and P + 1 both free (child 0 and child 1 serve their metrics there)."""
     for _ in range(50):
@@ -161,9 +171,24 @@ async def test_the_parent_keeps_its_workers_running_and_stops_them_on_sigterm(
     stopped = {e["pid"]: e["status"] for e in parent.events("worker process ended")}
     assert stopped == {first[0]: 137, replaced[0]: 0, replaced[1]: 0}
     assert len(parent.events("worker stopped")) == 2
-    assert not any(Path(f"/proc/{child}").exists() for child in replaced.values())
+    assert not any(alive(child) for child in replaced.values())
     (summary,) = parent.events("worker processes stopped")
     assert summary["statuses"] == [0, 0]
+
+
+async def test_the_workers_stop_when_their_parent_is_killed(
+    dev_server: DevServer, case_world: CaseWorld
+) -> None:
+    env = process_env(dev_server, "default") | {"WORKER_PROCESSES": "2"}
+    async with parent_process(env) as parent:
+        await eventually(lambda: len(parent.events("worker started")) == 2, seconds=60)
+        children = parent.children()
+        parent.process.kill()  # SIGKILL: it cannot pass anything on
+        await parent.process.wait()
+        # Each child is told by the kernel, and stops as if the parent had passed on SIGTERM.
+        await eventually(lambda: len(parent.events("worker stopped")) == 2, seconds=30)
+        await eventually(lambda: not any(alive(pid) for pid in children.values()), seconds=30)
+    assert {line["worker_process"] for line in parent.events("worker stopped")} == {0, 1}
 
 
 async def test_the_parent_gives_up_when_its_workers_keep_failing_at_start(

@@ -3,6 +3,8 @@ environment. The processes themselves: tests/e2e/test_worker_processes.py."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from runtime.worker_processes import (
@@ -45,6 +47,7 @@ def test_each_child_is_one_worker_on_its_own_metrics_port() -> None:
     assert [c["METRICS_PORT"] for c in children] == ["9464", "9465", "9466", "9467"]
     assert {c["WORKER_PROCESSES"] for c in children} == {"1"}
     assert [c["WORKER_PROCESS_INDEX"] for c in children] == ["0", "1", "2", "3"]
+    assert {c["WORKER_PARENT_PID"] for c in children} == {str(os.getpid())}
     assert {c["TEMPORAL_ADDRESS"] for c in children} == {"t:7233"}
     assert "METRICS_PORT" not in child_environment({}, 0, 4)
     # Not a port at all: passed on, for the child to refuse by name.
