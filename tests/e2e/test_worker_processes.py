@@ -67,10 +67,13 @@ async def parent_process(env: dict[str, str]) -> AsyncIterator[ParentProcess]:
     try:
         yield parent
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await reading
+        # Anything left running (the test failed) would hold the log's pipe open, and
+        # asyncio's wait() waits for the pipes too.
+        for pid in (process.pid, *parent.children().values()):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        await asyncio.wait_for(process.wait(), timeout=30)
+        await asyncio.wait_for(reading, timeout=30)
 
 
 async def read_lines(parent: ParentProcess) -> None:
@@ -184,10 +187,10 @@ async def test_the_workers_stop_when_their_parent_is_killed(
         await eventually(lambda: len(parent.events("worker started")) == 2, seconds=60)
         children = parent.children()
         parent.process.kill()  # SIGKILL: it cannot pass anything on
-        await parent.process.wait()
         # Each child is told by the kernel, and stops as if the parent had passed on SIGTERM.
         await eventually(lambda: len(parent.events("worker stopped")) == 2, seconds=30)
         await eventually(lambda: not any(alive(pid) for pid in children.values()), seconds=30)
+    assert parent.process.returncode == -signal.SIGKILL
     assert {line["worker_process"] for line in parent.events("worker stopped")} == {0, 1}
 
 
