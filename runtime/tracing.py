@@ -85,10 +85,9 @@ def start_tracing(service_name: str, processor: SpanProcessor | None = None) -> 
             raise TracingConfigError(f"{ENDPOINT_ENV}: {endpoint!r} is not an http(s) address")
         processor = BatchSpanProcessor(OTLPSpanExporter())
     name = os.environ.get(SERVICE_NAME_ENV, "").strip() or service_name
-    # Flushed by `stop_tracing`: the processes leave through os._exit, past atexit.
-    provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: name}), shutdown_on_exit=False
-    )
+    # Flushed at exit (atexit) in an embedding; the project's processes leave through
+    # os._exit, past atexit, and call `stop_tracing` first.
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
     provider.add_span_processor(processor)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider, request_hook=_url_without_query)
     _active = Tracing(provider, CaseTracingInterceptor(provider.get_tracer(__name__)))
