@@ -13,21 +13,20 @@ import re
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import structlog
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
-from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 import workflows
@@ -37,15 +36,9 @@ from activities.preparation import check_routing
 from activities.store import Store
 from domain.errors import InvalidInput
 from migrations import SchemaNotCurrent
-from runtime import encryption, settings
+from runtime import encryption, settings, tracing, worker_processes
 from runtime.logs import configure_logging
-from runtime.namespace import (
-    REFUSED,
-    AttributeCheck,
-    compare_search_attributes,
-    list_search_attributes,
-    type_name,
-)
+from runtime.namespace import NamespaceNotReady, check_search_attributes
 from workflows.collection_case import CollectionCase
 from workflows.search_attributes import INDEXED_TYPES
 
@@ -64,6 +57,8 @@ SDK_SCRAPE_TIMEOUT_SECONDS = 5
 SDK_EXPORTER_BIND_ATTEMPTS = 5
 # Exit status when the case database is not at this version's schema: run the migrations.
 EXIT_DATABASE_NOT_READY = 4
+# Where the worker's spans come from, in a trace (`OTEL_SERVICE_NAME` overrides it).
+TRACED_AS = "collections-worker"
 
 
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
@@ -74,7 +69,10 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
     """
     activities = CollectionActivities.from_env()
     compile_workflow_modules()
-    activity_threads = _tuning("WORKER_ACTIVITY_THREADS", ACTIVITY_THREADS)
+    # With OTEL_EXPORTER_OTLP_ENDPOINT set, traced wherever it runs (an embedding too).
+    tracing.start_tracing(TRACED_AS)
+    tuning = settings.whole_number
+    activity_threads = tuning("WORKER_ACTIVITY_THREADS", ACTIVITY_THREADS)
     return Worker(
         encryption.with_encryption_from_env(client),
         task_queue=task_queue or settings.task_queue(),
@@ -82,14 +80,15 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         activities=activities.all(),
         activity_executor=ThreadPoolExecutor(max_workers=activity_threads),
         max_concurrent_activities=activity_threads,
-        max_concurrent_workflow_tasks=_tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
-        max_concurrent_workflow_task_polls=_tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
-        max_concurrent_activity_task_polls=_tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
+        max_concurrent_workflow_tasks=tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
+        max_concurrent_workflow_task_polls=tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
+        max_concurrent_activity_task_polls=tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
         # Cases sleep for days between steps; evicting one from the cache means replaying its
         # whole history on its next message, so keep a portfolio's worth of them in memory.
-        max_cached_workflows=_tuning("WORKER_CACHED_CASES", DEFAULT_CACHED_CASES),
+        max_cached_workflows=tuning("WORKER_CACHED_CASES", DEFAULT_CACHED_CASES),
         # On SIGTERM, let activities in flight (a send, a database write) finish first.
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        interceptors=tracing.worker_interceptors(client),
     )
 
 
@@ -104,103 +103,6 @@ def compile_workflow_modules() -> None:
     """
     for folder in workflows.__path__:
         compileall.compile_dir(Path(folder), quiet=2)
-
-
-def _tuning(variable: str, default: int) -> int:
-    """A positive whole number from the environment; a bad value names the variable."""
-    raw = os.environ.get(variable, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{variable}: must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
-
-
-class NamespaceNotReady(Exception):
-    """The namespace lacks what cases need (search attributes, or the namespace itself)."""
-
-
-async def check_search_attributes(
-    client: Client, wanted: Mapping[str, IndexedValueType.ValueType] = INDEXED_TYPES
-) -> None:
-    """Refuse to run cases in a namespace that lacks the search attributes they set.
-
-    Without them every case fails its workflow tasks over and over, visible only as
-    warnings in the worker's log; better to stop at once and say what to do. Raises
-    `NamespaceNotReady` (after logging the error); where the server does not let this
-    client list the attributes, logs a warning and returns, so the worker still starts.
-    """
-    existing = await _listed_search_attributes(client)
-    if existing is None:
-        return
-    check = compare_search_attributes(wanted, existing)
-    if check.complete:
-        return
-    message = _attributes_not_ready_message(client.namespace, check, wanted)
-    structlog.get_logger("worker").error(
-        message,
-        namespace=client.namespace,
-        missing=list(check.missing),
-        wrong_type=list(check.wrong_type),
-    )
-    raise NamespaceNotReady(message)
-
-
-async def _listed_search_attributes(
-    client: Client,
-) -> dict[str, IndexedValueType.ValueType] | None:
-    """The namespace's search attributes; None (after a warning) where the server refuses to
-    list them. Raises `NamespaceNotReady` where the namespace does not exist."""
-    log = structlog.get_logger("worker")
-    namespace = client.namespace
-    try:
-        return await list_search_attributes(client)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            message = f"namespace {namespace} does not exist ({error.message})"
-            log.error(message, namespace=namespace)
-            raise NamespaceNotReady(message) from None
-        if error.status not in REFUSED:
-            raise
-        log.warning(
-            f"cannot list the search attributes of namespace {namespace} "
-            f"({error.message}); starting without checking them: if cases fail their "
-            "workflow tasks, run `python starter.py setup` to check and add them",
-            namespace=namespace,
-            rpc_status=error.status.name if error.status else None,
-        )
-        return None
-
-
-def _attributes_not_ready_message(
-    namespace: str,
-    check: AttributeCheck,
-    wanted: Mapping[str, IndexedValueType.ValueType],
-) -> str:
-    """What the namespace lacks or has wrong, and what the operator should do about it."""
-    problems = []
-    if check.missing:
-        problems.append(f"lacks the search attributes {', '.join(check.missing)}")
-    if check.wrong_type:
-        problems.append(
-            "has search attributes of the wrong type "
-            + ", ".join(
-                f"{name} ({type_name(kind)}, {type_name(wanted[name])} needed)"
-                for name, kind in check.wrong_type.items()
-            )
-        )
-    message = (
-        f"namespace {namespace} {' and '.join(problems)}: run `python starter.py setup` "
-        "against it (it adds the missing ones, or on Temporal Cloud prints the tcld "
-        "commands), then start the worker again"
-    )
-    if check.wrong_type:
-        # setup cannot fix these: a search attribute's type is fixed once registered.
-        message += (
-            f" (remove {', '.join(check.wrong_type)} from the namespace first: "
-            "a search attribute's type cannot be changed)"
-        )
-    return message
 
 
 class MetricsEndpoint:
@@ -260,7 +162,9 @@ class SdkMetrics(Collector):
 
     def collect(self) -> Iterator[Metric]:
         try:
-            response = httpx.get(self._url, timeout=SDK_SCRAPE_TIMEOUT_SECONDS)
+            # The scrape is the worker reading itself, not a call worth a trace of its own.
+            with suppress_http_instrumentation():
+                response = httpx.get(self._url, timeout=SDK_SCRAPE_TIMEOUT_SECONDS)
             response.raise_for_status()
             families = list(text_string_to_metric_families(response.text))
         except (httpx.HTTPError, ValueError) as error:
@@ -339,23 +243,28 @@ async def run_until_stopped() -> None:
     await run_worker(stop)
 
 
+def check_settings() -> None:
+    """Refuse, as `UsageError`, what would fail cases later: a malformed portal secret (the
+    links in every notice are signed with it; without one the case database keeps one) and a
+    routing file with a mistake (named by its rule)."""
+    settings.portal_secret()
+    try:
+        check_routing()
+    except InvalidInput as error:
+        raise settings.UsageError(str(error)) from None
+
+
 async def run_worker(stop: asyncio.Event) -> None:
     """The worker process until `stop` is set: the metrics endpoint when `METRICS_PORT` is
     set, the client (measured by the endpoint's runtime), the namespace check, the worker."""
     log = structlog.get_logger("worker")
     endpoint = MetricsEndpoint.from_env()
     try:
-        # The links in every notice are signed with it: refuse a malformed one now, not at the
-        # first notice (without one, the case database keeps the secret).
-        settings.portal_secret()
-        try:
-            check_routing()
-        except InvalidInput as error:
-            raise settings.UsageError(str(error)) from None
+        check_settings()
         if endpoint is not None:
             log.info("metrics served", port=endpoint.port, path="/metrics")
         client = await settings.connect_client(endpoint.runtime if endpoint else None)
-        await check_search_attributes(client)
+        await check_search_attributes(client, INDEXED_TYPES)
         check_case_database()
         worker = create_worker(client)
         async with worker:
@@ -369,17 +278,12 @@ async def run_worker(stop: asyncio.Event) -> None:
 
 
 def main() -> None:
+    """`python worker.py`: WORKER_PROCESSES worker processes under this one (default: one per
+    core), or, with WORKER_PROCESSES=1, this process is the worker."""
     configure_logging()
-    code = 0
     try:
-        asyncio.run(run_until_stopped())
-    except NamespaceNotReady:
-        code = EXIT_NAMESPACE_NOT_READY  # already logged, with what to do
-    except CaseDatabaseNotReady:
-        code = EXIT_DATABASE_NOT_READY  # already logged, with what to do
-    except settings.UsageError as error:
-        structlog.get_logger("worker").error(f"worker not started: {error}")
-        code = 2
+        processes = worker_processes.count_from_env()
+        code = run_this_process() if processes == 1 else run_processes(processes)
     except Exception:
         structlog.get_logger("worker").exception("worker failed")
         code = 1
@@ -388,6 +292,51 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+# A setting the operator has to correct (a broken routing file, a malformed secret).
+EXIT_BAD_SETTING = 2
+# Exit statuses that say the operator has to act first: a restart cannot help.
+NOT_READY = frozenset({EXIT_NAMESPACE_NOT_READY, EXIT_DATABASE_NOT_READY, EXIT_BAD_SETTING})
+
+
+def run_processes(count: int) -> int:
+    """`count` worker processes under this one (`runtime.worker_processes`); its exit status.
+
+    The case database is checked here first, once: an empty one is made before the children
+    start, rather than by all of them at once, each finding the others' tables half made.
+    """
+    try:
+        check_settings()
+        check_case_database()
+    except settings.UsageError as error:
+        structlog.get_logger("worker").error(f"worker not started: {error}")
+        return EXIT_BAD_SETTING
+    except CaseDatabaseNotReady:
+        return EXIT_DATABASE_NOT_READY  # already logged, with what to do
+    command = [sys.executable, str(Path(__file__).resolve())]
+    return worker_processes.supervise(command, count, NOT_READY)
+
+
+def run_this_process() -> int:
+    """The worker in this process until SIGTERM or SIGINT; its exit status."""
+    worker_processes.start_as_child()
+    code = 0
+    try:
+        tracing.start_tracing(TRACED_AS)
+        asyncio.run(run_until_stopped())
+    except NamespaceNotReady:
+        code = EXIT_NAMESPACE_NOT_READY  # already logged, with what to do
+    except CaseDatabaseNotReady:
+        code = EXIT_DATABASE_NOT_READY  # already logged, with what to do
+    except settings.UsageError as error:
+        structlog.get_logger("worker").error(f"worker not started: {error}")
+        code = EXIT_BAD_SETTING
+    except Exception:
+        structlog.get_logger("worker").exception("worker failed")
+        code = 1
+    tracing.stop_tracing()
+    return code
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ from cli.console import EXIT_BAD_INPUT, EXIT_ERROR, EXIT_OK, OutputClosed, Usage
 from domain.case import DEFAULT_POLICY
 from domain.errors import InvalidInput
 from policies import load_policy
-from runtime import settings
+from runtime import settings, tracing
 from runtime.encryption import EncryptionConfigError
 
 # In the order `--help` lists them.
@@ -162,11 +162,20 @@ def _flush() -> None:
             stream.flush()
 
 
+# Where the commands' spans come from, in a trace (`OTEL_SERVICE_NAME` overrides it).
+TRACED_AS = "collections-cli"
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> None:
     signal.signal(signal.SIGINT, _leave_on_interrupt)
     signal.signal(signal.SIGTERM, _leave_on_interrupt)
     try:
+        # With OTEL_EXPORTER_OTLP_ENDPOINT set, every call to Temporal is traced: a payment's
+        # trace goes on into the case (`runtime.tracing`).
+        tracing.start_tracing(TRACED_AS)
         code = asyncio.run(run(argv, prog=prog or os.path.basename(sys.argv[0])))
+    except tracing.TracingConfigError as error:
+        code = failed(f"invalid configuration: {error}", EXIT_BAD_INPUT)
     except SystemExit as exit_:  # argparse: --help (0) or a usage error (2)
         code = exit_.code if isinstance(exit_.code, int) else EXIT_BAD_INPUT
     except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C, or `--help | head -1`
@@ -174,6 +183,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> None:
     except Exception as error:
         err(f"error: {type(error).__name__}: {error}")
         code = EXIT_ERROR
+    # The spans still buffered go out before the process leaves (os._exit skips atexit).
+    tracing.stop_tracing()
     # A process that used a Temporal client can crash while the interpreter shuts down.
     _flush()
     os._exit(code)

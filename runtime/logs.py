@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+import opentelemetry.trace
 import structlog
 
 from runtime.log_redaction import redact_personal_data
@@ -26,6 +27,7 @@ def configure_logging() -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -47,3 +49,15 @@ def configure_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def add_trace_ids(
+    logger: object, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """`trace_id` and `span_id` (hex, as trace back-ends show them) of the span current where
+    the line is logged; nothing when none is (tracing off, or outside any span)."""
+    span = opentelemetry.trace.get_current_span().get_span_context()
+    if span.is_valid:
+        event.setdefault("trace_id", format(span.trace_id, "032x"))
+        event.setdefault("span_id", format(span.span_id, "016x"))
+    return event

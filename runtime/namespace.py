@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import structlog
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -106,3 +107,90 @@ async def add_search_attributes(
             raise
         return error.message
     return None
+
+
+class NamespaceNotReady(Exception):
+    """The namespace lacks what cases need (search attributes, or the namespace itself)."""
+
+
+async def check_search_attributes(
+    client: Client, wanted: Mapping[str, IndexedValueType.ValueType]
+) -> None:
+    """Refuse to run cases in a namespace that lacks the search attributes they set.
+
+    Without them every case fails its workflow tasks over and over, visible only as
+    warnings in the worker's log; better to stop at once and say what to do. Raises
+    `NamespaceNotReady` (after logging the error); where the server does not let this
+    client list the attributes, logs a warning and returns, so the worker still starts.
+    """
+    existing = await _listed_search_attributes(client)
+    if existing is None:
+        return
+    check = compare_search_attributes(wanted, existing)
+    if check.complete:
+        return
+    message = _attributes_not_ready_message(client.namespace, check, wanted)
+    structlog.get_logger("worker").error(
+        message,
+        namespace=client.namespace,
+        missing=list(check.missing),
+        wrong_type=list(check.wrong_type),
+    )
+    raise NamespaceNotReady(message)
+
+
+async def _listed_search_attributes(
+    client: Client,
+) -> dict[str, IndexedValueType.ValueType] | None:
+    """The namespace's search attributes; None (after a warning) where the server refuses to
+    list them. Raises `NamespaceNotReady` where the namespace does not exist."""
+    log = structlog.get_logger("worker")
+    namespace = client.namespace
+    try:
+        return await list_search_attributes(client)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            message = f"namespace {namespace} does not exist ({error.message})"
+            log.error(message, namespace=namespace)
+            raise NamespaceNotReady(message) from None
+        if error.status not in REFUSED:
+            raise
+        log.warning(
+            f"cannot list the search attributes of namespace {namespace} "
+            f"({error.message}); starting without checking them: if cases fail their "
+            "workflow tasks, run `python starter.py setup` to check and add them",
+            namespace=namespace,
+            rpc_status=error.status.name if error.status else None,
+        )
+        return None
+
+
+def _attributes_not_ready_message(
+    namespace: str,
+    check: AttributeCheck,
+    wanted: Mapping[str, IndexedValueType.ValueType],
+) -> str:
+    """What the namespace lacks or has wrong, and what the operator should do about it."""
+    problems = []
+    if check.missing:
+        problems.append(f"lacks the search attributes {', '.join(check.missing)}")
+    if check.wrong_type:
+        problems.append(
+            "has search attributes of the wrong type "
+            + ", ".join(
+                f"{name} ({type_name(kind)}, {type_name(wanted[name])} needed)"
+                for name, kind in check.wrong_type.items()
+            )
+        )
+    message = (
+        f"namespace {namespace} {' and '.join(problems)}: run `python starter.py setup` "
+        "against it (it adds the missing ones, or on Temporal Cloud prints the tcld "
+        "commands), then start the worker again"
+    )
+    if check.wrong_type:
+        # setup cannot fix these: a search attribute's type is fixed once registered.
+        message += (
+            f" (remove {', '.join(check.wrong_type)} from the namespace first: "
+            "a search attribute's type cannot be changed)"
+        )
+    return message

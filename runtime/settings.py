@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from runtime import encryption
+from runtime import encryption, tracing
 
 # The checkout: this file is runtime/settings.py.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -67,6 +67,16 @@ DEV_SERVER_ARGS = (
 )
 
 
+def whole_number(variable: str, default: int) -> int:
+    """A positive whole number from the environment; a bad value names the variable."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{variable}: must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
 def var_dir() -> Path:
     return Path(os.environ.get("COLLECTIONS_VAR_DIR", PROJECT_DIR / "var"))
 
@@ -112,11 +122,15 @@ async def connect_client(runtime: Runtime | None = None) -> Client:
     encrypting payloads when `COLLECTIONS_ENCRYPTION_KEYS` is set.
 
     `runtime` carries the SDK's telemetry (the worker's metrics); None is the SDK's default.
+    With tracing on (`runtime.tracing`), the client traces its calls, and so does a worker on it.
     """
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
     return await Client.connect(
-        **config, data_converter=encryption.converter_from_env(), runtime=runtime
+        **config,
+        data_converter=encryption.converter_from_env(),
+        runtime=runtime,
+        interceptors=tracing.client_interceptors(),
     )
 
 

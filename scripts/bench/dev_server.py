@@ -1,7 +1,8 @@
 """On the dev server: the ceiling, the quiet cases' payments, and intake beside a demo storm.
 
 The project's worker (`worker.create_worker`) runs in this process, on the case database in
-`folder`; the dev server runs on a SQLite file there too.
+`folder`, or as `worker.py` with BENCH_WORKER_PROCESSES processes (see cases_worker); the dev
+server runs on a SQLite file there too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 from bench_cases import CASES_QUEUE, CEILING_QUEUE, POLL_SECONDS, rounded, server_binary
 from case_histories import LATE_TIMER_MS, read_histories
+from cases_worker import cases_worker_running, described, worker_processes
 from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
 from figures import percentile
 from intake import daytime_zone, measure_intake, open_quiet_cases
@@ -64,6 +66,7 @@ class IntakeFigures:
 
 
 async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
+    processes = worker_processes()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=server_binary("temporal"),
         dev_server_database_filename=str(folder / "temporal.db"),
@@ -77,13 +80,13 @@ async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
         client = env.client
         cases_worker = project_worker.create_worker(client, task_queue=CASES_QUEUE)
         ceiling = await ceiling_with_worker_settings(client, cases_worker, cases)
-        async with cases_worker:
+        async with cases_worker_running(client, cases_worker, processes):
             log.info("quiet: default cases until each is prepared", ceiling=ceiling)
             quiet = await pay_quiet_cases(client, cases)
             intake = await intake_beside_demo(client, folder / "collections.db", cases)
     finally:
         await env.shutdown()
-    return dev_server_report(ceiling, quiet, intake)
+    return {"worker": described(processes)} | dev_server_report(ceiling, quiet, intake)
 
 
 async def ceiling_with_worker_settings(client: Client, cases_worker: Worker, cases: int) -> float:

@@ -36,6 +36,8 @@ class Request:
     path: str
     query: dict[str, str]
     body: bytes
+    # The W3C trace context the caller sent (a traced worker's provider call), if any.
+    traceparent: str | None = None
 
 
 @dataclass
@@ -63,7 +65,8 @@ class FakeVendor:
         query = {name: values[0] for name, values in parse_qs(split.query).items()}
         body = handler.rfile.read(int(handler.headers.get("Content-Length", "0")))
         with self.lock:
-            self.requests.append(Request(method, split.path, query, body))
+            traceparent = handler.headers.get("traceparent")
+            self.requests.append(Request(method, split.path, query, body, traceparent))
             post_fault = self.post_faults.pop(0) if method == "POST" and self.post_faults else None
             get_fault = self.get_faults.pop(0) if method == "GET" and self.get_faults else None
         if post_fault == DROP_BEFORE_RECORDING:

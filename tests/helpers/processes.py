@@ -13,7 +13,13 @@ from tests.helpers.temporal import DevServer
 
 
 def process_env(server: DevServer, namespace: str) -> dict[str, str]:
-    return {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": namespace}
+    """The environment of a script run on `server`; `worker.py` in it is one worker process."""
+    return {
+        **os.environ,
+        "TEMPORAL_ADDRESS": server.address,
+        "TEMPORAL_NAMESPACE": namespace,
+        "WORKER_PROCESSES": "1",
+    }
 
 
 async def run_process(script: str, env: dict[str, str], *args: str) -> tuple[int, str, str]:

@@ -266,12 +266,13 @@ def make_worker(client: Client, world: CaseWorld) -> Worker:
 
 
 async def start_worker_process(env: Mapping[str, str]) -> asyncio.subprocess.Process:
-    """`python worker.py` as a deployment runs it, once its first log line says it started."""
+    """`python worker.py` as a deployment runs it, as one worker process (WORKER_PROCESSES=1),
+    once its first log line says it started."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(PROJECT_DIR / "worker.py"),
         cwd=PROJECT_DIR,
-        env=dict(env),
+        env={**env, "WORKER_PROCESSES": "1"},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )

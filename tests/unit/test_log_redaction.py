@@ -1,6 +1,6 @@
 """Logs without personal data: the worker's real log output, structlog's and the stdlib's (as
 activities log through `activity.logger`), keeps loan ids and amounts and loses phone numbers,
-emails, names and addresses."""
+emails, names and addresses; and keeps the ids of the trace it was logged in."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import opentelemetry.trace
 import pytest
 import structlog
+from opentelemetry.trace import NonRecordingSpan, SpanContext
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
@@ -166,3 +168,24 @@ def test_personal_values_in_a_text_are_blanked(text: str, expected: str) -> None
 )
 def test_ids_amounts_and_times_are_kept(text: str) -> None:
     assert redact_text(text) == text
+
+
+def test_a_line_logged_in_a_span_carries_its_trace_and_span_ids(
+    monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    configure_logging()
+    # Ids whose digits look like a mobile number inside: kept whole, not blanked as one.
+    trace_id, span_id = "00000000000000000000013800138000", "0000013800138000"
+    span = NonRecordingSpan(SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False))
+
+    with opentelemetry.trace.use_span(span):
+        structlog.get_logger("test.structlog").info("inside", loan_id="L-1")
+        logging.getLogger("activities.case_activities").info("stdlib inside: loan_id=L-1")
+    structlog.get_logger("test.structlog").info("outside", loan_id="L-1")
+
+    lines = {line["event"]: line for line in map(json.loads, stream.getvalue().splitlines())}
+    for inside in ("inside", "stdlib inside: loan_id=L-1"):
+        assert (lines[inside]["trace_id"], lines[inside]["span_id"]) == (trace_id, span_id)
+    assert "trace_id" not in lines["outside"] and "span_id" not in lines["outside"]

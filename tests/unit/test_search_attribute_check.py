@@ -11,7 +11,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.client import Client
 from temporalio.service import RPCStatusCode
 
-import worker
+from runtime import namespace
 from tests.helpers.cli import KEYWORD, FakeOperatorService, operator_client
 from workflows import search_attributes as sa
 
@@ -21,7 +21,11 @@ from workflows import search_attributes as sa
 def test_check_warns_and_passes_where_the_server_cannot_list(refusal: RPCStatusCode) -> None:
     service = FakeOperatorService({}, refuse_list=refusal)
     with capture_logs() as logs:
-        asyncio.run(worker.check_search_attributes(cast(Client, operator_client(service))))
+        asyncio.run(
+            namespace.check_search_attributes(
+                cast(Client, operator_client(service)), sa.INDEXED_TYPES
+            )
+        )
     (entry,) = logs
     assert entry["log_level"] == "warning"
     assert entry["event"].startswith("cannot list the search attributes of namespace default")
@@ -33,8 +37,12 @@ def test_check_names_missing_and_wrong_type_attributes() -> None:
     existing = {**sa.INDEXED_TYPES, "OutstandingMinor": KEYWORD}
     del existing["CollectionStage"], existing["DueDate"]
     service = FakeOperatorService(existing)
-    with capture_logs() as logs, pytest.raises(worker.NamespaceNotReady) as refused:
-        asyncio.run(worker.check_search_attributes(cast(Client, operator_client(service))))
+    with capture_logs() as logs, pytest.raises(namespace.NamespaceNotReady) as refused:
+        asyncio.run(
+            namespace.check_search_attributes(
+                cast(Client, operator_client(service)), sa.INDEXED_TYPES
+            )
+        )
     message = str(refused.value)
     assert "lacks the search attributes CollectionStage, DueDate" in message
     assert "wrong type OutstandingMinor (Keyword, Int needed)" in message
@@ -51,7 +59,11 @@ def test_check_is_silent_when_every_attribute_is_there() -> None:
     # Extra attributes of other systems in the namespace are no concern of ours.
     service = FakeOperatorService({**sa.INDEXED_TYPES, "OtherTeamsAttribute": INT})
     with capture_logs() as logs:
-        asyncio.run(worker.check_search_attributes(cast(Client, operator_client(service))))
+        asyncio.run(
+            namespace.check_search_attributes(
+                cast(Client, operator_client(service)), sa.INDEXED_TYPES
+            )
+        )
     assert logs == []
 
 
