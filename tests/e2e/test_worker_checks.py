@@ -8,9 +8,12 @@ fake operator service stands in.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import uuid
+from pathlib import Path
 
+import pytest
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -85,3 +88,29 @@ async def test_worker_starts_once_setup_has_added_the_attributes(
     process.send_signal(signal.SIGTERM)
     await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+async def test_worker_refuses_a_broken_routing_file_naming_the_rule(
+    tmp_path: Path, processes: str
+) -> None:
+    """Before it connects anywhere: one process, or the parent of several, which starts no
+    child with a setting every child would fail on."""
+    routing = tmp_path / "routing.toml"
+    routing.write_text(
+        '[[route]]\npolicy = "default"\n[[route]]\nexperiment = "e"\nchampion = "default"\n'
+        'challenger = "firmer"\nchallenger_share = 0.2\n'
+    )
+    env = {
+        **os.environ,
+        "COLLECTIONS_ROUTING": str(routing),
+        "WORKER_PROCESSES": processes,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cases.db'}",
+        # Nothing listens here: the worker must stop before it tries.
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+    code, _, stderr = await run_process("worker.py", env)
+    [refusal] = [line for line in log_lines(stderr) if line.get("level") == "error"]
+    assert code == 2
+    assert "route[1].challenger: unknown policy 'firmer'" in refusal["event"]
+    assert str(routing) in refusal["event"]
