@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from activities.failures import policy_named, rejected
 from contracts import ContactRequest, ContactResult
 from domain.case import Borrower
+from domain.channels import RECIPIENT_BY_CHANNEL
 from domain.debt import COMPONENTS, Parts
 from domain.notices import NoticeFacts
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
@@ -48,16 +49,11 @@ def status_result(status: str) -> str:
 
 def contact_detail(channel: str, borrower: BorrowerRow | None) -> str | None:
     """Where a contact on `channel` goes (a number, an address, a mailbox), if known."""
-    if borrower is None:
+    detail = RECIPIENT_BY_CHANNEL.get(channel)
+    if borrower is None or detail is None:
         return None
-    by_channel = {
-        "sms": borrower.phone,
-        "call": borrower.phone,
-        "email": borrower.email,
-        "letter": borrower.address,
-        "field_visit": borrower.address,
-    }
-    return by_channel.get(channel)
+    value = getattr(borrower, detail)
+    return value if isinstance(value, str) else None
 
 
 def notice_body(

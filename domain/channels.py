@@ -26,14 +26,31 @@ class Channel:
     detail: str | None = None
     # Where a reminder goes when this channel cannot reach the borrower, in order.
     fallbacks: tuple[str, ...] = ()
+    # The borrower's detail any contact on it needs (a notice's, the phone an agent calls, the
+    # address staff visit): without it nobody can be contacted.
+    recipient: str | None = None
 
 
 CHANNEL_TABLE = (
-    Channel("sms", "SMS reminder", "notice", detail="phone", fallbacks=("email", "letter")),
-    Channel("email", "Email reminder", "notice", detail="email", fallbacks=("sms", "letter")),
-    Channel("letter", "Letter", "notice", detail="address"),
-    Channel("call", "Call task", "call"),
-    Channel("field_visit", "Field visit", "visit"),
+    Channel(
+        "sms",
+        "SMS reminder",
+        "notice",
+        detail="phone",
+        fallbacks=("email", "letter"),
+        recipient="phone",
+    ),
+    Channel(
+        "email",
+        "Email reminder",
+        "notice",
+        detail="email",
+        fallbacks=("sms", "letter"),
+        recipient="email",
+    ),
+    Channel("letter", "Letter", "notice", detail="address", recipient="address"),
+    Channel("call", "Call task", "call", recipient="phone"),
+    Channel("field_visit", "Field visit", "visit", recipient="address"),
     Channel("legal", "Legal hand-off", "legal"),
 )
 CHANNEL_BY_NAME = {channel.name: channel for channel in CHANNEL_TABLE}
@@ -45,4 +62,7 @@ CONTACT_CHANNELS = tuple(channel.name for channel in CHANNEL_TABLE if channel.wo
 NOTICE_CHANNELS = tuple(channel.name for channel in CHANNEL_TABLE if channel.work == "notice")
 DETAIL_BY_CHANNEL = {
     channel.name: channel.detail for channel in CHANNEL_TABLE if channel.detail is not None
+}
+RECIPIENT_BY_CHANNEL = {
+    channel.name: channel.recipient for channel in CHANNEL_TABLE if channel.recipient is not None
 }

@@ -7,7 +7,8 @@ for, whether it is the case's first contact, and how long retries may go on; `pl
 does the same for the call task of a call back the borrower asked for. `contact_made`
 and `contact_failed` read the activity's result: a contact made (with its result, and the rule
 that says the channel cannot reach the borrower), or one that did not leave (and when the
-step may be decided again).
+step may be decided again); `record_step_outcome` puts it on the case, for the workflow and
+the simulator (`domain.simulation`) alike.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.callbacks import CALL, CALLBACK_TEMPLATE
-from domain.case_records import Callback
+from domain.case_records import Callback, Contact
 from domain.case_state import CaseState
 from domain.channels import CHANNEL_BY_NAME
 from domain.decisions import CaseSetup, RunStep
@@ -149,3 +150,39 @@ def contact_failed(*, final: bool, cancelled: bool, run: RunStep) -> Made | Unse
     if cancelled:
         return Unsent("cancelled", not_before=None)
     return Unsent("window closed", not_before=run.deadline)
+
+
+def record_step_outcome(
+    state: CaseState,
+    run: RunStep,
+    step: StepPlan,
+    outcome: Made | Unsent,
+    *,
+    at: datetime,
+    keep_call_sla: bool,
+) -> None:
+    """Put a step's outcome on the case: a contact that did not leave is on record and the
+    step is decided again; a contact made (at `at`, when caps and auditors count it) moves the
+    ladder on, a call task gets its SLA (`keep_call_sla`: calls queued before SLAs kept none),
+    and a channel that cannot reach the borrower is passed over from now on."""
+    if isinstance(outcome, Unsent):
+        state.note_unsent(
+            step.attempt_id, outcome.why, not_before=outcome.not_before, rule=outcome.rule
+        )
+        return
+    state.finish_step(
+        run.index,
+        Contact(
+            attempt_id=step.attempt_id,
+            channel=step.channel,
+            template=step.template,
+            at=at.isoformat(),
+            result=outcome.result,
+            days_past_due=run.days_past_due,
+        ),
+        call_sla=step.call_sla if keep_call_sla else None,
+        requeue_of=run.requeue_of,
+    )
+    if outcome.blocked_by is not None:
+        # The channel cannot reach the borrower: later reminders use another one.
+        state.note_unreachable(step.channel, outcome.blocked_by)

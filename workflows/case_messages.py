@@ -17,6 +17,15 @@ from workflows.case_bookkeeping import CaseBookkeeping
 
 with workflow.unsafe.imports_passed_through():
     from domain.callbacks import parse_callback
+    from domain.case_updates import (
+        take_call_outcome,
+        take_hold,
+        take_payment,
+        take_plan,
+        take_promise,
+        take_settlement,
+        take_visit_outcome,
+    )
     from domain.commitments import CommitmentRules, parse_plan, parse_promise, parse_settlement
     from domain.debt import parse_adjustment
     from domain.decisions import CaseSetup
@@ -44,10 +53,7 @@ class CaseMessages(CaseBookkeeping):
         state = self._taking("InvalidPayment")
         answer = answering(
             "InvalidPayment",
-            lambda: state.take_payment(
-                parse_payment(payment, case_currency=state.case.currency, now=workflow.now()),
-                workflow.now(),
-            ),
+            lambda: take_payment(state, payment, workflow.now()),
         )
         self._publish(state)
         return answer
@@ -155,7 +161,7 @@ class CaseMessages(CaseBookkeeping):
         state = self._taking("InvalidPromise")
         answer = answering(
             "InvalidPromise",
-            lambda: state.take_promise(parse_promise(promise), *self._commitment_terms()),
+            lambda: take_promise(state, promise, *self._commitment_terms()),
         )
         self._publish(state)
         return answer
@@ -171,9 +177,7 @@ class CaseMessages(CaseBookkeeping):
     @workflow.update
     def propose_plan(self, plan: Any) -> dict[str, Any]:
         state = self._taking("InvalidPlan")
-        answer = answering(
-            "InvalidPlan", lambda: state.take_plan(parse_plan(plan), *self._commitment_terms())
-        )
+        answer = answering("InvalidPlan", lambda: take_plan(state, plan, *self._commitment_terms()))
         self._publish(state)
         return answer
 
@@ -189,7 +193,7 @@ class CaseMessages(CaseBookkeeping):
         state = self._taking("InvalidSettlement")
         answer = answering(
             "InvalidSettlement",
-            lambda: state.take_settlement(parse_settlement(settlement), *self._commitment_terms()),
+            lambda: take_settlement(state, settlement, *self._commitment_terms()),
         )
         self._publish(state)
         return answer
@@ -206,9 +210,7 @@ class CaseMessages(CaseBookkeeping):
     @workflow.update
     def place_hold(self, hold: Any) -> dict[str, Any]:
         state = self._taking("InvalidHold")
-        answer = answering(
-            "InvalidHold", lambda: state.place_hold(parse_hold(hold), workflow.now())
-        )
+        answer = answering("InvalidHold", lambda: take_hold(state, hold, workflow.now()))
         self._publish(state)
         return answer
 
@@ -234,9 +236,9 @@ class CaseMessages(CaseBookkeeping):
         state = self._taking("InvalidOutcome")
         answer = answering(
             "InvalidOutcome",
-            lambda: state.record_outcome(
-                parse_contact_outcome(outcome),
-                "call",
+            lambda: take_call_outcome(
+                state,
+                outcome,
                 workflow.now(),
                 # Added after cases were running: a wrong number recorded before it changed
                 # nothing else.
@@ -258,9 +260,9 @@ class CaseMessages(CaseBookkeeping):
         state = self._taking("InvalidOutcome")
         return answering(
             "InvalidOutcome",
-            lambda: state.record_outcome(
-                parse_visit_outcome(outcome),
-                "field_visit",
+            lambda: take_visit_outcome(
+                state,
+                outcome,
                 workflow.now(),
                 # Added after cases were running: visit outcomes recorded before it asked
                 # for nothing more.

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         contact_made,
         plan_callback,
         plan_step,
+        record_step_outcome,
     )
 
 # A little above the provider's HTTP timeout (NOTIFY_TIMEOUT_SECONDS, 10 s), so a worker
@@ -309,33 +310,16 @@ class CollectionCase(CaseAssignment):
     def _record_outcome(
         self, state: CaseState, run: RunStep, step: StepPlan, outcome: Made | Unsent
     ) -> None:
-        if isinstance(outcome, Unsent):
-            state.note_unsent(
-                step.attempt_id, outcome.why, not_before=outcome.not_before, rule=outcome.rule
-            )
-            return
-        state.finish_step(
-            run.index,
-            Contact(
-                attempt_id=step.attempt_id,
-                channel=step.channel,
-                template=step.template,
-                # When it was made, which is what caps and auditors count.
-                at=workflow.now().isoformat(),
-                result=outcome.result,
-                days_past_due=run.days_past_due,
-            ),
-            # Added after cases were running: calls queued before it keep no SLA.
-            call_sla=(
-                step.call_sla
-                if step.call_sla is not None and workflow.patched("call-task-sla")
-                else None
-            ),
-            requeue_of=run.requeue_of,
+        # Added after cases were running: calls queued before it keep no SLA.
+        keep_call_sla = (
+            isinstance(outcome, Made)
+            and step.call_sla is not None
+            and workflow.patched("call-task-sla")
         )
-        if outcome.blocked_by is not None:
-            # The channel cannot reach the borrower: later reminders use another one.
-            state.note_unreachable(step.channel, outcome.blocked_by)
+        # When it was made, which is what caps and auditors count.
+        record_step_outcome(
+            state, run, step, outcome, at=workflow.now(), keep_call_sla=keep_call_sla
+        )
 
     def _step_request(
         self, state: CaseState, step: StepPlan, records: contracts.CaseRecords

@@ -10,6 +10,7 @@ from domain.channels import (
     CONTACT_CHANNELS,
     DETAIL_BY_CHANNEL,
     NOTICE_CHANNELS,
+    RECIPIENT_BY_CHANNEL,
 )
 from domain.notices import TEXT_CHANNELS
 
@@ -35,6 +36,16 @@ def test_notices_go_to_a_detail_of_the_borrower_and_fall_back_to_notices() -> No
     assert set(DETAIL_BY_CHANNEL.values()) <= fields
     for channel in CHANNEL_TABLE:
         assert set(channel.fallbacks) <= set(NOTICE_CHANNELS) - {channel.name}
+
+
+def test_every_contact_goes_to_a_detail_of_the_borrower_a_notice_to_its_own() -> None:
+    assert set(RECIPIENT_BY_CHANNEL) == set(CONTACT_CHANNELS)
+    assert set(RECIPIENT_BY_CHANNEL.values()) <= set(Borrower.__dataclass_fields__)
+    assert {c: RECIPIENT_BY_CHANNEL[c] for c in NOTICE_CHANNELS} == DETAIL_BY_CHANNEL
+    assert (RECIPIENT_BY_CHANNEL["call"], RECIPIENT_BY_CHANNEL["field_visit"]) == (
+        "phone",
+        "address",
+    )
 
 
 def test_every_contact_channel_renders_a_text_and_the_legal_hand_off_none() -> None:
