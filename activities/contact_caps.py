@@ -16,20 +16,17 @@ number of workers, and survives a worker killed mid-send (the row stays, counted
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session, SQLModel, col, select
 
 from activities.outbox import status_result
 from activities.store import Store
 from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps
-from domain.contact_counting import earlier_contact
+from domain.contact_counting import CROSS_LOAN_LOOKBACK, earlier_contact
 from domain.policy import Policy
 from domain.portal import is_transactional
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
-
-# The longest any cap looks back is 7 local days; a day more covers every timezone.
-LOOKBACK = timedelta(days=8)
 
 
 def reserve_contact(
@@ -59,7 +56,7 @@ def reserve_contact(
             at,
             policy=policy,
             timezone=timezone,
-            contacts=borrower_contacts(session, borrower_id, since=at - LOOKBACK),
+            contacts=borrower_contacts(session, borrower_id, since=at - CROSS_LOAN_LOOKBACK),
             number=attempt.recipient if attempt.channel == "call" else None,
         )
         if isinstance(verdict, Deferred):

@@ -7,10 +7,14 @@ borrower's contacts over all loans (`activities.contact_caps`) with the same `ea
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.caps import REFUSED_FOR_GOOD, EarlierContact, counts_against_caps
 from domain.case_records import Contact
+
+# How far back the borrower's contacts on all of their loans are counted when a contact goes
+# out: the longest any cap looks back is 7 local days; a day more covers every timezone.
+CROSS_LOAN_LOOKBACK = timedelta(days=8)
 
 # A call's result once its outcome is recorded: somebody answered (the borrower, in all but
 # `wrong_number`, so that was a conversation with them), or nobody did.

@@ -21,9 +21,10 @@ from datetime import datetime
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from activities.contact_caps import LOOKBACK, borrower_contact_rows, counted_contacts
+from activities.contact_caps import borrower_contact_rows, counted_contacts
 from activities.store import Store
 from domain.audit import AuditKind
+from domain.contact_counting import CROSS_LOAN_LOOKBACK
 from domain.desk_claims import Claim, ClaimRefused, refusal, release, take
 from domain.desk_queue import CALL, DeskQueue, QueuedCall, desk_queue
 from migrations.desk_tables import DeskClaimRow
@@ -60,7 +61,7 @@ def queued_calls(session: Session, now: datetime) -> list[QueuedCall]:
     assignments = assignment_rows(session, (case.loan_id for case in cases.values()))
     # The borrower's contacts are read once per borrower; each task then leaves out its own.
     contacts = {
-        borrower: borrower_contact_rows(session, borrower, since=now - LOOKBACK)
+        borrower: borrower_contact_rows(session, borrower, since=now - CROSS_LOAN_LOOKBACK)
         for borrower in {case.borrower_id for case in cases.values()}
     }
     numbers = _numbers(session, [task.work_item_id for task, _ in tasks])
