@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cli.render import table
@@ -165,18 +165,24 @@ def arm_heading(arm: ArmReport) -> str:
     return f"{arm.arm} ({', '.join(arm.policies)})" if arm.policies else arm.arm
 
 
-Row = tuple[str, str, str]
+# A figure's label and its value in each arm.
+Row = tuple[str, ...]
 
 
 def figure_rows(report: ExperimentReport) -> list[Row]:
     """A row per figure: its label, the champion's value, the challenger's."""
-    champion, challenger = report.champion.figures, report.challenger.figures
+    return arms_figure_rows([arm.figures for arm in report.arms])
+
+
+def arms_figure_rows(arms: Sequence[ArmFigures]) -> list[Row]:
+    """A row per figure: its label and its value in each of `arms` (an experiment's two, or
+    the simulator's policies)."""
 
     def row(label: str, shown: Callable[[ArmFigures], str]) -> Row:
-        return (label, shown(champion), shown(challenger))
+        return (label, *(shown(figures) for figures in arms))
 
-    currencies = sorted({c.currency for f in (champion, challenger) for c in f.currencies})
-    rows = [
+    currencies = sorted({c.currency for f in arms for c in f.currencies})
+    return [
         row("cases", lambda f: str(f.cases)),
         row("recovery rate", lambda f: interval_text(f.recovery_rate, percent)),
         *(row(f"  {code}", _in_currency(code, _recovered)) for code in currencies),
@@ -190,7 +196,6 @@ def figure_rows(report: ExperimentReport) -> list[Row]:
         ),
         *(row(f"  {code}", _in_currency(code, _cost)) for code in currencies),
     ]
-    return rows
 
 
 def _in_currency(code: str, shown: Callable[[CurrencyFigures], str]) -> Callable[[ArmFigures], str]:

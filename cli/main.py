@@ -65,6 +65,7 @@ from cli import (
     pay,
     portal_link,
     report,
+    simulate,
     status,
     web_server,
 )
@@ -90,6 +91,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     status,
     listing,
     report,
+    simulate,
     inbound_server,
     opt_out,
     portal_link,

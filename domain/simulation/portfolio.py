@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps
@@ -54,18 +54,17 @@ class LoanRun:
     stopped_answering: bool = False
 
 
-@dataclass(order=True)
+@dataclass(frozen=True)
 class _Event:
     at: datetime
-    order: int
-    kind: int = field(compare=False)
-    loan: int = field(compare=False)
-    contact: Contacted | None = field(compare=False, default=None)
-    turn: Turn | None = field(compare=False, default=None)
+    kind: int
+    loan: int
+    contact: Contacted | None = None
+    turn: Turn | None = None
 
 
 class PortfolioRun:
-    """Every loan opened at `start` under `policy`, run until `end`."""
+    """Every loan opened at `start` under `policy`, run for `days` days."""
 
     def __init__(
         self,
@@ -75,9 +74,9 @@ class PortfolioRun:
         *,
         seed: int,
         start: datetime,
-        end: datetime,
+        days: int,
     ) -> None:
-        self.policy, self.end = policy, end
+        self.policy, self.end = policy, start + timedelta(days=days)
         self.runs = [
             LoanRun(
                 SimulatedCase(loan.case, policy, start, case_id=f"sim-{index:08d}"),
@@ -90,15 +89,16 @@ class PortfolioRun:
             self.loans_of_borrower.setdefault(loan.case.borrower.borrower_id, []).append(index)
         # Messages the cases refused (a borrower's plan that no longer sums to what is owed).
         self.refused = 0
-        self._events: list[_Event] = []
+        # (moment, order planned, event): a tuple compares fast, and the order breaks ties.
+        self._events: list[tuple[datetime, int, _Event]] = []
         self._order = 0
         for index in range(len(self.runs)):
-            self._plan(_Event(start, 0, WAKE, index))
+            self._plan(_Event(start, WAKE, index))
 
     def run(self) -> list[LoanRun]:
         """Take every event before `end`, in order; the loans as they stand at `end`."""
-        while self._events and self._events[0].at < self.end:
-            event = heapq.heappop(self._events)
+        while self._events and self._events[0][0] < self.end:
+            _, _, event = heapq.heappop(self._events)
             if event.kind == WAKE:
                 if self.runs[event.loan].case.wakes_at == event.at:
                     self._decide(event.loan, event.at)
@@ -111,8 +111,7 @@ class PortfolioRun:
     def _plan(self, event: _Event) -> None:
         """Put `event` among those to come, after those planned before it for its moment."""
         self._order += 1
-        event.order = self._order
-        heapq.heappush(self._events, event)
+        heapq.heappush(self._events, (event.at, self._order, event))
 
     # -- the case's side -----------------------------------------------------------
     def _decide(self, loan: int, now: datetime) -> None:
@@ -125,9 +124,9 @@ class PortfolioRun:
             delay = self.runs[loan].borrower.answers_after(contact.channel)
             if contact.result in ANSWERED_RESULTS and delay is not None:
                 seen = Contacted(contact.channel, contact.attempt_id, position)
-                self._plan(_Event(now + delay, 0, ANSWER, loan, contact=seen))
+                self._plan(_Event(now + delay, ANSWER, loan, contact=seen))
         if case.wakes_at is not None:
-            self._plan(_Event(case.wakes_at, 0, WAKE, loan))
+            self._plan(_Event(case.wakes_at, WAKE, loan))
 
     def _send(self, loan: int, step: StepPlan) -> Made | Unsent:
         """The contact activities' answer for `step`: handed to the lawyers; skipped when the
@@ -181,7 +180,7 @@ class PortfolioRun:
         if answer.turns:
             self._take(loan, answer.turns[0], now)
         for turn in answer.turns[1:]:
-            self._plan(_Event(turn.at, 0, TURN, loan, turn=turn))
+            self._plan(_Event(turn.at, TURN, loan, turn=turn))
 
     def _take(self, loan: int, turn: Turn, now: datetime) -> None:
         """The turn's messages, one after the other; a case whose next move changed decides at
@@ -197,17 +196,3 @@ class PortfolioRun:
                 continue
             if changed:
                 self._decide(loan, now)
-
-
-def simulate(
-    loans: Sequence[Loan],
-    policy: Policy,
-    behaviours: Behaviours,
-    *,
-    seed: int,
-    start: datetime,
-    days: int,
-) -> list[LoanRun]:
-    """Every loan opened at `start` and run under `policy` for `days` days."""
-    end = start + timedelta(days=days)
-    return PortfolioRun(loans, policy, behaviours, seed=seed, start=start, end=end).run()
