@@ -19,8 +19,18 @@ SECONDS_PER_DAY = 86400
 class CaseClock:
     anchor: datetime
     day_seconds: int
+    # Real days are counted as the borrower's calendar counts them (local dates), so that the
+    # DPD changes at the very local midnight `start_of` names, also after a change of the
+    # clocks. Cases begun before counted elapsed days since the anchor (`calendar=False`):
+    # after a change of the clocks that was an hour off, and a case woken at a local midnight
+    # to act on the new day (write-off, a bucket boundary) found itself a day short and waited
+    # for that same moment again, a millisecond at a time, for the whole hour.
+    calendar: bool = True
 
     def days_past_due(self, now: datetime) -> int:
+        if self.calendar and self.day_seconds == SECONDS_PER_DAY:
+            local_today = now.astimezone(self.anchor.tzinfo).date()
+            return max(0, (local_today - self.anchor.date()).days)
         elapsed = (now - self.anchor).total_seconds()
         return max(0, int(elapsed // self.day_seconds))
 
@@ -33,10 +43,13 @@ def calendar_days_past_due(due_date: date, now: datetime, timezone: str) -> int:
     return max(0, (now.astimezone(ZoneInfo(timezone)).date() - due_date).days)
 
 
-def case_clock(due_date: date, timezone: str, opened_at: datetime, day_seconds: int) -> CaseClock:
+def case_clock(
+    due_date: date, timezone: str, opened_at: datetime, day_seconds: int, *, calendar: bool = True
+) -> CaseClock:
+    """The case's clock; `calendar`: see `CaseClock.calendar`."""
     if day_seconds == SECONDS_PER_DAY:
         anchor = datetime.combine(due_date, time(0), tzinfo=ZoneInfo(timezone))
-        return CaseClock(anchor=anchor, day_seconds=day_seconds)
+        return CaseClock(anchor=anchor, day_seconds=day_seconds, calendar=calendar)
     dpd_at_open = calendar_days_past_due(due_date, opened_at, timezone)
     anchor = opened_at - timedelta(seconds=dpd_at_open * day_seconds)
     return CaseClock(anchor=anchor, day_seconds=day_seconds)

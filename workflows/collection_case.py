@@ -162,7 +162,13 @@ class CollectionCase(CaseAssignment):
             policy=prepared.policy,
             timezone=prepared.timezone,
             clock=case_clock(
-                state.case.due, prepared.timezone, clock_start, prepared.policy.day_seconds
+                state.case.due,
+                prepared.timezone,
+                clock_start,
+                prepared.policy.day_seconds,
+                # Added after cases were running: they counted elapsed days, an hour off after
+                # a change of the clocks.
+                calendar=workflow.patched("calendar-days-past-due"),
             ),
         )
 

@@ -137,6 +137,20 @@ def test_real_day_clock_ticks_at_local_midnight() -> None:
     assert clock.days_past_due(midnight) == 28
 
 
+def test_real_day_clock_ticks_at_local_midnight_after_the_clocks_change() -> None:
+    """Due in New York's winter, written off in its summer: at the local midnight that
+    `start_of(180)` names (04:00 UTC), the case is at DPD 180, read in UTC as the workflow
+    reads its time; a second before, at 179. (Counted as elapsed days, as cases begun before
+    did, it would still be 179 there for an hour.)"""
+    clock = case_clock(date(2026, 12, 1), "America/New_York", NOW, 86400)
+    write_off = clock.start_of(180).astimezone(UTC)
+    assert write_off == datetime(2027, 5, 30, 4, 0, tzinfo=UTC)
+    assert clock.days_past_due(write_off) == 180
+    assert clock.days_past_due(write_off - timedelta(seconds=1)) == 179
+    elapsed = case_clock(date(2026, 12, 1), "America/New_York", NOW, 86400, calendar=False)
+    assert elapsed.days_past_due(write_off) == 179
+
+
 def test_fast_clock_keeps_calendar_dpd_at_opening() -> None:
     clock = case_clock(date(2026, 11, 18), "Asia/Shanghai", NOW, 2)
     assert clock.days_past_due(NOW) == 10
