@@ -10,7 +10,7 @@ it: the debt brought up to date, then the update (`domain.case_updates`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from domain.case import CaseInput
@@ -40,6 +40,7 @@ class SimulatedCase:
 
     def __init__(self, case: CaseInput, policy: Policy, opened_at: datetime, case_id: str) -> None:
         self.case_id = case_id
+        opened_at = opened_at.astimezone(UTC)
         self.state = CaseState(case)
         # The preparation's choice: the borrower's timezone, else the policy's.
         timezone = case.borrower.timezone or policy.default_timezone
@@ -67,6 +68,9 @@ class SimulatedCase:
 
     def run(self, now: datetime, send: Sending) -> None:
         """Decide and act at `now` until the case waits (`wakes_at`) or completes."""
+        # In UTC, as `workflow.now()` is: an instant in a zone's own tzinfo adds and subtracts
+        # by the wall clock, which across a change of the clocks is an hour off.
+        now = now.astimezone(UTC)
         state = self.state
         for _ in range(DECISIONS_AT_ONCE_MAX):
             self._accrue(now)
@@ -84,7 +88,7 @@ class SimulatedCase:
                 self._run_step(decision, now, send)
             else:
                 self.seen_revision = state.revision
-                self.wakes_at = max(decision.until, now + LEAST_WAIT)
+                self.wakes_at = max(decision.until.astimezone(UTC), now + LEAST_WAIT)
                 return
         raise RuntimeError(
             f"case {state.case.loan_id} decided {DECISIONS_AT_ONCE_MAX} times at {now}"
@@ -108,6 +112,7 @@ class SimulatedCase:
         """Take a message at `now`; True if it changed what the case does next (the case must
         then decide again at once, as the workflow does). Raises `InvalidInput` for a message
         the case refuses (the real case's update would be rejected, and nothing changes)."""
+        now = now.astimezone(UTC)
         self._accrue(now)
         moment = Moment(now=now, today=self.today(now), rules=self.setup.policy.commitments)
         take_update(self.state, update, body, moment)
