@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps
@@ -79,10 +79,7 @@ class PortfolioRun:
         self.policy, self.end = policy, start + timedelta(days=days)
         self.runs = [
             LoanRun(
-                # Under the policy simulated, whatever the loan's own says.
-                SimulatedCase(
-                    replace(loan.case, policy=policy.name), policy, start, f"sim-{index:08d}"
-                ),
+                SimulatedCase(loan.case, policy, start, case_id=f"sim-{index:08d}"),
                 Borrower(behaviours.of(loan.segment), policy.commitments, policy.day_seconds, seed),
             )
             for index, loan in enumerate(loans)

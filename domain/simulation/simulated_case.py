@@ -21,6 +21,7 @@ from domain.debt import debt_terms
 from domain.decide import decide
 from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip
 from domain.policy import Policy
+from domain.routing import Strategy
 from domain.step_choice import stage_at
 from domain.step_plan import Made, StepPlan, Unsent, plan_step, record_step_outcome
 from domain.timing import case_today
@@ -42,6 +43,8 @@ class SimulatedCase:
         self.case_id = case_id
         opened_at = opened_at.astimezone(UTC)
         self.state = CaseState(case)
+        # As preparation chooses it: the policy simulated, whatever the loan's own says.
+        self.state.take_strategy(Strategy(policy=policy.name))
         # The preparation's choice: the borrower's timezone, else the policy's.
         timezone = case.borrower.timezone or policy.default_timezone
         self.setup = CaseSetup(
