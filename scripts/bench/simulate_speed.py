@@ -6,11 +6,14 @@ shipped behaviours, as `starter.py simulate` does, and prints one JSON object: t
 run took and the target (at most 60 s for 10,000 loans over 180 days on this project's 2-core
 machine). The portfolio is drawn from a fixed seed: every run simulates the same loans.
 
-    python scripts/bench/simulate_speed.py [LOANS] [POLICY]
+    python scripts/bench/simulate_speed.py [LOANS] [POLICY] [--csv PATH]
+
+`--csv PATH` keeps the portfolio there, to simulate it again (`starter.py simulate PATH ...`).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import platform
@@ -95,10 +98,14 @@ def write_portfolio(path: Path, loans: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    loans = int(argv[1]) if len(argv) > 1 else LOANS
-    policy = argv[2] if len(argv) > 2 else "default"
+    parser = argparse.ArgumentParser(description="How fast the simulator runs a portfolio.")
+    parser.add_argument("loans", type=int, nargs="?", default=LOANS)
+    parser.add_argument("policy", nargs="?", default="default")
+    parser.add_argument("--csv", type=Path, help="keep the portfolio in this file")
+    args = parser.parse_args(argv[1:])
+    loans, policy = args.loans, args.policy
     with tempfile.TemporaryDirectory() as folder:
-        portfolio = Path(folder) / "portfolio.csv"
+        portfolio = args.csv or Path(folder) / "portfolio.csv"
         write_portfolio(portfolio, loans)
         report = run_simulation(
             portfolio,
