@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from domain.case import CaseInput, parse_case_input
-from domain.commitments import check_plan, parse_plan
+from domain.commitments import Owed, check_plan, parse_plan
 from domain.errors import InvalidInput
 from domain.simulation.answers import Borrower, CaseView, Contacted, draw
 from domain.simulation.behaviours import Behaviours, parse_behaviours
@@ -94,18 +94,12 @@ def test_a_plan_is_one_the_case_takes_and_a_missed_one_stops_paying() -> None:
     now, *later = answer.turns
     assert [m.update for m in now.messages] == ["record_visit_outcome", "propose_plan"]
     plan = parse_plan(now.messages[1].body)
-    check_plan(plan, DEFAULT.commitments, today=TODAY, owed=_owed(100001))
+    check_plan(plan, DEFAULT.commitments, today=TODAY, owed=Owed(100001, "CNY"))
     assert [i.amount_minor for i in plan.installments] == [25000, 25000, 25000, 25001]
     assert [turn.messages[0].body["payment_id"] for turn in later] == [
         "sim-5-plan-1",
         "sim-5-plan-2",
     ]
-
-
-def _owed(amount: int) -> Any:
-    from domain.commitments import Owed
-
-    return Owed(amount, "CNY")
 
 
 @pytest.mark.parametrize(
