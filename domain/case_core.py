@@ -218,6 +218,12 @@ class CaseCore:
         return next((c for c in self.contacts if c.attempt_id == attempt_id), None)
 
     # -- the debt ----------------------------------------------------------------
+    def take_strategy(self, strategy: Strategy) -> None:
+        """The policy preparation chose (or the start input named) is the case's from now on."""
+        self.strategy = strategy
+        if self.case.policy != strategy.policy:
+            self.case = replace(self.case, policy=strategy.policy)
+
     def set_debt_terms(self, terms: DebtTerms) -> None:
         """Fix how the debt grows and is paid off (once the case knows its policy)."""
         self.debt = replace(self.current_debt, terms=terms)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -136,10 +135,7 @@ class CollectionCase(CaseAssignment):
         opened_at = datetime.fromisoformat(carried["opened_at"]) if carried else workflow.now()
         prepared = await self._prepare(state, opened_at)
         self._timezone = prepared.timezone
-        # The policy routing chose (or the start input named) is the case's from now on.
-        state.strategy = prepared.strategy or Strategy(policy=prepared.policy.name)
-        if state.case.policy != state.strategy.policy:
-            state.case = replace(state.case, policy=state.strategy.policy)
+        state.take_strategy(prepared.strategy or Strategy(policy=prepared.policy.name))
         # Workflow time around the preparation (a local activity) is not the same in a replay
         # as it was live when the preparation outlasted its workflow task: a case deciding by
         # it could decide otherwise on a worker that replays it. So the case's clock counts

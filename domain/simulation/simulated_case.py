@@ -19,7 +19,7 @@ from domain.case_updates import Moment, take_update
 from domain.clock import case_clock
 from domain.debt import debt_terms
 from domain.decide import decide
-from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip
+from domain.decisions import CaseSetup, Close, Complete, Lapse, QueueCallback, RunStep, Skip
 from domain.policy import Policy
 from domain.routing import Strategy
 from domain.step_choice import stage_at
@@ -89,6 +89,9 @@ class SimulatedCase:
                 state.skip_step(decision.index, decision.why)
             elif isinstance(decision, RunStep):
                 self._run_step(decision, now, send)
+            elif isinstance(decision, QueueCallback):
+                # Only a borrower's own page asks for one; no simulated borrower does.
+                raise RuntimeError(f"case {state.case.loan_id}: a call back is not simulated")
             else:
                 self.seen_revision = state.revision
                 self.wakes_at = max(decision.until.astimezone(UTC), now + LEAST_WAIT)
