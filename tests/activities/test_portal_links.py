@@ -24,7 +24,8 @@ from tests.helpers.desk_rows import add_case
 from tests.helpers.portal import KEYS, last_code, link_path, portal_app, sign_in_borrower
 
 PHONE_TAIL = "•••• 8000"
-SECRETS_OF_CASE = ("Name of B-L1", "+8613800138000", "L1", "1,000")
+# The loan id holds a "." so no random token (base64url) can contain it by chance.
+SECRETS_OF_CASE = ("Name of B-L.p1", "+8613800138000", "L.p1", "1,000")
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def shows_nothing_of_the_case(text: str) -> None:
 async def test_a_fresh_link_offers_a_code_and_shows_nothing_of_the_case(
     browser, store, desk_clock
 ) -> None:
-    path = link_path(store, add_case(store, "L1"), desk_clock.now)
+    path = link_path(store, add_case(store, "L.p1"), desk_clock.now)
     page = await browser.get(path)
     assert page.status_code == 200
     assert PHONE_TAIL in page.text
@@ -63,7 +64,7 @@ async def test_a_fresh_link_offers_a_code_and_shows_nothing_of_the_case(
 async def test_any_one_character_changed_shows_the_generic_page_and_sends_nothing(
     browser, store, desk_clock
 ) -> None:
-    path = link_path(store, add_case(store, "L1"), desk_clock.now)
+    path = link_path(store, add_case(store, "L.p1"), desk_clock.now)
     token = path.rsplit("/", 1)[1]
     for index, char in enumerate(token):
         changed = token[:index] + ("A" if char != "A" else "B") + token[index + 1 :]
@@ -79,7 +80,7 @@ async def test_any_one_character_changed_shows_the_generic_page_and_sends_nothin
 async def test_an_expired_link_offers_a_new_one_sent_under_a_limit(
     browser, store, desk_clock
 ) -> None:
-    path = link_path(store, add_case(store, "L1"), desk_clock.now, days=30)
+    path = link_path(store, add_case(store, "L.p1"), desk_clock.now, days=30)
     desk_clock.advance(timedelta(days=30))
     page = await browser.get(path)
     assert PHONE_TAIL not in page.text and "/new-link" in page.text
@@ -116,10 +117,10 @@ async def test_a_session_of_one_case_never_reaches_another(browser, store, desk_
 
 
 async def test_five_wrong_codes_pause_the_link(browser, store, desk_clock) -> None:
-    path = link_path(store, add_case(store, "L1"), desk_clock.now)
+    path = link_path(store, add_case(store, "L.p1"), desk_clock.now)
     await browser.get(path)
     await browser.post(f"{path}/code")
-    right = last_code(store, "C-L1")
+    right = last_code(store, "C-L.p1")
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     answers = [await browser.post(f"{path}/verify", {"code": wrong}) for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
@@ -132,24 +133,24 @@ async def test_five_wrong_codes_pause_the_link(browser, store, desk_clock) -> No
 async def test_a_code_expires_after_ten_minutes_and_is_used_once(
     browser, store, desk_clock
 ) -> None:
-    path = link_path(store, add_case(store, "L1"), desk_clock.now)
+    path = link_path(store, add_case(store, "L.p1"), desk_clock.now)
     await browser.get(path)
     await browser.post(f"{path}/code")
-    code = last_code(store, "C-L1")
+    code = last_code(store, "C-L.p1")
     desk_clock.advance(timedelta(minutes=10))
     late = await browser.post(f"{path}/verify", {"code": code})
     assert late.status_code == 200 and "location" not in late.headers
     await sign_in_borrower(browser, store, path)
     again = Browser(browser.app)
     await again.get(path)
-    reused = await again.post(f"{path}/verify", {"code": last_code(store, "C-L1")})
+    reused = await again.post(f"{path}/verify", {"code": last_code(store, "C-L.p1")})
     assert "location" not in reused.headers
     assert (await again.get("/p/home")).headers["location"] == "/p/again"
     await again.close()
 
 
 async def test_codes_per_link_are_limited(browser, store, desk_clock) -> None:
-    path = link_path(store, add_case(store, "L1"), desk_clock.now)
+    path = link_path(store, add_case(store, "L.p1"), desk_clock.now)
     await browser.get(path)
     answers = [(await browser.post(f"{path}/code")).status_code for _ in range(6)]
     assert answers == [200] * 5 + [429]
@@ -157,7 +158,7 @@ async def test_codes_per_link_are_limited(browser, store, desk_clock) -> None:
 
 
 async def test_the_portals_messages_count_against_no_cap(browser, store, desk_clock) -> None:
-    case = add_case(store, "L1")
+    case = add_case(store, "L.p1")
     await sign_in_borrower(browser, store, link_path(store, case, desk_clock.now))
     with store.session() as session:
         session.add(
@@ -183,24 +184,24 @@ async def test_no_personal_data_or_code_in_urls_titles_or_logs(
     browser, store, desk_clock, caplog
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    path = link_path(store, add_case(store, "L1"), desk_clock.now)
+    path = link_path(store, add_case(store, "L.p1"), desk_clock.now)
     await sign_in_borrower(browser, store, path)
-    code = last_code(store, "C-L1")
+    code = last_code(store, "C-L.p1")
     logged = "\n".join(record.getMessage() for record in caplog.records)
     for secret in (*SECRETS_OF_CASE[:2], code):
         assert secret not in logged and secret not in path
 
 
 async def test_portal_link_prints_a_url_that_works(browser, store, desk_clock) -> None:
-    case = add_case(store, "L1")
-    url = portal_link(store, KEYS, "L1", desk_clock.now)
+    case = add_case(store, "L.p1")
+    url = portal_link(store, KEYS, "L.p1", desk_clock.now)
     assert url.startswith(f"{KEYS.base_url}/p/")
     await sign_in_borrower(browser, store, url.removeprefix(KEYS.base_url))
     with pytest.raises(UsageError, match="no case for loan L9"):
         portal_link(store, KEYS, "L9", desk_clock.now)
     store.update(type(case), case.case_id, closed_at=utc_iso(desk_clock.now))
     with pytest.raises(UsageError, match="closed"):
-        portal_link(store, KEYS, "L1", desk_clock.now)
+        portal_link(store, KEYS, "L.p1", desk_clock.now)
 
 
 def test_without_portal_secret_the_case_database_keeps_one_for_every_process(
