@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import workflows
 from activities import metrics
@@ -44,6 +45,7 @@ from workflows.search_attributes import INDEXED_TYPES
 
 # The activities are synchronous (sqlmodel, file writes); they run on these threads.
 ACTIVITY_THREADS = 16
+PREPARATION_THREADS = 4
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 DEFAULT_CACHED_CASES = 10_000
 # The SDK's defaults: workflow tasks run one at a time per core anyway (Python's GIL).
@@ -57,6 +59,14 @@ SDK_SCRAPE_TIMEOUT_SECONDS = 5
 SDK_EXPORTER_BIND_ATTEMPTS = 5
 # Exit status when the case database is not at this version's schema: run the migrations.
 EXIT_DATABASE_NOT_READY = 4
+# The workflow's helper modules, imported once and shared by every case (see workflow_runner).
+SHARED_WORKFLOW_MODULES = (
+    "workflows.case_assignment",
+    "workflows.case_base",
+    "workflows.case_bookkeeping",
+    "workflows.case_messages",
+    "workflows.search_attributes",
+)
 # Where the worker's spans come from, in a trace (`OTEL_SERVICE_NAME` overrides it).
 TRACED_AS = "collections-worker"
 
@@ -77,9 +87,13 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         encryption.with_encryption_from_env(client),
         task_queue=task_queue or settings.task_queue(),
         workflows=[CollectionCase],
+        workflow_runner=workflow_runner(),
         activities=activities.all(),
-        activity_executor=ThreadPoolExecutor(max_workers=activity_threads),
+        # Threads for every activity slot and every local-activity slot: a case's preparation
+        # (local, inside its first workflow task) never queues behind sends in the pool.
+        activity_executor=ThreadPoolExecutor(max_workers=activity_threads + PREPARATION_THREADS),
         max_concurrent_activities=activity_threads,
+        max_concurrent_local_activities=PREPARATION_THREADS,
         max_concurrent_workflow_tasks=tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
         max_concurrent_workflow_task_polls=tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
         max_concurrent_activity_task_polls=tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
@@ -90,6 +104,20 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=tracing.worker_interceptors(client),
     )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, importing only the workflow's own module afresh for each case.
+
+    The sandbox runs every module a workflow imports anew for each case it starts or brings
+    back into its cache, unless the module is passed through. When a thousand cases open at
+    once, re-running the case's mixin modules (their message handlers' definitions and type
+    hints) was a third of the worker's time, all of it inside first workflow tasks. Those
+    modules hold no state of their own and only call the workflow API, so they are shared;
+    `workflows.collection_case`, the workflow's module, is still sandboxed.
+    """
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*SHARED_WORKFLOW_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def compile_workflow_modules() -> None:

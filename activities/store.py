@@ -66,7 +66,7 @@ class Store:
         if backend == "sqlite":
             if schema is not None:
                 raise ValueError("schema is supported on PostgreSQL only")
-            if make_url(url).database in (None, "", ":memory:"):
+            if not _is_file(url):
                 # A second engine would open a second, empty, database.
                 return cls(_sqlite_engine(url))
             return cls(_sqlite_engine(url), reader=_sqlite_engine(url, writes=False))
@@ -296,12 +296,32 @@ def _write_borrower(session: Session, borrower: Borrower, *, at: str) -> None:
     )
 
 
+# SQLite has one writer at a time. Threads of this process that want to write wait for the
+# one write connection in the pool's queue, woken as soon as it is free, instead of each
+# polling the database's lock with SQLite's growing sleeps (up to 100 ms between tries): under
+# a storm that polling let a case's preparation wait seconds behind later writers.
+_ONE_WRITER: dict[str, Any] = {
+    "pool_size": 1,
+    "max_overflow": 0,
+    "pool_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+}
+
+
+def _is_file(url: str) -> bool:
+    return make_url(url).database not in (None, "", ":memory:")
+
+
 def _sqlite_engine(url: str, *, writes: bool = True) -> Engine:
     """An engine whose transactions take the write lock when they begin (`writes`), or one
     whose transactions only read, each from one snapshot, beside the writer (WAL)."""
     # Activities run in a thread pool, so connections cross threads; the pool hands each one
     # to one thread at a time.
-    engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False},
+        hide_parameters=True,
+        **(_ONE_WRITER if writes and _is_file(url) else {}),
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

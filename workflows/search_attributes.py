@@ -7,6 +7,7 @@ due would only stay current by waking every case daily, so operators query `DueD
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -25,7 +26,7 @@ LOAN_ID = SearchAttributeKey.for_keyword("LoanId")
 OUTSTANDING_MINOR = SearchAttributeKey.for_int("OutstandingMinor")
 DUE_DATE = SearchAttributeKey.for_datetime("DueDate")
 
-ALL: list[SearchAttributeKey[Any]] = [
+ALL: tuple[SearchAttributeKey[Any], ...] = (
     STAGE,
     STATUS,
     BUCKET,
@@ -36,24 +37,28 @@ ALL: list[SearchAttributeKey[Any]] = [
     LOAN_ID,
     OUTSTANDING_MINOR,
     DUE_DATE,
-]
+)
 
 # Value types as the `temporal` CLI spells them for `--search-attribute NAME=TYPE`.
-CLI_TYPES = {
-    "CollectionStage": "Keyword",
-    "CollectionStatus": "Keyword",
-    "CollectionBucket": "Keyword",
-    "CollectionPolicy": "Keyword",
-    "CollectionPortfolio": "Keyword",
-    "CollectionAssignee": "Keyword",
-    "CollectionArm": "Keyword",
-    "LoanId": "Keyword",
-    "OutstandingMinor": "Int",
-    "DueDate": "Datetime",
-}
+CLI_TYPES = MappingProxyType(
+    {
+        "CollectionStage": "Keyword",
+        "CollectionStatus": "Keyword",
+        "CollectionBucket": "Keyword",
+        "CollectionPolicy": "Keyword",
+        "CollectionPortfolio": "Keyword",
+        "CollectionAssignee": "Keyword",
+        "CollectionArm": "Keyword",
+        "LoanId": "Keyword",
+        "OutstandingMinor": "Int",
+        "DueDate": "Datetime",
+    }
+)
 
 # The same types as the operator service takes them (`starter.py setup`, the test servers).
-INDEXED_TYPES: dict[str, IndexedValueType.ValueType] = {
-    name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
-    for name, kind in CLI_TYPES.items()
-}
+INDEXED_TYPES: MappingProxyType[str, IndexedValueType.ValueType] = MappingProxyType(
+    {
+        name: IndexedValueType.Value(f"INDEXED_VALUE_TYPE_{kind.upper()}")
+        for name, kind in CLI_TYPES.items()
+    }
+)
