@@ -1,24 +1,29 @@
-"""`make bench`: the figures of issue 5 from one run on this machine, as one JSON object.
+"""`make bench`: the figures of issues 5 and 19 from one run on this machine, as one JSON object.
 
-It starts its own Temporal dev server (on a SQLite file) and, in this process, the project's
-worker (`worker.create_worker`) on a temporary case database, then measures:
+For each dev server (`stock`: `temporal server start-dev` with no flags, in memory; `tuned`: as
+`make run` starts it, see dev_server) and each number of worker processes (BENCH_WORKER_PROCESSES,
+default 1 and the usable cores; the cases' worker is `worker.py`, see cases_worker), on a case
+database of its own, a run measures:
 
-1. the ceiling: N one-activity workflows started at once, completions per second;
+1. the ceiling: N one-activity workflows started at once, completions per second (their worker
+   in the benchmark's process, with the project worker's settings);
 2. quiet cases: N `default` cases (real days) due yesterday, so each sleeps until its first
-   reminder days away, as most of a real portfolio does; once every one is prepared (in the
-   case table), one partial `record_payment` per case, 20 in flight: the headline latency;
-   from their histories, the schedule-to-start of the activities that phase scheduled (the
-   bookkeeping each payment causes; their timers are days away and fire in no run);
-3. intake: N `demo` cases (a day is 2 s) started at once, beside the quiet ones, until every
-   case's first contact is in the outbox; then the same payments while those cases race
-   through their ladders (the worker saturated by the demo itself), and timer lateness and
-   activity schedule-to-start from the demo cases' histories;
-4. on the time-skipping test server, the history length of a `default` case left unpaid
-   until it completes, and of one paid in full once its first SMS went out.
+   reminder days away, as most of a real portfolio does; once every one is prepared, payments
+   at BENCH_PAYMENT_RATE a second (the headline latency), then one per case, 20 in flight;
+3. intake: an import of N `default` cases due their first reminder, then N `demo` cases (a day
+   is 2 s) started at once, until every case's first contact is in the outbox; then payments
+   while those cases race through their ladders, and timer lateness and activity
+   schedule-to-start from the demo cases' histories.
 
-Each scenario is a module beside this one (dev_server, time_skipping; payment_load, intake
-and case_histories are their measures), the workflow reached by contract names only (see
-bench_cases). N is BENCH_CASES (default 1000). Logs go to stderr; stdout carries the JSON alone.
+Then, once: BENCH_OPEN_CASES (default 10,000; 0 leaves it out) `default` cases asleep on the
+tuned server with the most worker processes, and a stream of short-timer cases and payments
+beside them (open_cases); and, on the time-skipping test server, the history length of a
+`default` case left unpaid until it completes, and of one paid in full once its first SMS went
+out (time_skipping).
+
+Each scenario is a module beside this one, the workflow reached by contract names only (see
+bench_cases). N is BENCH_CASES (default 1000); BENCH_SERVERS=stock or tuned runs one server.
+Logs go to stderr; stdout carries the JSON alone.
 """
 
 from __future__ import annotations
@@ -36,19 +41,28 @@ from typing import Any
 
 import structlog
 from case_histories import LATE_TIMER_MS
-from dev_server import on_dev_server
+from cases_worker import worker_processes
+from dev_server import on_dev_server, servers
+from open_cases import open_case_count, open_cases_on_time
 from time_skipping import ladder_event_counts
 
 log = structlog.get_logger("bench")
 
 # Each channel's provider, forced to the outbox: a benchmark never sends a real SMS.
 OUTBOX_ONLY = {"SMS_PROVIDER": "outbox", "EMAIL_PROVIDER": "outbox", "LETTER_PROVIDER": "outbox"}
-TARGETS: dict[str, tuple[str, float]] = {
-    "default_ladder_events": ("<=", 250),
-    "paid_after_first_sms_events": ("<=", 60),
-    "ratio_to_ceiling": (">=", 0.5),
-    "record_payment_ms_p99": ("<=", 150),
-    "timer_lateness_ms_p99_demo": ("<=", LATE_TIMER_MS),
+Target = tuple[str, str, float]  # (where in the figures, "<=" or ">=", bound)
+RUN_TARGETS: dict[str, Target] = {
+    "ratio_to_ceiling": ("ratio_to_ceiling", ">=", 0.5),
+    "record_payment_ms_p99": ("record_payment_ms.p99", "<=", 150),
+    "timer_lateness_ms_p99_demo": ("timer_lateness_ms_p99_demo", "<=", LATE_TIMER_MS),
+}
+OPEN_CASES_TARGETS: dict[str, Target] = {
+    "timer_lateness_ms_p99": ("timer_lateness_ms.p99", "<=", LATE_TIMER_MS),
+    "record_payment_ms_p99": ("record_payment_ms.p99", "<=", 150),
+}
+LADDER_TARGETS: dict[str, Target] = {
+    "default_ladder_events": ("default_ladder_events", "<=", 250),
+    "paid_after_first_sms_events": ("paid_after_first_sms_events", "<=", 60),
 }
 NOTES = {
     "record_payment_ms": "N open, quiet `default` cases (real days, each asleep until its first"
@@ -66,6 +80,12 @@ NOTES = {
     "quiet": "the quiet cases' timers are days away and fire in no run; their activity figure"
     " counts only what the payment phase scheduled (store_case_records)",
     "targets": "record_payment_ms_p99 is the quiet figure; timer lateness is the demo figure",
+    "runs": "one per dev server (stock: `temporal server start-dev` without flags, in memory;"
+    " tuned: as `make run` starts it) and number of worker processes (BENCH_WORKER_PROCESSES);"
+    " each with its own ceiling, measured in the benchmark's process",
+    "open_cases": "BENCH_OPEN_CASES `default` cases asleep, then for 60 s `demo` cases opened at"
+    " 2 a second (seconds-long timers) and payments to the open cases at BENCH_PAYMENT_RATE; on"
+    " the tuned server with the most worker processes",
 }
 
 
@@ -79,27 +99,65 @@ def machine() -> dict[str, Any]:
     }
 
 
-def targets_met(report: dict[str, Any]) -> dict[str, bool | None]:
-    values = {**report, "record_payment_ms_p99": report["record_payment_ms"]["p99"]}
+def figure(figures: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path of the figures; None where any part is missing."""
+    value: Any = figures
+    for key in path.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def targets_met(figures: dict[str, Any], targets: dict[str, Target]) -> dict[str, bool | None]:
     met: dict[str, bool | None] = {}
-    for name, (sense, bound) in TARGETS.items():
-        value = values.get(name)
+    for name, (path, sense, bound) in targets.items():
+        value = figure(figures, path)
         met[name] = None if value is None else (value <= bound if sense == "<=" else value >= bound)
     return met
 
 
+def described_targets(targets: dict[str, Target]) -> dict[str, str]:
+    return {name: f"{sense} {bound:g}" for name, (_, sense, bound) in targets.items()}
+
+
+def use_case_database(folder: Path) -> None:
+    """A case database and evidence folder of their own for the next scenario (a loan id is
+    a case once per database)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ["COLLECTIONS_VAR_DIR"] = str(folder)
+    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'collections.db'}"
+    os.environ["COLLECTIONS_EVIDENCE_DIR"] = str(folder / "evidence")
+
+
 async def run(cases: int) -> dict[str, Any]:
     report: dict[str, Any] = {"cases": cases, "machine": machine()}
+    os.environ.update(OUTBOX_ONLY)
+    counts = worker_processes()
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="collections-bench-") as tmp:
-        folder = Path(tmp)
-        os.environ["COLLECTIONS_VAR_DIR"] = tmp
-        os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'collections.db'}"
-        os.environ["COLLECTIONS_EVIDENCE_DIR"] = str(folder / "evidence")
-        os.environ.update(OUTBOX_ONLY)
-        report |= await on_dev_server(folder, cases)
-        report |= await ladder_event_counts()
-    report["targets"] = {name: f"{sense} {bound:g}" for name, (sense, bound) in TARGETS.items()}
-    report["targets_met"] = targets_met(report)
+        for server in servers():
+            for processes in counts:
+                folder = Path(tmp) / f"{server}-{processes}"
+                use_case_database(folder)
+                log.info("dev server run", server=server, processes=processes)
+                figures = await on_dev_server(folder, cases, server, processes)
+                runs.append(figures | {"targets_met": targets_met(figures, RUN_TARGETS)})
+        if open_cases := open_case_count():
+            folder = Path(tmp) / "open-cases"
+            use_case_database(folder)
+            log.info("open cases on time", open_cases=open_cases, processes=max(counts))
+            scenario = await open_cases_on_time(folder, open_cases, "tuned", max(counts))
+            report["open_cases"] = scenario | {
+                "targets_met": targets_met(scenario, OPEN_CASES_TARGETS)
+            }
+        use_case_database(Path(tmp) / "ladder")
+        ladder = await ladder_event_counts()
+    report["runs"] = runs
+    report |= ladder | {"targets_met": targets_met(ladder, LADDER_TARGETS)}
+    report["targets"] = {
+        "each run": described_targets(RUN_TARGETS),
+        "open_cases": described_targets(OPEN_CASES_TARGETS),
+        "ladder": described_targets(LADDER_TARGETS),
+    }
     report["notes"] = NOTES
     return report
 

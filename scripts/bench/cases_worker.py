@@ -1,6 +1,6 @@
-"""The worker the benchmark's cases run on: the project's worker in this process (the default),
-or, with BENCH_WORKER_PROCESSES=N, `worker.py` as deployed with WORKER_PROCESSES=N (N worker
-processes under one parent), so that one run can be set beside another with a different N.
+"""The worker the benchmark's cases run on: `worker.py` as deployed, with WORKER_PROCESSES=N
+(N worker processes under one parent). BENCH_WORKER_PROCESSES lists the N to run, comma
+separated; by default 1 and the usable cores, so that one run sets them side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.worker import Worker
+
+from runtime.worker_processes import available_cores
 
 log = structlog.get_logger("bench")
 
@@ -30,33 +31,29 @@ START_SECONDS = 120
 STOP_SECONDS = 60
 
 
-def worker_processes() -> int | None:
-    """BENCH_WORKER_PROCESSES as a number of processes; None (unset): the worker in-process."""
+def worker_processes() -> list[int]:
+    """The numbers of worker processes to run, from BENCH_WORKER_PROCESSES (default: 1 and the
+    usable cores)."""
     raw = os.environ.get(PROCESSES_ENV, "").strip()
     if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{PROCESSES_ENV}: must be a whole number of at least 1, not {raw!r}")
-    return int(raw)
+        return sorted({1, available_cores()})
+    counts = [part.strip() for part in raw.split(",")]
+    if not all(count.isdigit() and int(count) >= 1 for count in counts):
+        raise ValueError(
+            f"{PROCESSES_ENV}: whole numbers of at least 1, comma separated, not {raw!r}"
+        )
+    return sorted({int(count) for count in counts})
 
 
-def described(processes: int | None) -> dict[str, object]:
+def described(processes: int) -> dict[str, object]:
     """How the cases' worker ran, for the report."""
-    if processes is None:
-        return {"processes": 1, "run_as": "create_worker in the benchmark's process"}
     return {"processes": processes, "run_as": f"worker.py with WORKER_PROCESSES={processes}"}
 
 
 @contextlib.asynccontextmanager
-async def cases_worker_running(
-    client: Client, in_process: Worker, processes: int | None
-) -> AsyncIterator[None]:
-    """`in_process` running, or `worker.py` with `processes` processes polling the cases' task
-    queue (on the benchmark's dev server, database and settings, all from the environment)."""
-    if processes is None:
-        async with in_process:
-            yield
-        return
+async def cases_worker_running(client: Client, processes: int) -> AsyncIterator[None]:
+    """`worker.py` with `processes` processes polling the cases' task queue (on the
+    benchmark's dev server, database and settings, all from the environment)."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,

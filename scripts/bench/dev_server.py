@@ -1,8 +1,9 @@
-"""On the dev server: the ceiling, the quiet cases' payments, and intake beside a demo storm.
+"""On a dev server: the ceiling, the quiet cases' payments, and intake beside a demo storm.
 
-The project's worker (`worker.create_worker`) runs in this process, on the case database in
-`folder`, or as `worker.py` with BENCH_WORKER_PROCESSES processes (see cases_worker); the dev
-server runs on a SQLite file there too.
+Two servers: `stock`, `temporal server start-dev` as anyone starts it (in memory, no flags),
+and `tuned`, as `make run` starts it (`settings.DEV_SERVER_ARGS`, on a SQLite file in
+`folder`). The cases' worker is `worker.py` with a number of processes (see cases_worker), on
+the case database in `folder`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from bench_cases import CASES_QUEUE, CEILING_QUEUE, POLL_SECONDS, rounded, server_binary
 from case_histories import LATE_TIMER_MS, read_histories
-from cases_worker import cases_worker_running, described, worker_processes
+from cases_worker import cases_worker_running, described
 from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
 from figures import percentile
 from intake import daytime_zone, measure_intake, open_quiet_cases
@@ -65,28 +66,49 @@ class IntakeFigures:
     waits: list[float]
 
 
-async def on_dev_server(folder: Path, cases: int) -> dict[str, Any]:
-    processes = worker_processes()
-    env = await WorkflowEnvironment.start_local(
+Server = Literal["stock", "tuned"]
+SERVERS: tuple[Server, ...] = ("stock", "tuned")
+SERVERS_ENV = "BENCH_SERVERS"
+
+
+def servers() -> list[Server]:
+    """The dev servers to run on, from BENCH_SERVERS (default: both, comma separated)."""
+    raw = os.environ.get(SERVERS_ENV, "").strip()
+    named = [part.strip() for part in raw.split(",")] if raw else list(SERVERS)
+    chosen = [server for server in SERVERS if server in named]
+    if not chosen or len(chosen) != len(set(named)):
+        raise ValueError(f"{SERVERS_ENV}: a comma separated choice of {SERVERS}, not {raw!r}")
+    return chosen
+
+
+async def start_dev_server(folder: Path, server: Server) -> WorkflowEnvironment:
+    """`stock`: no flags, in memory; `tuned`: as `make run` starts it, on a SQLite file."""
+    tuned = server == "tuned"
+    return await WorkflowEnvironment.start_local(
         dev_server_existing_path=server_binary("temporal"),
-        dev_server_database_filename=str(folder / "temporal.db"),
+        dev_server_database_filename=str(folder / "temporal.db") if tuned else None,
         search_attributes=search_attributes.ALL,
         ui=False,
         dev_server_log_level="error",
-        # Started as `make run` starts it.
-        dev_server_extra_args=list(settings.DEV_SERVER_ARGS),
+        dev_server_extra_args=list(settings.DEV_SERVER_ARGS) if tuned else [],
     )
+
+
+async def on_dev_server(folder: Path, cases: int, server: Server, processes: int) -> dict[str, Any]:
+    env = await start_dev_server(folder, server)
     try:
         client = env.client
         cases_worker = project_worker.create_worker(client, task_queue=CASES_QUEUE)
         ceiling = await ceiling_with_worker_settings(client, cases_worker, cases)
-        async with cases_worker_running(client, cases_worker, processes):
+        async with cases_worker_running(client, processes):
             log.info("quiet: default cases until each is prepared", ceiling=ceiling)
             quiet = await pay_quiet_cases(client, cases)
             intake = await intake_beside_demo(client, folder / "collections.db", cases)
     finally:
         await env.shutdown()
-    return {"worker": described(processes)} | dev_server_report(ceiling, quiet, intake)
+    return {"server": server, "worker": described(processes)} | dev_server_report(
+        ceiling, quiet, intake
+    )
 
 
 async def ceiling_with_worker_settings(client: Client, cases_worker: Worker, cases: int) -> float:

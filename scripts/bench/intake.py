@@ -58,18 +58,21 @@ def first_contacts(database: Path) -> dict[str, datetime]:
     return {loan_id: datetime.fromisoformat(at) for loan_id, at in rows}
 
 
-async def open_quiet_cases(client: Client, loan_ids: list[str]) -> None:
+async def open_quiet_cases(
+    client: Client, loan_ids: list[str], expected: int | None = None
+) -> None:
     """Start `default` cases due yesterday and wait until each is prepared and asleep.
 
     A case is in the case table while its first workflow task still runs (preparation is a
     local activity); the search attributes it publishes when that task completes tell that
-    it is done. Only these cases have the `default` policy on the dev server.
+    it is done. Only these cases have the `default` policy on the dev server: `expected` is
+    how many there are with these (default: these alone).
     """
     # DPD 1: in grace, the first reminder (DPD 3) days away, so each case goes to sleep.
     await start_cases(client, loan_ids, days_ago(datetime.now(UTC), 1), "default")
     query = 'WorkflowType = "CollectionCase" AND CollectionPolicy = "default"'
     deadline = time.monotonic() + 60 + len(loan_ids)
-    while (await client.count_workflows(query)).count < len(loan_ids):
+    while (await client.count_workflows(query)).count < (expected or len(loan_ids)):
         if time.monotonic() > deadline:
             raise RuntimeError("the quiet cases were not all prepared")
         await asyncio.sleep(POLL_SECONDS)
