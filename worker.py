@@ -45,7 +45,6 @@ from workflows.search_attributes import INDEXED_TYPES
 
 # The activities are synchronous (sqlmodel, file writes); they run on these threads.
 ACTIVITY_THREADS = 16
-PREPARATION_THREADS = 4
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 DEFAULT_CACHED_CASES = 10_000
 # The SDK's defaults: workflow tasks run one at a time per core anyway (Python's GIL).
@@ -89,11 +88,8 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         workflows=[CollectionCase],
         workflow_runner=workflow_runner(),
         activities=activities.all(),
-        # Threads for every activity slot and every local-activity slot: a case's preparation
-        # (local, inside its first workflow task) never queues behind sends in the pool.
-        activity_executor=ThreadPoolExecutor(max_workers=activity_threads + PREPARATION_THREADS),
+        activity_executor=ThreadPoolExecutor(max_workers=activity_threads),
         max_concurrent_activities=activity_threads,
-        max_concurrent_local_activities=PREPARATION_THREADS,
         max_concurrent_workflow_tasks=tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
         max_concurrent_workflow_task_polls=tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
         max_concurrent_activity_task_polls=tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
