@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from activities.store import Store
 from cli.arguments import ClientFactory, CommandSet
 from cli.console import EXIT_ERROR, EXIT_OK, UsageError, err, out
 from cli.experiment_formats import experiment_csv, experiment_json, experiment_text
@@ -26,9 +30,12 @@ from cli.report_formats import report_csv, report_json, report_text
 from cli.report_html import report_html
 from cli.report_reading import ReportError, load_report, open_case_database, parse_as_of
 from domain.errors import InvalidInput
+from domain.experiment_report import ExperimentReport
 from policies.routing import load_routing
 from policies.unit_costs import load_unit_costs
 from runtime import settings
+
+Report = TypeVar("Report")
 
 
 def check_output(option: str, path: str | None) -> None:
@@ -49,6 +56,50 @@ def write_output(option: str, path: str, text: str) -> None:
         raise UsageError(f"{option}: cannot write {path}: {error.strerror or error}") from None
 
 
+@dataclass(frozen=True)
+class Formats(Generic[Report]):
+    """How one kind of report is written: as text, JSON, a CSV table and an HTML page."""
+
+    text: Callable[[Report], str]
+    json: Callable[[Report], object]
+    csv: Callable[[Report], str]
+    html: Callable[[Report], str]
+
+
+PORTFOLIO = Formats(report_text, report_json, report_csv, report_html)
+EXPERIMENT = Formats(experiment_text, experiment_json, experiment_csv, experiment_html)
+
+
+def produce(
+    read: Callable[[Store], Report],
+    formats: Formats[Report],
+    *,
+    as_json: bool,
+    csv_path: str | None,
+    html_path: str | None,
+    database_url: str | None,
+) -> str:
+    """Read a report from the case database and write the files asked for; returns what goes
+    to standard output (text, or JSON with `as_json`). Both files are checked before anything
+    is read, and nothing is written when the database cannot be read."""
+    check_output("--csv", csv_path)
+    check_output("--html", html_path)
+    store = open_case_database(database_url or settings.database_url())
+    try:
+        report = read(store)
+    except SQLAlchemyError as error:
+        raise ReportError(f"cannot read the case database: {error}") from error
+    finally:
+        store.dispose()
+    if csv_path is not None:
+        write_output("--csv", csv_path, formats.csv(report))
+    if html_path is not None:
+        write_output("--html", html_path, formats.html(report))
+    if as_json:
+        return json.dumps(formats.json(report), ensure_ascii=False, indent=2)
+    return formats.text(report)
+
+
 def run_report(
     *,
     as_of: str | None,
@@ -58,25 +109,16 @@ def run_report(
     database_url: str | None = None,
     now: datetime | None = None,
 ) -> str:
-    """Build the report from the case database and write the files asked for; returns what
-    goes to standard output (text, or JSON with `as_json`)."""
+    """The portfolio report from the case database (see `produce`)."""
     moment = parse_as_of(as_of, now or datetime.now(UTC))
-    check_output("--csv", csv_path)
-    check_output("--html", html_path)
-    store = open_case_database(database_url or settings.database_url())
-    try:
-        report = load_report(store, moment)
-    except SQLAlchemyError as error:
-        raise ReportError(f"cannot read the case database: {error}") from error
-    finally:
-        store.dispose()
-    if csv_path is not None:
-        write_output("--csv", csv_path, report_csv(report))
-    if html_path is not None:
-        write_output("--html", html_path, report_html(report))
-    if as_json:
-        return json.dumps(report_json(report), ensure_ascii=False, indent=2)
-    return report_text(report)
+    return produce(
+        lambda store: load_report(store, moment),
+        PORTFOLIO,
+        as_json=as_json,
+        csv_path=csv_path,
+        html_path=html_path,
+        database_url=database_url,
+    )
 
 
 def run_experiment_report(
@@ -88,26 +130,24 @@ def run_experiment_report(
     database_url: str | None = None,
     now: datetime | None = None,
 ) -> str:
-    """The experiment's arms compared, from the case database; as `run_report`."""
-    check_output("--csv", csv_path)
-    check_output("--html", html_path)
+    """The experiment's arms compared, from the case database (see `produce`)."""
     unit_costs = load_unit_costs(settings.unit_costs_path())
-    store = open_case_database(database_url or settings.database_url())
-    try:
-        report = load_experiment_report(store, experiment, unit_costs, now or datetime.now(UTC))
-    except NoCases as missing:
-        raise UsageError(f"{missing} {routing_note(experiment)}") from None
-    except SQLAlchemyError as error:
-        raise ReportError(f"cannot read the case database: {error}") from error
-    finally:
-        store.dispose()
-    if csv_path is not None:
-        write_output("--csv", csv_path, experiment_csv(report))
-    if html_path is not None:
-        write_output("--html", html_path, experiment_html(report))
-    if as_json:
-        return json.dumps(experiment_json(report), ensure_ascii=False, indent=2)
-    return experiment_text(report)
+    moment = now or datetime.now(UTC)
+
+    def read(store: Store) -> ExperimentReport:
+        try:
+            return load_experiment_report(store, experiment, unit_costs, moment)
+        except NoCases as missing:
+            raise UsageError(f"{missing} {routing_note(experiment)}") from None
+
+    return produce(
+        read,
+        EXPERIMENT,
+        as_json=as_json,
+        csv_path=csv_path,
+        html_path=html_path,
+        database_url=database_url,
+    )
 
 
 def routing_note(experiment: str) -> str:
