@@ -19,7 +19,10 @@ Then, once: BENCH_OPEN_CASES (default 10,000; 0 leaves it out) `default` cases a
 tuned server with the most worker processes, and a stream of short-timer cases and payments
 beside them (open_cases); and, on the time-skipping test server, the history length of a
 `default` case left unpaid until it completes, and of one paid in full once its first SMS went
-out (time_skipping).
+out, and the unpaid case's footprint (`footprint_default_case`: its history's events by type,
+bytes, tasks, visibility writes and Temporal Cloud billable actions, its rows and bytes in the
+case database, the statements its activities ran, its contacts by channel), the per-case
+figures of docs/capacity.md (time_skipping, case_footprint).
 
 Each scenario is a module beside this one, the workflow reached by contract names only (see
 bench_cases). N is BENCH_CASES (default 1000); BENCH_SERVERS=stock or tuned runs one server.

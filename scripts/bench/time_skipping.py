@@ -1,5 +1,6 @@
 """On the time-skipping test server: the history length of a `default` case left unpaid until
-it completes, and of one paid in full once its first SMS went out."""
+it completes, and of one paid in full once its first SMS went out; and the unpaid case's
+footprint (case_footprint), the per-case figures of docs/capacity.md."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from bench_cases import CURRENCY, LADDER_QUEUE, case_input, days_ago, server_binary
+from bench_cases import (
+    CURRENCY,
+    LADDER_QUEUE,
+    TIMEZONE,
+    case_input,
+    days_ago,
+    server_binary,
+)
+from case_footprint import DatabaseStatements, case_footprint
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
@@ -46,8 +55,10 @@ async def pay_in_full_after_first_contact(
     await case.execute_update("record_payment", payment | {"currency": CURRENCY}, result_type=dict)
 
 
-async def ladder_event_counts() -> dict[str, int]:
-    """History events, at completion, of a `default` case unpaid and of one paid after its SMS."""
+async def ladder_event_counts() -> dict[str, Any]:
+    """History events, at completion, of a `default` case unpaid and of one paid after its SMS,
+    and the unpaid case's footprint (read before the paid case starts, so that the database
+    statements counted are the unpaid case's alone)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=server_binary("temporal-test-server")
     )
@@ -60,14 +71,17 @@ async def ladder_event_counts() -> dict[str, int]:
         )
         async with project_worker.create_worker(env.client, task_queue=LADDER_QUEUE):
             log.info("time-skipping: default ladder unpaid, then paid after the first SMS")
-            unpaid = await start_default_case(env, "L-UNPAID", days_overdue=0)
-            log.info("unpaid case ended", status=(await unpaid.result())["status"])
+            with DatabaseStatements() as statements:
+                unpaid = await start_default_case(env, "L-UNPAID", days_overdue=0)
+                log.info("unpaid case ended", status=(await unpaid.result())["status"])
+            footprint = await case_footprint(unpaid, TIMEZONE, statements)
             paid = await start_default_case(env, "L-PAID", days_overdue=1)
             await pay_in_full_after_first_contact(env, paid)
             log.info("paid case ended", status=(await paid.result())["status"])
             return {
-                "default_ladder_events": len((await unpaid.fetch_history()).events),
+                "default_ladder_events": footprint["history"]["events"],
                 "paid_after_first_sms_events": len((await paid.fetch_history()).events),
+                "footprint_default_case": footprint,
             }
     finally:
         await env.shutdown()
