@@ -35,7 +35,7 @@ class CaseAssignment(CaseMessages):
         bucket_now = bucket(self._days_past_due())
         due = state.assignment_due(bucket_now)
         # Added after cases were running: histories recorded before it assigned nobody.
-        if due is None or not workflow.patched("assign-collector"):
+        if due is None or not self._changed("assign-collector"):
             return
         role, team = due
         try:

@@ -254,7 +254,7 @@ class CaseBookkeeping(CaseRun):
             ]
             arm = state.strategy.arm_label if state.strategy else None
             # Added after cases were running; only a case in an experiment has an arm.
-            if arm is not None and workflow.patched("strategy-arm"):
+            if arm is not None and self._changed("strategy-arm"):
                 updates.append(attrs.ARM.value_set(arm))
             if state.assignee is not None:
                 # A run carried over shows who is responsible as its first act too.

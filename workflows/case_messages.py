@@ -242,7 +242,7 @@ class CaseMessages(CaseBookkeeping):
                 workflow.now(),
                 # Added after cases were running: a wrong number recorded before it changed
                 # nothing else.
-                outcome_acts=workflow.patched("wrong-number-retires-phone"),
+                outcome_acts=self._changed("wrong-number-retires-phone"),
             ),
         )
         self._publish(state)
@@ -266,7 +266,7 @@ class CaseMessages(CaseBookkeeping):
                 workflow.now(),
                 # Added after cases were running: visit outcomes recorded before it asked
                 # for nothing more.
-                outcome_acts=workflow.patched("visit-outcomes-act"),
+                outcome_acts=self._changed("visit-outcomes-act"),
             ),
         )
 
@@ -304,7 +304,7 @@ class CaseMessages(CaseBookkeeping):
         state = self._taking(CALLBACK_REJECTED)
         # Added after cases were running: a call back's call task is new work for the loop. A
         # history without the marker never took one, so this refusal is never replayed.
-        if not workflow.patched("callback-request"):
+        if not self._changed("callback-request"):
             raise ApplicationError(
                 "this case takes no call backs", type=CALLBACK_REJECTED, non_retryable=True
             )

@@ -91,7 +91,7 @@ class CollectionCase(CaseAssignment):
         self._published = self._position(state)
         # Added after cases were running: a case opened past its first steps began in
         # `grace` until its first contact, and stayed there while a promise paused it.
-        if not state.closed and not carried and workflow.patched("stage-follows-ladder"):
+        if not state.closed and not carried and self._changed("stage-follows-ladder"):
             state.stage = stage_at(setup.policy, self._days_past_due())
         self._publish(state, first=True)
         writer = asyncio.create_task(self._write_journal())
@@ -116,7 +116,7 @@ class CollectionCase(CaseAssignment):
             else:
                 await self._wait(state, decision)
         # Added after cases were running: histories recorded before it have no such event.
-        if workflow.patched("audit-case-completed"):
+        if self._changed("audit-case-completed"):
             state.complete()
         self._publish(state)
         # Every journalled record reaches the database, and every update has its answer,
@@ -154,7 +154,7 @@ class CollectionCase(CaseAssignment):
             clock_start = workflow.now()
         self._opened_at = clock_start
         return CaseSetup(
-            refused_sends_count=not workflow.patched("refused-sends-do-not-count"),
+            refused_sends_count=not self._changed("refused-sends-do-not-count"),
             policy=prepared.policy,
             timezone=prepared.timezone,
             clock=case_clock(
@@ -164,7 +164,7 @@ class CollectionCase(CaseAssignment):
                 prepared.policy.day_seconds,
                 # Added after cases were running: they counted elapsed days, an hour off after
                 # a change of the clocks.
-                calendar=workflow.patched("calendar-days-past-due"),
+                calendar=self._changed("calendar-days-past-due"),
             ),
         )
 
@@ -195,7 +195,7 @@ class CollectionCase(CaseAssignment):
     async def _wait(self, state: CaseState, decision: Wait) -> None:
         deferred = decision.deferred
         # Added after cases were running: their histories record no deferrals.
-        if deferred is not None and workflow.patched("audit-deferrals"):
+        if deferred is not None and self._changed("audit-deferrals"):
             state.note_deferred(
                 deferred.step_index, deferred.channel, deferred.rule, decision.until
             )
@@ -258,7 +258,7 @@ class CollectionCase(CaseAssignment):
             )
         except ActivityError as error:
             # Added after cases were running: their contacts' records were not given back.
-            if workflow.patched("contact-records-given-back"):
+            if self._changed("contact-records-given-back"):
                 self._give_back(state, facts)
             outcome = contact_failed(
                 final=error.retry_state == RetryState.NON_RETRYABLE_FAILURE,
@@ -316,7 +316,7 @@ class CollectionCase(CaseAssignment):
         keep_call_sla = (
             isinstance(outcome, Made)
             and step.call_sla is not None
-            and workflow.patched("call-task-sla")
+            and self._changed("call-task-sla")
         )
         # When it was made, which is what caps and auditors count.
         record_step_outcome(

@@ -4,6 +4,7 @@ status, and the rows its activities write to the test's database."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -99,6 +100,21 @@ async def history_counts(handle: WorkflowHandle[Any, Any]) -> Counter[str]:
         counts[EventType.Name(event.event_type)] += 1
         counts["total"] += 1
     return counts
+
+
+async def patches_recorded(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], int]:
+    """The patch ids the case's history records, in order, and how many of its upserts set
+    `TemporalChangeVersion` (the SDK's record of each patch a run took)."""
+    patches: list[str] = []
+    version_upserts = 0
+    async for event in handle.fetch_history_events():
+        details = event.marker_recorded_event_attributes.details
+        if "patch-data" in details:
+            patches.append(str(json.loads(details["patch-data"].payloads[0].data)["id"]))
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+        if "TemporalChangeVersion" in fields.indexed_fields:
+            version_upserts += 1
+    return patches, version_upserts
 
 
 async def written(world: CaseWorld, count_sql: str, expected: int) -> None:

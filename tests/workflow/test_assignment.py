@@ -56,8 +56,9 @@ def patch_of(event: HistoryEvent) -> str | None:
 
 
 def assignment_events(events: list[HistoryEvent]) -> tuple[list[str], list[str]]:
-    """The events the rota's assignment added: its own (the `assign-collector` patch marker,
-    its activity's three, the upsert of the assignee), and what came between the activity's
+    """The events the rota's assignment added: its own (its activity's three, the upsert of the
+    assignee, and the `assign-collector` patch marker in a case opened before every change was
+    taken at once), and what came between the activity's
     completion and the upsert: the workflow task that took the activity's result (the case
     decides only after it), unless another event had already asked for one."""
     [scheduled] = [
@@ -128,12 +129,12 @@ async def test_a_case_in_phone_collection_is_assigned_by_the_rota_and_reassigned
     assert (first_status["stage"], first_status["assignee"]) == ("phone", "ann")
     assert second_status["assignee"] == "bob"
     assert assignees_upserted(assigned) == ["ann"]
-    # What the assignment added: the patch marker, one activity and the upsert; and the case
-    # awaits the activity's answer before it decides, in a workflow task of its own or (when
-    # something else had already asked for one) a shared one: 5 to 8 events.
+    # What the assignment added: one activity and the upsert (a new case takes every change at
+    # once, so no patch marker of its own); and the case awaits the activity's answer before it
+    # decides, in a workflow task of its own or (when something else had already asked for
+    # one) a shared one: 4 to 7 events.
     own, between = assignment_events(assigned)
     assert own == [
-        "EVENT_TYPE_MARKER_RECORDED",
         "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED",
         "EVENT_TYPE_ACTIVITY_TASK_STARTED",
         "EVENT_TYPE_ACTIVITY_TASK_COMPLETED",

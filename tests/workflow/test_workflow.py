@@ -23,13 +23,22 @@ from temporalio.worker import Worker
 
 from activities.case_activities import CollectionActivities
 from contracts import ContactRequest, ContactResult
-from tests.helpers.cases import end_case, history_counts, rows, start_case, until_idle, written
+from tests.helpers.cases import (
+    end_case,
+    history_counts,
+    patches_recorded,
+    rows,
+    start_case,
+    until_idle,
+    written,
+)
 from tests.helpers.histories import save_history
 from tests.helpers.temporal import (
     CaseWorld,
     advance_to_local_time,
     make_worker,
 )
+from workflows.case_base import ALL_CHANGES_SO_FAR
 from workflows.collection_case import CollectionCase
 
 CONTACT_ACTIVITIES = {"send_notice", "queue_call", "book_field_visit", "hand_off_to_legal"}
@@ -100,6 +109,9 @@ async def test_unpaid_case_climbs_every_stage_and_is_written_off(
 
     assert result["status"] == "written_off"
     assert result["stage"] == "closed"
+    # A new case takes every change to the workflow at once: one patch marker and one upsert
+    # of TemporalChangeVersion in its whole life, not one of each per change it reaches.
+    assert await patches_recorded(handle) == ([ALL_CHANGES_SO_FAR], 1)
     # Written off at DPD 180 (then reachable for a year of recovery before it completes).
     assert result["days_past_due"] == 180
     assert result["outstanding_minor"] == 500000
