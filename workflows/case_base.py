@@ -65,8 +65,25 @@ def decoded(value: RawValue) -> Any:
 
 # Every change to the workflow up to this one, as a case opened from now on takes them all: one
 # marker (and one TemporalChangeVersion upsert) in its first workflow task instead of one of
-# each at every change it reaches (CaseRun._changed).
+# each at every change it reaches (CaseRun._changed). It stands for these changes and no other:
+# a change made later is asked on its own, or a new bundle (a new id) takes it in.
 ALL_CHANGES_SO_FAR = "all-changes-to-2026-12-04"
+CHANGES_SO_FAR = frozenset(
+    {
+        "stage-follows-ladder",
+        "audit-case-completed",
+        "refused-sends-do-not-count",
+        "calendar-days-past-due",
+        "audit-deferrals",
+        "contact-records-given-back",
+        "call-task-sla",
+        "assign-collector",
+        "strategy-arm",
+        "callback-request",
+        "wrong-number-retires-phone",
+        "visit-outcomes-act",
+    }
+)
 
 
 class CaseRun:
@@ -114,9 +131,11 @@ class CaseRun:
         return self._pinned_now or workflow.now()
 
     def _changed(self, change: str) -> bool:
-        """`workflow.patched(change)`, answered without a marker of its own in a run that
-        began with every change (`ALL_CHANGES_SO_FAR`): for such a run it would be True."""
-        return self._all_changes or workflow.patched(change)
+        """`workflow.patched(change)`, answered without a marker of its own for a change of
+        `CHANGES_SO_FAR` in a run that began with all of them: for it, it would be True."""
+        if self._all_changes and change in CHANGES_SO_FAR:
+            return True
+        return workflow.patched(change)
 
     def _taking(self, error_type: str) -> CaseState:
         """The state, for an update handler about to take its message (counted against the

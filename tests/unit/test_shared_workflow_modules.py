@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import types
 from dataclasses import fields, is_dataclass
 from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -19,6 +21,7 @@ from temporalio.common import Priority, RetryPolicy
 
 import workflows
 from worker import SHARED_WORKFLOW_MODULES
+from workflows import case_base
 
 SANDBOXED = {"workflows.collection_case"}
 UNCHANGEABLE = (
@@ -76,3 +79,39 @@ def test_the_check_tells_a_list_from_a_tuple() -> None:
     assert unchangeable(("a", 1, timedelta(seconds=1)))
     assert not unchangeable(["a"])
     assert not unchangeable({"a": 1})
+
+
+def test_the_bundle_of_changes_stands_for_a_fixed_set() -> None:
+    """A case begun with ALL_CHANGES_SO_FAR skips the markers of exactly these changes. Adding
+    a change to the set would make running cases of this version replay it as taken: a new
+    change is asked on its own (`workflow.patched`), or a new bundle id takes it in."""
+    assert (
+        "all-changes-to-2026-12-04",
+        frozenset(
+            {
+                "stage-follows-ladder",
+                "audit-case-completed",
+                "refused-sends-do-not-count",
+                "calendar-days-past-due",
+                "audit-deferrals",
+                "contact-records-given-back",
+                "call-task-sla",
+                "assign-collector",
+                "strategy-arm",
+                "callback-request",
+                "wrong-number-retires-phone",
+                "visit-outcomes-act",
+            }
+        ),
+    ) == (case_base.ALL_CHANGES_SO_FAR, case_base.CHANGES_SO_FAR)
+
+
+def test_every_change_the_workflow_asks_is_in_the_bundle_or_asked_on_its_own() -> None:
+    """Each `_changed("…")` of the workflow's modules names a change of the bundle (changes
+    made after it would appear here beside it, asked with `workflow.patched`)."""
+    asked = {
+        match
+        for path in Path(workflows.__path__[0]).glob("*.py")
+        for match in re.findall(r'_changed\("([^"]+)"\)', path.read_text())
+    }
+    assert asked == set(case_base.CHANGES_SO_FAR)

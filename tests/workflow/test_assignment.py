@@ -48,43 +48,20 @@ def assignees_upserted(events: list[HistoryEvent]) -> list[str]:
     return found
 
 
-def patch_of(event: HistoryEvent) -> str | None:
+def local_activity_of(event: HistoryEvent) -> str | None:
+    """The activity type a local activity's marker records, or None for any other event."""
     details = event.marker_recorded_event_attributes.details
-    if "patch-data" not in details:
+    if "data" not in details:
         return None
-    return str(json.loads(details["patch-data"].payloads[0].data)["id"])
+    return str(json.loads(details["data"].payloads[0].data)["activity_type"])
 
 
-def assignment_events(events: list[HistoryEvent]) -> tuple[list[str], list[str]]:
-    """The events the rota's assignment added: its own (its activity's three, the upsert of the
-    assignee, and the `assign-collector` patch marker in a case opened before every change was
-    taken at once), and what came between the activity's
-    completion and the upsert: the workflow task that took the activity's result (the case
-    decides only after it), unless another event had already asked for one."""
-    [scheduled] = [
-        e.event_id
-        for e in events
-        if e.activity_task_scheduled_event_attributes.activity_type.name == "assign_collector"
-    ]
-    completed = next(
-        i
-        for i, e in enumerate(events)
-        if e.activity_task_completed_event_attributes.scheduled_event_id == scheduled
-    )
-    upsert = next(i for i in range(completed, len(events)) if assignees_upserted([events[i]]))
-    own = [
-        e
-        for e in events
-        if patch_of(e) == "assign-collector"
-        or e.event_id == scheduled
-        or e.activity_task_started_event_attributes.scheduled_event_id == scheduled
-        or e.activity_task_completed_event_attributes.scheduled_event_id == scheduled
-        or e is events[upsert]
-    ]
-    between = events[completed + 1 : upsert]
-    return [EventType.Name(e.event_type) for e in own], [
-        EventType.Name(e.event_type) for e in between
-    ]
+def assignment_events(events: list[HistoryEvent]) -> list[str]:
+    """The events from the rota's answer (the `assign_collector` local activity's marker) to
+    the upsert of the assignee, both included."""
+    [answered] = [i for i, e in enumerate(events) if local_activity_of(e) == "assign_collector"]
+    upsert = next(i for i in range(answered, len(events)) if assignees_upserted([events[i]]))
+    return [EventType.Name(e.event_type) for e in events[answered : upsert + 1]]
 
 
 async def history(handle: WorkflowHandle[Any, Any]) -> list[HistoryEvent]:
@@ -129,26 +106,20 @@ async def test_a_case_in_phone_collection_is_assigned_by_the_rota_and_reassigned
     assert (first_status["stage"], first_status["assignee"]) == ("phone", "ann")
     assert second_status["assignee"] == "bob"
     assert assignees_upserted(assigned) == ["ann"]
-    # What the assignment added: one activity and the upsert (a new case takes every change at
-    # once, so no patch marker of its own); and the case awaits the activity's answer before it
-    # decides, in a workflow task of its own or (when something else had already asked for
-    # one) a shared one: 4 to 7 events.
-    own, between = assignment_events(assigned)
-    assert own == [
-        "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED",
-        "EVENT_TYPE_ACTIVITY_TASK_STARTED",
-        "EVENT_TYPE_ACTIVITY_TASK_COMPLETED",
+    # What the assignment added: the rota's answer, taken by a local activity in the workflow
+    # task that found the assignment due, and the upsert in that same task: two events, no
+    # activity of its own and no workflow task of its own.
+    assert assignment_events(assigned) == [
+        "EVENT_TYPE_MARKER_RECORDED",
         "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
     ]
-    # The upsert is in the first workflow task completed after the answer.
-    assert between.count("EVENT_TYPE_WORKFLOW_TASK_STARTED") == 1
-    assert between.count("EVENT_TYPE_WORKFLOW_TASK_COMPLETED") == 1
     scheduled = [
         e.activity_task_scheduled_event_attributes.activity_type.name
         for e in events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
-    assert scheduled.count("assign_collector") == 1
+    assert "assign_collector" not in scheduled
+    assert [local_activity_of(e) for e in events].count("assign_collector") == 1
     # The supervisor's reassignment: answered, the same message again changes nothing.
     assert (
         answer
