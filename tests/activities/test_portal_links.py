@@ -102,18 +102,19 @@ def _notice(text: str) -> str:
 
 
 async def test_a_session_of_one_case_never_reaches_another(browser, store, desk_clock) -> None:
-    path_a = link_path(store, add_case(store, "LA"), desk_clock.now)
-    path_b = link_path(store, add_case(store, "LB"), desk_clock.now)
+    path_a = link_path(store, add_case(store, "L.A"), desk_clock.now)
+    path_b = link_path(store, add_case(store, "L.B"), desk_clock.now)
     await browser.get(path_b)
     await browser.post(f"{path_b}/code")
-    code_b = last_code(store, "C-LB")
+    code_b = last_code(store, "C-L.B")
     await browser.get(path_a)
     await browser.post(f"{path_a}/code")
     wrong = await browser.post(f"{path_a}/verify", {"code": code_b})
     assert wrong.status_code == 200 and "/p/home" not in wrong.headers.get("location", "")
     await sign_in_borrower(browser, store, path_a)
     home = await browser.get("/p/home")
-    assert "LA" in home.text and "LB" not in home.text
+    # Loan ids with a dot: no random token on the page (base64url) can hold one by chance.
+    assert "L.A" in home.text and "L.B" not in home.text
 
 
 async def test_five_wrong_codes_pause_the_link(browser, store, desk_clock) -> None:

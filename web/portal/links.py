@@ -10,10 +10,11 @@ same words either way. Every count is kept in `portal_events`, with the client's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from activities.failures import policy_named
@@ -36,12 +37,29 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _valid_link(web: WebContext, token: str, now: datetime) -> tuple[PortalLinkRow, CaseRow] | None:
+@dataclass(frozen=True)
+class OpenedLink:
+    """A genuine, unexpired link to a case that exists, as one request found it."""
+
+    web: WebContext
+    now: datetime
+    link: PortalLinkRow
+    case: CaseRow
+
+
+def opened_link(request: Request, token: str) -> OpenedLink | None:
+    """The link `token` opens now; None for a tampered, unknown or expired one (each route
+    answers that with `generic_page`, the same for all three)."""
+    web = context(request)
+    now = web.now()
     link = find_link(web.store, web.portal_keys().secret, token)
     if link is None or is_expired(link, now):
         return None
     case = web.store.get(CaseRow, link.case_id)
-    return None if case is None else (link, case)
+    return None if case is None else OpenedLink(web, now, link, case)
+
+
+Opened = Annotated[OpenedLink | None, Depends(opened_link)]
 
 
 def generic_page(
@@ -75,13 +93,10 @@ def link_page(
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)
-def open_link(request: Request, token: str) -> HTMLResponse:
-    web = context(request)
-    now = web.now()
-    found = _valid_link(web, token, now)
-    if found is None:
+def open_link(request: Request, token: str, opened: Opened) -> HTMLResponse:
+    if opened is None:
         return generic_page(request, token)
-    link, case = found
+    web, now, link, case = opened.web, opened.now, opened.link, opened.case
     record_event(
         web.store,
         portal.LINK_OPENED,
@@ -102,13 +117,10 @@ def _paused(web: WebContext, link: PortalLinkRow, now: datetime) -> bool:
 
 
 @router.post("/p/{token}/code", response_class=HTMLResponse)
-def send_code(request: Request, token: str) -> HTMLResponse:
-    web = context(request)
-    now = web.now()
-    found = _valid_link(web, token, now)
-    if found is None:
+def send_code(request: Request, token: str, opened: Opened) -> HTMLResponse:
+    if opened is None:
         return generic_page(request, token)
-    link, case = found
+    web, now, link, case = opened.web, opened.now, opened.link, opened.case
     if _paused(web, link, now):
         return link_page(request, token, case, "paused", 429)
     client = client_of(request)
@@ -157,14 +169,11 @@ def send_code(request: Request, token: str) -> HTMLResponse:
 
 @router.post("/p/{token}/verify", response_class=HTMLResponse)
 def verify_code(
-    request: Request, token: str, code: Annotated[str, Form(max_length=16)] = ""
+    request: Request, token: str, opened: Opened, code: Annotated[str, Form(max_length=16)] = ""
 ) -> Response:
-    web = context(request)
-    now = web.now()
-    found = _valid_link(web, token, now)
-    if found is None:
+    if opened is None:
         return generic_page(request, token)
-    link, case = found
+    web, now, link, case = opened.web, opened.now, opened.link, opened.case
     if _paused(web, link, now):
         return link_page(request, token, case, "paused", 429)
     kept = latest_code(web.store, link.link_id)
