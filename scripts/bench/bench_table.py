@@ -29,6 +29,7 @@ def run_rows(run: dict[str, Any]) -> list[Row]:
     met = run["targets_met"]
     payment, during = run["record_payment_ms"], run["record_payment_during_demo_ms"]
     saturated, lateness = run["record_payment_saturated_ms"], run["timer_lateness_ms_demo"]
+    late_p50, late_p99 = lateness["p50"], run["timer_lateness_ms_p99_demo"]
     return [
         (
             "server ceiling: one-activity workflows",
