@@ -47,8 +47,12 @@ from workflows.search_attributes import INDEXED_TYPES
 ACTIVITY_THREADS = 16
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 DEFAULT_CACHED_CASES = 10_000
-# The SDK's defaults: workflow tasks run one at a time per core anyway (Python's GIL).
-DEFAULT_WORKFLOW_TASKS = 100
+# Workflow tasks run one at a time per process anyway (Python's GIL): with the SDK's 100 at
+# once, a thousand cases opening together shared the GIL a hundred ways, and each first workflow
+# task took 2-3 s (p50; over 5 s for some, near the deadlock detector's 2 s per activation).
+# With 10 the first task takes about 0.2 s and the process opens as many cases a second; the
+# rest wait at the server, where waiting costs nothing (make bench, issue 19).
+DEFAULT_WORKFLOW_TASKS = 10
 DEFAULT_POLLERS = 5
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
