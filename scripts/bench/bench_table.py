@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 Row = tuple[str, str, str]
+NOT_MET = " **(not met)**"
 
 
 def number(value: float | None, unit: str = "", digits: int = 1) -> str:
@@ -23,6 +24,11 @@ def verdict(met: bool | None, target: str) -> str:
     if met is None:
         return f"{target}: not measured"
     return target if met else f"{target}: **not met**"
+
+
+def marked(value: str, met: bool | None) -> str:
+    """A run's figure, marked where it misses its target (the target is the row's)."""
+    return value + NOT_MET if met is False else value
 
 
 def run_rows(run: dict[str, Any]) -> list[Row]:
@@ -38,9 +44,12 @@ def run_rows(run: dict[str, Any]) -> list[Row]:
         ),
         (
             "intake to first contact, `demo` cases",
-            f"{number(run['intake_to_first_contact_cases_per_s'], ' /s')} = "
-            f"{number(run['ratio_to_ceiling'], digits=2)} of the ceiling",
-            verdict(met["ratio_to_ceiling"], "≥ 0.5"),
+            marked(
+                f"{number(run['intake_to_first_contact_cases_per_s'], ' /s')} = "
+                f"{number(run['ratio_to_ceiling'], digits=2)} of the ceiling",
+                met["ratio_to_ceiling"],
+            ),
+            "≥ 0.5",
         ),
         (
             "intake to first contact, an import of `default` cases",
@@ -50,8 +59,11 @@ def run_rows(run: dict[str, Any]) -> list[Row]:
         ),
         (
             "`record_payment`, quiet open cases, paced: p50 / p99",
-            f"{number(payment['p50'])} / {number(payment['p99'])} ms",
-            verdict(met["record_payment_ms_p99"], "p99 ≤ 150 ms"),
+            marked(
+                f"{number(payment['p50'])} / {number(payment['p99'])} ms",
+                met["record_payment_ms_p99"],
+            ),
+            "p99 ≤ 150 ms",
         ),
         (
             "`record_payment` saturated (20 in flight): p50 / p99, rate",
@@ -66,9 +78,12 @@ def run_rows(run: dict[str, Any]) -> list[Row]:
         ),
         (
             "timer lateness, demo cases: p50 / p99 (over 1 s)",
-            f"{number(late_p50, digits=0)} / {number(late_p99, digits=0)} ms"
-            f" ({lateness['over_1s']} of {run['samples']['demo']['timers']})",
-            verdict(met["timer_lateness_ms_p99_demo"], "p99 ≤ 1 s"),
+            marked(
+                f"{number(late_p50, digits=0)} / {number(late_p99, digits=0)} ms"
+                f" ({lateness['over_1s']} of {run['samples']['demo']['timers']})",
+                met["timer_lateness_ms_p99_demo"],
+            ),
+            "p99 ≤ 1 s",
         ),
         (
             "activity schedule-to-start, demo cases, p99",
