@@ -105,6 +105,13 @@ def runs_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def figure_table(rows: list[Row]) -> str:
+    """One figure a row: its name, its value and its target."""
+    lines = ["| figure | value | target |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {target} |" for name, value, target in rows]
+    return "\n".join(lines)
+
+
 def open_cases_table(report: dict[str, Any]) -> str:
     scenario = report.get("open_cases")
     if scenario is None:
@@ -134,9 +141,7 @@ def open_cases_table(report: dict[str, Any]) -> str:
             verdict(met["record_payment_ms_p99"], "p99 ≤ 150 ms"),
         ),
     ]
-    lines = ["| figure | value | target |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {target} |" for name, value, target in rows]
-    return "\n".join(lines)
+    return figure_table(rows)
 
 
 def ladder_table(report: dict[str, Any]) -> str:
@@ -153,9 +158,7 @@ def ladder_table(report: dict[str, Any]) -> str:
             verdict(met["paid_after_first_sms_events"], "≤ 60"),
         ),
     ]
-    lines = ["| figure | value | target |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {target} |" for name, value, target in rows]
-    return "\n".join(lines)
+    return figure_table(rows)
 
 
 def main() -> None:

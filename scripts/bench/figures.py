@@ -18,14 +18,17 @@ from temporalio.api.history.v1 import HistoryEvent
 
 NS_PER_MS = 1_000_000
 
-_CLOSED = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
-}
+# The events that end a run.
+CLOSED = frozenset(
+    {
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class ReadHistory:
 
     def pending_until(self) -> int | None:
         """Until when a still-pending timer or activity waited: the read, unless the run closed."""
-        if self.events and self.events[-1].event_type in _CLOSED:
+        if self.events and self.events[-1].event_type in CLOSED:
             return None
         return self.read_at_ns
 

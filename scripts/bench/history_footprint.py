@@ -37,6 +37,7 @@ from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from figures import CLOSED
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 
@@ -54,14 +55,6 @@ _ONE_ACTION = {
     EventType.EVENT_TYPE_NEXUS_OPERATION_SCHEDULED: "nexus",
     EventType.EVENT_TYPE_NEXUS_OPERATION_CANCEL_REQUESTED: "nexus",
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_OPTIONS_UPDATED: "options_updated",
-}
-_CLOSED = {
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
 }
 
 
@@ -102,7 +95,7 @@ def visibility_writes(events: Sequence[HistoryEvent]) -> dict[str, int]:
     are written like any other attribute), and the close."""
     start = _count(events, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
     upserts = _count(events, EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES)
-    close = sum(1 for event in events if event.event_type in _CLOSED)
+    close = sum(1 for event in events if event.event_type in CLOSED)
     return {"start": start, "upserts": upserts, "close": close, "total": start + upserts + close}
 
 
