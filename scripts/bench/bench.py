@@ -83,6 +83,11 @@ NOTES = {
     "quiet": "the quiet cases' timers are days away and fire in no run; their activity figure"
     " counts only what the payment phase scheduled (store_case_records)",
     "targets": "record_payment_ms_p99 is the quiet figure; timer lateness is the demo figure",
+    "cpu_ms_per_case": "CPU milliseconds per case (Linux /proc) of the dev server, the worker"
+    " processes and the benchmark: for the ceiling from the start of its workflows until the"
+    " last completed (its worker runs in the benchmark's process), for the demo cases from"
+    " their start until every first contact went out (the cases racing on meanwhile included)."
+    " On shared cores, their sum bounds how many cases a second the machine can open",
     "runs": "one per dev server (stock: `temporal server start-dev` without flags, in memory;"
     " tuned: as `make run` starts it) and number of worker processes (BENCH_WORKER_PROCESSES);"
     " each with its own ceiling, measured in the benchmark's process",

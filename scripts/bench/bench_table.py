@@ -31,11 +31,32 @@ def marked(value: str, met: bool | None) -> str:
     return value + NOT_MET if met is False else value
 
 
+def cpu_per_case(figures: dict[str, float | None] | None) -> str:
+    """CPU ms per case of the server and the worker (and the benchmark, where measured)."""
+    if not figures:
+        return "—"
+    return " + ".join(f"{number(ms)} {role}" for role, ms in figures.items()) + " ms"
+
+
+def cpu_rows(run: dict[str, Any]) -> list[Row]:
+    """Whose CPU each case took (runs before the figure was measured have none)."""
+    cpu = run.get("cpu_ms_per_case", {})
+    return [
+        (
+            "CPU per one-activity workflow (its worker in the benchmark)",
+            cpu_per_case(cpu.get("ceiling")),
+            "",
+        ),
+        ("CPU per `demo` case until its first contact", cpu_per_case(cpu.get("intake_demo")), ""),
+    ]
+
+
 def run_rows(run: dict[str, Any]) -> list[Row]:
+    return [*intake_rows(run), *latency_rows(run)]
+
+
+def intake_rows(run: dict[str, Any]) -> list[Row]:
     met = run["targets_met"]
-    payment, during = run["record_payment_ms"], run["record_payment_during_demo_ms"]
-    saturated, lateness = run["record_payment_saturated_ms"], run["timer_lateness_ms_demo"]
-    late_p50, late_p99 = lateness["p50"], run["timer_lateness_ms_p99_demo"]
     return [
         (
             "server ceiling: one-activity workflows",
@@ -51,12 +72,22 @@ def run_rows(run: dict[str, Any]) -> list[Row]:
             ),
             "≥ 0.5",
         ),
+        *cpu_rows(run),
         (
             "intake to first contact, an import of `default` cases",
             f"{number(run['intake_import_cases_per_s'], ' /s')} = "
             f"{number(run['import_ratio_to_ceiling'], digits=2)}",
             "",
         ),
+    ]
+
+
+def latency_rows(run: dict[str, Any]) -> list[Row]:
+    met = run["targets_met"]
+    payment, during = run["record_payment_ms"], run["record_payment_during_demo_ms"]
+    saturated, lateness = run["record_payment_saturated_ms"], run["timer_lateness_ms_demo"]
+    late_p50, late_p99 = lateness["p50"], run["timer_lateness_ms_p99_demo"]
+    return [
         (
             "`record_payment`, quiet open cases, paced: p50 / p99",
             marked(

@@ -51,9 +51,10 @@ def described(processes: int) -> dict[str, object]:
 
 
 @contextlib.asynccontextmanager
-async def cases_worker_running(client: Client, processes: int) -> AsyncIterator[None]:
+async def cases_worker_running(client: Client, processes: int) -> AsyncIterator[list[int]]:
     """`worker.py` with `processes` processes polling the cases' task queue (on the
-    benchmark's dev server, database and settings, all from the environment)."""
+    benchmark's dev server, database and settings, all from the environment); yields the
+    worker processes' pids."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
@@ -65,9 +66,9 @@ async def cases_worker_running(client: Client, processes: int) -> AsyncIterator[
     env.setdefault("LOG_LEVEL", "WARNING")
     parent = await asyncio.create_subprocess_exec(sys.executable, str(WORKER_SCRIPT), env=env)
     try:
-        await until_polling(client, processes, parent)
+        pids = await until_polling(client, processes, parent)
         log.info("worker processes polling", processes=processes)
-        yield
+        yield pids
     finally:
         if parent.returncode is None:
             parent.send_signal(signal.SIGTERM)
@@ -75,8 +76,11 @@ async def cases_worker_running(client: Client, processes: int) -> AsyncIterator[
         log.info("worker processes stopped", status=status)
 
 
-async def until_polling(client: Client, processes: int, parent: asyncio.subprocess.Process) -> None:
-    """Wait until `processes` workers (by their `pid@host` identity) poll the cases' queue."""
+async def until_polling(
+    client: Client, processes: int, parent: asyncio.subprocess.Process
+) -> list[int]:
+    """Wait until `processes` workers (by their `pid@host` identity) poll the cases' queue;
+    their pids."""
     request = DescribeTaskQueueRequest(
         namespace=client.namespace,
         task_queue=TaskQueue(name=CASES_QUEUE),
@@ -87,8 +91,9 @@ async def until_polling(client: Client, processes: int, parent: asyncio.subproce
         if parent.returncode is not None:
             raise RuntimeError(f"worker.py exited with {parent.returncode} as it started")
         answer = await client.workflow_service.describe_task_queue(request)
-        if len({poller.identity for poller in answer.pollers}) >= processes:
-            return
+        identities = {poller.identity for poller in answer.pollers}
+        if len(identities) >= processes:
+            return sorted(int(identity.split("@", 1)[0]) for identity in identities)
         if time.monotonic() > deadline:
             raise RuntimeError(f"{processes} worker processes not polling in {START_SECONDS} s")
         await asyncio.sleep(POLL_SECONDS)

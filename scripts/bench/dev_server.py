@@ -21,6 +21,7 @@ from bench_cases import CASES_QUEUE, CEILING_QUEUE, POLL_SECONDS, rounded, serve
 from case_histories import LATE_TIMER_MS, read_histories
 from cases_worker import cases_worker_running, described
 from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
+from cpu_use import CpuReading, dev_server_pid
 from figures import percentile
 from intake import daytime_zone, measure_intake, open_quiet_cases
 from payment_load import measure_payments
@@ -61,6 +62,7 @@ class IntakeFigures:
 
     import_per_s: float | None
     demo_per_s: float | None
+    demo_cpu: dict[str, float | None]
     demo_payments: dict[str, Any]
     lateness: list[float]
     waits: list[float]
@@ -98,16 +100,21 @@ async def on_dev_server(folder: Path, cases: int, server: Server, processes: int
     env = await start_dev_server(folder, server)
     try:
         client = env.client
+        server_pids = [pid] if (pid := dev_server_pid()) is not None else []
         cases_worker = project_worker.create_worker(client, task_queue=CASES_QUEUE)
+        # The ceiling's worker runs in this process: its CPU is the benchmark's.
+        reading = CpuReading.now({"server": server_pids, "worker": [os.getpid()]})
         ceiling = await ceiling_with_worker_settings(client, cases_worker, cases)
-        async with cases_worker_running(client, processes):
+        ceiling_cpu = reading.ms_per_case(cases)
+        async with cases_worker_running(client, processes) as worker_pids:
             log.info("quiet: default cases until each is prepared", ceiling=ceiling)
             quiet = await pay_quiet_cases(client, cases)
-            intake = await intake_beside_demo(client, folder / "collections.db", cases)
+            roles = {"server": server_pids, "worker": worker_pids, "benchmark": [os.getpid()]}
+            intake = await intake_beside_demo(client, folder / "collections.db", cases, roles)
     finally:
         await env.shutdown()
     return {"server": server, "worker": described(processes)} | dev_server_report(
-        ceiling, quiet, intake
+        ceiling, ceiling_cpu, quiet, intake
     )
 
 
@@ -156,8 +163,11 @@ async def pay_quiet_cases(client: Client, cases: int) -> QuietFigures:
     return QuietFigures(paced, saturated, lateness, waits)
 
 
-async def intake_beside_demo(client: Client, database: Path, cases: int) -> IntakeFigures:
-    """An import of `default` cases, then the demo cases, their payments and histories."""
+async def intake_beside_demo(
+    client: Client, database: Path, cases: int, roles: dict[str, list[int]]
+) -> IntakeFigures:
+    """An import of `default` cases, then the demo cases (and the CPU that each of `roles`
+    spent on them until each had its first contact), their payments and histories."""
     zone = daytime_zone(datetime.now(UTC))
     log.info("intake: an import of `default` cases, first reminder due", timezone=zone)
     import_ids = [f"I-{i:05d}" for i in range(cases)]
@@ -165,23 +175,28 @@ async def intake_beside_demo(client: Client, database: Path, cases: int) -> Inta
     log.info("intake: demo cases until each has its first contact")
     demo_ids = [f"L-{i:05d}" for i in range(cases)]
     opened = time.monotonic()
+    reading = CpuReading.now(roles)
     intake = await measure_intake(client, demo_ids, database)
+    intake_cpu = reading.ms_per_case(cases)
     log.info("record_payment on the demo cases", intake=intake)
     demo_payments = await measure_payments(client, demo_ids)
     await asyncio.sleep(opened + MIN_RUN_SECONDS - time.monotonic())
     log.info("reading the demo cases' histories")
     lateness, waits = await read_histories(client, demo_ids)
-    return IntakeFigures(intake_import, intake, demo_payments, lateness, waits)
+    return IntakeFigures(intake_import, intake, intake_cpu, demo_payments, lateness, waits)
 
 
 def ratio(part: float | None, ceiling: float) -> float | None:
     return None if part is None else part / ceiling
 
 
-def dev_server_report(ceiling: float, quiet: QuietFigures, intake: IntakeFigures) -> dict[str, Any]:
+def dev_server_report(
+    ceiling: float, ceiling_cpu: dict[str, float | None], quiet: QuietFigures, intake: IntakeFigures
+) -> dict[str, Any]:
     lateness = intake.lateness
     return {
         "ceiling_workflows_per_s": rounded(ceiling, 2),
+        "cpu_ms_per_case": {"ceiling": ceiling_cpu, "intake_demo": intake.demo_cpu},
         "intake_to_first_contact_cases_per_s": rounded(intake.demo_per_s, 2),
         "ratio_to_ceiling": rounded(ratio(intake.demo_per_s, ceiling), 3),
         "intake_import_cases_per_s": rounded(intake.import_per_s, 2),

@@ -1,0 +1,83 @@
+"""CPU time the benchmark's processes spend on a phase, per case (Linux `/proc`).
+
+On one machine the dev server, the worker processes and the benchmark share the cores, so a
+throughput figure alone does not say whose work bounds it. What each process spent between
+two readings, divided by the cases of the phase, does: the ceiling's one-activity workflow
+against a `demo` case's intake, on the server and in the worker, side by side.
+
+Where `/proc` is missing (not Linux) the figures are None; the benchmark runs all the same.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench_cases import rounded
+
+PROC = Path("/proc")
+DEV_SERVER_COMMAND = "server start-dev"
+
+
+def cpu_seconds(pid: int, proc: Path = PROC) -> float | None:
+    """User and system CPU seconds of process `pid` so far; None if it is gone (or no /proc).
+
+    Fields 14 and 15 of /proc/PID/stat, in clock ticks; the command name (field 2) may hold
+    spaces and parentheses, so the fields are counted from its closing parenthesis.
+    """
+    try:
+        stat = (proc / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    user_ticks, system_ticks = int(fields[11]), int(fields[12])
+    return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def dev_server_pid(parent: int | None = None, proc: Path = PROC) -> int | None:
+    """The `temporal server start-dev` child of `parent` (default: this process), if any."""
+    parent = os.getpid() if parent is None else parent
+    for entry in proc.glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent_pid = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent_pid == parent and DEV_SERVER_COMMAND in command:
+            return int(entry.name)
+    return None
+
+
+@dataclass(frozen=True)
+class CpuReading:
+    """CPU seconds so far of each role's processes (a role: `server`, `worker`, `benchmark`)."""
+
+    pids: Mapping[str, tuple[int, ...]]
+    seconds: Mapping[int, float | None]
+
+    @classmethod
+    def now(cls, pids: Mapping[str, Iterable[int]]) -> CpuReading:
+        chosen = {role: tuple(role_pids) for role, role_pids in pids.items()}
+        every = {pid for role_pids in chosen.values() for pid in role_pids}
+        return cls(chosen, {pid: cpu_seconds(pid) for pid in every})
+
+    def ms_per_case(self, cases: int) -> dict[str, float | None]:
+        """Each role's CPU milliseconds per case from this reading until now (None for a role
+        whose processes cannot be read, or with none)."""
+        later = CpuReading.now(self.pids)
+        figures: dict[str, float | None] = {}
+        for role, role_pids in self.pids.items():
+            spent = [_spent(self.seconds[pid], later.seconds[pid]) for pid in role_pids]
+            if not spent or any(seconds is None for seconds in spent):
+                figures[role] = None
+                continue
+            total = sum(seconds for seconds in spent if seconds is not None)
+            figures[role] = rounded(1000 * total / cases)
+        return figures
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
