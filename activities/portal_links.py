@@ -7,9 +7,10 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from activities.store import Store
 from domain.portal import link_expiry, link_id_of, link_url, new_link_id, token_of
@@ -36,6 +37,21 @@ class LinkKeys:
         return link_url(self.base_url, token_of(self.secret, link_id))
 
 
+def new_link(
+    case: CaseRow, *, at: datetime, days: int, attempt_id: str | None = None
+) -> PortalLinkRow:
+    """A link to `case` valid `days` from `at`, not yet written: a notice writes its link in
+    the transaction that writes its outbox row."""
+    return PortalLinkRow(
+        link_id=new_link_id(),
+        case_id=case.case_id,
+        loan_id=case.loan_id,
+        attempt_id=attempt_id,
+        created_at=utc_iso(at),
+        expires_at=utc_iso(link_expiry(at, days)),
+    )
+
+
 def make_link(
     store: Store,
     keys: LinkKeys,
@@ -45,36 +61,34 @@ def make_link(
     days: int,
     attempt_id: str | None = None,
 ) -> str:
-    """A link to `case` valid `days` from `at`; for `attempt_id`, the one made for it before."""
+    """A link to `case` valid `days` from `at`, written; for `attempt_id`, the one made for it
+    before."""
     if attempt_id is not None:
-        found = _link_of_attempt(store, attempt_id)
+        found = stored_link_of_attempt(store, attempt_id)
         if found is not None:
             return keys.url(found.link_id)
-    row = PortalLinkRow(
-        link_id=new_link_id(),
-        case_id=case.case_id,
-        loan_id=case.loan_id,
-        attempt_id=attempt_id,
-        created_at=utc_iso(at),
-        expires_at=utc_iso(link_expiry(at, days)),
-    )
+    row = new_link(case, at=at, days=days, attempt_id=attempt_id)
     try:
         with store.session() as session:
             session.add(row)
     except IntegrityError:
         # A concurrent try of the same attempt wrote its link first: that one is the link.
-        found = _link_of_attempt(store, attempt_id or "")
+        found = stored_link_of_attempt(store, attempt_id or "")
         if found is None:
             raise
         return keys.url(found.link_id)
     return keys.url(row.link_id)
 
 
-def _link_of_attempt(store: Store, attempt_id: str) -> PortalLinkRow | None:
+def stored_link_of_attempt(store: Store, attempt_id: str) -> PortalLinkRow | None:
     with store.reading() as session:
-        return session.exec(
-            select(PortalLinkRow).where(col(PortalLinkRow.attempt_id) == attempt_id)
-        ).first()
+        return link_of_attempt(session, attempt_id)
+
+
+def link_of_attempt(session: Session, attempt_id: str) -> PortalLinkRow | None:
+    return session.exec(
+        select(PortalLinkRow).where(col(PortalLinkRow.attempt_id) == attempt_id)
+    ).first()
 
 
 def find_link(store: Store, secret: str, token: str) -> PortalLinkRow | None:
@@ -98,11 +112,21 @@ def open_case_of_loan(store: Store, loan_id: str) -> CaseRow | None:
 
 
 LINK_SECRET = "links"
+# The secret a case database keeps never changes once made, so each process reads it once per
+# database rather than before every notice it sends.
+_KEPT_SECRETS: WeakKeyDictionary[Store, str] = WeakKeyDictionary()
 
 
 def kept_secret(store: Store) -> str:
     """The link secret kept in the case database, made on first use. Two processes making it at
     once both insert-if-absent and read back the one that won."""
+    kept = _KEPT_SECRETS.get(store)
+    if kept is None:
+        kept = _KEPT_SECRETS[store] = _kept_or_made_secret(store)
+    return kept
+
+
+def _kept_or_made_secret(store: Store) -> str:
     found = store.get(PortalSecretRow, LINK_SECRET)
     if found is not None:
         return found.secret

@@ -7,6 +7,7 @@ whether the message arrived before it sends again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -19,16 +20,26 @@ from activities.contacting import Contacting, deferral, log_attempt
 from activities.failures import INVALID_CONTACT, policy_named, rejected, unavailable
 from activities.notify import Delivery, DeliveryRejected, DeliveryUnavailable, OutboundMessage
 from activities.outbox import SENDABLE, attempt_row, contact_detail, notice_body, result_of
-from activities.portal_links import LinkKeys, make_link
+from activities.portal_links import LinkKeys, make_link, new_link, stored_link_of_attempt
 from activities.providers.base import PROVIDER_REJECTION
 from contracts import ContactRequest, ContactResult
 from domain.channels import NOTICE_CHANNELS
+from migrations.portal_tables import PortalLinkRow
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
 
 # What is left of a Retry-After that the activity waits out by its own retry, not by deferring.
 PROVIDER_WAIT_RETRIED = timedelta(seconds=2)
 
 log = activity.logger
+
+
+@dataclass(frozen=True)
+class NoticeLink:
+    """The link a notice carries, and its row when it is new: written in the transaction that
+    writes the notice's outbox row, not in one of its own."""
+
+    url: str
+    unwritten: tuple[PortalLinkRow, ...] = ()
 
 
 class NoticeSending(Contacting):
@@ -44,7 +55,8 @@ class NoticeSending(Contacting):
         row, case, borrower = self._contact_facts(request)
         if row is not None and row.status not in SENDABLE:
             return result_of(row)
-        body = notice_body(request, borrower, case, self._portal_link(request, case, borrower))
+        link = self._portal_link(request, case, borrower, new_attempt=row is None)
+        body = notice_body(request, borrower, case, link.url)
         if row is None:
             recipient = contact_detail(request.channel, borrower)
             attempt = attempt_row(
@@ -53,31 +65,50 @@ class NoticeSending(Contacting):
                 status="pending" if recipient else "skipped",
                 body=body,
             )
-            deferred = self._reserve(request, case, attempt)
+            deferred = self._reserve(request, case, attempt, *link.unwritten)
             if deferred is not None:
                 return deferred
             row = self._written(request.attempt_id)
+            if row.body != body:
+                # A concurrent try of this attempt wrote it first, with the link it made: the
+                # notice carries that one.
+                body = notice_body(request, borrower, case, self._stored_link(request))
         if row.status in SENDABLE:
             assert borrower is not None  # without the borrower's row the attempt is skipped
             return self._send(row, borrower, body)
         return result_of(row)
 
     def _portal_link(
-        self, request: ContactRequest, case: CaseRow | None, borrower: BorrowerRow | None
-    ) -> str:
+        self,
+        request: ContactRequest,
+        case: CaseRow | None,
+        borrower: BorrowerRow | None,
+        *,
+        new_attempt: bool,
+    ) -> NoticeLink:
         """The borrower's signed link for this notice: made once per attempt (a retry renders
         the same link), valid for the policy's `[portal] link_days` from the case's moment of
-        the contact. None is made for a notice that cannot be sent."""
-        if case is None or borrower is None:
-            return ""
-        return make_link(
-            self.store,
-            LinkKeys.from_env(self.store),
-            case,
-            at=datetime.fromisoformat(request.scheduled_at),
-            days=policy_named(case.policy).portal_link_days,
-            attempt_id=request.attempt_id,
-        )
+        the contact. None is made for a notice that cannot be sent. A new attempt's link is
+        written with its outbox row."""
+        if case is None or contact_detail(request.channel, borrower) is None:
+            return NoticeLink("")
+        keys = LinkKeys.from_env(self.store)
+        found = stored_link_of_attempt(self.store, request.attempt_id)
+        if found is not None:
+            return NoticeLink(keys.url(found.link_id))
+        at = datetime.fromisoformat(request.scheduled_at)
+        days = policy_named(case.policy).portal_link_days
+        if not new_attempt:
+            # An attempt written before its notices carried links gets one now.
+            url = make_link(self.store, keys, case, at=at, days=days, attempt_id=request.attempt_id)
+            return NoticeLink(url)
+        row = new_link(case, at=at, days=days, attempt_id=request.attempt_id)
+        return NoticeLink(keys.url(row.link_id), (row,))
+
+    def _stored_link(self, request: ContactRequest) -> str:
+        """The link written for this attempt."""
+        found = stored_link_of_attempt(self.store, request.attempt_id)
+        return "" if found is None else LinkKeys.from_env(self.store).url(found.link_id)
 
     def _send(self, row: ContactAttemptRow, borrower: BorrowerRow, body: str) -> ContactResult:
         """Send the pending row unless a rule blocks it or the provider's Retry-After runs."""
