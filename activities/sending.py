@@ -72,7 +72,8 @@ class NoticeSending(Contacting):
             if row.body != body:
                 # A concurrent try of this attempt wrote it first, with the link it made: the
                 # notice carries that one.
-                body = notice_body(request, borrower, case, self._stored_link(request))
+                keys = LinkKeys.from_env(self.store)
+                body = notice_body(request, borrower, case, self._stored_link(request, keys) or "")
         if row.status in SENDABLE:
             assert borrower is not None  # without the borrower's row the attempt is skipped
             return self._send(row, borrower, body)
@@ -93,9 +94,9 @@ class NoticeSending(Contacting):
         if case is None or contact_detail(request.channel, borrower) is None:
             return NoticeLink("")
         keys = LinkKeys.from_env(self.store)
-        found = stored_link_of_attempt(self.store, request.attempt_id)
-        if found is not None:
-            return NoticeLink(keys.url(found.link_id))
+        stored = self._stored_link(request, keys)
+        if stored is not None:
+            return NoticeLink(stored)
         at = datetime.fromisoformat(request.scheduled_at)
         days = policy_named(case.policy).portal_link_days
         if not new_attempt:
@@ -105,10 +106,10 @@ class NoticeSending(Contacting):
         row = new_link(case, at=at, days=days, attempt_id=request.attempt_id)
         return NoticeLink(keys.url(row.link_id), (row,))
 
-    def _stored_link(self, request: ContactRequest) -> str:
-        """The link written for this attempt."""
+    def _stored_link(self, request: ContactRequest, keys: LinkKeys) -> str | None:
+        """The link written for this attempt, if there is one."""
         found = stored_link_of_attempt(self.store, request.attempt_id)
-        return "" if found is None else LinkKeys.from_env(self.store).url(found.link_id)
+        return None if found is None else keys.url(found.link_id)
 
     def _send(self, row: ContactAttemptRow, borrower: BorrowerRow, body: str) -> ContactResult:
         """Send the pending row unless a rule blocks it or the provider's Retry-After runs."""
