@@ -10,7 +10,7 @@ from datetime import datetime
 from weakref import WeakKeyDictionary
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from activities.store import Store
 from domain.portal import link_expiry, link_id_of, link_url, new_link_id, token_of
@@ -82,13 +82,9 @@ def make_link(
 
 def stored_link_of_attempt(store: Store, attempt_id: str) -> PortalLinkRow | None:
     with store.reading() as session:
-        return link_of_attempt(session, attempt_id)
-
-
-def link_of_attempt(session: Session, attempt_id: str) -> PortalLinkRow | None:
-    return session.exec(
-        select(PortalLinkRow).where(col(PortalLinkRow.attempt_id) == attempt_id)
-    ).first()
+        return session.exec(
+            select(PortalLinkRow).where(col(PortalLinkRow.attempt_id) == attempt_id)
+        ).first()
 
 
 def find_link(store: Store, secret: str, token: str) -> PortalLinkRow | None:

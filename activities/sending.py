@@ -94,6 +94,8 @@ class NoticeSending(Contacting):
         if case is None or contact_detail(request.channel, borrower) is None:
             return NoticeLink("")
         keys = LinkKeys.from_env(self.store)
+        # Looked for even when the attempt is new: a try of an earlier version wrote the link
+        # of an attempt it then deferred, and an attempt has one link.
         stored = self._stored_link(request, keys)
         if stored is not None:
             return NoticeLink(stored)

@@ -24,14 +24,12 @@ DEV_SERVER_COMMAND = "server start-dev"
 def cpu_seconds(pid: int, proc: Path = PROC) -> float | None:
     """User and system CPU seconds of process `pid` so far; None if it is gone (or no /proc).
 
-    Fields 14 and 15 of /proc/PID/stat, in clock ticks; the command name (field 2) may hold
-    spaces and parentheses, so the fields are counted from its closing parenthesis.
+    Fields 14 and 15 of /proc/PID/stat, in clock ticks.
     """
     try:
-        stat = (proc / str(pid) / "stat").read_text()
+        fields = _stat_fields((proc / str(pid) / "stat").read_text())
     except OSError:
         return None
-    fields = stat.rsplit(")", 1)[1].split()
     user_ticks, system_ticks = int(fields[11]), int(fields[12])
     return (user_ticks + system_ticks) / os.sysconf("SC_CLK_TCK")
 
@@ -41,11 +39,11 @@ def dev_server_pid(parent: int | None = None, proc: Path = PROC) -> int | None:
     parent = os.getpid() if parent is None else parent
     for entry in proc.glob("[0-9]*"):
         try:
-            stat = (entry / "stat").read_text()
+            fields = _stat_fields((entry / "stat").read_text())
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        parent_pid = int(stat.rsplit(")", 1)[1].split()[1])
+        parent_pid = int(fields[1])
         if parent_pid == parent and DEV_SERVER_COMMAND in command:
             return int(entry.name)
     return None
@@ -77,6 +75,12 @@ class CpuReading:
             total = sum(seconds for seconds in spent if seconds is not None)
             figures[role] = rounded(1000 * total / cases)
         return figures
+
+
+def _stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/PID/stat line after the command name (field 2), which may hold
+    spaces and parentheses: counted from its closing parenthesis, the state is field 0."""
+    return stat.rsplit(")", 1)[1].split()
 
 
 def _spent(before: float | None, after: float | None) -> float | None:
