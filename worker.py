@@ -37,7 +37,7 @@ from activities.preparation import check_routing
 from activities.store import Store
 from domain.errors import InvalidInput
 from migrations import SchemaNotCurrent
-from runtime import encryption, settings, tracing, worker_processes
+from runtime import encryption, sandbox, settings, tracing, worker_processes
 from runtime.logs import configure_logging
 from runtime.namespace import NamespaceNotReady, check_search_attributes
 from workflows.collection_case import CollectionCase
@@ -117,7 +117,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     `workflows.collection_case`, the workflow's module, is still sandboxed.
     """
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*SHARED_WORKFLOW_MODULES)
-    return SandboxedWorkflowRunner(restrictions=restrictions)
+    return sandbox.case_sandbox(restrictions)
 
 
 def compile_workflow_modules() -> None:
