@@ -12,6 +12,7 @@ time when both sides share a zone).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, date, datetime, time, timedelta
 from datetime import timezone as fixed_offset
 from functools import lru_cache
@@ -59,6 +60,25 @@ def next_contact_time(earliest: datetime, *, timezone: str, window: ContactWindo
     if best is None:
         raise ValueError("the contact window does not open within a year: check the policy")
     return local_instant(best, zone)
+
+
+def spread_opening(
+    opening: datetime, *, key: str, timezone: str, window: ContactWindow, margin: timedelta
+) -> datetime:
+    """The moment, `window.spread_minutes` at most after the window's `opening`, at which the
+    contact keyed `key` (a loan id) goes out: the same for a key every day, evenly spread over
+    the keys, and never so late that the contact could not start `margin` before that
+    opening's close.
+
+    A stable hash (not Python's `hash`, which changes from process to process): a case decides
+    the same moment in every worker and every replay."""
+    spread_seconds = window.spread_minutes * 60
+    if spread_seconds <= 0:
+        return opening
+    digest = hashlib.sha256(key.encode()).digest()
+    offset = timedelta(seconds=int.from_bytes(digest[:8], "big") % spread_seconds)
+    latest = window_closes_at(opening, timezone=timezone, window=window) - margin - opening
+    return opening + max(timedelta(0), min(offset, latest))
 
 
 def window_closes_at(moment: datetime, *, timezone: str, window: ContactWindow) -> datetime:

@@ -47,7 +47,7 @@ POLICY_KEYS = frozenset(
     }
 )
 STEP_KEYS = frozenset({"dpd", "stage", "channel", "template", "repeat_every_days", "until_dpd"})
-WINDOW_KEYS = frozenset({"start", "end", "weekdays", "holidays"})
+WINDOW_KEYS = frozenset({"start", "end", "weekdays", "holidays", "spread_minutes"})
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,10 @@ class ContactWindow:
     weekdays: tuple[DayHours, ...] = ()
     # Dates (ISO, the borrower's calendar) on which nobody is contacted.
     holidays: tuple[str, ...] = ()
+    # A contact that waited for the window goes out this many minutes after it opens at most,
+    # at a moment of its own (by its loan id), not at the opening itself with every other
+    # case due that day (docs/capacity.md: the morning). 0: at the opening.
+    spread_minutes: int = 0
 
     def hours_on(self, day: date) -> tuple[int, int] | None:
         """The [start, end) minutes of `day` in which contact is allowed; None: none that day."""
@@ -264,11 +268,21 @@ def _window(raw: Any) -> ContactWindow:
     holidays = sorted(
         {_holiday(day, f"contact_window.holidays[{n}]") for n, day in enumerate(raw_holidays)}
     )
+    spread = (
+        _int(data, "spread_minutes", "contact_window.", minimum=0)
+        if "spread_minutes" in data
+        else 0
+    )
+    if spread >= end - start:
+        raise InvalidInput(
+            "contact_window.spread_minutes", "must be shorter than the window (start to end)"
+        )
     return ContactWindow(
         start_minute=start,
         end_minute=end,
         weekdays=tuple(sorted(weekdays, key=lambda day: day.weekday)),
         holidays=tuple(holidays),
+        spread_minutes=spread,
     )
 
 

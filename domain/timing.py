@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from domain.caps import Deferred, check_contact
+from domain.caps import CONTACT_WINDOW, Deferred, check_contact
 from domain.case_core import CaseCore
 from domain.clock import BUCKET_STARTS, SECONDS_PER_DAY, CaseClock, bucket
 from domain.contact_counting import earlier_contacts
-from domain.contact_rules import window_closes_at
+from domain.contact_rules import spread_opening, window_closes_at
 from domain.decisions import CaseSetup, Deferral, LapseKind, Wait
 from domain.policy import LadderStep, Policy
 
@@ -91,7 +91,8 @@ def allowed_at(
     """The first moment at or after `earliest` when the step may run, and the rule that holds
     it back until then (`caps.py`'s name, "" if none): a legal hand-off at once; a contact
     inside the borrower's contact window, with time left to end inside it, and within the
-    policy's caps counted over this case's own contacts."""
+    policy's caps counted over this case's own contacts. A contact held by the window alone
+    goes out at the case's own moment of the window's first `spread_minutes`."""
     if step.channel == "legal":
         return earliest, ""
     held_by = ""
@@ -106,7 +107,18 @@ def allowed_at(
         margin=SEND_MARGIN,
     )
     if isinstance(verdict, Deferred):
-        return verdict.until, verdict.rule
+        window = setup.policy.contact_window
+        if verdict.rule != CONTACT_WINDOW or window is None:
+            return verdict.until, verdict.rule
+        # Held by the window alone: `until` is an opening, shared by every case due that day.
+        at = spread_opening(
+            verdict.until,
+            key=state.case.loan_id,
+            timezone=setup.timezone,
+            window=window,
+            margin=SEND_MARGIN,
+        )
+        return at, verdict.rule
     return earliest, held_by
 
 
