@@ -28,6 +28,7 @@ from domain.payments import Payment, parse_payment
 from domain.policy import ContactWindow, LadderStep, parse_policy
 from domain.step_choice import choose_step
 from policies import available_policies, load_policy
+from tests.helpers.policy_files import policy_data
 
 NOW = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 
@@ -175,30 +176,6 @@ def test_unknown_policy_is_invalid() -> None:
     with pytest.raises(InvalidInput) as caught:
         load_policy("nope")
     assert caught.value.field == "policy"
-
-
-def policy_data(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "name": "p",
-        "day_seconds": 86400,
-        "grace_days": 1,
-        "write_off_dpd": 100,
-        "default_timezone": "UTC",
-        "ladder": [
-            {"dpd": 2, "stage": "reminder", "channel": "sms", "template": "t"},
-            {
-                "dpd": 10,
-                "stage": "phone",
-                "channel": "call",
-                "template": "c",
-                "repeat_every_days": 5,
-                "until_dpd": 20,
-            },
-            {"dpd": 30, "stage": "legal", "channel": "legal", "template": "l"},
-        ],
-    }
-    data.update(changes)
-    return data
 
 
 def test_repeating_steps_expand() -> None:

@@ -21,7 +21,7 @@ from domain.errors import InvalidInput
 from domain.policy import ContactWindow, DayHours, parse_policy
 from domain.timing import SEND_MARGIN
 from policies import load_policy
-from tests.unit.test_domain import policy_data
+from tests.helpers.policy_files import policy_data
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DUE = date(2026, 3, 1)
