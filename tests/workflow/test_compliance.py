@@ -5,13 +5,19 @@ opt-out that moves the reminders to another channel."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
+import policies
 from activities.store import Store
+from domain.contact_rules import spread_opening
+from domain.timing import SEND_MARGIN
 from migrations.tables import BorrowerChannelRow, utc_iso
 from tests.helpers.cases import case_input, end_case, rows, start_case, written
 from tests.helpers.temporal import CaseWorld, advance_to_local_time, make_worker
@@ -45,6 +51,58 @@ async def test_a_reminder_due_at_23_goes_out_when_the_window_opens(
     sent = datetime.fromisoformat(sms["at"]).astimezone(SHANGHAI)
     # Not dropped, not at 23:00, not late: at the opening of the window, 08:00 the next day.
     assert (sent.date(), sent.hour, sent.minute) == (opened.date() + timedelta(days=1), 8, 0)
+
+
+SPREAD_POLICY = """
+extends = "default"
+name = "spread"
+description = "default, with the contacts that wait for the window spread over its first hour"
+
+[contact_window]
+start = "08:00"
+end = "21:00"
+spread_minutes = 60
+"""
+
+
+@pytest.fixture
+def spread_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The shipped policies and one more, `spread`, that spreads the morning over an hour."""
+    folder = tmp_path / "policies"
+    shutil.copytree(policies.POLICY_DIR, folder)
+    (folder / "spread.toml").write_text(SPREAD_POLICY)
+    monkeypatch.setattr(policies, "POLICY_DIR", folder)
+    return "spread"
+
+
+async def test_a_spread_policy_sends_at_the_cases_own_moment_of_the_morning(
+    own_time_env_from_night_or_day: WorkflowEnvironment,
+    case_world: CaseWorld,
+    spread_policy: str,
+) -> None:
+    """The policy travels with the case (its preparation's result) into its decisions: the
+    reminder due at 23:00 goes out at the loan's own moment of the next morning's first hour,
+    not at 08:00:00 with every other case due that day."""
+    env = own_time_env_from_night_or_day
+    async with make_worker(env.client, case_world):
+        opened = await advance_to_local_time(env, time(23, 0))
+        handle = await start_case(env, case_world, days_overdue=3, policy=spread_policy)
+        await env.sleep(timedelta(hours=12))
+        status = await handle.query(CollectionCase.status)
+        loan_id = (await handle.describe()).id.removeprefix("collection-")
+        await end_case(handle)
+
+    opening = datetime.combine(opened.date() + timedelta(days=1), time(8), tzinfo=SHANGHAI)
+    window = policies.load_policy(spread_policy).contact_window
+    assert window is not None and window.spread_minutes == 60
+    moment = spread_opening(
+        opening, key=loan_id, timezone="Asia/Shanghai", window=window, margin=SEND_MARGIN
+    )
+    [sms] = [contact for contact in status["contacts"] if contact["channel"] == "sms"]
+    sent = datetime.fromisoformat(sms["at"])
+    # Its timer fires at the moment; the send is recorded as it runs, a moment later.
+    assert moment <= sent < moment + timedelta(seconds=5)
+    assert opening <= moment < opening + timedelta(hours=1)
 
 
 async def test_three_loans_of_one_borrower_share_the_borrowers_caps(
