@@ -8,11 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import contracts
 from domain.audit import AuditFact, AuditKind
-from domain.case import parse_case_input
 from domain.case_details import case_details, human_time
 from domain.case_records import Contact, PaymentFact
 from domain.case_state import CaseState
-from domain.clock import case_clock
 from domain.decide import decide
 from domain.decisions import CaseSetup, Lapse, RunStep
 from domain.messages import HoldRequest
@@ -21,6 +19,7 @@ from domain.step_choice import stage_at
 from domain.step_plan import Made, Unsent, contact_failed, contact_made, plan_step
 from domain.timing import call_sla, visit_slot
 from policies import load_policy
+from tests.helpers.domain_cases import shanghai_case
 
 DUE = date(2026, 3, 1)
 OPENED = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, DPD 0
@@ -28,19 +27,7 @@ CASE_ID = "0190aaaa-bbbb-7ccc-8ddd-0123456789ab"
 
 
 def new_case() -> tuple[CaseState, CaseSetup]:
-    policy = load_policy("default")
-    case = parse_case_input(
-        {
-            "loan_id": "L-1",
-            "borrower": {"borrower_id": "B-1", "timezone": "Asia/Shanghai"},
-            "currency": "CNY",
-            "overdue_amount_minor": 500000,
-            "due_date": DUE.isoformat(),
-        },
-        now=OPENED,
-    )
-    clock = case_clock(DUE, "Asia/Shanghai", OPENED, policy.day_seconds)
-    return CaseState(case), CaseSetup(policy=policy, timezone="Asia/Shanghai", clock=clock)
+    return shanghai_case(load_policy("default"), due=DUE, opened=OPENED)
 
 
 def run_of(plan: CaseSetup, index: int, **changes: object) -> RunStep:

@@ -9,9 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.case import parse_case_input
 from domain.case_state import CaseState
-from domain.clock import case_clock
 from domain.commitments import (
     CommitmentRules,
     Installment,
@@ -27,6 +25,7 @@ from domain.decisions import CaseSetup, Lapse, RunStep, Wait
 from domain.errors import InvalidInput
 from domain.payments import Payment
 from policies import load_policy
+from tests.helpers.domain_cases import shanghai_case
 
 DUE = date(2026, 3, 1)
 TODAY = date(2026, 3, 21)  # DPD 20: phone stage
@@ -35,19 +34,7 @@ RULES = CommitmentRules()
 
 
 def new_case() -> tuple[CaseState, CaseSetup]:
-    policy = load_policy("default")
-    case = parse_case_input(
-        {
-            "loan_id": "L-1",
-            "borrower": {"borrower_id": "B-1", "timezone": "Asia/Shanghai"},
-            "currency": "CNY",
-            "overdue_amount_minor": 500000,
-            "due_date": DUE.isoformat(),
-        },
-        now=NOW,
-    )
-    clock = case_clock(DUE, "Asia/Shanghai", NOW, policy.day_seconds)
-    return CaseState(case), CaseSetup(policy=policy, timezone="Asia/Shanghai", clock=clock)
+    return shanghai_case(load_policy("default"), due=DUE, opened=NOW)
 
 
 def promise(promise_id: str = "pr-1", amount: int = 100000, days: int = 5) -> Any:

@@ -8,15 +8,14 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.case import parse_case_input
 from domain.case_records import Contact
 from domain.case_state import CaseState
-from domain.clock import case_clock
 from domain.decide import contact_still_stands, decide
 from domain.decisions import CaseSetup, Close, Complete, Lapse, RunStep, Skip, Wait
 from domain.messages import HoldRelease, HoldRequest
 from domain.payments import Payment
 from policies import load_policy
+from tests.helpers.domain_cases import shanghai_case
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DUE = date(2026, 3, 1)
@@ -24,19 +23,7 @@ OPENED = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, DPD 0
 
 
 def new_case(policy_name: str = "default") -> tuple[CaseState, CaseSetup]:
-    policy = load_policy(policy_name)
-    case = parse_case_input(
-        {
-            "loan_id": "L-1",
-            "borrower": {"borrower_id": "B-1", "timezone": "Asia/Shanghai"},
-            "currency": "CNY",
-            "overdue_amount_minor": 500000,
-            "due_date": DUE.isoformat(),
-        },
-        now=OPENED,
-    )
-    clock = case_clock(DUE, "Asia/Shanghai", OPENED, policy.day_seconds)
-    return CaseState(case), CaseSetup(policy=policy, timezone="Asia/Shanghai", clock=clock)
+    return shanghai_case(load_policy(policy_name), due=DUE, opened=OPENED)
 
 
 def local(moment: datetime) -> datetime:

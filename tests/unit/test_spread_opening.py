@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from temporalio.converter import DataConverter
 
-from domain.case import parse_case_input
 from domain.case_state import CaseState
-from domain.clock import case_clock
 from domain.contact_rules import spread_opening
 from domain.decide import decide
 from domain.decisions import CaseSetup, RunStep, Wait
@@ -21,6 +19,7 @@ from domain.errors import InvalidInput
 from domain.policy import ContactWindow, DayHours, parse_policy
 from domain.timing import SEND_MARGIN
 from policies import load_policy
+from tests.helpers.domain_cases import shanghai_case
 from tests.helpers.policy_files import policy_data
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -36,18 +35,7 @@ def spread_case(loan_id: str, spread_minutes: int = 60) -> tuple[CaseState, Case
     window = replace(default.contact_window, spread_minutes=spread_minutes)
     policy = replace(default, contact_window=window)
     opened = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
-    case = parse_case_input(
-        {
-            "loan_id": loan_id,
-            "borrower": {"borrower_id": f"B-{loan_id}", "timezone": "Asia/Shanghai"},
-            "currency": "CNY",
-            "overdue_amount_minor": 500000,
-            "due_date": DUE.isoformat(),
-        },
-        now=opened,
-    )
-    clock = case_clock(DUE, "Asia/Shanghai", opened, policy.day_seconds)
-    return CaseState(case), CaseSetup(policy=policy, timezone="Asia/Shanghai", clock=clock)
+    return shanghai_case(policy, due=DUE, opened=opened, loan_id=loan_id)
 
 
 def waits_until(loan_id: str, now: datetime = NIGHT, spread_minutes: int = 60) -> datetime:
