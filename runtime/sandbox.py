@@ -59,7 +59,8 @@ if SDK_INSTANCE_AS_EXPECTED:
 
 
 class CaseSandboxRunner(SandboxedWorkflowRunner):
-    """`SandboxedWorkflowRunner`, whose cases run the SDK's snippets compiled once."""
+    """`SandboxedWorkflowRunner`, whose cases run the SDK's snippets compiled once (or the
+    SDK's own instances, where its sandbox is not as this module expects)."""
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         if not SDK_INSTANCE_AS_EXPECTED:
@@ -73,5 +74,4 @@ def case_sandbox(restrictions: SandboxRestrictions) -> SandboxedWorkflowRunner:
         log.warning(
             "workflow sandbox: this SDK version runs its snippets otherwise; using its own runner"
         )
-        return SandboxedWorkflowRunner(restrictions=restrictions)
     return CaseSandboxRunner(restrictions=restrictions)
