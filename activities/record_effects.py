@@ -34,6 +34,8 @@ OPEN_WORK: dict[type[WorkItemRow] | type[FieldVisitRow], str] = {
 }
 SUSPENDED = "suspended"
 CANCELLED = "cancelled"
+# The positions whose open work moves: suspended on hold, cancelled once closed.
+SETTLING_STATUSES = frozenset({*FINAL_STATUSES, "on_hold"})
 
 Effect = Callable[[Session], None]
 
@@ -65,6 +67,7 @@ def apply_snapshot(session: Session, snapshot: CaseSnapshot) -> bool:
     # Snapshot activities may finish out of order; an older one must not win.
     if at < row.updated_at:
         return True
+    status_before = row.status
     row.stage = snapshot.stage
     row.status = snapshot.status
     row.days_past_due = snapshot.days_past_due
@@ -81,7 +84,11 @@ def apply_snapshot(session: Session, snapshot: CaseSnapshot) -> bool:
     else:
         row.closed_at = None
     session.add(row)
-    _settle_open_work(session, snapshot.case_id, snapshot.status)
+    # Only a hold suspends work and only closing cancels it, so between two other positions
+    # (most snapshots: every contact carries one) there is nothing to move. A position that
+    # stays on hold or closed settles again: work written meanwhile follows the case.
+    if {status_before, snapshot.status} & SETTLING_STATUSES:
+        _settle_open_work(session, snapshot.case_id, snapshot.status)
     return True
 
 

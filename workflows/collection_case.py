@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         plan_step,
         record_step_outcome,
     )
+    from runtime.sandbox import defn_checked_once
 
 # A little above the provider's HTTP timeout (NOTIFY_TIMEOUT_SECONDS, 10 s), so a worker
 # killed mid-send costs seconds, not minutes.
@@ -64,7 +65,9 @@ CONTACT_TIMEOUT = timedelta(seconds=20)
 LEGAL_TIMEOUT = timedelta(minutes=2)
 
 
-@workflow.defn(name="CollectionCase")
+# `@workflow.defn`, its checks run when the worker imports this module and not again for each
+# case the sandbox builds (runtime.sandbox).
+@defn_checked_once(name="CollectionCase")
 class CollectionCase(CaseAssignment):
     @workflow.init
     def __init__(self, case: dict[str, Any], carried: dict[str, Any] | None = None) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.event import listen as event_listen
+from sqlalchemy.event import remove as event_remove
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
@@ -987,6 +989,36 @@ def test_case_records_are_idempotent_and_settle_the_open_work(
     )
     assert [row.status for row in rows(store, WorkItemRow)] == ["cancelled"]
     assert [row.status for row in rows(store, FieldVisitRow)] == ["cancelled"]
+
+
+def test_a_snapshot_between_open_positions_moves_no_work(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    """Most snapshots (every contact carries one) go from one open position to another: no
+    work moves then, so none is looked for. A position that stays on hold settles again."""
+    outbox.queue_call(contact("call-1", "call"))
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event_listen(store.engine, "before_cursor_execute", seen)
+    try:
+        for at, status in (("2026-11-07", "active"), ("2026-11-08", "promise_pending")):
+            snap = snapshot(status, at=f"{at}T00:00:00+00:00")
+            outbox.store_case_records(CaseRecords(CASE_ID, LOAN_ID, snapshot=snap))
+    finally:
+        event_remove(store.engine, "before_cursor_execute", seen)
+    assert [s for s in statements if s.startswith("UPDATE work_items")] == []
+    assert [row.status for row in rows(store, WorkItemRow)] == ["open"]
+    # On hold, then a call task written while the case is on hold (an activity that was in
+    # flight), then on hold again: the late task is suspended too.
+    on_hold = snapshot("on_hold", at="2026-11-09T00:00:00+00:00")
+    outbox.store_case_records(CaseRecords(CASE_ID, LOAN_ID, snapshot=on_hold))
+    outbox.queue_call(contact("call-2", "call", scheduled_at="2026-11-05T02:00:00+00:00"))
+    still_on_hold = snapshot("on_hold", at="2026-11-10T00:00:00+00:00")
+    outbox.store_case_records(CaseRecords(CASE_ID, LOAN_ID, snapshot=still_on_hold))
+    assert [row.status for row in rows(store, WorkItemRow)] == ["suspended", "suspended"]
 
 
 # -- the SQLite store under concurrency -----------------------------------------------------

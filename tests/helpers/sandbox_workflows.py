@@ -23,3 +23,26 @@ class SaysHello:
     @workflow.run
     async def run(self, name: str) -> str:
         return f"hello {name} at {workflow.now():%Y}"
+
+
+with workflow.unsafe.imports_passed_through():
+    from runtime.sandbox import defn_checked_once
+
+
+@defn_checked_once(name="CountsSignals")
+class CountsSignals:
+    """Checked once like the case, but with a handler of its own in this (sandboxed) module:
+    the sandbox's copy of the class is checked again, since its handler is not the one
+    checked outside."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    @workflow.signal
+    def counted(self) -> None:
+        self.count += 1
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.count > 0)
+        return self.count

@@ -1,17 +1,21 @@
-"""The sandbox cases run in (runtime.sandbox): its snippets compiled once, its guard intact."""
+"""The sandbox cases run in (runtime.sandbox): its snippets compiled once, the serialization
+context asked directly, the case's definition checked once, its guard intact."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import pytest
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import _runner as sdk_runner
 
 import worker as worker_module
 from runtime import sandbox
 from tests.helpers.eventually import eventually
-from tests.helpers.sandbox_workflows import ReadsTheWallClock, SaysHello
+from tests.helpers.sandbox_workflows import CountsSignals, ReadsTheWallClock, SaysHello
 from workflows.collection_case import CollectionCase
 
 
@@ -41,6 +45,92 @@ async def test_building_a_case_reuses_the_compiled_snippets() -> None:
     # Building an instance runs two snippets (import the workflow, create it), both known.
     assert after.hits - before.hits == 2
     assert after.misses == before.misses
+
+
+def _built_in_the_sandbox(
+    workflow_class: type, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, list[str]]:
+    """An instance of `workflow_class` as the worker's sandbox builds it, and the classes
+    `@workflow.defn` checked while it was built (on the event loop, as a worker does)."""
+    built: list[Any] = []
+    checks: list[str] = []
+    create = sandbox.CaseSandboxRunner.create_instance
+    apply_to_class = workflow._Definition._apply_to_class
+
+    def creating(runner: sandbox.CaseSandboxRunner, details: Any) -> Any:
+        built.append(create(runner, details))
+        return built[-1]
+
+    def checking(cls: type, **options: Any) -> None:
+        checks.append(cls.__name__)
+        apply_to_class(cls, **options)
+
+    monkeypatch.setattr(sandbox.CaseSandboxRunner, "create_instance", creating)
+    monkeypatch.setattr(workflow._Definition, "_apply_to_class", staticmethod(checking))
+    worker_module.workflow_runner().prepare_workflow(
+        workflow._Definition.must_from_class(workflow_class)
+    )
+    return built[0], checks
+
+
+async def test_a_case_built_in_the_sandbox_takes_over_the_checked_definition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instance, checks = _built_in_the_sandbox(CollectionCase, monkeypatch)
+    in_sandbox = instance.globals_and_locals["__temporal_workflow_class"]
+    checked = workflow._Definition.must_from_class(CollectionCase)
+    taken_over = workflow._Definition.must_from_class(in_sandbox)
+    # The module ran again in the sandbox (a class of its own), but nothing checked it again.
+    assert in_sandbox is not CollectionCase
+    assert checks == []
+    assert taken_over.cls is in_sandbox
+    assert taken_over.run_fn is vars(in_sandbox)["run"] is not CollectionCase.run
+    assert workflow._Definition.from_run_fn(taken_over.run_fn) is taken_over
+    assert taken_over.name == "CollectionCase"
+    assert (taken_over.signals, taken_over.queries, taken_over.updates) == (
+        checked.signals,
+        checked.queries,
+        checked.updates,
+    )
+    assert (taken_over.arg_types, taken_over.ret_type) == (checked.arg_types, checked.ret_type)
+
+
+async def test_a_class_with_a_handler_of_its_own_is_checked_again_in_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instance, checks = _built_in_the_sandbox(CountsSignals, monkeypatch)
+    in_sandbox = instance.globals_and_locals["__temporal_workflow_class"]
+    assert checks.count("CountsSignals") == 1
+    signal = workflow._Definition.must_from_class(in_sandbox).signals["counted"]
+    assert signal.fn is vars(in_sandbox)["counted"] is not CountsSignals.counted
+
+
+async def test_the_serialization_context_is_the_one_the_sdk_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    instance, _ = _built_in_the_sandbox(CollectionCase, monkeypatch)
+    sdk_instance = sdk_runner._Instance
+    context = instance.get_serialization_context(None)
+    assert context == sdk_instance.get_serialization_context(instance, None)
+    assert context.workflow_id == "sandbox-validate-workflow_id"
+    assert instance.get_external_store_context(None) == (
+        sdk_instance.get_external_store_context(instance, None)
+    )
+
+
+async def test_a_workflow_checked_again_runs(time_env: WorkflowEnvironment) -> None:
+    task_queue = f"sandbox-{uuid.uuid4()}"
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[CountsSignals],
+        workflow_runner=worker_module.workflow_runner(),
+    ):
+        handle = await time_env.client.start_workflow(
+            "CountsSignals", id=f"sandbox-{uuid.uuid4()}", task_queue=task_queue
+        )
+        await handle.signal("counted")
+        assert await handle.result() == 1
 
 
 def _worker(env: WorkflowEnvironment, task_queue: str) -> Worker:
