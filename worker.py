@@ -37,7 +37,7 @@ from activities.preparation import check_routing
 from activities.store import Store
 from domain.errors import InvalidInput
 from migrations import SchemaNotCurrent
-from runtime import encryption, sandbox, settings, tracing, worker_processes
+from runtime import encryption, payloads, sandbox, settings, tracing, worker_processes
 from runtime.logs import configure_logging
 from runtime.namespace import NamespaceNotReady, check_search_attributes
 from workflows.collection_case import CollectionCase
@@ -77,8 +77,9 @@ TRACED_AS = "collections-worker"
 def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
     """A worker for every workflow and activity of the system, configured from the environment.
 
-    `client` may use Temporal's default data converter: with `COLLECTIONS_ENCRYPTION_KEYS`
-    set, the worker adds the encryption codec to its own copy of the client.
+    `client` may use Temporal's default data converter: the worker reads payloads with
+    `runtime.payloads.case_converter` (the same wire format) and, with
+    `COLLECTIONS_ENCRYPTION_KEYS` set, adds the encryption codec, on its own copy of the client.
     """
     activities = CollectionActivities.from_env()
     compile_workflow_modules()
@@ -87,7 +88,7 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
     tuning = settings.whole_number
     activity_threads = tuning("WORKER_ACTIVITY_THREADS", ACTIVITY_THREADS)
     return Worker(
-        encryption.with_encryption_from_env(client),
+        encryption.with_encryption_from_env(payloads.with_case_converter(client)),
         task_queue=task_queue or settings.task_queue(),
         workflows=[CollectionCase],
         workflow_runner=workflow_runner(),

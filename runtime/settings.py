@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
 
-from runtime import encryption, tracing
+from runtime import encryption, payloads, tracing
 
 # The checkout: this file is runtime/settings.py.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -128,7 +128,7 @@ async def connect_client(runtime: Runtime | None = None) -> Client:
     config.setdefault("target_host", "localhost:7233")
     return await Client.connect(
         **config,
-        data_converter=encryption.converter_from_env(),
+        data_converter=encryption.converter_from_env(payloads.case_converter()),
         runtime=runtime,
         interceptors=tracing.client_interceptors(),
     )
