@@ -165,4 +165,8 @@ def _takes_over(cls: type, checked: workflow._Definition) -> bool:
     defn = dataclasses.replace(checked, cls=cls, run_fn=run_fn)
     setattr(cls, "__temporal_workflow_definition", defn)
     setattr(run_fn, "__temporal_workflow_definition", defn)
-    return True
+    # Where the SDK keeps a definition elsewhere, the class is checked afresh as it would be.
+    return (
+        workflow._Definition.from_class(cls) is defn
+        and workflow._Definition.from_run_fn(run_fn) is defn
+    )
