@@ -68,6 +68,7 @@ SHARED_WORKFLOW_MODULES = (
     "workflows.case_base",
     "workflows.case_bookkeeping",
     "workflows.case_messages",
+    "workflows.definition",
     "workflows.search_attributes",
 )
 # Where the worker's spans come from, in a trace (`OTEL_SERVICE_NAME` overrides it).

@@ -1,5 +1,6 @@
-"""The workflow sandbox, at less cost per case: its snippets compiled once per process, its
-payloads' serialization context asked directly, and the workflow's definition checked once.
+"""The workflow sandbox, at less cost per case: its snippets compiled once per process and
+its payloads' serialization context asked directly (the workflow's definition is checked once
+too: `workflows.definition`).
 
 The SDK's sandbox enters each case through a few lines of source it `exec`s: to build the
 case, for every activation, and for every payload it encodes or decodes (to ask the case for
@@ -15,30 +16,19 @@ storage) the SDK asks the case for the payload's serialization context by enteri
 away again). The answer is a small record the SDK builds from the case's info and its pending
 commands, in SDK code that imports nothing and reads no clock: it is asked directly.
 
-The sandbox runs the workflow's module afresh for every case it builds, and with it
-`@workflow.defn`, which checks every member of the class, the inherited ones too (85 for a
-case, each through the sandbox's wrapped `isinstance`): about 4.5 ms of CPU per case, an eighth
-of the worker's. `defn_checked_once` runs those checks when the worker imports the module, and
-a case's class built in the sandbox takes over that checked definition when nothing in it could
-differ: the same bases (its handlers are theirs, shared, not sandboxed) and no handler of its
-own. The module's code still runs in the sandbox, inside its restrictions, for every case.
-
-This reaches into the SDK's `_Instance` and workflow `_Definition`, which are not public API.
-When a new SDK version no longer has them as this module expects, the worker runs the SDK's own
-sandbox and checks instead (and says so in its log): slower, never different.
+This reaches into the SDK's `_Instance`, which is not public API. When a new SDK version no
+longer has it as this module expects, the worker runs the SDK's own sandbox instead (and says
+so in its log): slower, never different.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
 from types import CodeType
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
-from temporalio import workflow
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.worker.workflow_sandbox import _runner as sdk_runner
@@ -47,18 +37,6 @@ log = structlog.get_logger(__name__)
 
 # The SDK's snippets differ only by the workflow class's module and name: a few per process.
 SNIPPETS_KEPT = 32
-# Workflow classes' definitions as `@workflow.defn` checked them outside the sandbox, by
-# module, class and workflow name: one per workflow class of the process.
-_CHECKED: dict[tuple[str, str, str], workflow._Definition] = {}
-# What marks a member of a workflow class as a handler or the run method for `@workflow.defn`.
-HANDLER_MARKS = (
-    "__temporal_workflow_run",
-    "__temporal_signal_definition",
-    "__temporal_query_definition",
-    "__temporal_workflow_dynamic_config",
-    "_defn",  # an update method
-)
-Workflow = TypeVar("Workflow", bound=type)
 
 
 @functools.lru_cache(maxsize=SNIPPETS_KEPT)
@@ -117,56 +95,3 @@ def case_sandbox(restrictions: SandboxRestrictions) -> SandboxedWorkflowRunner:
             "workflow sandbox: this SDK version runs its snippets otherwise; using its own runner"
         )
     return CaseSandboxRunner(restrictions=restrictions)
-
-
-def _definition_fields_as_expected() -> bool:
-    """Whether the SDK's workflow definition has the fields `defn_checked_once` replaces."""
-    names = {field.name for field in dataclasses.fields(workflow._Definition)}
-    return {"cls", "run_fn", "signals", "queries", "updates"} <= names
-
-
-DEFINITION_AS_EXPECTED = _definition_fields_as_expected()
-
-
-def defn_checked_once(*, name: str) -> Callable[[Workflow], Workflow]:
-    """`@workflow.defn(name=name)`, whose checks run once per process (see the module's doc)."""
-
-    def decorator(cls: Workflow) -> Workflow:
-        key = (cls.__module__, cls.__qualname__, name)
-        checked = _CHECKED.get(key)
-        if (
-            DEFINITION_AS_EXPECTED
-            and checked is not None
-            and workflow.unsafe.in_sandbox()
-            and _takes_over(cls, checked)
-        ):
-            return cls
-        cls = workflow.defn(name=name)(cls)
-        if not workflow.unsafe.in_sandbox():
-            _CHECKED[key] = workflow._Definition.must_from_class(cls)
-        return cls
-
-    return decorator
-
-
-def _takes_over(cls: type, checked: workflow._Definition) -> bool:
-    """Give `cls`, the checked class built again, the checked definition, when nothing in it
-    could differ: the same bases, and no handler of its own but the run method."""
-    if cls.__bases__ != checked.cls.__bases__:
-        return False
-    run_name = checked.run_fn.__name__
-    own = vars(cls)
-    for member_name, member in own.items():
-        if member_name != run_name and any(hasattr(member, mark) for mark in HANDLER_MARKS):
-            return False
-    run_fn = own.get(run_name)
-    if run_fn is None or not hasattr(run_fn, "__temporal_workflow_run"):
-        return False
-    defn = dataclasses.replace(checked, cls=cls, run_fn=run_fn)
-    setattr(cls, "__temporal_workflow_definition", defn)
-    setattr(run_fn, "__temporal_workflow_definition", defn)
-    # Where the SDK keeps a definition elsewhere, the class is checked afresh as it would be.
-    return (
-        workflow._Definition.from_class(cls) is defn
-        and workflow._Definition.from_run_fn(run_fn) is defn
-    )

@@ -24,6 +24,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 from workflows.case_assignment import CaseAssignment
 from workflows.case_base import DB_TIMEOUT, FIRST_CONTACT, RETRY
+from workflows.definition import defn_checked_once
 
 with workflow.unsafe.imports_passed_through():
     import contracts
@@ -57,7 +58,6 @@ with workflow.unsafe.imports_passed_through():
         plan_step,
         record_step_outcome,
     )
-    from runtime.sandbox import defn_checked_once
 
 # A little above the provider's HTTP timeout (NOTIFY_TIMEOUT_SECONDS, 10 s), so a worker
 # killed mid-send costs seconds, not minutes.
@@ -66,7 +66,7 @@ LEGAL_TIMEOUT = timedelta(minutes=2)
 
 
 # `@workflow.defn`, its checks run when the worker imports this module and not again for each
-# case the sandbox builds (runtime.sandbox).
+# case the sandbox builds (workflows.definition).
 @defn_checked_once(name="CollectionCase")
 class CollectionCase(CaseAssignment):
     @workflow.init

@@ -28,6 +28,7 @@ from runtime.encryption import (
     EncryptionCodec,
     EncryptionConfigError,
 )
+from runtime.payloads import CasePayloadConverter
 from tests.helpers.cases import case_input
 from tests.helpers.codecs import key_entry
 from tests.helpers.eventually import eventually
@@ -181,7 +182,13 @@ async def test_create_worker_keeps_the_client_when_encryption_is_off(
     dev_server: DevServer, case_world: CaseWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(ENCRYPTION_KEYS_ENV, raising=False)
-    assert make_worker(dev_server.env.client, case_world).client is dev_server.env.client
+    client = dev_server.env.client
+    worker_client = make_worker(client, case_world).client
+    # The same connection, no codec; only the payload converter is the worker's own (the same
+    # wire format: runtime.payloads).
+    assert worker_client.service_client is client.service_client
+    assert worker_client.data_converter.payload_codec is None
+    assert worker_client.data_converter.payload_converter_class is CasePayloadConverter
 
 
 async def test_create_worker_refuses_a_client_with_another_codec(
@@ -191,8 +198,10 @@ async def test_create_worker_refuses_a_client_with_another_codec(
     config["data_converter"] = DataConverter(payload_codec=MarkingCodec())
     with pytest.raises(EncryptionConfigError, match=rf"{ENCRYPTION_KEYS_ENV} is set.*MarkingCodec"):
         make_worker(Client(**config), case_world)
-    # A client that already encrypts is used as it is.
-    assert make_worker(encrypted, case_world).client is encrypted
+    # A client that already encrypts keeps its codec and its connection.
+    worker_client = make_worker(encrypted, case_world).client
+    assert worker_client.service_client is encrypted.service_client
+    assert worker_client.data_converter.payload_codec is encrypted.data_converter.payload_codec
 
 
 # A local activity's marker: the SDK's own record of it (activity type, attempt, times) stays

@@ -10,6 +10,8 @@ from datetime import datetime
 
 from temporalio import workflow
 
+from workflows.definition import defn_checked_once
+
 
 @workflow.defn(name="ReadsTheWallClock")
 class ReadsTheWallClock:
@@ -23,10 +25,6 @@ class SaysHello:
     @workflow.run
     async def run(self, name: str) -> str:
         return f"hello {name} at {workflow.now():%Y}"
-
-
-with workflow.unsafe.imports_passed_through():
-    from runtime.sandbox import defn_checked_once
 
 
 @defn_checked_once(name="CountsSignals")

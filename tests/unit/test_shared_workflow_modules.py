@@ -65,6 +65,12 @@ def test_every_module_of_the_workflows_package_but_the_workflows_own_is_shared()
     assert set(SHARED_WORKFLOW_MODULES) == modules - SANDBOXED
 
 
+# The one exception, and why: the definitions `@workflow.defn` checked when the worker imported
+# a workflow module, written only outside the sandbox (tests/workflow/test_case_sandbox.py
+# builds a case and finds it unchanged), read by the case's class built again in a sandbox.
+WRITTEN_OUTSIDE_THE_SANDBOX = {"workflows.definition._CHECKED"}
+
+
 def test_a_shared_module_keeps_nothing_a_case_could_change() -> None:
     changeable = {
         f"{name}.{attribute}"
@@ -72,7 +78,7 @@ def test_a_shared_module_keeps_nothing_a_case_could_change() -> None:
         for attribute, value in vars(importlib.import_module(name)).items()
         if not attribute.startswith("__") and not unchangeable(value)
     }
-    assert changeable == set()
+    assert changeable == WRITTEN_OUTSIDE_THE_SANDBOX
 
 
 def test_the_check_tells_a_list_from_a_tuple() -> None:

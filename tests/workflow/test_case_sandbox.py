@@ -1,5 +1,6 @@
 """The sandbox cases run in (runtime.sandbox): its snippets compiled once, the serialization
-context asked directly, the case's definition checked once, its guard intact."""
+context asked directly, the case's definition checked once (workflows.definition), its guard
+intact."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import worker as worker_module
 from runtime import sandbox
 from tests.helpers.eventually import eventually
 from tests.helpers.sandbox_workflows import CountsSignals, ReadsTheWallClock, SaysHello
+from workflows import definition
 from workflows.collection_case import CollectionCase
 
 
@@ -76,9 +78,15 @@ def _built_in_the_sandbox(
 async def test_a_case_built_in_the_sandbox_takes_over_the_checked_definition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    kept_before = dict(definition._CHECKED)
     instance, checks = _built_in_the_sandbox(CollectionCase, monkeypatch)
     in_sandbox = instance.globals_and_locals["__temporal_workflow_class"]
     checked = workflow._Definition.must_from_class(CollectionCase)
+    # What the worker checked is read in the sandbox, never written there.
+    assert kept_before == definition._CHECKED
+    assert definition._CHECKED[
+        ("workflows.collection_case", "CollectionCase", "CollectionCase")
+    ] is (checked)
     taken_over = workflow._Definition.must_from_class(in_sandbox)
     # The module ran again in the sandbox (a class of its own), but nothing checked it again.
     assert in_sandbox is not CollectionCase
