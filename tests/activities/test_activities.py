@@ -35,7 +35,6 @@ from activities.store import Store
 from contracts import (
     CaseEvent,
     CaseRecords,
-    CaseSnapshot,
     ContactRequest,
     LegalHandOffRequest,
     LoanFacts,
@@ -66,6 +65,7 @@ from tests.helpers.activity_requests import (
     contact,
     payment,
     prepare_request,
+    snapshot,
 )
 from tests.helpers.databases import rows, sqlite_store
 from tests.helpers.paths import HISTORY_DIR
@@ -80,19 +80,6 @@ def event(event_key: str, kind: str = "note", **changes: Any) -> CaseEvent:
         at="2026-11-06T03:00:00+00:00",
     )
     return replace(base, **changes)
-
-
-def snapshot(status: str = "active", at: str = "2026-11-07T00:00:00+00:00") -> CaseSnapshot:
-    return CaseSnapshot(
-        case_id=CASE_ID,
-        loan_id=LOAN_ID,
-        stage="reminder",
-        status=status,
-        days_past_due=6,
-        outstanding_minor=400_000,
-        paid_minor=100_000,
-        at=at,
-    )
 
 
 def application_error(excinfo: pytest.ExceptionInfo[ApplicationError]) -> ApplicationError:

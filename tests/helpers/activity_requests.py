@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from contracts import (
+    CaseSnapshot,
     ContactRequest,
     PaymentRecord,
     PrepareRequest,
@@ -104,3 +105,16 @@ def payment(record_id: str, **changes: Any) -> PaymentRecord:
         outstanding_after_minor=400_000,
     )
     return replace(base, **changes)
+
+
+def snapshot(status: str = "active", at: str = "2026-11-07T00:00:00+00:00") -> CaseSnapshot:
+    return CaseSnapshot(
+        case_id=CASE_ID,
+        loan_id=LOAN_ID,
+        stage="reminder",
+        status=status,
+        days_past_due=6,
+        outstanding_minor=400_000,
+        paid_minor=100_000,
+        at=at,
+    )

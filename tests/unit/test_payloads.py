@@ -15,11 +15,18 @@ from temporalio.converter import (
 )
 
 from activities.preparation import planned_ladder
-from contracts import CaseRecords, CaseSnapshot, ContactRequest, ContactResult, PreparedCase
+from contracts import CaseRecords, ContactRequest, ContactResult, PreparedCase
 from domain.routing import Strategy
 from policies import available_policies, load_policy
 from runtime import payloads
-from tests.helpers.activity_requests import contact, payment, prepare_request
+from tests.helpers.activity_requests import (
+    CASE_ID,
+    LOAN_ID,
+    contact,
+    payment,
+    prepare_request,
+    snapshot,
+)
 
 DEFAULT = DefaultPayloadConverter()
 CASE = payloads.CasePayloadConverter()
@@ -38,19 +45,10 @@ def prepared(policy_name: str) -> PreparedCase:
 
 def samples() -> list[tuple[Any, type]]:
     records = CaseRecords(
-        case_id="case-1",
-        loan_id="L-1",
+        case_id=CASE_ID,
+        loan_id=LOAN_ID,
         payments=[payment("r-1"), payment("r-2", amount_minor=1)],
-        snapshot=CaseSnapshot(
-            case_id="case-1",
-            loan_id="L-1",
-            stage="reminder",
-            status="active",
-            days_past_due=6,
-            outstanding_minor=400_000,
-            paid_minor=100_000,
-            at="2026-11-07T00:00:00+00:00",
-        ),
+        snapshot=snapshot("on_hold"),
     )
     return [
         *((prepared(name), PreparedCase) for name in available_policies()),
