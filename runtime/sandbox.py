@@ -65,15 +65,17 @@ if SDK_INSTANCE_AS_EXPECTED:
             snippet = compiled(code) if isinstance(code, str) else code
             super()._run_code(snippet, **extra_globals)  # type: ignore[arg-type]
 
+        def _in_sandbox(self) -> Any:
+            """The case's object inside the sandbox; None until it is built."""
+            return self.globals_and_locals.get("__temporal_in_sandbox")
+
         def get_serialization_context(self, command_info: Any) -> Any:
-            in_sandbox: Any = self.globals_and_locals.get("__temporal_in_sandbox")
-            if in_sandbox is None:
+            if (in_sandbox := self._in_sandbox()) is None:
                 return super().get_serialization_context(command_info)
             return in_sandbox.get_serialization_context(command_info)
 
         def get_external_store_context(self, command_info: Any) -> Any:
-            in_sandbox: Any = self.globals_and_locals.get("__temporal_in_sandbox")
-            if in_sandbox is None:
+            if (in_sandbox := self._in_sandbox()) is None:
                 return super().get_external_store_context(command_info)
             return in_sandbox.get_external_store_context(command_info)
 
