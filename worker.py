@@ -88,8 +88,10 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
     tracing.start_tracing(TRACED_AS)
     tuning = settings.whole_number
     activity_threads = tuning("WORKER_ACTIVITY_THREADS", ACTIVITY_THREADS)
+    # One copy of the client, reading with the project's converter and encrypting as set.
+    converter = encryption.encrypting_from_env(payloads.case_converter(client.data_converter))
     return Worker(
-        encryption.with_encryption_from_env(payloads.with_case_converter(client)),
+        payloads.with_converter(client, converter),
         task_queue=task_queue or settings.task_queue(),
         workflows=[CollectionCase],
         workflow_runner=workflow_runner(),

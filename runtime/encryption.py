@@ -35,6 +35,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.converter import DataConverter, PayloadCodec
 
+from runtime import payloads
+
 ENCRYPTION_KEYS_ENV = "COLLECTIONS_ENCRYPTION_KEYS"
 ENCRYPTION_SCOPE_ENV = "COLLECTIONS_ENCRYPTION_SCOPE"
 SCOPE_PERSONAL = "personal"
@@ -189,24 +191,27 @@ def converter_from_env(base: DataConverter = DataConverter.default) -> DataConve
     return base if keys is None else encrypting_converter(keys, base)
 
 
-def with_encryption_from_env(client: Client) -> Client:
-    """`client` itself when encryption is off or it already encrypts; otherwise a client on
-    the same connection with the codec added to its data converter.
+def encrypting_from_env(converter: DataConverter) -> DataConverter:
+    """`converter` itself when encryption is off or it already encrypts; otherwise `converter`
+    with the codec.
 
-    A client that already has another codec is refused: silently replacing it would drop
+    A converter that already has another codec is refused: silently replacing it would drop
     what it does, and stacking ours on it would make histories that only this system reads.
     """
     keys = keys_from_env()
-    codec = client.data_converter.payload_codec
+    codec = converter.payload_codec
     if keys is None or isinstance(codec, EncryptionCodec):
-        return client
+        return converter
     if codec is not None:
         raise EncryptionConfigError(
             f"{ENCRYPTION_KEYS_ENV} is set but the client already has the payload codec "
             f"{type(codec).__name__}: connect it with Temporal's default data converter "
             "(the worker then adds encryption itself) or without that codec"
         )
-    # The configuration the client was created with: its plugins apply again on top.
-    config = client.config()
-    config["data_converter"] = encrypting_converter(keys, config["data_converter"])
-    return Client(**config)
+    return encrypting_converter(keys, converter)
+
+
+def with_encryption_from_env(client: Client) -> Client:
+    """`client` itself when encryption is off or it already encrypts; otherwise a client on
+    the same connection with the codec added to its data converter (`encrypting_from_env`)."""
+    return payloads.with_converter(client, encrypting_from_env(client.data_converter))

@@ -95,12 +95,12 @@ def case_converter(base: DataConverter = DataConverter.default) -> DataConverter
     return dataclasses.replace(base, payload_converter_class=CasePayloadConverter)
 
 
-def with_case_converter(client: Client) -> Client:
-    """`client` itself when it reads payloads with `case_converter` already or with a
-    converter of its own; otherwise a client on the same connection that does."""
-    converter = case_converter(client.data_converter)
+def with_converter(client: Client, converter: DataConverter) -> Client:
+    """`client` itself when it has `converter` already; otherwise a client on the same
+    connection with it."""
     if converter is client.data_converter:
         return client
+    # The configuration the client was created with: its plugins apply again on top.
     config = client.config()
     config["data_converter"] = converter
     return Client(**config)

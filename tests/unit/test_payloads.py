@@ -119,8 +119,10 @@ def test_a_converter_of_the_user_s_own_is_kept() -> None:
     assert isinstance(converter.payload_converter, PayloadConverter)
 
 
-async def test_the_worker_s_client_reads_with_it(time_env: Any) -> None:
+async def test_a_client_gets_the_converter_on_its_own_connection_once(time_env: Any) -> None:
     client: Client = time_env.client
-    converted = payloads.with_case_converter(client)
+    converted = payloads.with_converter(client, payloads.case_converter(client.data_converter))
     assert converted.data_converter.payload_converter_class is payloads.CasePayloadConverter
-    assert payloads.with_case_converter(converted) is converted
+    assert converted.service_client is client.service_client
+    again = payloads.with_converter(converted, payloads.case_converter(converted.data_converter))
+    assert again is converted
