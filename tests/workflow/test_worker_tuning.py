@@ -22,3 +22,13 @@ async def test_worker_tuning_comes_from_the_environment(
     monkeypatch.setenv("WORKER_WORKFLOW_TASKS", "lots")
     with pytest.raises(ValueError, match=r"^WORKER_WORKFLOW_TASKS: must be a whole number"):
         worker.create_worker(time_env.client)
+
+
+async def test_new_cases_are_polled_for_as_often_as_the_cases_a_process_holds(
+    time_env: WorkflowEnvironment, case_world: CaseWorld
+) -> None:
+    # With the SDK's 0.2, one poller in five fetched new cases: an import of a thousand then
+    # waited behind the steps of the cases already open (make bench, issue 19).
+    config = worker.create_worker(time_env.client).config()
+    assert config["nonsticky_to_sticky_poll_ratio"] == worker.NEW_CASE_POLL_RATIO == 1.0
+    assert config["max_concurrent_workflow_task_polls"] == worker.DEFAULT_POLLERS
