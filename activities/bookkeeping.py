@@ -8,8 +8,11 @@ them (`ContactRequest.records`, `LegalHandOffRequest.records`) store it first, t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 
 import contracts
@@ -26,8 +29,52 @@ from migrations.tables import CaseEventRow, PaymentRow, utc_iso
 log = activity.logger
 
 
-class _NoPreparedCase(Exception):
+class NoPreparedCase(Exception):
     """A snapshot names a case the database does not have: the batch is stored part by part."""
+
+
+# What a batch written in one transaction may meet, so that it is stored part by part instead.
+BATCH_CONFLICTS = (IntegrityError, NoPreparedCase)
+
+
+@dataclass(frozen=True)
+class AddedRecords:
+    """The parts of a batch added to a transaction that were new, to be counted and logged
+    once it commits."""
+
+    payments: list[PaymentRecord] = field(default_factory=list)
+    events: list[CaseEvent] = field(default_factory=list)
+
+    def observe(self) -> None:
+        for record in self.payments:
+            _stored_payment(record)
+        for case_event in self.events:
+            _stored_case_event(case_event)
+
+
+def add_case_records(session: Session, records: CaseRecords) -> AddedRecords:
+    """Add a case's batch to `session`'s transaction: what is new of it (every part is
+    idempotent by its key). Raises NoPreparedCase for a snapshot of an unknown case; a
+    conflict (the same payment under another record id) raises IntegrityError on commit."""
+    added = AddedRecords()
+    for record in records.payments:
+        if add_if_absent(session, PaymentRow.from_record(record)):
+            added.payments.append(record)
+    for case_event in records.events:
+        row = CaseEventRow.from_event(case_event)
+        if add_if_absent(session, row, then=event_effect(case_event, row.at)):
+            added.events.append(case_event)
+    if records.snapshot is not None and not apply_snapshot(session, records.snapshot):
+        raise NoPreparedCase
+    return added
+
+
+def write_recall_notices(evidence_dir: Path, records: CaseRecords) -> None:
+    """The recall notice of every legal recall in the batch, before the batch is stored (a
+    file, written again the same on a retry)."""
+    for case_event in records.events:
+        if case_event.kind == AuditKind.LEGAL_RECALLED:
+            write_recall_notice(evidence_dir, case_event, utc_iso(case_event.at))
 
 
 class Bookkeeping(ActivityBase):
@@ -61,9 +108,7 @@ class Bookkeeping(ActivityBase):
         Usually the whole batch is one transaction. Where that meets a conflict (the same
         payment applied under another record id, a concurrent retry of this batch, no prepared
         case), each record is stored on its own, as each part's own method decides."""
-        for case_event in records.events:
-            if case_event.kind == AuditKind.LEGAL_RECALLED:
-                write_recall_notice(self.evidence_dir, case_event, utc_iso(case_event.at))
+        write_recall_notices(self.evidence_dir, records)
         if self._store_in_one_transaction(records):
             return
         for record in records.payments:
@@ -75,25 +120,12 @@ class Bookkeeping(ActivityBase):
 
     def _store_in_one_transaction(self, records: CaseRecords) -> bool:
         """Store the batch in one transaction; False, with nothing written, on any conflict."""
-        stored_payments: list[PaymentRecord] = []
-        stored_events: list[CaseEvent] = []
         try:
             with self.store.session() as session:
-                for record in records.payments:
-                    if add_if_absent(session, PaymentRow.from_record(record)):
-                        stored_payments.append(record)
-                for case_event in records.events:
-                    row = CaseEventRow.from_event(case_event)
-                    if add_if_absent(session, row, then=event_effect(case_event, row.at)):
-                        stored_events.append(case_event)
-                if records.snapshot is not None and not apply_snapshot(session, records.snapshot):
-                    raise _NoPreparedCase
-        except (IntegrityError, _NoPreparedCase):
+                added = add_case_records(session, records)
+        except BATCH_CONFLICTS:
             return False
-        for record in stored_payments:
-            _stored_payment(record)
-        for case_event in stored_events:
-            _stored_case_event(case_event)
+        added.observe()
         return True
 
     def store_payment(self, record: PaymentRecord) -> None:

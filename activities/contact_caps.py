@@ -15,7 +15,8 @@ number of workers, and survives a worker killed mid-send (the row stays, counted
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session, SQLModel, col, select
@@ -29,6 +30,15 @@ from domain.portal import is_transactional
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow, utc_iso
 
 
+@dataclass(frozen=True)
+class Reserved:
+    """The attempt's row after its reservation, and whether this reservation wrote it (False:
+    an earlier try did)."""
+
+    row: ContactAttemptRow
+    new: bool
+
+
 def reserve_contact(
     store: Store,
     attempt: ContactAttemptRow,
@@ -37,11 +47,14 @@ def reserve_contact(
     policy: Policy,
     timezone: str,
     at: datetime,
-) -> Deferred | None:
+    first: Callable[[Session], None] | None = None,
+) -> Deferred | Reserved:
     """Write `attempt` (and `with_rows`, such as its work item) if the policy's caps allow one
     more contact on its channel at `at`, counted over all of the borrower's loans; otherwise
-    write nothing and say until when and by which rule it is deferred. An attempt already
-    written (a retry) is left as it is."""
+    write no attempt and say until when and by which rule it is deferred. An attempt already
+    written (a retry) is left as it is. `first` writes in the same transaction, before the
+    caps are counted, whatever the reservation decides (the case's records a request carries:
+    one commit instead of two)."""
     with store.session() as session:
         # The borrower's row is the lock: every reservation for this borrower takes it first.
         session.exec(
@@ -49,8 +62,11 @@ def reserve_contact(
             .where(col(BorrowerRow.borrower_id) == borrower_id)
             .with_for_update()
         ).first()
-        if session.get(ContactAttemptRow, attempt.attempt_id) is not None:
-            return None
+        if first is not None:
+            first(session)
+        earlier = session.get(ContactAttemptRow, attempt.attempt_id)
+        if earlier is not None:
+            return Reserved(earlier, new=False)
         verdict = check_contact(
             attempt.channel,
             at,
@@ -63,7 +79,7 @@ def reserve_contact(
             return verdict
         session.add(attempt)
         session.add_all(with_rows)
-    return None
+    return Reserved(attempt, new=True)
 
 
 def borrower_contacts(

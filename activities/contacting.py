@@ -4,18 +4,26 @@ deferral, and recording what became of the attempt."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 from temporalio import activity
 
 import contracts
 from activities import metrics
-from activities.bookkeeping import Bookkeeping
-from activities.contact_caps import reserve_contact
+from activities.bookkeeping import (
+    BATCH_CONFLICTS,
+    AddedRecords,
+    Bookkeeping,
+    add_case_records,
+    write_recall_notices,
+)
+from activities.contact_caps import Reserved, reserve_contact
 from activities.failures import policy_named
 from contracts import ContactRequest, ContactResult
+from domain.caps import Deferred
 from migrations.tables import BorrowerRow, CaseRow, ContactAttemptRow
 
 log = activity.logger
@@ -42,14 +50,54 @@ class Contacting(Bookkeeping):
         case: CaseRow | None,
         attempt: ContactAttemptRow,
         *with_rows: SQLModel,
-    ) -> ContactResult | None:
+    ) -> ContactResult | Reserved:
         """Write the attempt (and its task) if the caps, counted over all of the borrower's
-        loans, allow it now; otherwise the answer that defers it. An attempt nobody can be
-        contacted for (no contact detail, no prepared case) is written as skipped."""
+        loans, allow it now, with the case's records the request carries, in one transaction;
+        otherwise the answer that defers it (the records are written all the same). An
+        attempt nobody can be contacted for (no contact detail, no prepared case) is written as
+        skipped. Returns the deferral or the attempt's row, counted."""
+        records = request.records
         if attempt.recipient is None or case is None:
-            self.store.insert_if_absent(attempt)
-            return None
-        deferred = reserve_contact(
+            self._store_carried(records)
+            new = self.store.insert_if_absent(attempt)
+            row = self.store.get(ContactAttemptRow, attempt.attempt_id)
+            assert row is not None
+            reserved: Deferred | Reserved = Reserved(row, new=new)
+        elif records is None:
+            reserved = self._reserve_under_caps(request, case, attempt, *with_rows)
+        else:
+            write_recall_notices(self.evidence_dir, records)
+            added: list[AddedRecords] = []
+            try:
+                reserved = self._reserve_under_caps(
+                    request,
+                    case,
+                    attempt,
+                    *with_rows,
+                    first=lambda session: added.append(add_case_records(session, records)),
+                )
+            except BATCH_CONFLICTS:
+                # The batch cannot be one transaction (see `store_case_records`): it is stored
+                # part by part, then the attempt reserved on its own.
+                added.clear()
+                self._store_carried(records)
+                reserved = self._reserve_under_caps(request, case, attempt, *with_rows)
+            for stored in added:
+                stored.observe()
+        if isinstance(reserved, Deferred):
+            return deferral(attempt, reserved.rule, reserved.until, by=reserved.rule)
+        metrics.observe_attempt(reserved.row)
+        return reserved
+
+    def _reserve_under_caps(
+        self,
+        request: ContactRequest,
+        case: CaseRow,
+        attempt: ContactAttemptRow,
+        *with_rows: SQLModel,
+        first: Callable[[Session], None] | None = None,
+    ) -> Deferred | Reserved:
+        return reserve_contact(
             self.store,
             attempt,
             *with_rows,
@@ -57,17 +105,8 @@ class Contacting(Bookkeeping):
             policy=policy_named(case.policy),
             timezone=case.timezone,
             at=datetime.fromisoformat(request.scheduled_at),
+            first=first,
         )
-        if deferred is None:
-            return None
-        return deferral(attempt, deferred.rule, deferred.until, by=deferred.rule)
-
-    def _written(self, attempt_id: str) -> ContactAttemptRow:
-        """The attempt just written, counted."""
-        row = self.store.get(ContactAttemptRow, attempt_id)
-        assert row is not None
-        metrics.observe_attempt(row)
-        return row
 
     def _update_attempt(self, row: ContactAttemptRow, **values: Any) -> ContactAttemptRow:
         """Record what became of the attempt, and count it."""

@@ -36,8 +36,11 @@ class FieldWork(Contacting):
     ) -> ContactResult:
         """Record the attempt and the people's task it creates (a call for an agent, a visit
         for two staff), once; without the contact detail nobody can act, so no task."""
-        self._store_carried(request.records)
         row, case, borrower = self._contact_facts(request)
+        if row is not None:
+            # A try after the first: the records the request carries are stored on their own.
+            self._store_carried(request.records)
+            row, case, borrower = self._contact_facts(request)
         if row is None:
             recipient = contact_detail(channel, borrower)
             attempt = attempt_row(
@@ -48,10 +51,10 @@ class FieldWork(Contacting):
             )
             # Due when the case's deadline for it falls, else at the contact's own moment.
             due_at = utc_iso(request.due_at or request.scheduled_at)
-            deferred = self._reserve(request, case, attempt, task(attempt, due_at))
-            if deferred is not None:
-                return deferred
-            row = self._written(request.attempt_id)
+            reserved = self._reserve(request, case, attempt, task(attempt, due_at))
+            if isinstance(reserved, ContactResult):
+                return reserved
+            row = reserved.row
             log_attempt(row, row.status)
         return result_of(row)
 

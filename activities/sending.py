@@ -45,7 +45,6 @@ class NoticeLink:
 class NoticeSending(Contacting):
     @activity.defn(name=contracts.SEND_NOTICE)
     def send_notice(self, request: ContactRequest) -> ContactResult:
-        self._store_carried(request.records)
         if request.channel not in NOTICE_CHANNELS:
             raise ApplicationError(
                 f"channel: send_notice cannot use {request.channel!r}",
@@ -53,31 +52,62 @@ class NoticeSending(Contacting):
                 non_retryable=True,
             )
         row, case, borrower = self._contact_facts(request)
+        if row is not None:
+            # A try after the first: the records the request carries are stored on their own
+            # (they may have moved the row: a send given up half-way is unconfirmed).
+            self._store_carried(request.records)
+            row, case, borrower = self._contact_facts(request)
         if row is not None and row.status not in SENDABLE:
             return result_of(row)
         link = self._portal_link(request, case, borrower, new_attempt=row is None)
         body = notice_body(request, borrower, case, link.url)
         if row is None:
-            recipient = contact_detail(request.channel, borrower)
-            attempt = attempt_row(
-                request,
-                recipient=recipient,
-                status="pending" if recipient else "skipped",
-                body=body,
-            )
-            deferred = self._reserve(request, case, attempt, *link.unwritten)
-            if deferred is not None:
-                return deferred
-            row = self._written(request.attempt_id)
-            if row.body != body:
-                # A concurrent try of this attempt wrote it first, with the link it made: the
-                # notice carries that one.
-                keys = LinkKeys.from_env(self.store)
-                body = notice_body(request, borrower, case, self._stored_link(request, keys) or "")
+            return self._send_new(request, case, borrower, link, body)
         if row.status in SENDABLE:
             assert borrower is not None  # without the borrower's row the attempt is skipped
             return self._send(row, borrower, body)
         return result_of(row)
+
+    def _send_new(
+        self,
+        request: ContactRequest,
+        case: CaseRow | None,
+        borrower: BorrowerRow | None,
+        link: NoticeLink,
+        body: str,
+    ) -> ContactResult:
+        """The first try of an attempt: its outbox row written under the caps (with its link
+        and the case's records), then sent. A notice no rule blocks is written with this
+        try's send already counted: the same transaction, and a try after a crash from there
+        on asks the provider before it sends."""
+        recipient = contact_detail(request.channel, borrower)
+        rule = (
+            None
+            if recipient is None or borrower is None
+            else blocking_rule(self.store, borrower.borrower_id, request.channel, recipient)
+        )
+        attempt = attempt_row(
+            request, recipient=recipient, status="pending" if recipient else "skipped", body=body
+        )
+        counted = recipient is not None and rule is None
+        if counted:
+            attempt.send_tries = 1
+            attempt.send_started_at = utc_iso()
+        reserved = self._reserve(request, case, attempt, *link.unwritten)
+        if isinstance(reserved, ContactResult):
+            return reserved
+        row = reserved.row
+        if row.body != body:
+            # A concurrent try of this attempt wrote it first, with the link it made: the
+            # notice carries that one.
+            keys = LinkKeys.from_env(self.store)
+            body = notice_body(request, borrower, case, self._stored_link(request, keys) or "")
+        if row.status not in SENDABLE:
+            return result_of(row)
+        assert borrower is not None  # without the borrower's row the attempt is skipped
+        if reserved.new and counted:
+            return result_of(self._deliver(row, borrower.borrower_id, counted=True))
+        return self._send(row, borrower, body)
 
     def _portal_link(
         self,
@@ -130,7 +160,9 @@ class NoticeSending(Contacting):
             row = self.store.update(ContactAttemptRow, row.attempt_id, body=body) or row
         return result_of(self._deliver(row, borrower.borrower_id))
 
-    def _deliver(self, row: ContactAttemptRow, borrower_id: str) -> ContactAttemptRow:
+    def _deliver(
+        self, row: ContactAttemptRow, borrower_id: str, *, counted: bool = False
+    ) -> ContactAttemptRow:
         """Send a pending outbox row, at most once to the borrower.
 
         Every send is counted on the row before its HTTP call. A try that finds one counted
@@ -138,25 +170,27 @@ class NoticeSending(Contacting):
         it asks the provider first (`Notifier.find_sent`: by the idempotency key, or by a
         marker the message carries where the provider takes no key), marks the attempt sent
         if the provider has it, and sends only if it has not. A lookup that fails is retried
-        later: nothing is sent blind."""
+        later: nothing is sent blind. `counted`: this try wrote the row with its send counted
+        (see `_send_new`), so there is nothing to ask and nothing more to count."""
         assert row.recipient is not None and row.body is not None
         message = OutboundMessage(
             idempotency_key=row.attempt_id, channel=row.channel, to=row.recipient, body=row.body
         )
-        if row.send_tries > 0:
-            since = datetime.fromisoformat(row.send_started_at or row.created_at)
-            try:
-                earlier = self.notifier.find_sent(message, since=since)
-            except DeliveryUnavailable as error:
-                raise self._unavailable(row, error) from error
-            if earlier is not None:
-                return self._sent(row, earlier, found_earlier=True)
-        self.store.update(
-            ContactAttemptRow,
-            row.attempt_id,
-            send_tries=row.send_tries + 1,
-            send_started_at=row.send_started_at or utc_iso(),
-        )
+        if not counted:
+            if row.send_tries > 0:
+                since = datetime.fromisoformat(row.send_started_at or row.created_at)
+                try:
+                    earlier = self.notifier.find_sent(message, since=since)
+                except DeliveryUnavailable as error:
+                    raise self._unavailable(row, error) from error
+                if earlier is not None:
+                    return self._sent(row, earlier, found_earlier=True)
+            self.store.update(
+                ContactAttemptRow,
+                row.attempt_id,
+                send_tries=row.send_tries + 1,
+                send_started_at=row.send_started_at or utc_iso(),
+            )
         try:
             delivery = self.notifier.deliver(message)
         except DeliveryRejected as error:

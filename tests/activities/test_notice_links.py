@@ -96,8 +96,12 @@ def test_an_attempt_written_before_notices_carried_links_gets_one_on_its_next_tr
     activities: CollectionActivities, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Its first try wrote the outbox row and stopped before sending (the worker died).
-    monkeypatch.setattr(activities, "_send", lambda row, borrower, body: None)
-    activities.send_notice(contact("n-1"))
+    def died(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the worker died before sending")
+
+    monkeypatch.setattr(activities, "_deliver", died)
+    with pytest.raises(RuntimeError):
+        activities.send_notice(contact("n-1"))
     monkeypatch.undo()
     for link in links_of(store, "n-1"):
         with store.session() as session:
