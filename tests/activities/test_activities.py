@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,7 +31,7 @@ from temporalio.testing import ActivityEnvironment
 import contracts
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
-from activities.store import Store
+from activities.store import WRITER_BUSY_TIMEOUT_MS, Store
 from contracts import (
     CaseEvent,
     CaseRecords,
@@ -1035,6 +1035,52 @@ def test_a_read_does_not_wait_for_a_writer_on_sqlite(tmp_path: Path) -> None:
         assert events == []
         assert [row.event_key for row in store.events_of_case(CASE_ID)] == ["e-pending"]
     finally:
+        store.dispose()
+
+
+def test_a_writer_of_another_process_takes_the_lock_once_it_is_free(tmp_path: Path) -> None:
+    # Another process's store: its writer cannot queue in this one's pool, it polls SQLite's
+    # lock, with a busy timeout of a few milliseconds, until the lock is free.
+    store = sqlite_store(tmp_path)
+    other = Store.from_url(f"sqlite:///{tmp_path / 'collections.db'}")
+    activities = CollectionActivities(store, tmp_path / "evidence", WebhookNotifier({}))
+    activities.prepare_case(prepare_request())
+    released = threading.Event()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            with store.session() as writing:
+                writing.add(
+                    CaseEventRow(
+                        event_key="e-1", case_id=CASE_ID, loan_id=LOAN_ID, kind="note", at="1"
+                    )
+                )
+                writing.flush()
+                waiting = pool.submit(
+                    lambda: (
+                        other.insert_if_absent(
+                            CaseEventRow(
+                                event_key="e-2",
+                                case_id=CASE_ID,
+                                loan_id=LOAN_ID,
+                                kind="note",
+                                at="2",
+                            )
+                        )
+                        and released.is_set()
+                    )
+                )
+                # Held for a hundred times the busy timeout: the other writer is still trying.
+                done, _ = wait([waiting], timeout=0.3)
+                assert done == set()
+                released.set()
+            assert waiting.result(timeout=10) is True
+        # It waited a hundred times longer than SQLite's own wait: the store tried again.
+        with other.engine.connect() as connection:
+            busy_ms = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        assert busy_ms == WRITER_BUSY_TIMEOUT_MS < 300
+        assert [row.event_key for row in store.events_of_case(CASE_ID)] == ["e-1", "e-2"]
+    finally:
+        other.dispose()
         store.dispose()
 
 
