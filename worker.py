@@ -53,15 +53,17 @@ DEFAULT_CACHED_CASES = 10_000
 # With 10 the first task takes about 0.2 s and the process opens as many cases a second; the
 # rest wait at the server, where waiting costs nothing (make bench, issue 19).
 DEFAULT_WORKFLOW_TASKS = 10
-DEFAULT_POLLERS = 5
-# The share of those pollers that fetch from the task queue itself (new cases, and cases this
-# process no longer holds) rather than from this process's sticky queue (the next task of a case
-# it holds). The SDK's 0.2 left one poller for new cases: under an import of a thousand cases,
-# which then race through their ladders (the demo's 2-second days), the cases already open took
-# four polls in five, each new case waited for the one poller, and the open cases' steps cost
-# twice as much CPU as the intake itself. Half and half: intake to first contact went from 19.5
-# to 32.5 cases a second on the tuned server with two processes (make bench, issue 19).
-NEW_CASE_POLL_RATIO = 1.0
+DEFAULT_WORKFLOW_POLLERS = 8
+DEFAULT_ACTIVITY_POLLERS = 5
+# The share of the workflow pollers that fetch from the task queue itself (new cases, and cases
+# this process no longer holds); the rest poll this process's sticky queue (the next task of a
+# case it holds: a payment, a timer). The SDK's 0.2 of 5 left one poller for new cases: under an
+# import of a thousand cases racing through their ladders (the demo's 2-second days), each new
+# case waited for it while four polled for the open cases' steps (make bench: 19.5 cases a
+# second to first contact, tuned server, two processes). All five for new cases took 32-34 a
+# second, but left one for the cases held, and their payments and timers waited (a p99 of 156 ms
+# for `record_payment`). Eight, half each: the held cases keep their four, new cases get four.
+NEW_CASE_POLL_RATIO = 0.5
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
@@ -107,8 +109,12 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         activity_executor=ThreadPoolExecutor(max_workers=activity_threads),
         max_concurrent_activities=activity_threads,
         max_concurrent_workflow_tasks=tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
-        max_concurrent_workflow_task_polls=tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
-        max_concurrent_activity_task_polls=tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
+        max_concurrent_workflow_task_polls=tuning(
+            "WORKER_WORKFLOW_POLLERS", DEFAULT_WORKFLOW_POLLERS
+        ),
+        max_concurrent_activity_task_polls=tuning(
+            "WORKER_ACTIVITY_POLLERS", DEFAULT_ACTIVITY_POLLERS
+        ),
         nonsticky_to_sticky_poll_ratio=NEW_CASE_POLL_RATIO,
         # Cases sleep for days between steps; evicting one from the cache means replaying its
         # whole history on its next message, so keep a portfolio's worth of them in memory.
