@@ -53,17 +53,10 @@ DEFAULT_CACHED_CASES = 10_000
 # With 10 the first task takes about 0.2 s and the process opens as many cases a second; the
 # rest wait at the server, where waiting costs nothing (make bench, issue 19).
 DEFAULT_WORKFLOW_TASKS = 10
-DEFAULT_WORKFLOW_POLLERS = 8
-DEFAULT_ACTIVITY_POLLERS = 5
-# The share of the workflow pollers that fetch from the task queue itself (new cases, and cases
-# this process no longer holds); the rest poll this process's sticky queue (the next task of a
-# case it holds: a payment, a timer). The SDK's 0.2 of 5 left one poller for new cases: under an
-# import of a thousand cases racing through their ladders (the demo's 2-second days), each new
-# case waited for it while four polled for the open cases' steps (make bench: 19.5 cases a
-# second to first contact, tuned server, two processes). All five for new cases took 32-34 a
-# second, but left one for the cases held, and their payments and timers waited (a p99 of 156 ms
-# for `record_payment`). Eight, half each: the held cases keep their four, new cases get four.
-NEW_CASE_POLL_RATIO = 0.5
+# The SDK splits the workflow pollers between new cases (one of five) and the next task of a
+# case the process holds (four): more for new cases sped an import but slowed the held cases'
+# payments and timers, more pollers in all slowed both on two cores (docs/benchmarks.md).
+DEFAULT_POLLERS = 5
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
@@ -109,13 +102,8 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         activity_executor=ThreadPoolExecutor(max_workers=activity_threads),
         max_concurrent_activities=activity_threads,
         max_concurrent_workflow_tasks=tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
-        max_concurrent_workflow_task_polls=tuning(
-            "WORKER_WORKFLOW_POLLERS", DEFAULT_WORKFLOW_POLLERS
-        ),
-        max_concurrent_activity_task_polls=tuning(
-            "WORKER_ACTIVITY_POLLERS", DEFAULT_ACTIVITY_POLLERS
-        ),
-        nonsticky_to_sticky_poll_ratio=NEW_CASE_POLL_RATIO,
+        max_concurrent_workflow_task_polls=tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
+        max_concurrent_activity_task_polls=tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
         # Cases sleep for days between steps; evicting one from the cache means replaying its
         # whole history on its next message, so keep a portfolio's worth of them in memory.
         max_cached_workflows=tuning("WORKER_CACHED_CASES", DEFAULT_CACHED_CASES),
