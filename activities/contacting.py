@@ -36,7 +36,19 @@ class Contacting(Bookkeeping):
         """The attempt so far, the case and the borrower's contact details, read together.
 
         The borrower is None when the database has none (nobody can be contacted then). A task
-        scheduled before requests named the borrower finds them through its case's row."""
+        scheduled before requests named the borrower finds them through its case's row. On a
+        try after the first (the attempt is already written) the records the request carries
+        are stored on their own first, and everything read again: they may have moved the
+        attempt (a send given up half-way is unconfirmed)."""
+        facts = self._read_contact_facts(request)
+        if facts[0] is None:
+            return facts
+        self._store_carried(request.records)
+        return self._read_contact_facts(request)
+
+    def _read_contact_facts(
+        self, request: ContactRequest
+    ) -> tuple[ContactAttemptRow | None, CaseRow | None, BorrowerRow | None]:
         with self.store.reading() as session:
             attempt = session.get(ContactAttemptRow, request.attempt_id)
             case = session.get(CaseRow, request.case_id)

@@ -37,10 +37,6 @@ class FieldWork(Contacting):
         """Record the attempt and the people's task it creates (a call for an agent, a visit
         for two staff), once; without the contact detail nobody can act, so no task."""
         row, case, borrower = self._contact_facts(request)
-        if row is not None:
-            # A try after the first: the records the request carries are stored on their own.
-            self._store_carried(request.records)
-            row, case, borrower = self._contact_facts(request)
         if row is None:
             recipient = contact_detail(channel, borrower)
             attempt = attempt_row(

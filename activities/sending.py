@@ -52,11 +52,6 @@ class NoticeSending(Contacting):
                 non_retryable=True,
             )
         row, case, borrower = self._contact_facts(request)
-        if row is not None:
-            # A try after the first: the records the request carries are stored on their own
-            # (they may have moved the row: a send given up half-way is unconfirmed).
-            self._store_carried(request.records)
-            row, case, borrower = self._contact_facts(request)
         if row is not None and row.status not in SENDABLE:
             return result_of(row)
         link = self._portal_link(request, case, borrower, new_attempt=row is None)
