@@ -53,10 +53,14 @@ DEFAULT_CACHED_CASES = 10_000
 # With 10 the first task takes about 0.2 s and the process opens as many cases a second; the
 # rest wait at the server, where waiting costs nothing (make bench, issue 19).
 DEFAULT_WORKFLOW_TASKS = 10
-# The SDK splits the workflow pollers between new cases (one of five) and the next task of a
-# case the process holds (four): more for new cases sped an import but slowed the held cases'
-# payments and timers, more pollers in all slowed both on two cores (docs/benchmarks.md).
 DEFAULT_POLLERS = 5
+# The workflow pollers' share for new cases (and cases the process no longer holds); the rest
+# fetch the next task of a case the process holds. The SDK's 0.2 gives new cases one of five:
+# under an import whose cases race through their first steps, the held cases' tasks took four
+# freed slots of five and first contacts came at a third of the ceiling. Half (two of five)
+# met half the ceiling with the held cases' payments as quick; all five for new cases left the
+# held cases one poller, and their payments and timers late (docs/benchmarks.md).
+NEW_CASE_POLLER_SHARE = 0.5
 # Exit status when the namespace is not ready for cases: distinct from a crash (1), so a
 # supervisor or a deploy script can tell "run setup first" from a failure.
 EXIT_NAMESPACE_NOT_READY = 3
@@ -103,6 +107,7 @@ def create_worker(client: Client, *, task_queue: str | None = None) -> Worker:
         max_concurrent_activities=activity_threads,
         max_concurrent_workflow_tasks=tuning("WORKER_WORKFLOW_TASKS", DEFAULT_WORKFLOW_TASKS),
         max_concurrent_workflow_task_polls=tuning("WORKER_WORKFLOW_POLLERS", DEFAULT_POLLERS),
+        nonsticky_to_sticky_poll_ratio=NEW_CASE_POLLER_SHARE,
         max_concurrent_activity_task_polls=tuning("WORKER_ACTIVITY_POLLERS", DEFAULT_POLLERS),
         # Cases sleep for days between steps; evicting one from the cache means replaying its
         # whole history on its next message, so keep a portfolio's worth of them in memory.

@@ -18,6 +18,8 @@ async def test_worker_tuning_comes_from_the_environment(
     config = worker.create_worker(time_env.client).config()
     assert config["max_concurrent_activities"] == 3
     assert config["max_concurrent_workflow_task_polls"] == 2
+    # Two of five workflow pollers fetch new cases (the SDK default gives them one).
+    assert config["nonsticky_to_sticky_poll_ratio"] == 0.5
     assert config["max_cached_workflows"] == 50
     monkeypatch.setenv("WORKER_WORKFLOW_TASKS", "lots")
     with pytest.raises(ValueError, match=r"^WORKER_WORKFLOW_TASKS: must be a whole number"):
