@@ -14,6 +14,7 @@ from typing import Any
 
 Row = tuple[str, str, str]
 NOT_MET = " **(not met)**"
+QUANTILES = ("p10", "p50", "p90")
 
 
 def number(value: float | None, unit: str = "", digits: int = 1) -> str:
@@ -71,6 +72,14 @@ def intake_rows(run: dict[str, Any]) -> list[Row]:
                 met["ratio_to_ceiling"],
             ),
             "≥ 0.5",
+        ),
+        (
+            "first contacts of the `demo` cases, seconds after the first start: p10 / p50 / p90",
+            " / ".join(
+                number(run.get("first_contact_s", {}).get("demo", {}).get(q), digits=1)
+                for q in QUANTILES
+            ),
+            "",
         ),
         *cpu_rows(run),
         (

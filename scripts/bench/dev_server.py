@@ -23,7 +23,7 @@ from cases_worker import cases_worker_running, described
 from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
 from cpu_use import CpuReading, dev_server_pid
 from figures import percentile
-from intake import daytime_zone, measure_intake, open_quiet_cases
+from intake import Intake, daytime_zone, measure_intake, open_quiet_cases
 from payment_load import measure_payments
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -60,8 +60,8 @@ class QuietFigures:
 class IntakeFigures:
     """Intake of an import and of the demo cases, and the demo cases' payments and histories."""
 
-    import_per_s: float | None
-    demo_per_s: float | None
+    imported: Intake
+    demo: Intake
     demo_cpu: dict[str, float | None]
     demo_payments: dict[str, Any]
     lateness: list[float]
@@ -178,7 +178,7 @@ async def intake_beside_demo(
     reading = CpuReading.now(roles)
     intake = await measure_intake(client, demo_ids, database)
     intake_cpu = reading.ms_per_case(cases)
-    log.info("record_payment on the demo cases", intake=intake)
+    log.info("record_payment on the demo cases", intake=intake.cases_per_s)
     demo_payments = await measure_payments(client, demo_ids)
     await asyncio.sleep(opened + MIN_RUN_SECONDS - time.monotonic())
     log.info("reading the demo cases' histories")
@@ -197,10 +197,14 @@ def dev_server_report(
     return {
         "ceiling_workflows_per_s": rounded(ceiling, 2),
         "cpu_ms_per_case": {"ceiling": ceiling_cpu, "intake_demo": intake.demo_cpu},
-        "intake_to_first_contact_cases_per_s": rounded(intake.demo_per_s, 2),
-        "ratio_to_ceiling": rounded(ratio(intake.demo_per_s, ceiling), 3),
-        "intake_import_cases_per_s": rounded(intake.import_per_s, 2),
-        "import_ratio_to_ceiling": rounded(ratio(intake.import_per_s, ceiling), 3),
+        "intake_to_first_contact_cases_per_s": rounded(intake.demo.cases_per_s, 2),
+        "ratio_to_ceiling": rounded(ratio(intake.demo.cases_per_s, ceiling), 3),
+        "intake_import_cases_per_s": rounded(intake.imported.cases_per_s, 2),
+        "import_ratio_to_ceiling": rounded(ratio(intake.imported.cases_per_s, ceiling), 3),
+        "first_contact_s": {
+            "demo": {q: rounded(at, 1) for q, at in intake.demo.first_contact_s.items()},
+            "import": {q: rounded(at, 1) for q, at in intake.imported.first_contact_s.items()},
+        },
         "record_payment_ms": quiet.payments,
         "record_payment_saturated_ms": quiet.saturated,
         "record_payment_during_demo_ms": intake.demo_payments,

@@ -6,12 +6,14 @@ import asyncio
 import sqlite3
 import time
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
 from bench_cases import POLL_SECONDS, TIMEZONE, days_ago, start_cases
+from figures import percentile
 from temporalio.client import Client
 
 log = structlog.get_logger("bench")
@@ -31,6 +33,16 @@ DAYTIME_CANDIDATES = (
     "Pacific/Auckland",
     "Asia/Tokyo",
 )
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Cases per second from the first start to the last first contact, and when the first
+    contacts came: whether the intake is a steady pace or a tail of late cases."""
+
+    cases_per_s: float | None
+    # Seconds from the first start to the first contact of the 10th, 50th and 90th percentile.
+    first_contact_s: dict[str, float | None]
 
 
 def daytime_zone(now: datetime) -> str:
@@ -84,7 +96,7 @@ async def measure_intake(
     database: Path,
     policy: str = "demo",
     timezone: str = TIMEZONE,
-) -> float | None:
+) -> Intake:
     """Cases per second from the first start until every case's first contact went out."""
     # Due 4 days ago: DPD 4 at opening is past the first SMS (DPD 3), so it is due at once.
     due = days_ago(datetime.now(UTC), 4, timezone)
@@ -97,7 +109,9 @@ async def measure_intake(
         await asyncio.sleep(POLL_SECONDS)
         found = await asyncio.to_thread(first_contacts, database)
         contacts = {loan_id: at for loan_id, at in found.items() if loan_id in wanted}
+    after_start = [at.timestamp() - started for at in contacts.values()]
+    spread = {f"p{q}": percentile(after_start, q / 100) for q in (10, 50, 90)}
     if len(contacts) < len(loan_ids):
         log.warning("first contacts missing at the deadline", reached=len(contacts))
-        return None
-    return len(loan_ids) / (max(contacts.values()).timestamp() - started)
+        return Intake(None, spread)
+    return Intake(len(loan_ids) / max(after_start), spread)
