@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli import main as starter
 from domain.money import format_amount
-from tests.helpers.cases import end_case, rows, rows_when, start_case
+from tests.helpers.cases import end_case, rows, rows_when, start_case, until_idle
 from tests.helpers.eventually import eventually
 from tests.helpers.histories import save_history
 from tests.helpers.temporal import CaseWorld, make_worker
@@ -42,6 +42,9 @@ async def test_penalty_accrues_per_day_and_payments_pay_the_parts_off_in_order(
         handle = await start_case(
             time_env, case_world, days_overdue=10, balance=OPENING, terms=TERMS
         )
+        # Its first step settled before a message arrives: the test server refuses a workflow
+        # task cancelling a step that completed in the same moment (`until_idle`).
+        await until_idle(handle)
         # Ten days past due at opening: ten days of penalty, posted at its first decision.
         opened = await eventually(
             lambda: handle.query(CollectionCase.status),
@@ -90,6 +93,9 @@ async def test_adjustments_are_refused_or_kept_and_a_plan_stops_the_penalty(
         handle = await start_case(
             time_env, case_world, days_overdue=10, balance=OPENING, terms=TERMS
         )
+        # Its first step settled before a message arrives: the test server refuses a workflow
+        # task cancelling a step that completed in the same moment (`until_idle`).
+        await until_idle(handle)
         # No part below zero: the update is refused and changes nothing.
         try:
             await handle.execute_update(
