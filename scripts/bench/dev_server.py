@@ -119,7 +119,9 @@ async def on_dev_server(folder: Path, cases: int, server: Server, processes: int
 
 
 async def ceiling_with_worker_settings(client: Client, cases_worker: Worker, cases: int) -> float:
-    """The ceiling, run with the project worker's own settings (sandbox, slots, executors)."""
+    """The ceiling, run with the project worker's own settings (sandbox, slots, executors, and
+    the process's cycle collector as a worker process sets it)."""
+    project_worker.tune_garbage_collector()
     config = cases_worker.config()
     config["task_queue"] = CEILING_QUEUE
     config["workflows"], config["activities"] = [NoopWorkflow], [noop]
