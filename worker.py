@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import compileall
-import gc
 import os
 import re
 import signal
@@ -38,7 +37,7 @@ from activities.preparation import check_routing
 from activities.store import Store
 from domain.errors import InvalidInput
 from migrations import SchemaNotCurrent
-from runtime import encryption, payloads, sandbox, settings, tracing, worker_processes
+from runtime import collector, encryption, payloads, sandbox, settings, tracing, worker_processes
 from runtime.logs import configure_logging
 from runtime.namespace import NamespaceNotReady, check_search_attributes
 from workflows.collection_case import CollectionCase
@@ -79,15 +78,6 @@ SHARED_WORKFLOW_MODULES = (
     "workflows.definition",
     "workflows.search_attributes",
 )
-# Python's cycle collector, set for a worker's heap. A worker keeps thousands of cases in memory
-# (WORKER_CACHED_CASES), and a full collection walks every object of them: with the defaults
-# (a young collection every 700 new objects, a full one whenever the old objects grew by a
-# quarter) a thousand cases opening at once paid 14 full collections of 0.3-0.8 s each, every
-# case's work stopped meanwhile. Young collections every 50,000 new objects leave the full ones
-# rare (10 of these, then the quarter's growth), and what was loaded at start (about 150,000
-# objects: the SDK, SQLAlchemy, the policies) is set aside, never walked again
-# (docs/benchmarks.md).
-GC_YOUNG_THRESHOLD = 50_000
 # Where the worker's spans come from, in a trace (`OTEL_SERVICE_NAME` overrides it).
 TRACED_AS = "collections-worker"
 
@@ -140,13 +130,6 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     """
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*SHARED_WORKFLOW_MODULES)
     return sandbox.case_sandbox(restrictions)
-
-
-def tune_garbage_collector() -> None:
-    """Collect cycles less often (GC_YOUNG_THRESHOLD), and never walk what is loaded by now."""
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def compile_workflow_modules() -> None:
@@ -378,7 +361,7 @@ def run_processes(count: int) -> int:
 def run_this_process() -> int:
     """The worker in this process until SIGTERM or SIGINT; its exit status."""
     worker_processes.start_as_child()
-    tune_garbage_collector()
+    collector.tune_for_cases()
     code = 0
     try:
         tracing.start_tracing(TRACED_AS)

@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 import worker as project_worker
-from runtime import settings
+from runtime import collector, settings
 from workflows import search_attributes
 
 log = structlog.get_logger("bench")
@@ -121,7 +121,7 @@ async def on_dev_server(folder: Path, cases: int, server: Server, processes: int
 async def ceiling_with_worker_settings(client: Client, cases_worker: Worker, cases: int) -> float:
     """The ceiling, run with the project worker's own settings (sandbox, slots, executors, and
     the process's cycle collector as a worker process sets it)."""
-    project_worker.tune_garbage_collector()
+    collector.tune_for_cases()
     config = cases_worker.config()
     config["task_queue"] = CEILING_QUEUE
     config["workflows"], config["activities"] = [NoopWorkflow], [noop]

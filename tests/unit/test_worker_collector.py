@@ -1,5 +1,5 @@
 """The worker process's cycle collector: young collections rarer, what is loaded at start set
-aside (`worker.tune_garbage_collector`). In a process of its own: the setting is the process's."""
+aside (`runtime.collector`). In a process of its own: the setting is the process's."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 
-import worker
+from runtime import collector
 
 REPORT = """
 import gc, json
 import worker
+from runtime import collector
 before = gc.get_threshold()
-worker.tune_garbage_collector()
+collector.tune_for_cases()
 print(json.dumps({"before": before, "after": gc.get_threshold(), "frozen": gc.get_freeze_count()}))
 """
 
@@ -24,7 +25,7 @@ def test_a_worker_process_collects_young_objects_less_often_and_sets_aside_its_s
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     young, middle, old = report["after"]
-    assert young == worker.GC_YOUNG_THRESHOLD > report["before"][0]
+    assert young == collector.YOUNG_THRESHOLD > report["before"][0]
     # The full collections keep their own rule: only the young ones are made rarer.
     assert [middle, old] == report["before"][1:]
     # The SDK, SQLAlchemy and the project's modules, loaded at start: never walked again.
