@@ -14,7 +14,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from cli import main as starter
-from tests.helpers.cases import end_case, rows, start_case, written
+from tests.helpers.cases import end_case, rows, start_case, until_idle, written
 from tests.helpers.payment_keys import AMOUNT, PAYMENT_ID
 from tests.helpers.temporal import CaseWorld, make_worker
 from workflows.collection_case import CollectionCase
@@ -33,6 +33,10 @@ async def test_two_loans_paid_under_one_id_are_both_collected_end_to_end(
         second = await start_case(
             time_env, case_world, days_overdue=20, overdue_amount_minor=5_000_000
         )
+        # Their first steps settled before a payment arrives: the test server refuses a workflow
+        # task cancelling a step that completed in the same moment (`until_idle`).
+        await until_idle(first)
+        await until_idle(second)
         answers = [
             await first.execute_update(CollectionCase.record_payment, paid),
             await second.execute_update(CollectionCase.record_payment, paid),
@@ -68,6 +72,7 @@ async def test_signals_with_an_empty_id_are_kept_as_rejected_and_never_applied(
     empty_payment = {"payment_id": "", "amount_minor": 1000, "currency": "CNY"}
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=20)
+        await until_idle(handle)  # its first step settled (see the test above)
         today = (await time_env.get_current_time()).date()
         plan = {
             "plan_id": "",

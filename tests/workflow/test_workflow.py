@@ -260,6 +260,7 @@ async def test_a_closed_case_lingers_and_answers_retried_and_late_payments(
 ) -> None:
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=20)
+        await until_idle(handle)  # its first contact settled before a payment (see `until_idle`)
         payment = {"payment_id": "pay-1", "amount_minor": 500000, "currency": "CNY"}
         answer = await handle.execute_update(CollectionCase.record_payment, payment)
         await time_env.sleep(timedelta(days=10))
@@ -289,6 +290,7 @@ async def test_partial_then_full_payment_with_duplicates(
     case_world = db_world
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=20)
+        await until_idle(handle)  # its first contact settled before a payment (see `until_idle`)
         part = {"payment_id": "p-1", "amount_minor": 200000, "currency": "CNY"}
         first = await handle.execute_update(CollectionCase.record_payment, part)
         again = await handle.execute_update(CollectionCase.record_payment, part)
@@ -436,6 +438,7 @@ async def test_signals_of_any_shape_are_kept_as_rejections_and_never_stall_the_c
     absurd_id = "p" * 300
     async with make_worker(time_env.client, case_world):
         handle = await start_case(time_env, case_world, days_overdue=20)
+        await until_idle(handle)  # its first contact settled before a payment (see `until_idle`)
         paid = {"payment_id": "p-1", "amount_minor": 1000, "currency": "CNY"}
         await handle.execute_update(CollectionCase.record_payment, paid)
         await handle.signal("payment_received", args=[])
@@ -482,6 +485,7 @@ async def test_conflicting_payment_id_is_rejected_on_every_path(
 ) -> None:
     async with make_worker(own_time_env.client, case_world):
         handle = await start_case(own_time_env, case_world, days_overdue=20)
+        await until_idle(handle)  # its first contact settled before a payment (see `until_idle`)
         paid = {"payment_id": "p-1", "amount_minor": 1000, "currency": "CNY"}
         await handle.execute_update(CollectionCase.record_payment, paid)
         with pytest.raises(WorkflowUpdateFailedError) as caught:
