@@ -803,11 +803,7 @@ def test_a_body_too_large_or_with_too_many_fields_is_refused_naming_it(
     # Refused by the length it announces, before a byte of it is read. The client sends its
     # headers alone: one still uploading megabytes when the server answers and closes can have
     # the answer cut off by the reset of its unread upload (CI saw it, both databases at once).
-    client = socket.create_connection(("127.0.0.1", webhooks.port), timeout=10)
-    client.sendall(
-        f"POST /sendgrid/events?token={SENDGRID_TOKEN} HTTP/1.1\r\nHost: x\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {5 * 1024 * 1024 + 2}\r\n\r\n".encode()
-    )
+    client = stalled_post(webhooks.port, length=5 * 1024 * 1024 + 2)
     huge = read_to_end(client)
     client.close()
     assert huge.startswith(b"HTTP/1.1 413"), huge
