@@ -49,6 +49,8 @@ from dev_server import on_dev_server, servers
 from open_cases import open_case_count, open_cases_on_time
 from time_skipping import ladder_event_counts
 
+from runtime import collector
+
 log = structlog.get_logger("bench")
 
 # Each channel's provider, forced to the outbox: a benchmark never sends a real SMS.
@@ -176,6 +178,9 @@ def main() -> None:
     os.dup2(2, 1)
     logging.basicConfig(stream=sys.stderr, level=os.environ.get("LOG_LEVEL", "WARNING"))
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # The ceiling's worker runs in this process: its cycle collector is set as a worker
+    # process sets its own at start.
+    collector.tune_for_cases()
     code = 0
     try:
         report = asyncio.run(run(int(os.environ.get("BENCH_CASES", "1000"))))

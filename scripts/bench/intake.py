@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import structlog
-from bench_cases import POLL_SECONDS, TIMEZONE, days_ago, start_cases
+from bench_cases import POLL_SECONDS, TIMEZONE, days_ago, rounded, start_cases
 from figures import percentile
 from temporalio.client import Client
 
@@ -41,7 +41,8 @@ class Intake:
     contacts came: whether the intake is a steady pace or a tail of late cases."""
 
     cases_per_s: float | None
-    # Seconds from the first start to the first contact of the 10th, 50th and 90th percentile.
+    # Seconds (to a tenth) from the first start to the first contact of the 10th, 50th and 90th
+    # percentile.
     first_contact_s: dict[str, float | None]
 
 
@@ -110,7 +111,7 @@ async def measure_intake(
         found = await asyncio.to_thread(first_contacts, database)
         contacts = {loan_id: at for loan_id, at in found.items() if loan_id in wanted}
     after_start = [at.timestamp() - started for at in contacts.values()]
-    spread = {f"p{q}": percentile(after_start, q / 100) for q in (10, 50, 90)}
+    spread = {f"p{q}": rounded(percentile(after_start, q / 100), 1) for q in (10, 50, 90)}
     if len(contacts) < len(loan_ids):
         log.warning("first contacts missing at the deadline", reached=len(contacts))
         return Intake(None, spread)
