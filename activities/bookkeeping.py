@@ -21,7 +21,7 @@ from activities.activity_base import ActivityBase
 from activities.evidence import write_recall_notice
 from activities.failures import case_not_found
 from activities.record_effects import apply_snapshot, event_effect
-from activities.store import add_if_absent
+from activities.store import not_yet_held
 from contracts import CaseEvent, CaseRecords, CaseSnapshot, PaymentRecord
 from domain.audit import AuditKind
 from migrations.tables import CaseEventRow, PaymentRow, utc_iso
@@ -57,13 +57,17 @@ def add_case_records(session: Session, records: CaseRecords) -> AddedRecords:
     idempotent by its key). Raises NoPreparedCase for a snapshot of an unknown case; a
     conflict (the same payment under another record id) raises IntegrityError on commit."""
     added = AddedRecords()
-    for record in records.payments:
-        if add_if_absent(session, PaymentRow.from_record(record)):
-            added.payments.append(record)
-    for case_event in records.events:
-        row = CaseEventRow.from_event(case_event)
-        if add_if_absent(session, row, then=event_effect(case_event, row.at)):
-            added.events.append(case_event)
+    payment_rows = [PaymentRow.from_record(record) for record in records.payments]
+    for place, payment_row in not_yet_held(session, payment_rows):
+        session.add(payment_row)
+        added.payments.append(records.payments[place])
+    event_rows = [CaseEventRow.from_event(case_event) for case_event in records.events]
+    for place, event_row in not_yet_held(session, event_rows):
+        case_event = records.events[place]
+        session.add(event_row)
+        if (effect := event_effect(case_event, event_row.at)) is not None:
+            effect(session)
+        added.events.append(case_event)
     if records.snapshot is not None and not apply_snapshot(session, records.snapshot):
         raise NoPreparedCase
     return added

@@ -120,6 +120,48 @@ def test_a_notice_deferred_by_the_caps_still_writes_the_records_it_carries(
     assert [row.record_id for row in rows(store, PaymentRow)] == ["r-1"]
 
 
+@contextmanager
+def statements_on(store: Store, table: str) -> Iterator[list[str]]:
+    """Every statement the store's writing engine sends that reads or writes `table`."""
+    sent: list[str] = []
+
+    def keep(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if f" {table} " in f" {statement} ".replace("\n", " "):
+            sent.append(statement.split()[0])
+
+    event.listen(store.engine, "before_cursor_execute", keep)
+    try:
+        yield sent
+    finally:
+        event.remove(store.engine, "before_cursor_execute", keep)
+
+
+def test_a_batch_asks_once_which_of_its_records_are_stored_and_adds_each_new_one_once(
+    outbox: CollectionActivities, store: Store
+) -> None:
+    outbox.store_case_records(records("e-1", payments=("r-1",)))
+    # Stored ones, new ones and a key twice in one batch (a batch given back and sent again).
+    batch = records("e-1", "e-2", "e-3", "e-3", "e-4", payments=("r-1", "r-2", "r-2"))
+
+    with (
+        statements_on(store, "case_events") as on_events,
+        statements_on(store, "payments") as on_payments,
+    ):
+        result = outbox.send_notice(carrying(contact("n-1"), batch))
+
+    assert result.result == "sent"
+    assert sorted(row.event_key for row in rows(store, CaseEventRow)) == [
+        "e-1",
+        "e-2",
+        "e-3",
+        "e-4",
+    ]
+    assert sorted(row.record_id for row in rows(store, PaymentRow)) == ["r-1", "r-2"]
+    # One question per kind of record, one insert of the new ones: not one of each per record.
+    assert on_events == ["SELECT", "INSERT"]
+    assert on_payments == ["SELECT", "INSERT"]
+
+
 def test_a_batch_that_conflicts_is_stored_part_by_part_and_the_notice_still_sent(
     outbox: CollectionActivities, store: Store
 ) -> None:
