@@ -7,7 +7,7 @@ its send counted; then what became of it) and a call task once. On real SQLite a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -62,18 +62,21 @@ def carrying(request: ContactRequest, batch: CaseRecords) -> ContactRequest:
 
 
 @contextmanager
+def listening(store: Store, name: str, listener: Callable[..., None]) -> Iterator[None]:
+    """`listener` on the store's writing engine's event `name` while the block runs."""
+    event.listen(store.engine, name, listener)
+    try:
+        yield
+    finally:
+        event.remove(store.engine, name, listener)
+
+
+@contextmanager
 def commits_counted(store: Store) -> Iterator[list[str]]:
     """Every transaction committed on the store's writing engine while the block runs."""
     committed: list[str] = []
-
-    def count(_connection: object) -> None:
-        committed.append("commit")
-
-    event.listen(store.engine, "commit", count)
-    try:
+    with listening(store, "commit", lambda _connection: committed.append("commit")):
         yield committed
-    finally:
-        event.remove(store.engine, "commit", count)
 
 
 def test_a_first_notice_writes_its_row_records_and_send_at_once_then_its_outcome(
@@ -122,18 +125,15 @@ def test_a_notice_deferred_by_the_caps_still_writes_the_records_it_carries(
 
 @contextmanager
 def statements_on(store: Store, table: str) -> Iterator[list[str]]:
-    """Every statement the store's writing engine sends that reads or writes `table`."""
+    """The kind of every statement the store's writing engine sends on `table`."""
     sent: list[str] = []
 
     def keep(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
         if f" {table} " in f" {statement} ".replace("\n", " "):
             sent.append(statement.split()[0])
 
-    event.listen(store.engine, "before_cursor_execute", keep)
-    try:
+    with listening(store, "before_cursor_execute", keep):
         yield sent
-    finally:
-        event.remove(store.engine, "before_cursor_execute", keep)
 
 
 def test_a_batch_asks_once_which_of_its_records_are_stored_and_adds_each_new_one_once(
