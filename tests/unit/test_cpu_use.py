@@ -33,8 +33,14 @@ def fake_process(proc: Path, pid: int, parent: int, command: list[str], ticks: i
 
 
 def test_a_busy_child_is_charged_its_cpu_per_case_and_an_idle_one_almost_none() -> None:
-    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    idle = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        # Its interpreter's start-up is spent before the reading (CI saw 30 ms of it after).
+        assert idle.stdout is not None and idle.stdout.readline() == "ready\n"
         busy = subprocess.Popen([sys.executable, "-c", BUSY.format(seconds=0.6)])
         reading = CpuReading.now({"busy": [busy.pid], "idle": [idle.pid]})
         # Ended but not reaped: its /proc entry still holds what it spent.
@@ -44,7 +50,7 @@ def test_a_busy_child_is_charged_its_cpu_per_case_and_an_idle_one_almost_none() 
         after_reaped = reading.ms_per_case(cases=3)
     finally:
         idle.kill()
-        idle.wait()
+        idle.communicate()
     # The busy loop alone spent 0.6 s after the reading: 200 ms for each of 3 cases.
     assert figures["busy"] is not None and figures["busy"] >= 190
     assert figures["idle"] is not None and figures["idle"] < 10
