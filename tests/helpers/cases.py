@@ -160,23 +160,49 @@ async def status_when(
 
 
 async def until_idle(handle: WorkflowHandle[Any, Any]) -> None:
-    """Until the case is idle: no activity running, no workflow task pending, twice in a row.
+    """Until the case is idle: no activity running, no workflow task open, and its history
+    unchanged, twice in a row.
 
     The time-skipping test server mishandles work outstanding at the wrong moment: it never
     lets go of time skipping for an activity or workflow task of a case terminated meanwhile
     (temporalio/sdk-java#1138), and it refuses a workflow task that cancels an activity which
     completed in the same moment ("ACTIVITY_UNKNOWN", temporalio/sdk-typescript#1058), leaving
-    the case stuck."""
+    the case stuck: a payment sent then waits for its answer for ever. That server never fills
+    a description's `pending_workflow_task`, so an open workflow task is read from the history:
+    its last workflow task event is a schedule or a start."""
+
+    async def observed() -> tuple[bool, int]:
+        raw = (await handle.describe()).raw_description
+        events = [event.event_type async for event in handle.fetch_history_events()]
+        last_task_event = next((kind for kind in reversed(events) if kind in TASK_EVENTS), None)
+        busy = (
+            bool(raw.pending_activities)
+            or raw.HasField("pending_workflow_task")
+            or last_task_event in OPEN_TASK_EVENTS
+        )
+        return busy, len(events)
 
     async def idle() -> bool:
-        for _ in range(2):
-            raw = (await handle.describe()).raw_description
-            if raw.pending_activities or raw.HasField("pending_workflow_task"):
-                return False
-            await asyncio.sleep(0.05)
-        return True
+        busy, length = await observed()
+        if busy:
+            return False
+        await asyncio.sleep(0.05)
+        return await observed() == (False, length)
 
     await eventually(idle, seconds=30)
+
+
+TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+}
+OPEN_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+}
 
 
 async def end_case(handle: WorkflowHandle[Any, Any], reason: str = "test over") -> None:
