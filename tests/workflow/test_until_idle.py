@@ -10,7 +10,7 @@ from datetime import time
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from tests.helpers.cases import end_case, start_case, until_idle
+from tests.helpers.cases import TASK_EVENTS, end_case, start_case, until_idle
 from tests.helpers.temporal import CaseWorld, advance_to_local_time, make_worker
 
 
@@ -31,7 +31,6 @@ async def test_until_idle_waits_for_a_workflow_task_no_worker_has_taken_yet(
         events = [event async for event in handle.fetch_history_events()]
         await end_case(handle)
 
-    kinds = [event.event_type for event in events]
     scheduled = {
         event.event_id
         for event in events
@@ -53,5 +52,5 @@ async def test_until_idle_waits_for_a_workflow_task_no_worker_has_taken_yet(
         event.activity_task_scheduled_event_attributes.activity_type.name for event in events
     }
     assert scheduled and scheduled == finished
-    last_task = [kind for kind in kinds if "WORKFLOW_TASK" in EventType.Name(kind)][-1]
+    last_task = [event.event_type for event in events if event.event_type in TASK_EVENTS][-1]
     assert last_task == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
