@@ -44,9 +44,17 @@ async def read_histories(
 
 
 def dump_histories(folder: Path, histories: list[ReadHistory]) -> None:
-    """For diagnosis (BENCH_DUMP_DIR): each timer's due time and lateness, as CSV lines."""
+    """For diagnosis (BENCH_DUMP_DIR): each timer's due time and lateness, as CSV lines; and
+    each case's events, one line a case, so that where a case spent an intake (waiting for its
+    first workflow task, for its first activity, or racing on) can be read from when they came."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.time_ns()
+    with open(folder / f"events-{stamp}.csv", "w") as events:
+        for number, h in enumerate(histories):
+            kinds = (
+                f"{EventType.Name(e.event_type)}@{e.event_time.ToNanoseconds()}" for e in h.events
+            )
+            events.write(f"{number},{';'.join(kinds)}\n")
     with (
         open(folder / f"timers-{stamp}.csv", "w") as out,
         open(folder / f"late-timers-{stamp}.txt", "w") as late,
