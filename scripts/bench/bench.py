@@ -11,7 +11,8 @@ database of its own, a run measures:
    reminder days away, as most of a real portfolio does; once every one is prepared, payments
    at BENCH_PAYMENT_RATE a second (the headline latency), then one per case, 20 in flight;
 3. intake: an import of N `default` cases due their first reminder, then N `demo` cases (a day
-   is 2 s) started at once, until every case's first contact is in the outbox; then payments
+   is 2 s) started at once, until every case's first contact is in the outbox, each once the
+   server and workers are idle (cpu_use.settled), as the ceiling is measured; then payments
    while those cases race through their ladders, and timer lateness and activity
    schedule-to-start from the demo cases' histories.
 

@@ -10,7 +10,9 @@ Where `/proc` is missing (not Linux) the figures are None; the benchmark runs al
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,12 @@ from bench_cases import rounded
 
 PROC = Path("/proc")
 DEV_SERVER_COMMAND = "server start-dev"
+# Idle: the server and the workers together under a tenth of a core, three looks a second apart
+# in a row (an idle dev server and worker use a few hundredths).
+SETTLED_SHARE = 0.1
+SETTLED_LOOKS = 3
+SETTLED_LIMIT_S = 300.0
+LOOK_SECONDS = 1.0
 
 
 def cpu_seconds(pid: int, proc: Path = PROC) -> float | None:
@@ -85,3 +93,35 @@ def _stat_fields(stat: str) -> list[str]:
 
 def _spent(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
+
+
+async def settled(
+    pids: Iterable[int],
+    *,
+    idle_share: float = SETTLED_SHARE,
+    quiet_looks: int = SETTLED_LOOKS,
+    limit_s: float = SETTLED_LIMIT_S,
+) -> float | None:
+    """Wait until `pids` together use less than `idle_share` of one core for `quiet_looks`
+    looks in a row, one a second; the seconds waited, or None if they never did within
+    `limit_s` (or cannot be read).
+
+    A phase that ends when its last case reached its goal leaves work behind (the workflow
+    task on that activity's completion, the bookkeeping it journalled); a phase measured from
+    an idle machine, as the ceiling is, is not charged for it, nor queued behind it."""
+    watched = tuple(pids)
+    started = time.monotonic()
+    quiet = 0
+    before = CpuReading.now({"all": watched})
+    while time.monotonic() - started < limit_s:
+        await asyncio.sleep(LOOK_SECONDS)
+        after = CpuReading.now({"all": watched})
+        spent = [_spent(before.seconds[pid], after.seconds[pid]) for pid in watched]
+        if not spent or any(seconds is None for seconds in spent):
+            return None
+        used = sum(seconds for seconds in spent if seconds is not None)
+        quiet = quiet + 1 if used < idle_share * LOOK_SECONDS else 0
+        if quiet >= quiet_looks:
+            return rounded(time.monotonic() - started)
+        before = after
+    return None

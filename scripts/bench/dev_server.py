@@ -21,7 +21,7 @@ from bench_cases import CASES_QUEUE, CEILING_QUEUE, POLL_SECONDS, rounded, serve
 from case_histories import LATE_TIMER_MS, read_histories
 from cases_worker import cases_worker_running, described
 from ceiling import WORKFLOW_TYPE, NoopWorkflow, noop
-from cpu_use import CpuReading, dev_server_pid
+from cpu_use import CpuReading, dev_server_pid, settled
 from figures import percentile
 from intake import Intake, daytime_zone, measure_intake, open_quiet_cases
 from payment_load import measure_payments
@@ -63,6 +63,8 @@ class IntakeFigures:
     imported: Intake
     demo: Intake
     demo_cpu: dict[str, float | None]
+    # Seconds the server and workers took to fall idle before each intake (None: they did not).
+    settled_s: dict[str, float | None]
     demo_payments: dict[str, Any]
     lateness: list[float]
     waits: list[float]
@@ -169,11 +171,16 @@ async def intake_beside_demo(
 ) -> IntakeFigures:
     """An import of `default` cases, then the demo cases (and the CPU that each of `roles`
     spent on them until each had its first contact), their payments and histories."""
+    # Each intake starts from an idle server and worker, as the ceiling does: not charged for
+    # the work the phase before left behind, nor queued behind it.
+    busy = [*roles["server"], *roles["worker"]]
+    settled_s = {"import": await settled(busy)}
     zone = daytime_zone(datetime.now(UTC))
     log.info("intake: an import of `default` cases, first reminder due", timezone=zone)
     import_ids = [f"I-{i:05d}" for i in range(cases)]
     intake_import = await measure_intake(client, import_ids, database, "default", zone)
-    log.info("intake: demo cases until each has its first contact")
+    settled_s["demo"] = await settled(busy)
+    log.info("intake: demo cases until each has its first contact", settled_s=settled_s)
     demo_ids = [f"L-{i:05d}" for i in range(cases)]
     opened = time.monotonic()
     reading = CpuReading.now(roles)
@@ -184,7 +191,9 @@ async def intake_beside_demo(
     await asyncio.sleep(opened + MIN_RUN_SECONDS - time.monotonic())
     log.info("reading the demo cases' histories")
     lateness, waits = await read_histories(client, demo_ids)
-    return IntakeFigures(intake_import, intake, intake_cpu, demo_payments, lateness, waits)
+    return IntakeFigures(
+        intake_import, intake, intake_cpu, settled_s, demo_payments, lateness, waits
+    )
 
 
 def ratio(part: float | None, ceiling: float) -> float | None:
@@ -202,6 +211,7 @@ def dev_server_report(
         "ratio_to_ceiling": rounded(ratio(intake.demo.cases_per_s, ceiling), 3),
         "intake_import_cases_per_s": rounded(intake.imported.cases_per_s, 2),
         "import_ratio_to_ceiling": rounded(ratio(intake.imported.cases_per_s, ceiling), 3),
+        "settled_before_intake_s": intake.settled_s,
         "first_contact_s": {
             "demo": intake.demo.first_contact_s,
             "import": intake.imported.first_contact_s,

@@ -3,6 +3,7 @@ processes of this machine, and from a hand-made /proc where the command name is 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from tests.helpers.paths import PROJECT_DIR
 # The benchmark's modules import each other by bare name, as `make bench` runs them.
 sys.path.insert(0, str(PROJECT_DIR / "scripts" / "bench"))
 
-from cpu_use import CpuReading, cpu_seconds, dev_server_pid
+from cpu_use import CpuReading, cpu_seconds, dev_server_pid, settled
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
@@ -88,3 +89,37 @@ def test_a_role_with_no_process_has_no_figure() -> None:
     figures = reading.ms_per_case(cases=10)
     assert figures["server"] is None
     assert figures["worker"] is not None and figures["worker"] >= 0
+
+
+def test_settled_waits_while_a_process_is_busy_and_not_once_it_is_idle() -> None:
+    """Before an intake the benchmark waits for the server and workers to fall idle: a
+    process busy for 3 s keeps it waiting until then; an idle one settles at the first looks."""
+    idle = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    busy = subprocess.Popen(
+        [sys.executable, "-c", BUSY.format(seconds=3) + "\nimport time; time.sleep(30)"]
+    )
+    try:
+        assert idle.stdout is not None and idle.stdout.readline() == "ready\n"
+        waited = asyncio.run(settled([busy.pid, idle.pid], quiet_looks=2, limit_s=30))
+        spent = cpu_seconds(busy.pid)
+        assert waited is not None and waited >= 2
+        # It settled only once the busy loop was over.
+        assert spent is not None and spent >= 2.9
+        assert asyncio.run(settled([idle.pid], quiet_looks=2, limit_s=30)) == pytest.approx(
+            2, abs=0.5
+        )
+        # Never idle within the limit: no figure rather than a wrong one.
+        hot = subprocess.Popen([sys.executable, "-c", BUSY.format(seconds=10)])
+        try:
+            assert asyncio.run(settled([hot.pid], quiet_looks=2, limit_s=3)) is None
+        finally:
+            hot.kill()
+            hot.wait()
+    finally:
+        for process in (idle, busy):
+            process.kill()
+            process.communicate()
