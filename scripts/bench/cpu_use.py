@@ -22,7 +22,8 @@ from bench_cases import rounded
 PROC = Path("/proc")
 DEV_SERVER_COMMAND = "server start-dev"
 # Idle: the server and the workers together under a tenth of a core, three looks a second apart
-# in a row (an idle dev server and worker use a few hundredths).
+# in a row (reached three or four seconds after each phase before an intake, in the probes that
+# added it).
 SETTLED_SHARE = 0.1
 SETTLED_LOOKS = 3
 SETTLED_LIMIT_S = 300.0
