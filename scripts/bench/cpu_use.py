@@ -74,15 +74,22 @@ class CpuReading:
     def ms_per_case(self, cases: int) -> dict[str, float | None]:
         """Each role's CPU milliseconds per case from this reading until now (None for a role
         whose processes cannot be read, or with none)."""
-        later = CpuReading.now(self.pids)
+        spent = self.spent_until(CpuReading.now(self.pids))
+        return {
+            role: None if seconds is None else rounded(1000 * seconds / cases)
+            for role, seconds in spent.items()
+        }
+
+    def spent_until(self, later: CpuReading) -> dict[str, float | None]:
+        """Each role's CPU seconds from this reading until `later` (None for a role whose
+        processes cannot be read, or with none)."""
         figures: dict[str, float | None] = {}
         for role, role_pids in self.pids.items():
             spent = [_spent(self.seconds[pid], later.seconds[pid]) for pid in role_pids]
             if not spent or any(seconds is None for seconds in spent):
                 figures[role] = None
                 continue
-            total = sum(seconds for seconds in spent if seconds is not None)
-            figures[role] = rounded(1000 * total / cases)
+            figures[role] = sum(seconds for seconds in spent if seconds is not None)
         return figures
 
 
@@ -110,17 +117,15 @@ async def settled(
     A phase that ends when its last case reached its goal leaves work behind (the workflow
     task on that activity's completion, the bookkeeping it journalled); a phase measured from
     an idle machine, as the ceiling is, is not charged for it, nor queued behind it."""
-    watched = tuple(pids)
     started = time.monotonic()
     quiet = 0
-    before = CpuReading.now({"all": watched})
+    before = CpuReading.now({"all": pids})
     while time.monotonic() - started < limit_s:
         await asyncio.sleep(LOOK_SECONDS)
-        after = CpuReading.now({"all": watched})
-        spent = [_spent(before.seconds[pid], after.seconds[pid]) for pid in watched]
-        if not spent or any(seconds is None for seconds in spent):
+        after = CpuReading.now(before.pids)
+        used = before.spent_until(after)["all"]
+        if used is None:
             return None
-        used = sum(seconds for seconds in spent if seconds is not None)
         quiet = quiet + 1 if used < idle_share * LOOK_SECONDS else 0
         if quiet >= quiet_looks:
             return rounded(time.monotonic() - started)

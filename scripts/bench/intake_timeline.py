@@ -69,7 +69,8 @@ def report(cases: list[CaseEvents]) -> None:
     print(f"{len(cases)} cases, window {(window_end - window_start) / NS_PER_S:.1f} s")
     print("seconds into the window, p10 / p50 / p90 / max")
     for label, times in phases.items():
-        print(f"  {label:28s} {spread([(at - window_start) / NS_PER_S for at in times if at])}")
+        into = [(at - window_start) / NS_PER_S for at in times if at is not None]
+        print(f"  {label:28s} {spread(into)}")
     print("seconds waited, p10 / p50 / p90 / max")
     for label, since, until in WAITS:
         waits = [
