@@ -6,7 +6,9 @@ outbox row of a contact is written as a reservation: in one transaction that hol
 borrower's row locked, the borrower's recent contacts on every loan are read, the policy's
 caps (`domain.caps.check_contact`) are applied to them, and the row is written only if they
 allow it. Two workers sending for two loans of one borrower in the same second take turns on
-the lock; the second one sees the first one's row and is deferred.
+the lock; the second one sees the first one's row and is deferred. A policy with no cap on
+the channel (`domain.caps.has_caps`) has nothing to count: its reservation neither locks nor
+reads.
 
 Why here and not in a borrower workflow: the row is the outbox entry every send writes before
 anything leaves anyway, so the reservation costs no extra round trip, works the same with any
@@ -23,7 +25,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from activities.outbox import status_result
 from activities.store import Store
-from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps
+from domain.caps import Deferred, EarlierContact, check_contact, counts_against_caps, has_caps
 from domain.contact_counting import CROSS_LOAN_LOOKBACK, earlier_contact
 from domain.policy import Policy
 from domain.portal import is_transactional
@@ -55,13 +57,17 @@ def reserve_contact(
     written (a retry) is left as it is. `first` writes in the same transaction, before the
     caps are counted, whatever the reservation decides (the case's records a request carries:
     one commit instead of two)."""
+    capped = has_caps(policy, attempt.channel)
     with store.session() as session:
-        # The borrower's row is the lock: every reservation for this borrower takes it first.
-        session.exec(
-            select(BorrowerRow.borrower_id)
-            .where(col(BorrowerRow.borrower_id) == borrower_id)
-            .with_for_update()
-        ).first()
+        if capped and not store.writes_alone:
+            # The borrower's row is the lock: every reservation for this borrower takes it
+            # first. (Where a write transaction shuts out every other writer, SQLite's, it is
+            # the lock already.)
+            session.exec(
+                select(BorrowerRow.borrower_id)
+                .where(col(BorrowerRow.borrower_id) == borrower_id)
+                .with_for_update()
+            ).first()
         if first is not None:
             first(session)
         earlier = session.get(ContactAttemptRow, attempt.attempt_id)
@@ -72,7 +78,11 @@ def reserve_contact(
             at,
             policy=policy,
             timezone=timezone,
-            contacts=borrower_contacts(session, borrower_id, since=at - CROSS_LOAN_LOOKBACK),
+            contacts=(
+                borrower_contacts(session, borrower_id, since=at - CROSS_LOAN_LOOKBACK)
+                if capped
+                else ()
+            ),
             number=attempt.recipient if attempt.channel == "call" else None,
         )
         if isinstance(verdict, Deferred):

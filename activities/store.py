@@ -59,6 +59,9 @@ class Store:
         # take the write lock (see `_sqlite_engine`), so a read never queues behind writers.
         self.reader = reader or engine
         self.schema = schema
+        # SQLite: every write transaction takes the database's one write lock when it begins
+        # (see `_sqlite_engine`), so none needs a row lock to keep another writer out.
+        self.writes_alone = engine.dialect.name == "sqlite"
 
     @classmethod
     def from_url(cls, url: str, *, schema: str | None = None) -> Store:
@@ -171,14 +174,23 @@ class Store:
         return True
 
     def update(self, model: type[Row], key: Any, **values: Any) -> Row | None:
+        """Set `values` on the row of `key` and return it as stored; None if there is none.
+
+        One statement (UPDATE ... RETURNING), not a read and a write: on SQLite every
+        statement inside a write transaction holds the process's one writer while its thread
+        waits to win the interpreter lock back, and the writer paces the intake."""
+        columns = inspect(model).primary_key
+        parts = key if isinstance(key, tuple) else (key,)
+        statement = (
+            update(model)
+            .where(*(column == part for column, part in zip(columns, parts, strict=True)))
+            .values(**values)
+            .returning(model)
+        )
         with self.session() as session:
-            row = session.get(model, key)
-            if row is None:
-                return None
-            for name, value in values.items():
-                setattr(row, name, value)
-            session.add(row)
-        return row
+            return session.scalars(
+                statement, execution_options={"synchronize_session": False}
+            ).first()
 
     def case_row(self, case_id: str) -> CaseRow | None:
         with self.reading() as session:
@@ -188,6 +200,9 @@ class Store:
         """Insert the case, or refresh its facts while keeping when it opened and where it is,
         and record its borrower (see `record_borrower`), in one transaction. Returns the
         stored case and whether it is new."""
+
+        if self._insert_new_case(row, borrower):
+            return row, True
 
         def write(session: Session) -> tuple[CaseRow, bool]:
             stored = session.get(CaseRow, row.case_id)
@@ -201,6 +216,24 @@ class Store:
             return (row, True) if stored is None else (stored, False)
 
         return self.write_racing(write)
+
+    def _insert_new_case(self, row: CaseRow, borrower: Borrower) -> bool:
+        """Insert the case and its borrower if neither is stored yet (a new case of a new
+        borrower, as most are); False, with nothing written, otherwise. Looked for before the
+        write transaction, so it holds the writer for two inserts only; a row written in
+        between fails the insert, and the caller's transaction finds it."""
+        with self.reading() as session:
+            if session.get(CaseRow, row.case_id) is not None:
+                return False
+            if session.get(BorrowerRow, borrower.borrower_id) is not None:
+                return False
+        try:
+            with self.session() as session:
+                session.add(row)
+                session.add(BorrowerRow.from_borrower(borrower, at=row.opened_at))
+        except IntegrityError:
+            return False
+        return True
 
     def record_borrower(self, borrower: Borrower, *, at: str) -> None:
         """Insert the borrower, or replace their details unless the stored ones are newer: `at`

@@ -130,6 +130,19 @@ def check_contact(
     raise ValueError("no contact allowed within a year: check the policy's window and caps")
 
 
+def has_caps(policy: Policy, channel: str) -> bool:
+    """Whether any cap of `policy` counts earlier contacts on `channel`. Without one,
+    `check_contact` answers from the moment and the window alone, whatever the contacts: a
+    caller need not read them (every read inside a send's reservation holds the writer)."""
+    if channel in policy.daily_caps or channel in policy.rolling_caps_7d:
+        return True
+    return channel == "call" and (
+        bool(policy.call_quiet_days_after_conversation)
+        or policy.connected_calls_per_day is not None
+        or policy.unanswered_calls_per_number_per_day is not None
+    )
+
+
 def _held_back(
     channel: str,
     moment: datetime,

@@ -8,7 +8,7 @@ its send counted; then what became of it) and a call task once. On real SQLite a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,8 +20,23 @@ from activities.notify import WebhookNotifier
 from activities.portal_links import LinkKeys
 from activities.store import Store
 from contracts import CaseEvent, CaseRecords, ContactRequest
-from migrations.tables import CaseEventRow, CaseRow, ContactAttemptRow, PaymentRow, WorkItemRow
-from tests.helpers.activity_requests import CASE_ID, LOAN_ID, contact, payment, prepare_request
+from migrations.tables import (
+    BorrowerRow,
+    CaseEventRow,
+    CaseRow,
+    ContactAttemptRow,
+    PaymentRow,
+    WorkItemRow,
+)
+from tests.helpers.activity_requests import (
+    CASE_ID,
+    LOAN_ID,
+    borrower,
+    case_input,
+    contact,
+    payment,
+    prepare_request,
+)
 from tests.helpers.activity_requests import snapshot as case_snapshot
 from tests.helpers.databases import rows
 
@@ -204,3 +219,92 @@ def test_a_notice_for_an_unprepared_case_is_still_refused_for_its_snapshot(
 
     assert getattr(excinfo.value, "type", None) == "CaseNotFound"
     assert rows(store, ContactAttemptRow) == []
+
+
+def test_a_notice_under_caps_counts_the_borrowers_contacts_and_one_without_caps_does_not(
+    store: Store, tmp_path: Path
+) -> None:
+    activities = CollectionActivities(store, tmp_path / "evidence", WebhookNotifier({}))
+    activities.prepare_case(prepare_request())
+    uncapped = prepare_request(case_id="run-0002", case=case_input(loan_id="L-2002", policy="demo"))
+    activities.prepare_case(uncapped)
+    LinkKeys.from_env(store)
+
+    with committed_statements(store, "contact_attempts") as capped_statements:
+        assert activities.send_notice(contact("n-1")).result == "sent"
+    with committed_statements(store, "contact_attempts") as uncapped_statements:
+        sent = activities.send_notice(replace(contact("n-2"), case_id="run-0002", loan_id="L-2002"))
+
+    assert sent.result == "sent"
+    # Its own row looked for, the borrower's contacts counted, the row written, its outcome
+    # set in one statement; without caps (`demo`), nothing to count.
+    assert capped_statements == ["SELECT", "SELECT", "INSERT", "UPDATE"]
+    assert uncapped_statements == ["SELECT", "INSERT", "UPDATE"]
+    # The first notice's SMS counts against the borrower's caps on the other loan all the same.
+    assert activities.send_notice(contact("n-3")).result == "deferred"
+
+
+@contextmanager
+def committed_statements(store: Store, table: str = "") -> Iterator[list[str]]:
+    """The kind of every statement (on `table`, if named) of the transactions the store's
+    writing engine commits: not those of reads, which end without a commit (on PostgreSQL
+    they share the engine)."""
+    committed: list[str] = []
+    pending: dict[int, list[str]] = {}
+
+    def keep(connection: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if not table or f" {table} " in f" {statement} ".replace("\n", " "):
+            pending.setdefault(id(connection), []).append(statement.split()[0])
+
+    def commit(connection: object) -> None:
+        committed.extend(pending.pop(id(connection), []))
+
+    def rollback(connection: object) -> None:
+        pending.pop(id(connection), None)
+
+    with (
+        listening(store, "before_cursor_execute", keep),
+        listening(store, "commit", commit),
+        listening(store, "rollback", rollback),
+    ):
+        yield committed
+
+
+def test_a_new_case_of_a_new_borrower_writes_its_two_rows_and_nothing_else(
+    store: Store, tmp_path: Path
+) -> None:
+    activities = CollectionActivities(store, tmp_path / "evidence", WebhookNotifier({}))
+
+    with committed_statements(store) as sent, commits_counted(store) as committed:
+        activities.prepare_case(prepare_request())
+
+    # Looked for before the write transaction: inside it, the inserts only.
+    assert sent == ["INSERT", "INSERT"]
+    assert len(committed) == 1
+    [case] = rows(store, CaseRow)
+    assert (case.case_id, case.borrower_id) == (CASE_ID, "B-77")
+
+
+def test_a_borrower_written_after_the_look_is_found_and_the_case_opened_all_the_same(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    activities = CollectionActivities(store, tmp_path / "evidence", WebhookNotifier({}))
+    activities.prepare_case(prepare_request())
+
+    class SawNothingYet:
+        """A look taken just before another worker wrote the borrower's row."""
+
+        def get(self, *_args: object) -> None:
+            return None
+
+    monkeypatch.setattr(store, "reading", lambda: nullcontext(SawNothingYet()))
+    [first] = rows(store, CaseRow)
+    stored, new = store.open_case(
+        CaseRow(**{**first.model_dump(), "case_id": "run-0002", "loan_id": "L-2002"}),
+        borrower(phone="+8613900139000"),
+    )
+
+    assert new and stored.case_id == "run-0002"
+    assert sorted(row.case_id for row in rows(store, CaseRow)) == [CASE_ID, "run-0002"]
+    [borrower_row] = rows(store, BorrowerRow)
+    assert borrower_row.phone == "+8613900139000"

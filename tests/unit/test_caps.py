@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.caps import ALLOWED, Deferred, EarlierContact, check_contact
+from domain.caps import ALLOWED, Deferred, EarlierContact, check_contact, has_caps
 from domain.case import parse_case_input
 from domain.case_records import Contact
 from domain.case_state import CaseState
@@ -317,6 +317,40 @@ def test_check_contact_is_the_first_moment_every_rule_allows(data: st.DataObject
         probe += timedelta(minutes=1)
     caps_then = [rule for rule in held(first_open or verdict.until) if rule != "contact_window"]
     assert verdict.rule.split(".")[0] == (caps_then[0] if caps_then else "contact_window")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_a_policy_without_caps_on_a_channel_answers_alike_whatever_the_contacts(
+    data: st.DataObject,
+) -> None:
+    # What lets a send's reservation skip reading the borrower's contacts (`has_caps`).
+    name, now = data.draw(moments())
+    policy = data.draw(policies())
+    channel = data.draw(st.sampled_from(("sms", "call", "email")))
+    contacts = data.draw(earlier_contacts(now))
+    number = data.draw(st.sampled_from(NUMBERS))
+
+    def verdict(earlier: Sequence[EarlierContact]) -> object:
+        return check_contact(
+            channel, now, policy=policy, timezone=name, contacts=earlier, number=number
+        )
+
+    if not has_caps(policy, channel):
+        assert verdict(contacts) == verdict(())
+
+
+def test_has_caps_names_the_channels_a_policy_counts() -> None:
+    assert not has_caps(BARE, "sms") and not has_caps(BARE, "call")
+    assert has_caps(replace(BARE, daily_caps={"sms": 1}), "sms")
+    assert not has_caps(replace(BARE, daily_caps={"sms": 1}), "email")
+    assert has_caps(replace(BARE, rolling_caps_7d={"email": 2}), "email")
+    assert has_caps(replace(BARE, call_quiet_days_after_conversation=7), "call")
+    assert not has_caps(replace(BARE, call_quiet_days_after_conversation=7), "sms")
+    assert has_caps(replace(BARE, connected_calls_per_day=3), "call")
+    assert has_caps(replace(BARE, unanswered_calls_per_number_per_day=3), "call")
+    assert not has_caps(load_policy("demo"), "sms")
+    assert has_caps(load_policy("default"), "sms")
 
 
 # -- a single case obeys the caps ----------------------------------------------
