@@ -139,16 +139,29 @@ def test_a_notice_deferred_by_the_caps_still_writes_the_records_it_carries(
 
 
 @contextmanager
-def statements_on(store: Store, table: str) -> Iterator[list[str]]:
-    """The kind of every statement the store's writing engine sends on `table`."""
-    sent: list[str] = []
+def committed_statements(store: Store, table: str = "") -> Iterator[list[str]]:
+    """The kind of every statement (on `table`, if named) of the transactions the store's
+    writing engine commits: not those of reads, which end without a commit (on PostgreSQL
+    they share the engine)."""
+    committed: list[str] = []
+    pending: dict[int, list[str]] = {}
 
-    def keep(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if f" {table} " in f" {statement} ".replace("\n", " "):
-            sent.append(statement.split()[0])
+    def keep(connection: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if not table or f" {table} " in f" {statement} ".replace("\n", " "):
+            pending.setdefault(id(connection), []).append(statement.split()[0])
 
-    with listening(store, "before_cursor_execute", keep):
-        yield sent
+    def commit(connection: object) -> None:
+        committed.extend(pending.pop(id(connection), []))
+
+    def rollback(connection: object) -> None:
+        pending.pop(id(connection), None)
+
+    with (
+        listening(store, "before_cursor_execute", keep),
+        listening(store, "commit", commit),
+        listening(store, "rollback", rollback),
+    ):
+        yield committed
 
 
 def test_a_batch_asks_once_which_of_its_records_are_stored_and_adds_each_new_one_once(
@@ -159,8 +172,8 @@ def test_a_batch_asks_once_which_of_its_records_are_stored_and_adds_each_new_one
     batch = records("e-1", "e-2", "e-3", "e-3", "e-4", payments=("r-1", "r-2", "r-2"))
 
     with (
-        statements_on(store, "case_events") as on_events,
-        statements_on(store, "payments") as on_payments,
+        committed_statements(store, "case_events") as on_events,
+        committed_statements(store, "payments") as on_payments,
     ):
         result = outbox.send_notice(carrying(contact("n-1"), batch))
 
@@ -242,32 +255,6 @@ def test_a_notice_under_caps_counts_the_borrowers_contacts_and_one_without_caps_
     assert uncapped_statements == ["SELECT", "INSERT", "UPDATE"]
     # The first notice's SMS counts against the borrower's caps on the other loan all the same.
     assert activities.send_notice(contact("n-3")).result == "deferred"
-
-
-@contextmanager
-def committed_statements(store: Store, table: str = "") -> Iterator[list[str]]:
-    """The kind of every statement (on `table`, if named) of the transactions the store's
-    writing engine commits: not those of reads, which end without a commit (on PostgreSQL
-    they share the engine)."""
-    committed: list[str] = []
-    pending: dict[int, list[str]] = {}
-
-    def keep(connection: object, _cursor: object, statement: str, *_rest: object) -> None:
-        if not table or f" {table} " in f" {statement} ".replace("\n", " "):
-            pending.setdefault(id(connection), []).append(statement.split()[0])
-
-    def commit(connection: object) -> None:
-        committed.extend(pending.pop(id(connection), []))
-
-    def rollback(connection: object) -> None:
-        pending.pop(id(connection), None)
-
-    with (
-        listening(store, "before_cursor_execute", keep),
-        listening(store, "commit", commit),
-        listening(store, "rollback", rollback),
-    ):
-        yield committed
 
 
 def test_a_new_case_of_a_new_borrower_writes_its_two_rows_and_nothing_else(
