@@ -7,14 +7,12 @@ activities idempotent: a retried activity finds its own earlier row and does not
 from __future__ import annotations
 
 import re
-import sqlite3
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event, inspect, tuple_, update
+from sqlalchemy import Engine, inspect, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, create_engine, select
@@ -23,6 +21,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 import migrations
 import migrations.desk_tables  # (the desk's tables belong to the same database)
 import migrations.portal_tables  # (so do the borrower portal's)
+from activities.sqlite_engine import is_file, sqlite_engine
 from domain.case import Borrower
 from migrations import Migration, SchemaNotCurrent, SchemaStatus
 from migrations.tables import (
@@ -37,7 +36,6 @@ from runtime import settings
 Row = TypeVar("Row", bound=SQLModel)
 T = TypeVar("T")
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_SECONDS = 10
 SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
@@ -56,11 +54,12 @@ class Store:
     ) -> None:
         self.engine = engine
         # Reads that write nothing go through `reader`: on SQLite one whose transactions do not
-        # take the write lock (see `_sqlite_engine`), so a read never queues behind writers.
+        # take the write lock (`activities.sqlite_engine`), so a read never queues behind a
+        # writer.
         self.reader = reader or engine
         self.schema = schema
         # SQLite: every write transaction takes the database's one write lock when it begins
-        # (see `_sqlite_engine`), so none needs a row lock to keep another writer out.
+        # (see `activities.sqlite_engine`), so none needs a row lock to keep another writer out.
         self.writes_alone = engine.dialect.name == "sqlite"
 
     @classmethod
@@ -71,10 +70,10 @@ class Store:
         if backend == "sqlite":
             if schema is not None:
                 raise ValueError("schema is supported on PostgreSQL only")
-            if not _is_file(url):
+            if not is_file(url):
                 # A second engine would open a second, empty, database.
-                return cls(_sqlite_engine(url))
-            return cls(_sqlite_engine(url), reader=_sqlite_engine(url, writes=False))
+                return cls(sqlite_engine(url))
+            return cls(sqlite_engine(url), reader=sqlite_engine(url, writes=False))
         # Fail an activity attempt (to be retried) rather than hang on an unreachable server.
         connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
         if schema is not None:
@@ -350,76 +349,3 @@ def _write_borrower(session: Session, borrower: Borrower, *, at: str) -> None:
         )
         .values(**row.model_dump(exclude={"borrower_id"}))
     )
-
-
-# SQLite has one writer at a time. Threads of this process that want to write wait for the
-# one write connection in the pool's queue, woken as soon as it is free, instead of each
-# polling the database's lock with SQLite's growing sleeps (up to 100 ms between tries): under
-# a storm that polling let a case's preparation wait seconds behind later writers.
-_ONE_WRITER: dict[str, Any] = {
-    "pool_size": 1,
-    "max_overflow": 0,
-    "pool_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-}
-
-
-# Writers of other processes (a worker per core, the desk) cannot join that queue: each waits
-# for SQLite's lock itself. SQLite's own wait sleeps ever longer between tries (1, 2, 5, 10 ...
-# 100 ms), so a writer of one process slept on while the lock sat free or went to the other's
-# next writer; with two worker processes that cost a fifth of the intake. A writer instead asks
-# SQLite to wait only this long and tries again at once until SQLITE_BUSY_TIMEOUT_MS has passed:
-# it tries about every millisecond. Inside a transaction it holds the lock, so nothing waits.
-WRITER_BUSY_TIMEOUT_MS = 2
-
-
-def _take_write_lock(dbapi_connection: Any) -> None:
-    """`BEGIN IMMEDIATE`, tried until SQLITE_BUSY_TIMEOUT_MS has passed (see above)."""
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            dbapi_connection.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-
-
-def _is_file(url: str) -> bool:
-    return make_url(url).database not in (None, "", ":memory:")
-
-
-def _sqlite_engine(url: str, *, writes: bool = True) -> Engine:
-    """An engine whose transactions take the write lock when they begin (`writes`), or one
-    whose transactions only read, each from one snapshot, beside the writer (WAL)."""
-    # Activities run in a thread pool, so connections cross threads; the pool hands each one
-    # to one thread at a time.
-    shared_file = writes and _is_file(url)
-    engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False},
-        hide_parameters=True,
-        **(_ONE_WRITER if shared_file else {}),
-    )
-    busy_timeout_ms = WRITER_BUSY_TIMEOUT_MS if shared_file else SQLITE_BUSY_TIMEOUT_MS
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide where transactions begin (see `_begin`).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-        # WAL lets readers proceed while one activity writes.
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        # A writer takes the write lock up front: a deferred transaction that later upgrades to
-        # a writer fails with "database is locked" at once, ignoring the busy timeout. A reader
-        # stays deferred, so it neither waits for the write lock nor holds it.
-        if shared_file:
-            _take_write_lock(connection.connection.dbapi_connection)
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
-
-    return engine

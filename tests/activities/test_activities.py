@@ -31,7 +31,8 @@ from temporalio.testing import ActivityEnvironment
 import contracts
 from activities.case_activities import CollectionActivities
 from activities.notify import WebhookNotifier
-from activities.store import WRITER_BUSY_TIMEOUT_MS, Store
+from activities.sqlite_engine import WRITER_BUSY_TIMEOUT_MS
+from activities.store import Store
 from contracts import (
     CaseEvent,
     CaseRecords,
