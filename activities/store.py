@@ -176,8 +176,8 @@ class Store:
         """Set `values` on the row of `key` and return it as stored; None if there is none.
 
         One statement (UPDATE ... RETURNING), not a read and a write: on SQLite every
-        statement inside a write transaction holds the process's one writer while its thread
-        waits to win the interpreter lock back, and the writer paces the intake."""
+        statement inside a write transaction holds the process's one writer the longer, while
+        its thread waits to win the interpreter lock back."""
         columns = inspect(model).primary_key
         parts = key if isinstance(key, tuple) else (key,)
         statement = (
