@@ -253,7 +253,7 @@ def test_a_notice_under_caps_counts_the_borrowers_contacts_and_one_without_caps_
     # set in one statement; without caps (`demo`), nothing to count.
     assert capped_statements == ["SELECT", "SELECT", "INSERT", "UPDATE"]
     assert uncapped_statements == ["SELECT", "INSERT", "UPDATE"]
-    # The first notice's SMS counts against the borrower's caps on the other loan all the same.
+    # The capped loan still counts: its second SMS of the day is deferred.
     assert activities.send_notice(contact("n-3")).result == "deferred"
 
 
